@@ -1,0 +1,100 @@
+"""fiscus_dsl: orchestrate API calls as plain Python workflows.
+
+Write a workflow as a function; task calls inside it return lazy futures,
+``when`` guards replace conditions, tracing builds the task graph, and a
+runner executes it with retries, hooks and OpenTelemetry spans.
+"""
+
+from fiscus_dsl._dsl.conditions import GuardBlock as GuardBlock
+from fiscus_dsl._dsl.conditions import coalesce as coalesce
+from fiscus_dsl._dsl.conditions import failed as failed
+from fiscus_dsl._dsl.conditions import otherwise as otherwise
+from fiscus_dsl._dsl.conditions import skipped as skipped
+from fiscus_dsl._dsl.conditions import succeeded as succeeded
+from fiscus_dsl._dsl.conditions import when as when
+from fiscus_dsl._dsl.futures import Condition as Condition
+from fiscus_dsl._dsl.futures import TaskFuture as TaskFuture
+from fiscus_dsl._dsl.hooks import Hooks as Hooks
+from fiscus_dsl._dsl.task import Partial as Partial
+from fiscus_dsl._dsl.task import Task as Task
+from fiscus_dsl._dsl.task import TaskOptions as TaskOptions
+from fiscus_dsl._dsl.task import task as task
+from fiscus_dsl._dsl.workflow import Workflow as Workflow
+from fiscus_dsl._dsl.workflow import workflow as workflow
+from fiscus_dsl._graph.model import WorkflowGraph as WorkflowGraph
+from fiscus_dsl._runtime.executor import Executor as Executor
+from fiscus_dsl._runtime.executor import InProcessExecutor as InProcessExecutor
+from fiscus_dsl._runtime.hooks import RunContext as RunContext
+from fiscus_dsl._runtime.hooks import TaskContext as TaskContext
+from fiscus_dsl._runtime.results import RunResult as RunResult
+from fiscus_dsl._runtime.results import RunStatus as RunStatus
+from fiscus_dsl._runtime.results import TaskResult as TaskResult
+from fiscus_dsl._runtime.results import TaskStatus as TaskStatus
+from fiscus_dsl._runtime.retry import Retry as Retry
+from fiscus_dsl._runtime.runner import Runner as Runner
+from fiscus_dsl._runtime.runner import default_runner as default_runner
+from fiscus_dsl._runtime.runner import set_default_runner as set_default_runner
+from fiscus_dsl.errors import ArgumentValidationError as ArgumentValidationError
+from fiscus_dsl.errors import FiscusError as FiscusError
+from fiscus_dsl.errors import FiscusWarning as FiscusWarning
+from fiscus_dsl.errors import GuardError as GuardError
+from fiscus_dsl.errors import HookSignatureError as HookSignatureError
+from fiscus_dsl.errors import ProjectionError as ProjectionError
+from fiscus_dsl.errors import SkipTask as SkipTask
+from fiscus_dsl.errors import TaskTimeoutError as TaskTimeoutError
+from fiscus_dsl.errors import TracingError as TracingError
+from fiscus_dsl.errors import WorkflowFailed as WorkflowFailed
+from fiscus_dsl.errors import WorkflowInputError as WorkflowInputError
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ArgumentValidationError",
+    "Condition",
+    "Executor",
+    "FiscusError",
+    "FiscusWarning",
+    "GuardBlock",
+    "GuardError",
+    "HookSignatureError",
+    "Hooks",
+    "InProcessExecutor",
+    "Partial",
+    "ProjectionError",
+    "Retry",
+    "RunContext",
+    "RunResult",
+    "RunStatus",
+    "Runner",
+    "SkipTask",
+    "Task",
+    "TaskContext",
+    "TaskFuture",
+    "TaskOptions",
+    "TaskResult",
+    "TaskStatus",
+    "TaskTimeoutError",
+    "TracingError",
+    "Workflow",
+    "WorkflowFailed",
+    "WorkflowGraph",
+    "WorkflowInputError",
+    "coalesce",
+    "default_runner",
+    "failed",
+    "otherwise",
+    "set_default_runner",
+    "skipped",
+    "succeeded",
+    "task",
+    "when",
+    "workflow",
+]
+
+# Exports report the public module, as httpx does, so reprs and docs never
+# point users at private modules.
+for _name in __all__:
+    _export = globals()[_name]
+    if getattr(_export, "__module__", "").startswith("fiscus_dsl._"):
+        _export.__module__ = "fiscus_dsl"
+del _name, _export

@@ -1,0 +1,323 @@
+"""Lazy futures and the conditions built from them.
+
+A ``TaskFuture`` stands for a value that does not exist yet: the result of a
+task call, a workflow input not given while drawing the graph, or a
+projection of either (``contact.email``, ``rows[0]``). Comparisons build
+``Condition`` objects for ``when``; everything that would need the value now
+(``bool``, ``iter``, ``len``, ``str``, f-strings) raises ``TracingError``
+with the fix, as a lazy value must. Runs nothing; no asyncio.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Final, Generic, NoReturn, TypeVar, final
+
+from fiscus_dsl._graph.model import (
+    AndCondition,
+    ArgSpec,
+    CoalesceArg,
+    CompareCondition,
+    CompareOp,
+    ConstCondition,
+    DictArg,
+    InputArg,
+    ListArg,
+    NotCondition,
+    OrCondition,
+    RefArg,
+    Step,
+    ValueArg,
+    format_path,
+)
+from fiscus_dsl._graph.model import Condition as ConditionSpec
+from fiscus_dsl.errors import TracingError
+
+if TYPE_CHECKING:
+    from collections.abc import Generator, Iterable
+
+    from fiscus_dsl._dsl.tracing import TraceContext
+
+T = TypeVar("T")
+
+_GUARD_FIX: Final = "guard with when(...), e.g. with when(succeeded(contact))"
+
+
+def _refuse(trace: TraceContext, what: str, fix: str) -> NoReturn:
+    trace.fail(what, fix=fix)
+
+
+@final
+class TaskFuture(Generic[T]):
+    """The lazy result of a task call inside a workflow.
+
+    ``f.attr`` (for a mapping, its key), ``f["key"]`` and ``f[0]`` project the
+    eventual value; ``f == x``, ``f > x`` and ``f.is_in([...])`` build
+    conditions for ``when``. A future cannot be used as a plain value while
+    tracing: pass it to tasks, guards, or return it from the workflow.
+
+    Example:
+        >>> from fiscus_dsl import task, workflow
+        >>> @task
+        ... def get_user(user_id: int) -> dict[str, str]:
+        ...     return {"email": "ada@example.com"}
+        >>> @workflow
+        ... def email_of(user_id: int) -> str:
+        ...     return get_user(user_id)["email"]
+        >>> email_of(user_id=1)
+        'ada@example.com'
+    """
+
+    __slots__ = ("_path", "_source", "_trace")
+
+    _trace: TraceContext
+    _source: RefArg | InputArg | CoalesceArg
+    _path: tuple[Step, ...]
+
+    def __init__(
+        self,
+        trace: TraceContext,
+        source: RefArg | InputArg | CoalesceArg,
+        path: tuple[Step, ...] = (),
+    ) -> None:
+        object.__setattr__(self, "_trace", trace)
+        object.__setattr__(self, "_source", source)
+        object.__setattr__(self, "_path", path)
+
+    # ------------------------------------------------------------ identity
+
+    @property
+    def label(self) -> str:
+        """Return the future as written in the workflow: ``create_contact.email``."""
+        source = self._source
+        if isinstance(source, RefArg):
+            head = source.node
+        elif isinstance(source, InputArg):
+            head = source.name
+        else:
+            head = "coalesce(...)"
+        return head + format_path(self._path)
+
+    def spec(self, trace: TraceContext) -> ArgSpec:
+        """Return the argument spec of this future for a node of ``trace``."""
+        if trace is not self._trace:
+            _refuse(
+                trace,
+                f"The future {self.label!r} belongs to workflow "
+                f"{self._trace.workflow!r}, not to this one,",
+                "pass it to the sub-workflow as an argument instead of closing over it",
+            )
+        source = self._source
+        if not self._path:
+            return source
+        if isinstance(source, CoalesceArg):  # pragma: no cover  (projection refused)
+            return source
+        return source.model_copy(update={"path": self._path})
+
+    def __repr__(self) -> str:
+        return f"<TaskFuture {self.label}>"
+
+    __hash__ = object.__hash__
+
+    # ------------------------------------------------------------ projections
+
+    def __getattr__(self, name: str) -> TaskFuture[object]:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return self._project(Step(kind="attr", key=name))
+
+    def __getitem__(self, key: str | int) -> TaskFuture[object]:
+        if not isinstance(key, str | int):
+            _refuse(
+                self._trace,
+                f"Cannot index the future {self.label!r} with {type(key).__name__}",
+                "use a str key or an int index",
+            )
+        return self._project(Step(kind="item", key=key))
+
+    def _project(self, step: Step) -> TaskFuture[object]:
+        if isinstance(self._source, CoalesceArg):
+            _refuse(
+                self._trace,
+                f"Cannot project {step} of a coalesce(...) future",
+                "project each option first: coalesce(a.field, b.field)",
+            )
+        return TaskFuture(self._trace, self._source, (*self._path, step))
+
+    def __setattr__(self, name: str, value: object) -> NoReturn:
+        _refuse(
+            self._trace,
+            f"Cannot set attribute {name!r} on the future {self.label!r}",
+            "futures are read-only; compute the new value in a task",
+        )
+
+    # ------------------------------------------------------------ conditions
+
+    def _compare(self, op: CompareOp, other: object) -> Condition:
+        left = self.spec(self._trace)
+        right = to_arg_spec(other, self._trace)
+        return Condition(CompareCondition(op=op, left=left, right=right))
+
+    def __eq__(self, other: object) -> Condition:  # type: ignore[override]  # builds a condition, as SQLAlchemy columns do
+        return self._compare("eq", other)
+
+    def __ne__(self, other: object) -> Condition:  # type: ignore[override]  # builds a condition
+        return self._compare("ne", other)
+
+    def __lt__(self, other: object) -> Condition:
+        return self._compare("lt", other)
+
+    def __le__(self, other: object) -> Condition:
+        return self._compare("le", other)
+
+    def __gt__(self, other: object) -> Condition:
+        return self._compare("gt", other)
+
+    def __ge__(self, other: object) -> Condition:
+        return self._compare("ge", other)
+
+    def is_in(self, values: Iterable[object]) -> Condition:
+        """Build the condition ``value in values``."""
+        collected = values if isinstance(values, TaskFuture) else list(values)
+        return self._compare("in", collected)
+
+    # ------------------------------------------------------------ refusals
+
+    def __bool__(self) -> NoReturn:
+        _refuse(
+            self._trace, f"Cannot use the future {self.label!r} as a bool", _GUARD_FIX
+        )
+
+    def __iter__(self) -> NoReturn:
+        _refuse(
+            self._trace,
+            f"Cannot iterate over the future {self.label!r}",
+            "fan out with task.map(item=future) instead of a for loop",
+        )
+
+    def __len__(self) -> NoReturn:
+        _refuse(
+            self._trace,
+            f"Cannot take len() of the future {self.label!r}",
+            "compute the length in a task that receives the value",
+        )
+
+    def __contains__(self, item: object) -> NoReturn:
+        _refuse(
+            self._trace,
+            f"Cannot test membership in the future {self.label!r}",
+            "use future.is_in([...]) inside when(...)",
+        )
+
+    def __str__(self) -> NoReturn:
+        _refuse(
+            self._trace,
+            f"Cannot turn the future {self.label!r} into a str",
+            "pass the future to a task that formats it",
+        )
+
+    def __format__(self, format_spec: str) -> NoReturn:
+        _refuse(
+            self._trace,
+            f"Cannot use the future {self.label!r} in an f-string or format()",
+            "pass the future to a task that formats it",
+        )
+
+    def __index__(self) -> NoReturn:
+        _refuse(
+            self._trace, f"Cannot use the future {self.label!r} as an index", _GUARD_FIX
+        )
+
+    def __await__(self) -> Generator[None, None, TaskFuture[T]]:
+        """Let ``async def`` workflows write ``await task(...)``; nothing waits."""
+        yield from ()
+        return self
+
+
+@final
+class Condition:
+    """A lazy boolean for ``when``: built by comparing futures or testing outcomes.
+
+    Combine with ``~c``, ``c & d`` and ``c | d``; a plain ``bool`` combines too.
+    Using a condition as a Python bool raises ``TracingError``.
+    """
+
+    __slots__ = ("spec",)
+
+    def __init__(self, spec: ConditionSpec) -> None:
+        self.spec: ConditionSpec = spec
+
+    def __invert__(self) -> Condition:
+        return Condition(NotCondition(operand=self.spec))
+
+    def __and__(self, other: Condition | bool) -> Condition:
+        return Condition(AndCondition(operands=(self.spec, as_condition(other).spec)))
+
+    def __rand__(self, other: Condition | bool) -> Condition:
+        return Condition(AndCondition(operands=(as_condition(other).spec, self.spec)))
+
+    def __or__(self, other: Condition | bool) -> Condition:
+        return Condition(OrCondition(operands=(self.spec, as_condition(other).spec)))
+
+    def __ror__(self, other: Condition | bool) -> Condition:
+        return Condition(OrCondition(operands=(as_condition(other).spec, self.spec)))
+
+    def __bool__(self) -> NoReturn:
+        from fiscus_dsl._dsl.tracing import current_trace
+
+        trace = current_trace()
+        msg = "Cannot use a condition as a bool"
+        fix = "use it in a guard: with when(condition): ..."
+        if trace is None:
+            msg = f"{msg}; {fix}"
+            raise TracingError(msg)
+        _refuse(trace, msg, fix)
+
+    def __repr__(self) -> str:
+        return f"<Condition {self.spec.kind}>"
+
+
+def as_condition(value: object) -> Condition:
+    """Return ``value`` as a ``Condition``; a bool becomes a constant one."""
+    if isinstance(value, Condition):
+        return value
+    if isinstance(value, bool):
+        return Condition(ConstCondition(value=value))
+    msg = (
+        f"Expected a condition or a bool, got {type(value).__name__}; "
+        "build one with ==, succeeded(...) or is_in(...)"
+    )
+    raise TracingError(msg)
+
+
+def has_future(value: object) -> bool:
+    """Tell whether a value is, or holds in lists, tuples and dicts, a future."""
+    if isinstance(value, TaskFuture):
+        return True
+    if isinstance(value, list | tuple):
+        return any(has_future(item) for item in value)
+    if isinstance(value, dict):
+        return any(has_future(item) for item in value.values())
+    return False
+
+
+def to_arg_spec(value: object, trace: TraceContext) -> ArgSpec:
+    """Turn an argument as passed in the workflow into its graph spec."""
+    if isinstance(value, TaskFuture):
+        return value.spec(trace)
+    if isinstance(value, Condition):
+        _refuse(
+            trace,
+            "Cannot pass a condition as a task argument",
+            "guard the call with when(condition) instead",
+        )
+    if isinstance(value, list | tuple) and has_future(value):
+        return ListArg(
+            items=tuple(to_arg_spec(item, trace) for item in value),
+            is_tuple=isinstance(value, tuple),
+        )
+    if isinstance(value, dict) and has_future(value):
+        return DictArg(
+            keys=tuple(value),
+            values=tuple(to_arg_spec(item, trace) for item in value.values()),
+        )
+    return ValueArg(value=value)

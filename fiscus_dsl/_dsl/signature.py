@@ -1,0 +1,138 @@
+"""A callable's signature as tasks and workflows need it: bind, validate, call.
+
+Binding happens while tracing (a call that does not bind is a
+``TracingError``); validation checks each annotated argument with pydantic,
+once for values known while tracing and again at run time for every value,
+and never echoes the value. Validators are built once per callable, on first
+use, so that annotations may name classes defined after the decorator ran.
+"""
+
+from __future__ import annotations
+
+import inspect
+import typing
+from typing import Any, final
+
+from pydantic import TypeAdapter, ValidationError
+
+from fiscus_dsl.errors import ArgumentValidationError
+
+if typing.TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+
+_SKIPPED_ANNOTATIONS: tuple[object, ...] = (inspect.Parameter.empty, Any, object)
+_SIMPLE_KINDS = (
+    inspect.Parameter.POSITIONAL_OR_KEYWORD,
+    inspect.Parameter.KEYWORD_ONLY,
+)
+
+
+def _resolved_hints(function: Callable[..., object]) -> dict[str, object]:
+    try:
+        return typing.get_type_hints(function, include_extras=True)
+    except (NameError, TypeError):  # unresolvable names: validate what resolves
+        hints: dict[str, object] = {}
+        for name, annotation in inspect.get_annotations(function).items():
+            if not isinstance(annotation, str):
+                hints[name] = annotation
+        return hints
+
+
+@final
+class CallSignature:
+    """Binding, validation and calling for one task's or workflow's function."""
+
+    __slots__ = ("_adapters", "function", "is_simple", "name", "signature")
+
+    def __init__(self, function: Callable[..., object], name: str) -> None:
+        self.function = function
+        self.name = name
+        self.signature = inspect.signature(function)
+        self.is_simple = all(
+            p.kind in _SIMPLE_KINDS for p in self.signature.parameters.values()
+        )
+        self._adapters: dict[str, TypeAdapter[object]] | None = None
+
+    @property
+    def parameter_names(self) -> tuple[str, ...]:
+        """Return the parameter names in order."""
+        return tuple(self.signature.parameters)
+
+    def bind(
+        self, args: tuple[object, ...], kwargs: Mapping[str, object]
+    ) -> dict[str, object]:
+        """Bind a call's arguments by name, or raise ``TypeError`` saying why not."""
+        return dict(self.signature.bind(*args, **kwargs).arguments)
+
+    def bind_partial(self, kwargs: Mapping[str, object]) -> dict[str, object]:
+        """Bind some arguments by name, or raise ``TypeError`` for unknown ones."""
+        return dict(self.signature.bind_partial(**kwargs).arguments)
+
+    def adapters(self) -> dict[str, TypeAdapter[object]]:
+        """Return a validator per annotated parameter, built on first use."""
+        if self._adapters is None:
+            hints = _resolved_hints(self.function)
+            adapters: dict[str, TypeAdapter[object]] = {}
+            for name, parameter in self.signature.parameters.items():
+                annotation = hints.get(name, inspect.Parameter.empty)
+                if annotation in _SKIPPED_ANNOTATIONS or parameter.kind in (
+                    inspect.Parameter.VAR_POSITIONAL,
+                    inspect.Parameter.VAR_KEYWORD,
+                ):
+                    continue
+                adapters[name] = TypeAdapter(annotation)  # type: ignore[arg-type]  # an annotation is a type form
+            self._adapters = adapters
+        return self._adapters
+
+    def validate(
+        self,
+        arguments: dict[str, object],
+        *,
+        workflow: str,
+        task_id: str | None,
+        only: Callable[[object], bool] | None = None,
+    ) -> dict[str, object]:
+        """Return the arguments validated (and coerced) against their annotations.
+
+        ``only`` limits validation to the values it accepts (while tracing:
+        those that are not futures).
+
+        Raises:
+            ArgumentValidationError: Naming each failing field, never the value.
+        """
+        adapters = self.adapters()
+        if not adapters:
+            return arguments
+        errors: list[tuple[str, str]] = []
+        validated = dict(arguments)
+        for name, adapter in adapters.items():
+            if name not in arguments or (
+                only is not None and not only(arguments[name])
+            ):
+                continue
+            try:
+                validated[name] = adapter.validate_python(arguments[name])
+            except ValidationError as exc:
+                errors.extend(_describe(name, exc))
+        if errors:
+            raise ArgumentValidationError(
+                workflow=workflow, task_id=task_id, errors=errors
+            )
+        return validated
+
+    def call_parts(
+        self, arguments: dict[str, object]
+    ) -> tuple[tuple[object, ...], dict[str, object]]:
+        """Split bound arguments into ``(args, kwargs)`` for calling the function."""
+        if self.is_simple:
+            return (), arguments
+        bound = inspect.BoundArguments(self.signature, arguments)
+        return bound.args, bound.kwargs
+
+
+def _describe(name: str, exc: ValidationError) -> list[tuple[str, str]]:
+    described = []
+    for error in exc.errors(include_input=False, include_url=False):
+        location = ".".join(str(part) for part in (name, *error["loc"]))
+        described.append((location, error["msg"]))
+    return described

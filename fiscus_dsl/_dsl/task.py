@@ -1,0 +1,436 @@
+"""``@task`` and ``Task``: a function that records a node when called while tracing.
+
+Inside a workflow, calling a task binds its arguments, records a
+``TaskNode`` and returns a ``TaskFuture``; outside one, it is a one-task run
+on the default runner. ``task.map`` fans out over a list known at run time
+and ``task.partial`` binds the arguments that are not mapped. Decorators are
+built with wrapt so signatures, docstrings and ``inspect`` keep working.
+Builds graphs; the only run entry is ``run_entry``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from dataclasses import dataclass
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Generic,
+    Literal,
+    ParamSpec,
+    Protocol,
+    TypeVar,
+    final,
+    overload,
+)
+
+import wrapt
+
+from fiscus_dsl._dsl import run_entry
+from fiscus_dsl._dsl.futures import TaskFuture, has_future, to_arg_spec
+from fiscus_dsl._dsl.hooks import HookFunction, Hooks
+from fiscus_dsl._dsl.signature import CallSignature
+from fiscus_dsl._dsl.tracing import TraceContext, current_trace, tracing, user_location
+from fiscus_dsl._graph.model import (
+    ArgSpec,
+    MapNode,
+    Policy,
+    RefArg,
+    RetrySpec,
+    TaskNode,
+)
+from fiscus_dsl.errors import ArgumentValidationError, TracingError
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable, Mapping, Sequence
+
+    from fiscus_dsl._dsl.tracing import TracedWorkflow
+    from fiscus_dsl._runtime.retry import Retry
+
+P = ParamSpec("P")
+R = TypeVar("R")
+OnError = Literal["fail", "continue"]
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TaskOptions:
+    """The options given to ``@task(...)``."""
+
+    name: str
+    retry: Retry | None = None
+    timeout: float | None = None
+    on_error: OnError = "fail"
+    hooks: Hooks | None = None
+
+    def policy(self) -> Policy:
+        """Describe the options as graph data."""
+        retry = self.retry
+        spec = None
+        if retry is not None:
+            spec = RetrySpec(
+                attempts=retry.attempts,
+                backoff=retry.backoff,
+                max_delay=retry.max_delay,
+                jitter=retry.jitter,
+                retry_on=retry.describe_retry_on(),
+            )
+        return Policy(retry=spec, timeout=self.timeout, on_error=self.on_error)
+
+
+def _check_options(name: str, timeout: float | None, on_error: str) -> None:
+    if timeout is not None and timeout <= 0:
+        msg = (
+            f"Task {name!r} got timeout={timeout!r}; "
+            "pass a number of seconds above 0, or None"
+        )
+        raise ValueError(msg)
+    if on_error not in ("fail", "continue"):
+        msg = f"Task {name!r} got on_error={on_error!r}; pass 'fail' or 'continue'"
+        raise ValueError(msg)
+
+
+class Task(wrapt.FunctionWrapper[P, Any], Generic[P, R]):
+    """A function made into a workflow step by ``@task``.
+
+    Calling it inside a ``@workflow`` returns a lazy future; calling it
+    anywhere else runs it at once on the default runner, with retries, hooks
+    and spans, and returns its value.
+    """
+
+    _self_options: TaskOptions
+    _self_signature: CallSignature
+    _self_policy: Policy
+    _self_is_async: bool
+
+    def __init__(
+        self, function: Callable[P, R] | Callable[P, Awaitable[R]], options: TaskOptions
+    ) -> None:
+        super().__init__(function, self._dispatch)
+        _check_options(options.name, options.timeout, options.on_error)
+        self._self_options = options
+        self._self_signature = CallSignature(function, options.name)
+        self._self_policy = options.policy()
+        self._self_is_async = inspect.iscoroutinefunction(function)
+
+    # ------------------------------------------------------------ properties
+
+    @property
+    def name(self) -> str:
+        """Return the task's name, used for node ids and span names."""
+        return self._self_options.name
+
+    @property
+    def options(self) -> TaskOptions:
+        """Return the options the task was declared with."""
+        return self._self_options
+
+    @property
+    def policy(self) -> Policy:
+        """Return the task's policy as graph data."""
+        return self._self_policy
+
+    @property
+    def call_signature(self) -> CallSignature:
+        """Return the binding and validation helper of the task's function."""
+        return self._self_signature
+
+    @property
+    def is_async(self) -> bool:
+        """Tell whether the task's function is ``async def``."""
+        return self._self_is_async
+
+    # ------------------------------------------------------------ calling
+
+    def _dispatch(
+        self,
+        wrapped: Callable[..., object],
+        instance: object,
+        args: tuple[object, ...],
+        kwargs: dict[str, object],
+    ) -> object:
+        if instance is not None:
+            args = (instance, *args)
+        trace = current_trace()
+        if trace is None:
+            return run_entry.run_value(
+                trace_standalone(self, lambda t: record_call(self, t, args, kwargs))
+            )
+        return record_call(self, trace, args, kwargs)
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        """Record a call inside a workflow (a future), or run the task at once."""
+        return super().__call__(*args, **kwargs)  # type: ignore[no-any-return]  # the future stands for R
+
+    async def arun(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        """Run the task at once from async code and return its value."""
+        traced = trace_standalone(self, lambda t: record_call(self, t, args, kwargs))
+        return await run_entry.arun_value(traced)  # type: ignore[return-value]  # the run's output is the task's value
+
+    def map(self, **mapped: object) -> list[R]:
+        """Run one instance per item of the given lists, in parallel.
+
+        Each keyword names a parameter and gives a list (or the future of
+        one); lists are zipped. Instances get ids ``name[0]``, ``name[1]``.
+        The result is the list of their values; an empty list maps to ``[]``.
+        """
+        return Partial(self, {}).map(**mapped)
+
+    def partial(self, **bound: object) -> Partial[R]:
+        """Bind arguments that stay the same for every instance of ``map``."""
+        return Partial(self, bound)
+
+    def __reduce_ex__(
+        self, protocol: object
+    ) -> tuple[Callable[[str, str], object], tuple[str, str]]:
+        """Pickle by reference to the module-level task, as Dask ships functions."""
+        function = self.__wrapped__
+        return (_resolve_task, (function.__module__, function.__qualname__))
+
+    def __repr__(self) -> str:
+        return f"<Task {self.name!r}>"
+
+
+def _resolve_task(module: str, qualname: str) -> object:
+    target: object = importlib.import_module(module)
+    for part in qualname.split("."):
+        target = getattr(target, part)
+    return target
+
+
+@final
+class Partial(Generic[R]):
+    """A task or workflow with some arguments bound, ready to ``map``."""
+
+    __slots__ = ("bound", "target")
+
+    def __init__(
+        self, target: Task[..., R] | Mappable[R], bound: Mapping[str, object]
+    ) -> None:
+        self.target = target
+        self.bound = dict(bound)
+
+    def map(self, **mapped: object) -> list[R]:
+        """Run one instance per item of the mapped lists; see ``Task.map``."""
+        target = self.target
+        if isinstance(target, Task):
+            trace = current_trace()
+            if trace is None:
+                traced = trace_standalone(
+                    target, lambda t: record_map(target, t, self.bound, mapped)
+                )
+                return run_entry.run_value(traced)  # type: ignore[return-value]  # the run's output is the list
+            return record_map(target, trace, self.bound, mapped)  # type: ignore[return-value]  # statically the list
+        return target.record_map(self.bound, mapped)
+
+    def partial(self, **bound: object) -> Partial[R]:
+        """Bind more arguments."""
+        return Partial(self.target, {**self.bound, **bound})
+
+
+class Mappable(Protocol[R]):
+    """What ``Partial.map`` needs of a workflow (``Workflow`` provides it)."""
+
+    def record_map(
+        self, bound: Mapping[str, object], mapped: Mapping[str, object]
+    ) -> list[R]:
+        """Record a mapped call and return the future of the list."""
+        ...
+
+
+# ---------------------------------------------------------------- recording
+
+
+def bind_error(
+    trace: TraceContext, what: str, signature: CallSignature, exc: TypeError
+) -> TracingError:
+    """Build the error for a call whose arguments do not bind to the signature."""
+    return trace.error(
+        f"{what} was called with arguments that do not bind to "
+        f"{signature.name}{signature.signature} ({exc})",
+        fix="pass each required parameter once, by its name, and no unknown ones",
+    )
+
+
+def _check_literals(
+    task: Task[..., Any],
+    trace: TraceContext,
+    node_id: str,
+    arguments: dict[str, object],
+) -> None:
+    try:
+        task.call_signature.validate(
+            arguments,
+            workflow=trace.workflow,
+            task_id=node_id,
+            only=lambda v: not has_future(v),
+        )
+    except ArgumentValidationError as exc:
+        trace.invalid[node_id] = exc
+
+
+def record_call(
+    task: Task[..., Any],
+    trace: TraceContext,
+    args: Sequence[object],
+    kwargs: Mapping[str, object],
+) -> TaskFuture[object]:
+    """Record one call of ``task`` in ``trace`` and return its future."""
+    signature = task.call_signature
+    try:
+        arguments = signature.bind(tuple(args), kwargs)
+    except TypeError as exc:
+        raise bind_error(trace, f"Task {task.name!r}", signature, exc) from exc
+    node_id = trace.next_id(task.name)
+    specs = {name: to_arg_spec(value, trace) for name, value in arguments.items()}
+    _check_literals(task, trace, node_id, arguments)
+    node = TaskNode.model_construct(
+        id=node_id,
+        task=task.name,
+        args=specs,
+        guard=trace.current_guard(),
+        policy=task.policy,
+        location=user_location(),
+        kind="task",
+    )
+    trace.add(node, task)
+    return TaskFuture(trace, RefArg.model_construct(node=node_id, path=(), kind="ref"))
+
+
+def mapped_specs(
+    trace: TraceContext,
+    what: str,
+    signature: CallSignature,
+    bound: Mapping[str, object],
+    mapped: Mapping[str, object],
+) -> tuple[dict[str, ArgSpec], dict[str, ArgSpec]]:
+    """Check a mapped call binds and return the specs of ``(bound, mapped)``."""
+    if not mapped:
+        trace.fail(
+            f"{what}.map() got no lists", fix="pass at least one: .map(item=items)"
+        )
+    overlap = sorted(set(bound) & set(mapped))
+    if overlap:
+        trace.fail(
+            f"{what}.map() got {overlap} both bound by partial() and mapped",
+            fix="bind each argument once",
+        )
+    for name, value in mapped.items():
+        if not isinstance(value, list | tuple | TaskFuture):
+            trace.fail(
+                f"{what}.map() got {type(value).__name__} for {name!r}, not a list",
+                fix="pass a list or the future of one",
+            )
+    try:
+        signature.bind((), {**bound, **dict.fromkeys(mapped)})
+    except TypeError as exc:
+        raise bind_error(trace, what, signature, exc) from exc
+    return (
+        {name: to_arg_spec(value, trace) for name, value in bound.items()},
+        {name: to_arg_spec(value, trace) for name, value in mapped.items()},
+    )
+
+
+def record_map(
+    task: Task[..., Any],
+    trace: TraceContext,
+    bound: Mapping[str, object],
+    mapped: Mapping[str, object],
+) -> TaskFuture[list[object]]:
+    """Record a mapped call of ``task`` and return the future of the list."""
+    args, lists = mapped_specs(
+        trace, f"Task {task.name!r}", task.call_signature, bound, mapped
+    )
+    node_id = trace.next_id(task.name)
+    _check_literals(task, trace, node_id, dict(bound))
+    node = MapNode(
+        id=node_id,
+        task=task.name,
+        args=args,
+        mapped=lists,
+        guard=trace.current_guard(),
+        policy=task.policy,
+        location=user_location(),
+    )
+    trace.add(node, task)
+    return TaskFuture(trace, RefArg(node=node_id))
+
+
+def trace_standalone(
+    task: Task[..., Any], record: Callable[[TraceContext], TaskFuture[Any]]
+) -> TracedWorkflow:
+    """Trace the one-task graph of a task called outside any workflow."""
+    trace = TraceContext(workflow=task.name)
+    with tracing(trace):
+        future = record(trace)
+    traced = trace.finish(inputs=(), output=future.spec(trace), hooks=())
+    return traced.as_standalone()
+
+
+# ---------------------------------------------------------------- decorator
+
+
+@overload
+def task(function: Callable[P, Awaitable[R]], /) -> Task[P, R]: ...
+@overload
+def task(function: Callable[P, R], /) -> Task[P, R]: ...
+@overload
+def task(
+    *,
+    name: str | None = None,
+    retry: Retry | None = None,
+    timeout: float | None = None,
+    on_error: OnError = "fail",
+    before: HookFunction | Sequence[HookFunction] | None = None,
+    after: HookFunction | Sequence[HookFunction] | None = None,
+    on_retry: HookFunction | Sequence[HookFunction] | None = None,
+) -> Callable[[Callable[P, R] | Callable[P, Awaitable[R]]], Task[P, R]]: ...
+def task(
+    function: Callable[P, Any] | None = None,
+    /,
+    *,
+    name: str | None = None,
+    retry: Retry | None = None,
+    timeout: float | None = None,
+    on_error: OnError = "fail",
+    before: HookFunction | Sequence[HookFunction] | None = None,
+    after: HookFunction | Sequence[HookFunction] | None = None,
+    on_retry: HookFunction | Sequence[HookFunction] | None = None,
+) -> Task[P, Any] | Callable[[Callable[P, Any]], Task[P, Any]]:
+    """Make a sync or async function a task, bare (``@task``) or with options.
+
+    Args:
+        function: The function, when used bare.
+        name: The task's name (default: the function's name).
+        retry: A ``Retry`` policy; by default a task is tried once.
+        timeout: Seconds allowed per attempt.
+        on_error: ``"fail"`` ends the run when the task fails; ``"continue"``
+            skips only the tasks that need its value.
+        before: ``before_task(ctx)`` hooks for this task only.
+        after: ``after_task(ctx, value)`` hooks for this task only.
+        on_retry: ``on_retry(ctx, error, delay)`` hooks for this task only.
+
+    Example:
+        >>> from fiscus_dsl import task
+        >>> @task
+        ... def add(a: int, b: int) -> int:
+        ...     return a + b
+        >>> add(1, 2)
+        3
+    """
+
+    def decorate(target: Callable[P, Any]) -> Task[P, Any]:
+        hooks = Hooks(before_task=before, after_task=after, on_retry=on_retry)
+        options = TaskOptions(
+            name=name or target.__name__,
+            retry=retry,
+            timeout=timeout,
+            on_error=on_error,
+            hooks=None if hooks.is_empty() else hooks,
+        )
+        return Task(target, options)
+
+    if function is not None:
+        return decorate(function)
+    return decorate

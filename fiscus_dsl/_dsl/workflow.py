@@ -1,0 +1,332 @@
+"""``@workflow`` and ``Workflow``: a function traced into a graph, then run.
+
+``wf(...)`` runs and returns the output (or raises ``WorkflowFailed``),
+``wf.run(...)`` returns a ``RunResult``, ``await wf.arun(...)`` is the async
+form and ``wf.graph()`` traces without running. Called inside another
+workflow, a workflow is a sub-workflow: its graph nests under one node, and
+``wf.map`` fans it out. Builds graphs; the only run entry is ``run_entry``.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
+
+import wrapt
+
+from fiscus_dsl._dsl import run_entry
+from fiscus_dsl._dsl.futures import TaskFuture, has_future, to_arg_spec
+from fiscus_dsl._dsl.hooks import Hooks, as_hooks
+from fiscus_dsl._dsl.signature import CallSignature
+from fiscus_dsl._dsl.task import Partial, bind_error, mapped_specs
+from fiscus_dsl._dsl.tracing import (
+    TraceContext,
+    TracedWorkflow,
+    current_trace,
+    outside_workflow_error,
+    tracing,
+    user_location,
+)
+from fiscus_dsl._graph.model import InputArg, RefArg, WorkflowGraph, WorkflowNode
+from fiscus_dsl.errors import ArgumentValidationError, WorkflowInputError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping, Sequence
+
+    from fiscus_dsl._runtime.results import RunResult
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class Workflow(wrapt.FunctionWrapper[P, Any], Generic[P, R]):
+    """A function made into a workflow by ``@workflow``.
+
+    Its body runs only while tracing: task calls inside it return futures,
+    and the graph they form is what a run executes.
+    """
+
+    _self_name: str
+    _self_hooks: tuple[Hooks, ...]
+    _self_signature: CallSignature
+
+    def __init__(
+        self, function: Callable[P, R], *, name: str, hooks: tuple[Hooks, ...]
+    ) -> None:
+        super().__init__(function, self._dispatch)
+        self._self_name = name
+        self._self_hooks = hooks
+        self._self_signature = CallSignature(function, name)
+
+    @property
+    def name(self) -> str:
+        """Return the workflow's name."""
+        return self._self_name
+
+    @property
+    def hooks(self) -> tuple[Hooks, ...]:
+        """Return the hooks registered on the workflow."""
+        return self._self_hooks
+
+    @property
+    def call_signature(self) -> CallSignature:
+        """Return the binding and validation helper of the workflow's function."""
+        return self._self_signature
+
+    # ------------------------------------------------------------ running
+
+    def _dispatch(
+        self,
+        wrapped: Callable[..., object],
+        instance: object,
+        args: tuple[object, ...],
+        kwargs: dict[str, object],
+    ) -> object:
+        if instance is not None:
+            args = (instance, *args)
+        trace = current_trace()
+        if trace is None:
+            return run_entry.call_workflow(self, args, kwargs)
+        return self._record_call(trace, args, kwargs)
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        """Run the workflow and return its output, or raise ``WorkflowFailed``.
+
+        Inside another workflow, record it as a sub-workflow and return a future.
+        """
+        return super().__call__(*args, **kwargs)  # type: ignore[no-any-return]  # the future stands for R
+
+    def run(self, *args: P.args, **kwargs: P.kwargs) -> RunResult[R]:
+        """Run the workflow on the default runner and return its ``RunResult``.
+
+        A failed run is reported in the result, never raised; only a
+        definition error (``TracingError``, bad inputs) raises.
+        """
+        return run_entry.run_workflow(self, args, kwargs)
+
+    async def arun(self, *args: P.args, **kwargs: P.kwargs) -> RunResult[R]:
+        """Run the workflow from async code; see ``run``."""
+        return await run_entry.arun_workflow(self, args, kwargs)
+
+    def graph(self, *args: object, **kwargs: object) -> WorkflowGraph:
+        """Trace the workflow and return its graph, running nothing.
+
+        Inputs not given are placeholders (a parameter's default is used
+        where it has one), so the graph shows every branch.
+        """
+        return self.trace_graph(args, kwargs, partial=True).graph
+
+    # ------------------------------------------------------------ tracing
+
+    def bind_inputs(
+        self,
+        args: Sequence[object],
+        kwargs: Mapping[str, object],
+        *,
+        partial: bool = False,
+    ) -> dict[str, object]:
+        """Bind and validate a run's inputs.
+
+        Raises:
+            WorkflowInputError: If they do not bind to the signature.
+            ArgumentValidationError: If a value does not match its annotation.
+        """
+        signature = self.call_signature
+        try:
+            bound = (
+                signature.signature.bind_partial(*args, **kwargs)
+                if partial
+                else signature.signature.bind(*args, **kwargs)
+            )
+        except TypeError as exc:
+            where = user_location()
+            msg = (
+                f"Workflow {self.name!r} was started with inputs that do not bind to "
+                f"{self.name}{signature.signature} ({exc}) ({where}); pass every "
+                "input the workflow declares, by name"
+            )
+            raise WorkflowInputError(msg, workflow=self.name, location=where) from exc
+        return signature.validate(
+            dict(bound.arguments),
+            workflow=self.name,
+            task_id=None,
+            only=lambda v: not has_future(v),
+        )
+
+    def trace_graph(
+        self,
+        args: Sequence[object],
+        kwargs: Mapping[str, object],
+        *,
+        partial: bool = False,
+    ) -> TracedWorkflow:
+        """Bind the inputs and trace the workflow with them."""
+        arguments = self.bind_inputs(args, kwargs, partial=partial)
+        placeholders = [
+            name
+            for name, parameter in self.call_signature.signature.parameters.items()
+            if name not in arguments
+            and parameter.default is inspect.Parameter.empty
+            and parameter.kind
+            not in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+        ]
+        return self.trace_with(arguments, placeholders)
+
+    def trace_with(
+        self, arguments: Mapping[str, object], placeholders: Sequence[str]
+    ) -> TracedWorkflow:
+        """Trace the body with real values, and placeholder futures for the rest."""
+        context = TraceContext(workflow=self.name)
+        values = dict(arguments)
+        for name in placeholders:
+            values[name] = TaskFuture(context, InputArg(name=name))
+        with tracing(context):
+            call_args, call_kwargs = self.call_signature.call_parts(values)
+            function: Callable[..., object] = self.__wrapped__
+            returned = _drive(context, function(*call_args, **call_kwargs))
+            output = None if returned is None else to_arg_spec(returned, context)
+        return context.finish(
+            inputs=tuple(placeholders), output=output, hooks=self.hooks
+        )
+
+    def _record_call(
+        self,
+        trace: TraceContext,
+        args: tuple[object, ...],
+        kwargs: Mapping[str, object],
+    ) -> TaskFuture[object]:
+        signature = self.call_signature
+        try:
+            arguments = signature.bind(args, kwargs)
+        except TypeError as exc:
+            raise bind_error(
+                trace, f"Sub-workflow {self.name!r}", signature, exc
+            ) from exc
+        futures = [name for name, value in arguments.items() if has_future(value)]
+        literals = {
+            name: value for name, value in arguments.items() if name not in futures
+        }
+        return self._record(
+            trace, literals, futures, {n: arguments[n] for n in futures}, None
+        )
+
+    def record_map(
+        self, bound: Mapping[str, object], mapped: Mapping[str, object]
+    ) -> list[R]:
+        """Record a mapped sub-workflow and return the future of its outputs."""
+        trace = current_trace()
+        if trace is None:
+            what = f"Workflow {self.name!r}.map()"
+            raise outside_workflow_error(
+                what,
+                fix="call the workflow once per item, or map it inside a workflow",
+            )
+        _, lists = mapped_specs(
+            trace, f"Workflow {self.name!r}", self.call_signature, bound, mapped
+        )
+        futures = [name for name, value in bound.items() if has_future(value)]
+        literals = {name: value for name, value in bound.items() if name not in futures}
+        placeholders = [*futures, *mapped]
+        return self._record(  # type: ignore[return-value]  # statically the list of outputs
+            trace, literals, placeholders, {n: bound[n] for n in futures}, lists
+        )
+
+    def _record(
+        self,
+        trace: TraceContext,
+        literals: dict[str, object],
+        placeholders: list[str],
+        future_args: dict[str, object],
+        mapped: dict[str, Any] | None,
+    ) -> TaskFuture[object]:
+        node_id = trace.next_id(self.name)
+        try:
+            literals = self.call_signature.validate(
+                literals, workflow=trace.workflow, task_id=node_id
+            )
+        except ArgumentValidationError as exc:
+            trace.invalid[node_id] = exc
+        child = self.trace_with(literals, placeholders)
+        trace.children[node_id] = child
+        node = WorkflowNode(
+            id=node_id,
+            workflow=self.name,
+            args={
+                name: to_arg_spec(value, trace) for name, value in future_args.items()
+            },
+            guard=trace.current_guard(),
+            graph=child.graph,
+            mapped=mapped,
+            location=user_location(),
+        )
+        trace.add(node)
+        return TaskFuture(trace, RefArg(node=node_id))
+
+    def map(self, **mapped: object) -> list[R]:
+        """Run the sub-workflow once per item of the given lists (inside a workflow)."""
+        return self.record_map({}, mapped)
+
+    def partial(self, **bound: object) -> Partial[R]:
+        """Bind inputs that stay the same for every instance of ``map``."""
+        return Partial(self, bound)
+
+    def __repr__(self) -> str:
+        return f"<Workflow {self.name!r}>"
+
+
+def _drive(context: TraceContext, returned: object) -> object:
+    """Finish an ``async def`` workflow body, which may only await futures."""
+    if not inspect.iscoroutine(returned):
+        return returned
+    try:
+        returned.send(None)
+    except StopIteration as stop:
+        return stop.value
+    returned.close()
+    msg = "The workflow body awaited something that is not a task call"
+    raise context.error(
+        msg,
+        fix="workflow bodies only build the graph: await task calls, or move the "
+        "awaited code into a task",
+    )
+
+
+@overload
+def workflow(function: Callable[P, R], /) -> Workflow[P, R]: ...
+@overload
+def workflow(
+    *, name: str | None = None, hooks: Hooks | Sequence[Hooks] | None = None
+) -> Callable[[Callable[P, R]], Workflow[P, R]]: ...
+def workflow(
+    function: Callable[P, R] | None = None,
+    /,
+    *,
+    name: str | None = None,
+    hooks: Hooks | Sequence[Hooks] | None = None,
+) -> Workflow[P, R] | Callable[[Callable[P, R]], Workflow[P, R]]:
+    """Make a function a workflow, bare (``@workflow``) or with options.
+
+    Args:
+        function: The function, when used bare.
+        name: The workflow's name (default: the function's name).
+        hooks: ``Hooks`` that apply to every run of this workflow.
+
+    Example:
+        >>> from fiscus_dsl import task, workflow
+        >>> @task
+        ... def greet(name: str) -> str:
+        ...     return "Hello, " + name
+        >>> @workflow
+        ... def hello(name: str) -> str:
+        ...     return greet(name)
+        >>> hello(name="Ada")
+        'Hello, Ada'
+    """
+    registered = as_hooks(hooks)
+
+    def decorate(target: Callable[P, R]) -> Workflow[P, R]:
+        return Workflow(target, name=name or target.__name__, hooks=registered)
+
+    if function is not None:
+        return decorate(function)
+    return decorate

@@ -1,0 +1,424 @@
+"""The task graph as frozen pydantic models, and the rules that keep it sound.
+
+A ``WorkflowGraph`` is data only: which tasks a workflow calls, with which
+arguments (literal values, references to other tasks' values with a
+projection path, or containers of those), under which guards and policies.
+Sub-workflows nest as whole graphs; a mapped task is one node that becomes
+many at run time. The graph knows no callables: the tracer keeps those next
+to it. This module imports no asyncio and no opentelemetry.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeAlias, final
+
+from pydantic import BaseModel, ConfigDict, Field, field_serializer, model_validator
+from pydantic_core import to_jsonable_python
+
+from fiscus_dsl._types import NodeId
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+_FROZEN = ConfigDict(frozen=True, extra="forbid")
+
+
+@final
+class Step(BaseModel):
+    """One projection step: ``.name`` (``attr``) or ``[key]`` (``item``)."""
+
+    model_config = _FROZEN
+    kind: Literal["attr", "item"]
+    key: str | int
+
+    def __str__(self) -> str:
+        return f".{self.key}" if self.kind == "attr" else f"[{self.key!r}]"
+
+
+def format_path(path: tuple[Step, ...]) -> str:
+    """Render a projection path as written in Python: ``.contact["id"]``."""
+    return "".join(str(step) for step in path)
+
+
+# ---------------------------------------------------------------- arguments
+
+
+@final
+class ValueArg(BaseModel):
+    """A literal value known while tracing."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
+    kind: Literal["value"] = "value"
+    value: Any
+
+    @field_serializer("value")
+    def _json_value(self, value: Any) -> Any:
+        return to_jsonable_python(value, fallback=repr)
+
+
+@final
+class RefArg(BaseModel):
+    """The value of another task of the same graph, projected by ``path``."""
+
+    model_config = _FROZEN
+    kind: Literal["ref"] = "ref"
+    node: NodeId
+    path: tuple[Step, ...] = ()
+
+
+@final
+class InputArg(BaseModel):
+    """A workflow input that was not known while tracing (a placeholder)."""
+
+    model_config = _FROZEN
+    kind: Literal["input"] = "input"
+    name: str
+    path: tuple[Step, ...] = ()
+
+
+@final
+class ListArg(BaseModel):
+    """A list or tuple holding futures."""
+
+    model_config = _FROZEN
+    kind: Literal["list"] = "list"
+    items: tuple[ArgSpec, ...]
+    is_tuple: bool = False
+
+
+@final
+class DictArg(BaseModel):
+    """A dict holding futures; keys are literal."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
+    kind: Literal["dict"] = "dict"
+    keys: tuple[Any, ...]
+    values: tuple[ArgSpec, ...]
+
+    @field_serializer("keys")
+    def _json_keys(self, keys: tuple[Any, ...]) -> Any:
+        return to_jsonable_python(keys, fallback=repr)
+
+
+@final
+class CoalesceArg(BaseModel):
+    """The first option whose task succeeded (``coalesce(a, b, ...)``)."""
+
+    model_config = _FROZEN
+    kind: Literal["coalesce"] = "coalesce"
+    options: tuple[ArgSpec, ...]
+
+
+ArgSpec: TypeAlias = Annotated[
+    ValueArg | RefArg | InputArg | ListArg | DictArg | CoalesceArg,
+    Field(discriminator="kind"),
+]
+
+# ---------------------------------------------------------------- conditions
+
+
+@final
+class ConstCondition(BaseModel):
+    """A guard already decided while tracing (``when(True)``)."""
+
+    model_config = _FROZEN
+    kind: Literal["const"] = "const"
+    value: bool
+
+
+CompareOp: TypeAlias = Literal["eq", "ne", "lt", "le", "gt", "ge", "in"]
+
+
+@final
+class CompareCondition(BaseModel):
+    """``left <op> right``, decided when both values are known."""
+
+    model_config = _FROZEN
+    kind: Literal["compare"] = "compare"
+    op: CompareOp
+    left: ArgSpec
+    right: ArgSpec
+
+
+@final
+class OutcomeCondition(BaseModel):
+    """``succeeded(f)``, ``failed(f)`` or ``skipped(f)``: always decidable."""
+
+    model_config = _FROZEN
+    kind: Literal["outcome"] = "outcome"
+    test: Literal["succeeded", "failed", "skipped"]
+    node: NodeId
+
+
+@final
+class NotCondition(BaseModel):
+    """The negation of a condition (``~c``, and ``otherwise()``)."""
+
+    model_config = _FROZEN
+    kind: Literal["not"] = "not"
+    operand: Condition
+
+
+@final
+class AndCondition(BaseModel):
+    """All operands hold (``c & d``, and nested ``when`` blocks)."""
+
+    model_config = _FROZEN
+    kind: Literal["and"] = "and"
+    operands: tuple[Condition, ...]
+
+
+@final
+class OrCondition(BaseModel):
+    """Any operand holds (``c | d``)."""
+
+    model_config = _FROZEN
+    kind: Literal["or"] = "or"
+    operands: tuple[Condition, ...]
+
+
+@final
+class PredicateCondition(BaseModel):
+    """``when(predicate, *futures)``: a plain function of the resolved values.
+
+    ``key`` names the callable in the tracer's predicate table.
+    """
+
+    model_config = _FROZEN
+    kind: Literal["predicate"] = "predicate"
+    name: str
+    key: str
+    args: tuple[ArgSpec, ...]
+
+
+Condition: TypeAlias = Annotated[
+    ConstCondition
+    | CompareCondition
+    | OutcomeCondition
+    | NotCondition
+    | AndCondition
+    | OrCondition
+    | PredicateCondition,
+    Field(discriminator="kind"),
+]
+
+# ---------------------------------------------------------------- policies
+
+
+@final
+class RetrySpec(BaseModel):
+    """What a task's ``Retry`` policy says, as data."""
+
+    model_config = _FROZEN
+    attempts: int
+    backoff: float
+    max_delay: float
+    jitter: bool
+    retry_on: str
+
+
+@final
+class Policy(BaseModel):
+    """How a task runs: retries, per-attempt timeout, and what a failure does."""
+
+    model_config = _FROZEN
+    retry: RetrySpec | None = None
+    timeout: float | None = None
+    on_error: Literal["fail", "continue"] = "fail"
+
+
+DEFAULT_POLICY: Policy = Policy()
+
+# ---------------------------------------------------------------- nodes
+
+
+class _NodeFields(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
+    id: NodeId
+    args: dict[str, ArgSpec] = Field(default_factory=dict)
+    guard: Condition | None = None
+    location: str | None = None
+
+
+@final
+class TaskNode(_NodeFields):
+    """One call of a task."""
+
+    kind: Literal["task"] = "task"
+    task: str
+    policy: Policy = DEFAULT_POLICY
+
+
+@final
+class MapNode(_NodeFields):
+    """A task run once per item of ``mapped`` lists (``task.map``).
+
+    ``args`` holds the arguments bound with ``partial``; instances get the ids
+    ``{id}[0]``, ``{id}[1]``, ...
+    """
+
+    kind: Literal["map"] = "map"
+    task: str
+    mapped: dict[str, ArgSpec]
+    policy: Policy = DEFAULT_POLICY
+
+
+@final
+class WorkflowNode(_NodeFields):
+    """A sub-workflow: its graph nests here; ``mapped`` makes it a fan-out."""
+
+    kind: Literal["workflow"] = "workflow"
+    workflow: str
+    graph: WorkflowGraph
+    mapped: dict[str, ArgSpec] | None = None
+
+
+Node: TypeAlias = Annotated[
+    TaskNode | MapNode | WorkflowNode, Field(discriminator="kind")
+]
+
+# ---------------------------------------------------------------- the graph
+
+
+@final
+class WorkflowGraph(BaseModel):
+    """The traced graph of one workflow.
+
+    Nodes are in the order they were called, so every reference points to an
+    earlier node; validation rejects duplicate ids and dangling references.
+
+    Example:
+        >>> from fiscus_dsl._graph.model import WorkflowGraph, TaskNode
+        >>> WorkflowGraph(name="wf", nodes=(TaskNode(id="a", task="a"),)).node("a").task
+        'a'
+    """
+
+    model_config = _FROZEN
+    name: str
+    inputs: tuple[str, ...] = ()
+    nodes: tuple[Node, ...] = ()
+    output: ArgSpec | None = None
+
+    @model_validator(mode="after")
+    def _check_references(self) -> WorkflowGraph:
+        seen: set[NodeId] = set()
+        for node in self.nodes:
+            if node.id in seen:
+                msg = (
+                    f"Graph of workflow {self.name!r} has two nodes with id {node.id!r}"
+                )
+                raise ValueError(msg)
+            for ref in node_dependencies(node):
+                if ref not in seen:
+                    msg = (
+                        f"Node {node.id!r} of workflow {self.name!r} refers to "
+                        f"{ref!r}, which is not an earlier node"
+                    )
+                    raise ValueError(msg)
+            seen.add(node.id)
+        if self.output is not None:
+            missing = set(arg_refs(self.output)) - seen
+            if missing:
+                msg = (
+                    f"Output of workflow {self.name!r} refers to unknown nodes "
+                    f"{sorted(missing)}"
+                )
+                raise ValueError(msg)
+        return self
+
+    def node(self, node_id: NodeId) -> Node:
+        """Return the node with this id, or raise ``KeyError``."""
+        for node in self.nodes:
+            if node.id == node_id:
+                return node
+        raise KeyError(node_id)
+
+    def to_mermaid(self) -> str:
+        """Draw the graph as a Mermaid flowchart; guards label the edges."""
+        # Imported here because render imports this module.
+        from fiscus_dsl._graph.render import render_mermaid
+
+        return render_mermaid(self)
+
+    def to_dot(self) -> str:
+        """Draw the graph in Graphviz DOT; guards label the edges."""
+        # Imported here because render imports this module.
+        from fiscus_dsl._graph.render import render_dot
+
+        return render_dot(self)
+
+
+# ---------------------------------------------------------------- traversal
+
+
+def arg_refs(arg: ArgSpec) -> Iterator[NodeId]:
+    """Yield the ids of the nodes whose values ``arg`` needs."""
+    if isinstance(arg, RefArg):
+        yield arg.node
+    elif isinstance(arg, ListArg | CoalesceArg):
+        for item in arg.items if isinstance(arg, ListArg) else arg.options:
+            yield from arg_refs(item)
+    elif isinstance(arg, DictArg):
+        for value in arg.values:
+            yield from arg_refs(value)
+
+
+def value_refs(arg: ArgSpec) -> Iterator[NodeId]:
+    """Yield the ids whose values ``arg`` cannot do without (not coalesce options)."""
+    if isinstance(arg, RefArg):
+        yield arg.node
+    elif isinstance(arg, ListArg):
+        for item in arg.items:
+            yield from value_refs(item)
+    elif isinstance(arg, DictArg):
+        for value in arg.values:
+            yield from value_refs(value)
+
+
+def condition_refs(cond: Condition) -> Iterator[NodeId]:
+    """Yield the ids of every node a condition looks at, value or outcome."""
+    if isinstance(cond, OutcomeCondition):
+        yield cond.node
+    elif isinstance(cond, CompareCondition):
+        yield from arg_refs(cond.left)
+        yield from arg_refs(cond.right)
+    elif isinstance(cond, NotCondition):
+        yield from condition_refs(cond.operand)
+    elif isinstance(cond, AndCondition | OrCondition):
+        for operand in cond.operands:
+            yield from condition_refs(operand)
+    elif isinstance(cond, PredicateCondition):
+        for arg in cond.args:
+            yield from arg_refs(arg)
+
+
+def node_args(node: Node) -> Iterator[ArgSpec]:
+    """Yield every argument spec of a node, mapped ones included."""
+    yield from node.args.values()
+    mapped = node.mapped if not isinstance(node, TaskNode) else None
+    if mapped:
+        yield from mapped.values()
+
+
+def node_dependencies(node: Node) -> dict[NodeId, None]:
+    """Return the ids a node waits for, in first-seen order, without repeats."""
+    deps: dict[NodeId, None] = {}
+    for arg in node_args(node):
+        deps.update(dict.fromkeys(arg_refs(arg)))
+    if node.guard is not None:
+        deps.update(dict.fromkeys(condition_refs(node.guard)))
+    return deps
+
+
+ListArg.model_rebuild()
+DictArg.model_rebuild()
+CoalesceArg.model_rebuild()
+CompareCondition.model_rebuild()
+NotCondition.model_rebuild()
+AndCondition.model_rebuild()
+OrCondition.model_rebuild()
+PredicateCondition.model_rebuild()
+TaskNode.model_rebuild()
+MapNode.model_rebuild()
+WorkflowNode.model_rebuild()
+WorkflowGraph.model_rebuild()

@@ -1,0 +1,124 @@
+"""Hook dispatch: calling before/after/on_retry hooks in order, sync or async.
+
+Registration and signature checks live in ``_dsl.hooks`` (``Hooks``); this
+module runs them. Before-hooks run outermost first (runner, workflow, task),
+after-hooks innermost first, as wrappers do.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, final
+
+if TYPE_CHECKING:
+    from fiscus_dsl._dsl.hooks import HookFunction, Hooks
+    from fiscus_dsl._types import NodeId
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TaskContext:
+    """What a task hook is told about the task.
+
+    Attributes:
+        run_id: The run's id.
+        workflow: The workflow's name.
+        task_id: The task's id in the run.
+        task_name: The task's name.
+        args: The arguments by parameter name (after earlier hooks replaced them).
+        attempt: The attempt number (1 for the first try).
+    """
+
+    run_id: str
+    workflow: str
+    task_id: NodeId
+    task_name: str
+    args: Mapping[str, Any]
+    attempt: int = 1
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunContext:
+    """What a workflow hook is told about the run.
+
+    Attributes:
+        run_id: The run's id.
+        workflow: The workflow's name.
+        inputs: The inputs the run was started with.
+    """
+
+    run_id: str
+    workflow: str
+    inputs: Mapping[str, Any]
+
+
+async def call_hook(function: HookFunction, *args: object) -> object:
+    """Call a hook, awaiting it if it is async."""
+    returned = function(*args)
+    if inspect.isawaitable(returned):
+        returned = await returned
+    return returned
+
+
+def _functions(chain: Sequence[Hooks], kind: str) -> list[HookFunction]:
+    return [function for hooks in chain for function in getattr(hooks, kind)]
+
+
+async def run_before_task(chain: Sequence[Hooks], ctx: TaskContext) -> TaskContext:
+    """Run the before-task hooks in order; a mapping they return replaces the args."""
+    for function in _functions(chain, "before_task"):
+        replaced = await call_hook(function, ctx)
+        if replaced is None:
+            continue
+        if not isinstance(replaced, Mapping):
+            name = getattr(function, "__qualname__", repr(function))
+            msg = (
+                f"before_task hook {name} returned {type(replaced).__name__} for task "
+                f"{ctx.task_id!r}; return None, or a mapping of the arguments to use"
+            )
+            raise TypeError(msg)
+        ctx = TaskContext(
+            run_id=ctx.run_id,
+            workflow=ctx.workflow,
+            task_id=ctx.task_id,
+            task_name=ctx.task_name,
+            args=dict(replaced),
+            attempt=ctx.attempt,
+        )
+    return ctx
+
+
+async def run_after_task(
+    chain: Sequence[Hooks], ctx: TaskContext, value: object
+) -> object:
+    """Run the after-task hooks innermost first; each may replace the value."""
+    for function in reversed(_functions(chain, "after_task")):
+        replaced = await call_hook(function, ctx, value)
+        if replaced is not None:
+            value = replaced
+    return value
+
+
+async def run_on_retry(
+    chain: Sequence[Hooks], ctx: TaskContext, error: BaseException, delay: float
+) -> None:
+    """Run the on-retry hooks in order."""
+    for function in _functions(chain, "on_retry"):
+        await call_hook(function, ctx, error, delay)
+
+
+async def run_before_workflow(chain: Sequence[Hooks], run: RunContext) -> None:
+    """Run the before-workflow hooks in order."""
+    for function in _functions(chain, "before_workflow"):
+        await call_hook(function, run)
+
+
+async def run_after_workflow(
+    chain: Sequence[Hooks], run: RunContext, result: object
+) -> None:
+    """Run the after-workflow hooks innermost first."""
+    for function in reversed(_functions(chain, "after_workflow")):
+        await call_hook(function, run, result)

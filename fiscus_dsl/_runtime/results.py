@@ -1,0 +1,146 @@
+"""``RunResult`` and ``TaskResult``: what a run reports, task by task.
+
+Results are pydantic models, so a run dumps to JSON (errors as their type
+and message). They hold values and errors but never the arguments a task
+was called with.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Generic, TypeVar, final
+
+from pydantic import BaseModel, ConfigDict, field_serializer
+
+from fiscus_dsl._graph.model import WorkflowGraph
+from fiscus_dsl._types import NodeId
+
+OutputT = TypeVar("OutputT")
+
+
+class TaskStatus(StrEnum):
+    """How a task ended."""
+
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    NOT_RUN = "not_run"
+
+
+class RunStatus(StrEnum):
+    """How a run ended."""
+
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+def describe_error(error: BaseException | None) -> dict[str, str] | None:
+    """Return an error as ``{"type": ..., "message": ...}`` for JSON."""
+    if error is None:
+        return None
+    return {"type": type(error).__qualname__, "message": str(error)}
+
+
+@final
+class TaskResult(BaseModel):
+    """The outcome of one task (or one instance of a mapped task).
+
+    Attributes:
+        id: The task id (``send_email``, ``send_email#2``, ``send_email[3]``,
+            ``onboard/send_email`` inside a sub-workflow).
+        name: The task's name.
+        status: How it ended.
+        value: Its return value, when it succeeded.
+        error: The exception that failed it, after the last attempt.
+        attempts: How many attempts ran (0 when it never started).
+        reason: Why it was skipped or not run.
+        started_at: When its first attempt started.
+        ended_at: When it ended.
+    """
+
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+    id: NodeId
+    name: str
+    status: TaskStatus
+    value: Any = None
+    error: BaseException | None = None
+    attempts: int = 0
+    reason: str | None = None
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+
+    @field_serializer("error")
+    def _json_error(self, error: BaseException | None) -> dict[str, str] | None:
+        return describe_error(error)
+
+    @property
+    def success(self) -> bool:
+        """Tell whether the task succeeded."""
+        return self.status is TaskStatus.SUCCEEDED
+
+    @property
+    def duration(self) -> float | None:
+        """Return the seconds between start and end, if it ran."""
+        if self.started_at is None or self.ended_at is None:
+            return None
+        return (self.ended_at - self.started_at).total_seconds()
+
+
+@final
+class RunResult(BaseModel, Generic[OutputT]):
+    """The outcome of one workflow run.
+
+    ``result["create_contact"]`` is one task's ``TaskResult``.
+
+    Attributes:
+        run_id: The run's unique id.
+        workflow: The workflow's name.
+        status: ``succeeded`` or ``failed``.
+        output: The workflow's return value, with ``None`` where it was skipped.
+        error_message: Which task failed and why, when the run failed.
+        tasks: Every task's result, by id, in the order they were declared.
+        graph: The graph that ran.
+    """
+
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+    run_id: str
+    workflow: str
+    status: RunStatus
+    output: OutputT | None = None
+    error_message: str | None = None
+    tasks: dict[NodeId, TaskResult]
+    graph: WorkflowGraph
+    started_at: datetime
+    ended_at: datetime
+
+    @property
+    def success(self) -> bool:
+        """Tell whether the run succeeded."""
+        return self.status is RunStatus.SUCCEEDED
+
+    @property
+    def error(self) -> BaseException | None:
+        """Return the error of the task that failed the run, if it failed."""
+        if self.success:
+            return None
+        for result in self.tasks.values():
+            if result.status is TaskStatus.FAILED and result.error is not None:
+                return result.error
+        return None
+
+    def __getitem__(self, task_id: NodeId) -> TaskResult:
+        """Return one task's result by id."""
+        try:
+            return self.tasks[task_id]
+        except KeyError:
+            known = ", ".join(repr(key) for key in self.tasks) or "none"
+            msg = (
+                f"Run of workflow {self.workflow!r} has no task {task_id!r}; "
+                f"its tasks are {known}"
+            )
+            raise KeyError(msg) from None
+
+    def statuses(self) -> dict[NodeId, TaskStatus]:
+        """Return every task's status by id."""
+        return {task_id: result.status for task_id, result in self.tasks.items()}

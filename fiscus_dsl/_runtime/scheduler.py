@@ -1,0 +1,603 @@
+"""The scheduler: run a traced graph on asyncio, each task as soon as it can start.
+
+Every slot counts the dependencies it still waits for; when a slot settles,
+its dependents count down, and those that reach zero are activated at once
+(not level by level). Activation skips what cannot run (a needed value is
+missing, or the guard is false or undecidable), and starts tasks up to
+``max_concurrency``; the rest wait in a queue. A failed task with
+``on_error="fail"`` stops the run: nothing new starts, tasks in flight
+finish. The one broad ``except Exception`` of the package lives at the task
+boundary here. Knows no HTTP.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from typing import TYPE_CHECKING, Any, final
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+
+from fiscus_dsl._graph.model import (
+    ArgSpec,
+    DictArg,
+    ListArg,
+    TaskNode,
+    node_dependencies,
+    value_refs,
+)
+from fiscus_dsl._graph.render import describe_condition
+from fiscus_dsl._runtime import hooks as dispatch
+from fiscus_dsl._runtime import telemetry
+from fiscus_dsl._runtime.hooks import TaskContext
+from fiscus_dsl._runtime.resolve import Unavailable, decide, resolve
+from fiscus_dsl._runtime.results import TaskStatus
+from fiscus_dsl._runtime.slots import Scope, Slot
+from fiscus_dsl.errors import (
+    ArgumentValidationError,
+    ProjectionError,
+    SkipTask,
+    TaskTimeoutError,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
+    from opentelemetry.trace import Span, Tracer
+
+    from fiscus_dsl._dsl.hooks import Hooks
+    from fiscus_dsl._dsl.task import Task
+    from fiscus_dsl._dsl.tracing import TracedWorkflow
+    from fiscus_dsl._runtime.executor import Executor
+    from fiscus_dsl._types import Clock, Sleep
+
+SUCCEEDED = TaskStatus.SUCCEEDED
+FAILED = TaskStatus.FAILED
+SKIPPED = TaskStatus.SKIPPED
+_OUTPUT_NODE = TaskNode(
+    id="output", task="output"
+)  # stands for the workflow's return value
+
+
+@final
+class Scheduler:
+    """Execute one run of a traced workflow; ``await scheduler.run()`` once."""
+
+    def __init__(
+        self,
+        traced: TracedWorkflow,
+        *,
+        run_id: str,
+        inputs: dict[str, object],
+        tracer: Tracer,
+        executor: Executor,
+        sleep: Sleep,
+        clock: Clock,
+        uniform: Callable[[float, float], float],
+        max_concurrency: int | None,
+        hooks: tuple[Hooks, ...],
+    ) -> None:
+        self.run_id = run_id
+        self.tracer = tracer
+        self.executor = executor
+        self.sleep = sleep
+        self.clock = clock
+        self.uniform = uniform
+        self.limit = max_concurrency if max_concurrency is not None else 1 << 62
+        self.root = Scope(
+            traced, prefix="", inputs=inputs, owner=None, hooks=(*hooks, *traced.hooks)
+        )
+        self.slots: list[Slot] = []
+        self.running = 0
+        self.queue: deque[Slot] = deque()
+        self.work: deque[Slot] = deque()
+        self.stopping = False
+        self.failure: Slot | None = None
+        self.tasks: set[asyncio.Task[None]] = set()
+        self.done: asyncio.Future[None] | None = None
+        self.root_done = False
+
+    # ------------------------------------------------------------ the run
+
+    async def run(self, parent: otel_context.Context | None) -> None:
+        """Run every slot that can run, then return; results stay on the slots."""
+        self.done = asyncio.get_running_loop().create_future()
+        root = self.root
+        if not root.traced.standalone:
+            root.span = telemetry.start_workflow_span(
+                self.tracer, root.workflow, self.run_id, parent
+            )
+            root.context = trace.set_span_in_context(root.span, parent)
+        else:
+            root.context = parent
+        try:
+            self._instantiate(root)
+            self._drain()
+            self._check_done()
+            await self.done
+        except BaseException:
+            for task in list(self.tasks):
+                task.cancel()
+            raise
+
+    def end_root_span(self, *, status: str, failure: str | None) -> None:
+        """End the root workflow span with the run's outcome."""
+        if self.root.span is not None:
+            telemetry.end_workflow_span(self.root.span, status=status, failure=failure)
+
+    def _check_done(self) -> None:
+        done = self.done
+        if (
+            done is not None
+            and not done.done()
+            and (self.root_done or (self.stopping and self.running == 0))
+        ):
+            done.set_result(None)
+
+    # ------------------------------------------------------------ graph instances
+
+    def _instantiate(self, scope: Scope) -> None:
+        traced = scope.traced
+        nodes = traced.graph.nodes
+        scope.remaining = len(nodes)
+        for node in nodes:
+            slot = Slot(scope.prefix + node.id, node, scope, traced.tasks.get(node.id))
+            for dep_id in node_dependencies(node):
+                dep = scope.slots[dep_id]
+                dep.dependents.append(slot)
+                slot.deps.append(dep)
+            slot.waiting = len(slot.deps)
+            scope.slots[node.id] = slot
+            self.slots.append(slot)
+            if slot.waiting == 0:
+                self.work.append(slot)
+        if not nodes:
+            self._scope_done(scope)
+
+    def _drain(self) -> None:
+        work = self.work
+        while work and not self.stopping:
+            self._activate(work.popleft())
+
+    def _activate(self, slot: Slot) -> None:
+        node = slot.node
+        if slot.deps and any(dep.status is not SUCCEEDED for dep in slot.deps):
+            missing = self._missing_value(slot)
+            if missing is not None:
+                self._settle(slot, SKIPPED, None, None, missing)
+                return
+        if node.guard is not None and not self._guard_allows(slot):
+            return
+        if node.kind == "task":
+            self._launch(slot)
+        elif node.kind == "map":
+            self._expand_map(slot)
+        else:
+            self._expand_workflow(slot)
+
+    def _missing_value(self, slot: Slot) -> str | None:
+        for dep in value_dependencies(slot):
+            if dep.status is not SUCCEEDED:
+                return f"needs the value of {dep.id!r}, which {past_tense(dep.status)}"
+        return None
+
+    def _guard_allows(self, slot: Slot) -> bool:
+        guard = slot.node.guard
+        assert guard is not None
+        try:
+            decided = decide(guard, slot)
+        except (
+            Exception
+        ) as exc:  # GuardError or ProjectionError: the guarded task fails
+            self._settle(slot, FAILED, None, exc, None)
+            return False
+        if decided is None:
+            reason = (
+                "its guard cannot be decided: it needs the value of a task "
+                "that failed or was skipped"
+            )
+        elif not decided:
+            reason = f"its guard is false: {describe_condition(guard)}"
+        else:
+            return True
+        self._settle(slot, SKIPPED, None, None, reason)
+        return False
+
+    # ------------------------------------------------------------ tasks
+
+    def _launch(self, slot: Slot) -> None:
+        if self.running >= self.limit:
+            self.queue.append(slot)
+            return
+        self.running += 1
+        task = asyncio.get_running_loop().create_task(self._run_task(slot))
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def _run_task(self, slot: Slot) -> None:
+        try:
+            await self._execute(slot)
+        finally:
+            self.running -= 1
+            queue = self.queue
+            while queue and self.running < self.limit and not self.stopping:
+                self._launch(queue.popleft())
+            self._drain()
+            self._check_done()
+
+    async def _execute(self, slot: Slot) -> None:
+        scope = slot.scope
+        task = slot.task
+        assert task is not None
+        span = telemetry.start_task_span(
+            self.tracer,
+            scope.context,
+            name=task.name,
+            workflow=scope.workflow,
+            run_id=self.run_id,
+            task_id=slot.id,
+        )
+        token = (
+            otel_context.attach(trace.set_span_in_context(span, scope.context))
+            if span.is_recording()
+            else None
+        )
+        slot.started_at = self.clock()
+        status, value, error, reason = SUCCEEDED, None, None, None
+        try:
+            value = await self._call(slot, task, span)
+        except SkipTask:
+            status, reason = SKIPPED, "a hook raised SkipTask"
+        except Unavailable:
+            status, reason = SKIPPED, "no option of its coalesce(...) succeeded"
+        except (
+            Exception
+        ) as exc:  # the task boundary: every failure is recorded, never lost
+            status, error = FAILED, exc
+        finally:
+            if token is not None:
+                otel_context.detach(token)
+        slot.ended_at = self.clock()
+        telemetry.end_task_span(
+            span,
+            status=status.value,
+            attempts=slot.attempts,
+            error=error,
+            reason=reason,
+        )
+        self._settle(slot, status, value, error, reason)
+
+    async def _call(self, slot: Slot, task: Task[..., Any], span: Span) -> object:
+        scope = slot.scope
+        invalid = scope.traced.invalid.get(slot.node.id) if slot.owner is None else None
+        if invalid is not None:
+            raise invalid
+        arguments = {name: resolve(spec, slot) for name, spec in slot.node.args.items()}
+        if slot.item is not None:
+            arguments.update(slot.item)
+        chain = (
+            scope.hooks
+            if task.options.hooks is None
+            else (*scope.hooks, task.options.hooks)
+        )
+        ctx = None
+        if chain:
+            ctx = TaskContext(
+                run_id=self.run_id,
+                workflow=scope.workflow,
+                task_id=slot.id,
+                task_name=task.name,
+                args=arguments,
+            )
+            ctx = await dispatch.run_before_task(chain, ctx)
+            arguments = dict(ctx.args)
+        arguments = task.call_signature.validate(
+            arguments, workflow=scope.workflow, task_id=slot.id
+        )
+        value = await self._attempts(slot, task, arguments, chain, ctx, span)
+        if ctx is not None:
+            final = TaskContext(
+                run_id=ctx.run_id,
+                workflow=ctx.workflow,
+                task_id=ctx.task_id,
+                task_name=ctx.task_name,
+                args=arguments,
+                attempt=slot.attempts,
+            )
+            value = await dispatch.run_after_task(chain, final, value)
+        return value
+
+    async def _attempts(
+        self,
+        slot: Slot,
+        task: Task[..., Any],
+        arguments: dict[str, object],
+        chain: tuple[Hooks, ...],
+        ctx: TaskContext | None,
+        span: Span,
+    ) -> object:
+        options = task.options
+        retry = options.retry
+        function = task.__wrapped__
+        is_async = task.is_async
+        args, kwargs = task.call_signature.call_parts(arguments)
+        while True:
+            slot.attempts += 1
+            try:
+                if options.timeout is None:
+                    return await self.executor.call(
+                        function, args, kwargs, is_async=is_async
+                    )
+                return await self._with_timeout(
+                    slot, options.timeout, function, args, kwargs, is_async=is_async
+                )
+            except SkipTask:
+                raise
+            except Exception as exc:
+                delay = (
+                    -1.0
+                    if retry is None
+                    else retry.decide(slot.attempts, exc, self.uniform)
+                )
+                if delay < 0:
+                    raise
+                telemetry.record_retry(
+                    span, attempt=slot.attempts, error=exc, delay=delay
+                )
+                if ctx is not None and chain:
+                    retry_ctx = TaskContext(
+                        run_id=ctx.run_id,
+                        workflow=ctx.workflow,
+                        task_id=ctx.task_id,
+                        task_name=ctx.task_name,
+                        args=arguments,
+                        attempt=slot.attempts,
+                    )
+                    await dispatch.run_on_retry(chain, retry_ctx, exc, delay)
+                await self.sleep(delay)
+
+    async def _with_timeout(
+        self,
+        slot: Slot,
+        limit: float,
+        function: Callable[..., object],
+        args: tuple[object, ...],
+        kwargs: dict[str, object],
+        *,
+        is_async: bool,
+    ) -> object:
+        deadline = asyncio.timeout(limit)
+        try:
+            async with deadline:
+                return await self.executor.call(
+                    function, args, kwargs, is_async=is_async
+                )
+        except TimeoutError as exc:
+            if deadline.expired():
+                raise TaskTimeoutError(
+                    task_id=slot.id, timeout=limit, attempt=slot.attempts
+                ) from exc
+            raise
+
+    # ------------------------------------------------------------ fan-out
+
+    def _resolve_lists(self, slot: Slot) -> list[dict[str, object]] | None:
+        """Return the items of each mapped instance, or ``None`` if the slot settled."""
+        node = slot.node
+        assert node.kind != "task"
+        assert node.mapped is not None
+        try:
+            lists = {name: resolve(spec, slot) for name, spec in node.mapped.items()}
+        except (
+            Unavailable
+        ):  # pragma: no cover  (value dependencies were checked on activation)
+            self._settle(slot, SKIPPED, None, None, "a mapped list is unavailable")
+            return None
+        except ProjectionError as exc:
+            self._settle(slot, FAILED, None, exc, None)
+            return None
+        problems = [
+            (name, f"expected a list to map over, got {type(value).__name__}")
+            for name, value in lists.items()
+            if not isinstance(value, list | tuple)
+        ]
+        lengths = {
+            len(value) for value in lists.values() if isinstance(value, list | tuple)
+        }
+        if not problems and len(lengths) > 1:
+            sizes = ", ".join(f"{name}={len(value)}" for name, value in lists.items())  # type: ignore[arg-type]  # all lists here
+            problems = [
+                (name, f"mapped lists differ in length ({sizes})") for name in lists
+            ]
+        if problems:
+            error = ArgumentValidationError(
+                workflow=slot.scope.workflow, task_id=slot.id, errors=problems
+            )
+            self._settle(slot, FAILED, None, error, None)
+            return None
+        count = lengths.pop() if lengths else 0
+        checked: dict[str, list[object]] = lists  # type: ignore[assignment]  # all lists, checked above
+        return [
+            {name: value[index] for name, value in checked.items()}
+            for index in range(count)
+        ]
+
+    def _expand_map(self, slot: Slot) -> None:
+        items = self._resolve_lists(slot)
+        if items is None:
+            return
+        if not items:
+            self._settle(slot, SUCCEEDED, [], None, None)
+            return
+        children = []
+        for index, item in enumerate(items):
+            child = Slot(f"{slot.id}[{index}]", slot.node, slot.scope, slot.task)
+            child.owner = slot
+            child.item = item
+            children.append(child)
+        slot.children = children
+        slot.children_left = len(children)
+        self.slots.extend(children)
+        for child in children:
+            self._launch(child)
+
+    def _expand_workflow(self, slot: Slot) -> None:
+        node = slot.node
+        assert node.kind == "workflow"
+        scope = slot.scope
+        invalid = scope.traced.invalid.get(node.id)
+        if invalid is not None:
+            self._settle(slot, FAILED, None, invalid, None)
+            return
+        try:
+            inputs = {name: resolve(spec, slot) for name, spec in node.args.items()}
+        except ProjectionError as exc:
+            self._settle(slot, FAILED, None, exc, None)
+            return
+        if node.mapped is None:
+            instances = [(f"{slot.id}/", inputs)]
+        else:
+            items = self._resolve_lists(slot)
+            if items is None:
+                return
+            instances = [
+                (f"{slot.id}[{i}]/", {**inputs, **item}) for i, item in enumerate(items)
+            ]
+        if not instances:
+            self._settle(slot, SUCCEEDED, [], None, None)
+            return
+        child_traced = scope.traced.children[node.id]
+        scopes = [
+            Scope(
+                child_traced,
+                prefix=prefix,
+                inputs=values,
+                owner=slot,
+                hooks=(*scope.hooks, *child_traced.hooks),
+            )
+            for prefix, values in instances
+        ]
+        slot.children = scopes
+        slot.children_left = len(scopes)
+        for child in scopes:
+            child.span = telemetry.start_workflow_span(
+                self.tracer, child.workflow, self.run_id, scope.context
+            )
+            child.context = trace.set_span_in_context(child.span, scope.context)
+            self._instantiate(child)
+
+    def _scope_done(self, scope: Scope) -> None:
+        output = scope.traced.graph.output
+        owner = scope.owner
+        if owner is None:
+            self.root_done = True
+            return
+        scope.output = None if output is None else self.output_of(scope)
+        if scope.span is not None:
+            telemetry.end_workflow_span(
+                scope.span, status=SUCCEEDED.value, failure=None
+            )
+        owner.children_left -= 1
+        if owner.children_left == 0:
+            outputs = [child.output for child in owner.children]  # type: ignore[union-attr]  # workflow owners hold scopes
+            value = (
+                outputs
+                if owner.node.kind == "workflow" and owner.node.mapped is not None
+                else outputs[0]
+            )
+            self._settle(owner, SUCCEEDED, value, None, None)
+
+    def output_of(self, scope: Scope) -> object:
+        """Evaluate a scope's output; what depends on a missing value is ``None``."""
+        spec = scope.traced.graph.output
+        if spec is None:
+            return None
+        return _output_value(
+            spec, Slot(f"{scope.prefix}output", _OUTPUT_NODE, scope, None)
+        )
+
+    # ------------------------------------------------------------ settling
+
+    def _settle(
+        self,
+        slot: Slot,
+        status: TaskStatus,
+        value: object,
+        error: BaseException | None,
+        reason: str | None,
+    ) -> None:
+        slot.status = status
+        slot.value = value
+        slot.error = error
+        slot.reason = reason
+        if status is FAILED and not self.stopping and _fails_run(slot):
+            self.stopping = True
+            self.failure = slot
+            self.queue.clear()
+        for dependent in slot.dependents:
+            dependent.waiting -= 1
+            if dependent.waiting == 0:
+                self.work.append(dependent)
+        owner = slot.owner
+        if owner is not None:
+            owner.children_left -= 1
+            if owner.children_left == 0:
+                self._finish_map(owner)
+            return
+        scope = slot.scope
+        scope.remaining -= 1
+        if scope.remaining == 0:
+            self._scope_done(scope)
+
+    def _finish_map(self, slot: Slot) -> None:
+        children: list[Slot] = slot.children  # type: ignore[assignment]  # map owners hold slots
+        failed = next((child for child in children if child.status is FAILED), None)
+        if failed is not None:
+            self._settle(
+                slot, FAILED, None, failed.error, f"instance {failed.id!r} failed"
+            )
+            return
+        self._settle(slot, SUCCEEDED, [child.value for child in children], None, None)
+
+
+def _fails_run(slot: Slot) -> bool:
+    node = slot.node
+    return node.kind == "workflow" or node.policy.on_error == "fail"
+
+
+def value_dependencies(slot: Slot) -> Iterator[Slot]:
+    """Yield the slots whose values a slot's arguments cannot do without."""
+    scope_slots = slot.scope.slots
+    node = slot.node
+    for spec in node.args.values():
+        for dep_id in value_refs(spec):
+            yield scope_slots[dep_id]
+    if node.kind != "task" and node.mapped:
+        for spec in node.mapped.values():
+            for dep_id in value_refs(spec):
+                yield scope_slots[dep_id]
+
+
+def past_tense(status: TaskStatus | None) -> str:
+    """Say what happened to a task whose value is missing."""
+    if status is FAILED:
+        return "failed"
+    if status is SKIPPED:
+        return "was skipped"
+    return "did not run"
+
+
+def _output_value(spec: ArgSpec, probe: Slot) -> object:
+    if isinstance(spec, ListArg):
+        items = [_output_value(item, probe) for item in spec.items]
+        return tuple(items) if spec.is_tuple else items
+    if isinstance(spec, DictArg):
+        return {
+            key: _output_value(value, probe)
+            for key, value in zip(spec.keys, spec.values, strict=True)
+        }
+    try:
+        return resolve(spec, probe)
+    except Unavailable:
+        return None

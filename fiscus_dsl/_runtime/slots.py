@@ -1,0 +1,116 @@
+"""The scheduler's records: a ``Slot`` per node instance, a ``Scope`` per graph.
+
+These are slotted classes on the runner's hot path; results are built from
+them once the run ends. A scope is the root workflow, or one instance of a
+sub-workflow; a slot is a node of a scope, or one instance of a mapped task.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, final
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    from opentelemetry.context import Context
+    from opentelemetry.trace import Span
+
+    from fiscus_dsl._dsl.hooks import Hooks
+    from fiscus_dsl._dsl.task import Task
+    from fiscus_dsl._dsl.tracing import TracedWorkflow
+    from fiscus_dsl._graph.model import Node
+    from fiscus_dsl._runtime.results import TaskStatus
+
+
+@final
+class Scope:
+    """One instance of a graph: the root workflow or a sub-workflow instance."""
+
+    __slots__ = (
+        "context",
+        "hooks",
+        "inputs",
+        "output",
+        "owner",
+        "prefix",
+        "remaining",
+        "slots",
+        "span",
+        "traced",
+        "workflow",
+    )
+
+    def __init__(
+        self,
+        traced: TracedWorkflow,
+        *,
+        prefix: str,
+        inputs: dict[str, object],
+        owner: Slot | None,
+        hooks: tuple[Hooks, ...],
+    ) -> None:
+        self.traced = traced
+        self.workflow = traced.name
+        self.prefix = prefix
+        self.inputs = inputs
+        self.owner = owner
+        self.hooks = hooks
+        self.slots: dict[str, Slot] = {}
+        self.remaining = 0
+        self.output: object = None
+        self.span: Span | None = None
+        self.context: Context | None = None
+
+
+@final
+class Slot:
+    """One node instance while a run executes."""
+
+    __slots__ = (
+        "attempts",
+        "children",
+        "children_left",
+        "dependents",
+        "deps",
+        "ended_at",
+        "error",
+        "id",
+        "item",
+        "node",
+        "owner",
+        "reason",
+        "scope",
+        "started_at",
+        "status",
+        "task",
+        "value",
+        "waiting",
+    )
+
+    def __init__(
+        self, node_id: str, node: Node, scope: Scope, task: Task[..., Any] | None
+    ) -> None:
+        self.id = node_id
+        self.node = node
+        self.scope = scope
+        self.task = task
+        self.waiting = 0
+        self.deps: list[Slot] = []
+        self.dependents: list[Slot] = []
+        self.status: TaskStatus | None = None
+        self.value: object = None
+        self.error: BaseException | None = None
+        self.reason: str | None = None
+        self.attempts = 0
+        self.started_at: datetime | None = None
+        self.ended_at: datetime | None = None
+        self.owner: Slot | None = None
+        self.item: dict[str, object] | None = None
+        self.children: list[Slot] | list[Scope] = []
+        self.children_left = 0
+
+    @property
+    def name(self) -> str:
+        """Return the task's or sub-workflow's name."""
+        node = self.node
+        return node.workflow if node.kind == "workflow" else node.task
