@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Final, Generic, NoReturn, TypeVar, final
 
+from fiscus_dsl._dsl.tracing import current_trace
 from fiscus_dsl._graph.model import (
     AndCondition,
     ArgSpec,
@@ -27,6 +28,7 @@ from fiscus_dsl._graph.model import (
     RefArg,
     Step,
     ValueArg,
+    construct_trusted,
     format_path,
 )
 from fiscus_dsl._graph.model import Condition as ConditionSpec
@@ -153,8 +155,11 @@ class TaskFuture(Generic[T]):
     # ------------------------------------------------------------ conditions
 
     def _compare(self, op: CompareOp, other: object) -> Condition:
-        left = self.spec(self._trace)
-        right = to_arg_spec(other, self._trace)
+        # The trace being recorded, so that a future closed over from another
+        # workflow is refused here rather than left dangling in a guard.
+        trace = current_trace() or self._trace
+        left = self.spec(trace)
+        right = to_arg_spec(other, trace)
         return Condition(CompareCondition(op=op, left=left, right=right))
 
     def __eq__(self, other: object) -> Condition:  # type: ignore[override]  # builds a condition, as SQLAlchemy columns do
@@ -262,8 +267,6 @@ class Condition:
         return Condition(OrCondition(operands=(as_condition(other).spec, self.spec)))
 
     def __bool__(self) -> NoReturn:
-        from fiscus_dsl._dsl.tracing import current_trace
-
         trace = current_trace()
         msg = "Cannot use a condition as a bool"
         fix = "use it in a guard: with when(condition): ..."
@@ -282,10 +285,12 @@ def as_condition(value: object) -> Condition:
         return value
     if isinstance(value, bool):
         return Condition(ConstCondition(value=value))
-    msg = (
-        f"Expected a condition or a bool, got {type(value).__name__}; "
-        "build one with ==, succeeded(...) or is_in(...)"
-    )
+    msg = f"Expected a condition or a bool, got {type(value).__name__}"
+    fix = "build one with ==, succeeded(...) or is_in(...)"
+    trace = current_trace()
+    if trace is not None:
+        _refuse(trace, msg, fix)
+    msg = f"{msg}; {fix}"
     raise TracingError(msg)
 
 
@@ -320,4 +325,4 @@ def to_arg_spec(value: object, trace: TraceContext) -> ArgSpec:
             keys=tuple(value),
             values=tuple(to_arg_spec(item, trace) for item in value.values()),
         )
-    return ValueArg(value=value)
+    return construct_trusted(ValueArg, {"kind": "value", "value": value})

@@ -10,7 +10,7 @@ nothing; no asyncio.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Final, TypeAlias, final
 
@@ -129,7 +129,11 @@ def as_hooks(value: Hooks | Sequence[Hooks] | None) -> tuple[Hooks, ...]:
     """Normalize a ``hooks=`` argument into a tuple of non-empty ``Hooks``."""
     if value is None:
         return ()
-    items: tuple[object, ...] = (value,) if isinstance(value, Hooks) else tuple(value)
+    # Anything not iterable (a bare hook function, say) is one item, so that it
+    # gets the message below rather than "object is not iterable".
+    items: tuple[object, ...] = (
+        tuple(value) if isinstance(value, Iterable) else (value,)
+    )
     for item in items:
         if not isinstance(item, Hooks):
             msg = f"hooks= takes Hooks(...) objects, got {type(item).__name__}"

@@ -42,12 +42,31 @@ def _resolved_hints(function: Callable[..., object]) -> dict[str, object]:
 class CallSignature:
     """Binding, validation and calling for one task's or workflow's function."""
 
-    __slots__ = ("_adapters", "function", "is_simple", "name", "signature")
+    __slots__ = (
+        "_adapters",
+        "_names",
+        "_positional",
+        "_required",
+        "function",
+        "is_simple",
+        "name",
+        "signature",
+    )
 
     def __init__(self, function: Callable[..., object], name: str) -> None:
         self.function = function
         self.name = name
         self.signature = inspect.signature(function)
+        parameters = self.signature.parameters.values()
+        self._names = frozenset(self.signature.parameters)
+        self._positional = tuple(
+            p.name
+            for p in parameters
+            if p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD
+        )
+        self._required = frozenset(
+            p.name for p in parameters if p.default is inspect.Parameter.empty
+        )
         self.is_simple = all(
             p.kind in _SIMPLE_KINDS for p in self.signature.parameters.values()
         )
@@ -62,7 +81,27 @@ class CallSignature:
         self, args: tuple[object, ...], kwargs: Mapping[str, object]
     ) -> dict[str, object]:
         """Bind a call's arguments by name, or raise ``TypeError`` saying why not."""
+        if self.is_simple:
+            bound = self._bind_simple(args, kwargs)
+            if bound is not None:
+                return bound
         return dict(self.signature.bind(*args, **kwargs).arguments)
+
+    def _bind_simple(
+        self, args: tuple[object, ...], kwargs: Mapping[str, object]
+    ) -> dict[str, object] | None:
+        """Bind the common case fast; ``None`` lets ``inspect`` explain a failure."""
+        positional = self._positional
+        if len(args) > len(positional):
+            return None
+        bound = dict(zip(positional, args, strict=False))
+        for name, value in kwargs.items():
+            if name in bound or name not in self._names:
+                return None
+            bound[name] = value
+        if not self._required.issubset(bound):
+            return None
+        return bound
 
     def bind_partial(self, kwargs: Mapping[str, object]) -> dict[str, object]:
         """Bind some arguments by name, or raise ``TypeError`` for unknown ones."""

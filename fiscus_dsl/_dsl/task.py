@@ -39,6 +39,7 @@ from fiscus_dsl._graph.model import (
     RefArg,
     RetrySpec,
     TaskNode,
+    construct_trusted,
 )
 from fiscus_dsl.errors import ArgumentValidationError, TracingError
 
@@ -79,6 +80,20 @@ class TaskOptions:
         return Policy(retry=spec, timeout=self.timeout, on_error=self.on_error)
 
 
+@final
+@dataclass(frozen=True, slots=True)
+class TaskPlan:
+    """What the runner needs of a task on its hot path, gathered once."""
+
+    name: str
+    function: Callable[..., object]
+    is_async: bool
+    signature: CallSignature
+    options: TaskOptions
+    #: No retry and no timeout: one plain attempt.
+    is_direct: bool
+
+
 def _check_options(name: str, timeout: float | None, on_error: str) -> None:
     if timeout is not None and timeout <= 0:
         msg = (
@@ -103,6 +118,7 @@ class Task(wrapt.FunctionWrapper[P, Any], Generic[P, R]):
     _self_signature: CallSignature
     _self_policy: Policy
     _self_is_async: bool
+    _self_plan: TaskPlan
 
     def __init__(
         self, function: Callable[P, R] | Callable[P, Awaitable[R]], options: TaskOptions
@@ -113,6 +129,14 @@ class Task(wrapt.FunctionWrapper[P, Any], Generic[P, R]):
         self._self_signature = CallSignature(function, options.name)
         self._self_policy = options.policy()
         self._self_is_async = inspect.iscoroutinefunction(function)
+        self._self_plan = TaskPlan(
+            name=options.name,
+            function=function,
+            is_async=self._self_is_async,
+            signature=self._self_signature,
+            options=options,
+            is_direct=options.retry is None and options.timeout is None,
+        )
 
     # ------------------------------------------------------------ properties
 
@@ -135,6 +159,11 @@ class Task(wrapt.FunctionWrapper[P, Any], Generic[P, R]):
     def call_signature(self) -> CallSignature:
         """Return the binding and validation helper of the task's function."""
         return self._self_signature
+
+    @property
+    def plan(self) -> TaskPlan:
+        """Return what the runner needs to call the task."""
+        return self._self_plan
 
     @property
     def is_async(self) -> bool:
@@ -285,17 +314,21 @@ def record_call(
     node_id = trace.next_id(task.name)
     specs = {name: to_arg_spec(value, trace) for name, value in arguments.items()}
     _check_literals(task, trace, node_id, arguments)
-    node = TaskNode.model_construct(
-        id=node_id,
-        task=task.name,
-        args=specs,
-        guard=trace.current_guard(),
-        policy=task.policy,
-        location=user_location(),
-        kind="task",
+    node = construct_trusted(
+        TaskNode,
+        {
+            "id": node_id,
+            "args": specs,
+            "guard": trace.current_guard(),
+            "location": user_location(),
+            "kind": "task",
+            "task": task.name,
+            "policy": task.policy,
+        },
     )
     trace.add(node, task)
-    return TaskFuture(trace, RefArg.model_construct(node=node_id, path=(), kind="ref"))
+    ref = construct_trusted(RefArg, {"kind": "ref", "node": node_id, "path": ()})
+    return TaskFuture(trace, ref)
 
 
 def mapped_specs(

@@ -9,6 +9,7 @@ builds graphs and runs nothing: no asyncio, no opentelemetry.
 
 from __future__ import annotations
 
+import functools
 import inspect
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -22,6 +23,7 @@ from fiscus_dsl._graph.model import (
     Condition,
     Node,
     WorkflowGraph,
+    construct_trusted,
 )
 from fiscus_dsl.errors import ArgumentValidationError, TracingError
 
@@ -37,13 +39,18 @@ _PACKAGE_DIR: Final = str(Path(__file__).resolve().parent.parent)
 _WRAPT_MARK: Final = f"{Path('wrapt')}"
 
 
+@functools.cache
+def _basename(filename: str) -> str:
+    return Path(filename).name
+
+
 def user_location(frame: FrameType | None = None) -> str | None:
     """Return ``file.py:LINE`` of the innermost caller outside fiscus_dsl and wrapt."""
     current = frame or inspect.currentframe()
     while current is not None:
         filename = current.f_code.co_filename
         if not filename.startswith(_PACKAGE_DIR) and _WRAPT_MARK not in filename:
-            return f"{Path(filename).name}:{current.f_lineno}"
+            return f"{_basename(filename)}:{current.f_lineno}"
         current = current.f_back
     return None  # pragma: no cover  (there is always a caller outside the package)
 
@@ -155,8 +162,16 @@ class TraceContext:
         hooks: tuple[Hooks, ...],
     ) -> TracedWorkflow:
         """Freeze what was recorded into a ``TracedWorkflow``."""
-        graph = WorkflowGraph(
-            name=self.workflow, inputs=inputs, nodes=tuple(self.nodes), output=output
+        # Traced graphs are sound by construction (every reference is to an
+        # earlier node), so the validator that guards loaded graphs is skipped.
+        graph = construct_trusted(
+            WorkflowGraph,
+            {
+                "name": self.workflow,
+                "inputs": inputs,
+                "nodes": tuple(self.nodes),
+                "output": output,
+            },
         )
         return TracedWorkflow(
             name=self.workflow,

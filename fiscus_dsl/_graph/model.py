@@ -10,7 +10,7 @@ to it. This module imports no asyncio and no opentelemetry.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeAlias, final
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeAlias, TypeVar, final
 
 from pydantic import BaseModel, ConfigDict, Field, field_serializer, model_validator
 from pydantic_core import to_jsonable_python
@@ -19,6 +19,8 @@ from fiscus_dsl._types import NodeId
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
 
@@ -33,6 +35,21 @@ class Step(BaseModel):
 
     def __str__(self) -> str:
         return f".{self.key}" if self.kind == "attr" else f"[{self.key!r}]"
+
+
+def construct_trusted(cls: type[ModelT], fields: dict[str, Any]) -> ModelT:
+    """Build a model from fields the package made itself, skipping validation.
+
+    For the tracer's and runner's hot paths: ``fields`` must name every
+    field of ``cls`` with a value of its type.
+    """
+    model = cls.__new__(cls)
+    set_attr = object.__setattr__
+    set_attr(model, "__dict__", fields)
+    set_attr(model, "__pydantic_fields_set__", set(fields))
+    set_attr(model, "__pydantic_extra__", None)
+    set_attr(model, "__pydantic_private__", None)
+    return model
 
 
 def format_path(path: tuple[Step, ...]) -> str:

@@ -11,7 +11,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Generic, TypeVar, final
 
-from pydantic import BaseModel, ConfigDict, field_serializer
+from pydantic import BaseModel, ConfigDict, PrivateAttr, field_serializer
 
 from fiscus_dsl._graph.model import WorkflowGraph
 from fiscus_dsl._types import NodeId
@@ -113,6 +113,9 @@ class RunResult(BaseModel, Generic[OutputT]):
     graph: WorkflowGraph
     started_at: datetime
     ended_at: datetime
+    # The error that failed the run, set by the runner: a task that failed
+    # with on_error="continue" earlier in ``tasks`` must not be mistaken for it.
+    _error: BaseException | None = PrivateAttr(default=None)
 
     @property
     def success(self) -> bool:
@@ -124,6 +127,8 @@ class RunResult(BaseModel, Generic[OutputT]):
         """Return the error of the task that failed the run, if it failed."""
         if self.success:
             return None
+        if self._error is not None:
+            return self._error
         for result in self.tasks.values():
             if result.status is TaskStatus.FAILED and result.error is not None:
                 return result.error

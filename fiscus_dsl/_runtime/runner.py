@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, final
 from opentelemetry import context as otel_context
 
 from fiscus_dsl._dsl.hooks import Hooks, as_hooks
+from fiscus_dsl._graph.model import construct_trusted
 from fiscus_dsl._runtime import hooks as dispatch
 from fiscus_dsl._runtime import telemetry
 from fiscus_dsl._runtime.executor import Executor, InProcessExecutor
@@ -185,6 +186,7 @@ class Runner:
             await dispatch.run_before_workflow(chain, run)
         await scheduler.run(otel_context.get_current())
         result = self._result(scheduler, traced, run_id, started_at)
+        scheduler.end_open_spans()
         scheduler.end_root_span(
             status=result.status.value, failure=result.error_message
         )
@@ -203,13 +205,14 @@ class Runner:
         _finalize(scheduler)
         output: object = None
         error_message = None
+        error: BaseException | None = None
         if failure is not None:
-            error_message = _failure_message(failure)
+            error, error_message = failure.error, _failure_message(failure)
         else:
             try:
                 output = scheduler.output_of(scheduler.root)
             except ProjectionError as exc:
-                error_message = str(exc)
+                error, error_message = exc, str(exc)
         tasks = {slot.id: _task_result(slot) for slot in scheduler.slots}
         return RunResult.model_construct(
             run_id=run_id,
@@ -221,6 +224,7 @@ class Runner:
             graph=traced.graph,
             started_at=started_at,
             ended_at=self.clock(),
+            _error=error,
         )
 
 
@@ -269,16 +273,19 @@ def _finalize(scheduler: Scheduler) -> None:
 
 
 def _task_result(slot: Slot) -> TaskResult:
-    return TaskResult.model_construct(
-        id=slot.id,
-        name=slot.name,
-        status=slot.status or TaskStatus.NOT_RUN,
-        value=slot.value,
-        error=slot.error,
-        attempts=slot.attempts,
-        reason=slot.reason,
-        started_at=slot.started_at,
-        ended_at=slot.ended_at,
+    return construct_trusted(
+        TaskResult,
+        {
+            "id": slot.id,
+            "name": slot.name,
+            "status": slot.status or TaskStatus.NOT_RUN,
+            "value": slot.value,
+            "error": slot.error,
+            "attempts": slot.attempts,
+            "reason": slot.reason,
+            "started_at": slot.started_at,
+            "ended_at": slot.ended_at,
+        },
     )
 
 

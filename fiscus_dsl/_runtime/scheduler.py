@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from typing import TYPE_CHECKING, Any, final
+from dataclasses import replace
+from typing import TYPE_CHECKING, TypeAlias, final
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
@@ -23,13 +24,17 @@ from fiscus_dsl._graph.model import (
     ArgSpec,
     DictArg,
     ListArg,
+    Node,
+    RefArg,
     TaskNode,
+    ValueArg,
     node_dependencies,
     value_refs,
 )
 from fiscus_dsl._graph.render import describe_condition
 from fiscus_dsl._runtime import hooks as dispatch
 from fiscus_dsl._runtime import telemetry
+from fiscus_dsl._runtime.executor import InProcessExecutor
 from fiscus_dsl._runtime.hooks import TaskContext
 from fiscus_dsl._runtime.resolve import Unavailable, decide, resolve
 from fiscus_dsl._runtime.results import TaskStatus
@@ -42,12 +47,12 @@ from fiscus_dsl.errors import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Callable, Iterable, Iterator
 
     from opentelemetry.trace import Span, Tracer
 
     from fiscus_dsl._dsl.hooks import Hooks
-    from fiscus_dsl._dsl.task import Task
+    from fiscus_dsl._dsl.task import TaskPlan
     from fiscus_dsl._dsl.tracing import TracedWorkflow
     from fiscus_dsl._runtime.executor import Executor
     from fiscus_dsl._types import Clock, Sleep
@@ -55,6 +60,7 @@ if TYPE_CHECKING:
 SUCCEEDED = TaskStatus.SUCCEEDED
 FAILED = TaskStatus.FAILED
 SKIPPED = TaskStatus.SKIPPED
+Outcome: TypeAlias = tuple[TaskStatus, object, BaseException | None, str | None]
 _OUTPUT_NODE = TaskNode(
     id="output", task="output"
 )  # stands for the workflow's return value
@@ -79,8 +85,11 @@ class Scheduler:
         hooks: tuple[Hooks, ...],
     ) -> None:
         self.run_id = run_id
-        self.tracer = tracer
+        # No spans at all when telemetry is a no-op: the hot path stays lean.
+        self.tracer = None if telemetry.is_noop(tracer) else tracer
         self.executor = executor
+        # The in-process executor's work is done inline, one coroutine less.
+        self.inline = isinstance(executor, InProcessExecutor)
         self.sleep = sleep
         self.clock = clock
         self.uniform = uniform
@@ -94,17 +103,20 @@ class Scheduler:
         self.work: deque[Slot] = deque()
         self.stopping = False
         self.failure: Slot | None = None
-        self.tasks: set[asyncio.Task[None]] = set()
+        self.tasks: dict[Slot, asyncio.Task[None]] = {}
         self.done: asyncio.Future[None] | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
         self.root_done = False
+        self.open_scopes: list[Scope] = []
 
     # ------------------------------------------------------------ the run
 
     async def run(self, parent: otel_context.Context | None) -> None:
         """Run every slot that can run, then return; results stay on the slots."""
-        self.done = asyncio.get_running_loop().create_future()
+        self.loop = asyncio.get_running_loop()
+        self.done = self.loop.create_future()
         root = self.root
-        if not root.traced.standalone:
+        if not root.traced.standalone and self.tracer is not None:
             root.span = telemetry.start_workflow_span(
                 self.tracer, root.workflow, self.run_id, parent
             )
@@ -117,7 +129,7 @@ class Scheduler:
             self._check_done()
             await self.done
         except BaseException:
-            for task in list(self.tasks):
+            for task in list(self.tasks.values()):
                 task.cancel()
             raise
 
@@ -125,6 +137,20 @@ class Scheduler:
         """End the root workflow span with the run's outcome."""
         if self.root.span is not None:
             telemetry.end_workflow_span(self.root.span, status=status, failure=failure)
+
+    def end_open_spans(self) -> None:
+        """End the spans of sub-workflows the run left unfinished, with their status."""
+        for scope in self.open_scopes:
+            owner = scope.owner
+            if scope.span is None or owner is None:
+                continue
+            failed = owner.status is FAILED
+            telemetry.end_workflow_span(
+                scope.span,
+                status=FAILED.value if failed else TaskStatus.NOT_RUN.value,
+                failure=str(owner.error) if failed else None,
+            )
+            scope.span = None
 
     def _check_done(self) -> None:
         done = self.done
@@ -141,13 +167,25 @@ class Scheduler:
         traced = scope.traced
         nodes = traced.graph.nodes
         scope.remaining = len(nodes)
+        tasks = traced.tasks
+        plans: dict[int, TaskPlan] = {}
         for node in nodes:
-            slot = Slot(scope.prefix + node.id, node, scope, traced.tasks.get(node.id))
-            for dep_id in node_dependencies(node):
-                dep = scope.slots[dep_id]
-                dep.dependents.append(slot)
-                slot.deps.append(dep)
-            slot.waiting = len(slot.deps)
+            task = tasks.get(node.id)
+            plan = None
+            if task is not None:
+                plan = plans.get(id(task))
+                if plan is None:
+                    plan = plans[id(task)] = task.plan
+            slot = Slot(scope.prefix + node.id, node, scope, plan)
+            deps = [scope.slots[dep_id] for dep_id in _dependencies(node)]
+            if deps:
+                slot.deps = deps
+                slot.waiting = len(deps)
+                for dep in deps:
+                    if dep.dependents is None:
+                        dep.dependents = [slot]
+                    else:
+                        dep.dependents.append(slot)
             scope.slots[node.id] = slot
             self.slots.append(slot)
             if slot.waiting == 0:
@@ -162,11 +200,13 @@ class Scheduler:
 
     def _activate(self, slot: Slot) -> None:
         node = slot.node
-        if slot.deps and any(dep.status is not SUCCEEDED for dep in slot.deps):
-            missing = self._missing_value(slot)
-            if missing is not None:
-                self._settle(slot, SKIPPED, None, None, missing)
-                return
+        for dep in slot.deps:
+            if dep.status is not SUCCEEDED:
+                missing = self._missing_value(slot)
+                if missing is not None:
+                    self._settle(slot, SKIPPED, None, None, missing)
+                    return
+                break
         if node.guard is not None and not self._guard_allows(slot):
             return
         if node.kind == "task":
@@ -211,14 +251,29 @@ class Scheduler:
             self.queue.append(slot)
             return
         self.running += 1
-        task = asyncio.get_running_loop().create_task(self._run_task(slot))
-        self.tasks.add(task)
-        task.add_done_callback(self.tasks.discard)
+        loop = self.loop
+        assert loop is not None  # set when the run starts
+        self.tasks[slot] = loop.create_task(self._run_task(slot))
 
     async def _run_task(self, slot: Slot) -> None:
         try:
-            await self._execute(slot)
+            if self.tracer is None:
+                slot.started_at = self.clock()
+                try:
+                    outcome: Outcome = (
+                        SUCCEEDED,
+                        await self._call(slot, None),
+                        None,
+                        None,
+                    )
+                except Exception as exc:  # the task boundary: see _failure
+                    outcome = _failure(exc)
+                slot.ended_at = self.clock()
+            else:
+                outcome = await self._traced_outcome(slot)
+            self._settle(slot, *outcome)
         finally:
+            del self.tasks[slot]
             self.running -= 1
             queue = self.queue
             while queue and self.running < self.limit and not self.stopping:
@@ -226,39 +281,32 @@ class Scheduler:
             self._drain()
             self._check_done()
 
-    async def _execute(self, slot: Slot) -> None:
+    async def _traced_outcome(self, slot: Slot) -> Outcome:
         scope = slot.scope
-        task = slot.task
-        assert task is not None
+        plan = slot.plan
+        assert plan is not None  # task and map slots always have one
+        assert self.tracer is not None  # only called with a tracer
         span = telemetry.start_task_span(
             self.tracer,
             scope.context,
-            name=task.name,
+            name=plan.name,
             workflow=scope.workflow,
             run_id=self.run_id,
             task_id=slot.id,
         )
-        token = (
-            otel_context.attach(trace.set_span_in_context(span, scope.context))
-            if span.is_recording()
-            else None
-        )
+        recording = span.is_recording()
+        if recording:
+            token = otel_context.attach(trace.set_span_in_context(span, scope.context))
         slot.started_at = self.clock()
-        status, value, error, reason = SUCCEEDED, None, None, None
         try:
-            value = await self._call(slot, task, span)
-        except SkipTask:
-            status, reason = SKIPPED, "a hook raised SkipTask"
-        except Unavailable:
-            status, reason = SKIPPED, "no option of its coalesce(...) succeeded"
-        except (
-            Exception
-        ) as exc:  # the task boundary: every failure is recorded, never lost
-            status, error = FAILED, exc
+            outcome: Outcome = (SUCCEEDED, await self._call(slot, span), None, None)
+        except Exception as exc:  # the task boundary: see _failure
+            outcome = _failure(exc)
         finally:
-            if token is not None:
+            if recording:
                 otel_context.detach(token)
         slot.ended_at = self.clock()
+        status, _, error, reason = outcome
         telemetry.end_task_span(
             span,
             status=status.value,
@@ -266,71 +314,71 @@ class Scheduler:
             error=error,
             reason=reason,
         )
-        self._settle(slot, status, value, error, reason)
+        return outcome
 
-    async def _call(self, slot: Slot, task: Task[..., Any], span: Span) -> object:
+    async def _call(self, slot: Slot, span: Span | None) -> object:
         scope = slot.scope
-        invalid = scope.traced.invalid.get(slot.node.id) if slot.owner is None else None
-        if invalid is not None:
-            raise invalid
+        plan = slot.plan
+        assert plan is not None  # task and map slots always have one
+        if slot.owner is None and scope.traced.invalid:
+            invalid = scope.traced.invalid.get(slot.node.id)
+            if invalid is not None:
+                raise invalid
         arguments = {name: resolve(spec, slot) for name, spec in slot.node.args.items()}
         if slot.item is not None:
             arguments.update(slot.item)
-        chain = (
-            scope.hooks
-            if task.options.hooks is None
-            else (*scope.hooks, task.options.hooks)
-        )
+        hooks = plan.options.hooks
+        chain = scope.hooks if hooks is None else (*scope.hooks, hooks)
         ctx = None
         if chain:
             ctx = TaskContext(
                 run_id=self.run_id,
                 workflow=scope.workflow,
                 task_id=slot.id,
-                task_name=task.name,
+                task_name=plan.name,
                 args=arguments,
             )
             ctx = await dispatch.run_before_task(chain, ctx)
             arguments = dict(ctx.args)
-        arguments = task.call_signature.validate(
+        signature = plan.signature
+        arguments = signature.validate(
             arguments, workflow=scope.workflow, task_id=slot.id
         )
-        value = await self._attempts(slot, task, arguments, chain, ctx, span)
+        if plan.is_direct and self.inline:
+            slot.attempts = 1
+            args, kwargs = signature.call_parts(arguments)
+            if plan.is_async:
+                value = await plan.function(*args, **kwargs)  # type: ignore[misc]  # is_async: it returns an awaitable
+            else:
+                value = await asyncio.to_thread(plan.function, *args, **kwargs)
+        else:
+            value = await self._attempts(slot, plan, arguments, chain, ctx, span)
         if ctx is not None:
-            final = TaskContext(
-                run_id=ctx.run_id,
-                workflow=ctx.workflow,
-                task_id=ctx.task_id,
-                task_name=ctx.task_name,
-                args=arguments,
-                attempt=slot.attempts,
-            )
+            final = replace(ctx, args=arguments, attempt=slot.attempts)
             value = await dispatch.run_after_task(chain, final, value)
         return value
 
     async def _attempts(
         self,
         slot: Slot,
-        task: Task[..., Any],
+        plan: TaskPlan,
         arguments: dict[str, object],
         chain: tuple[Hooks, ...],
         ctx: TaskContext | None,
-        span: Span,
+        span: Span | None,
     ) -> object:
-        options = task.options
+        options = plan.options
         retry = options.retry
-        function = task.__wrapped__
-        is_async = task.is_async
-        args, kwargs = task.call_signature.call_parts(arguments)
+        args, kwargs = plan.signature.call_parts(arguments)
         while True:
             slot.attempts += 1
             try:
                 if options.timeout is None:
                     return await self.executor.call(
-                        function, args, kwargs, is_async=is_async
+                        plan.function, args, kwargs, is_async=plan.is_async
                     )
                 return await self._with_timeout(
-                    slot, options.timeout, function, args, kwargs, is_async=is_async
+                    slot, options.timeout, plan, args, kwargs
                 )
             except SkipTask:
                 raise
@@ -342,18 +390,12 @@ class Scheduler:
                 )
                 if delay < 0:
                     raise
-                telemetry.record_retry(
-                    span, attempt=slot.attempts, error=exc, delay=delay
-                )
-                if ctx is not None and chain:
-                    retry_ctx = TaskContext(
-                        run_id=ctx.run_id,
-                        workflow=ctx.workflow,
-                        task_id=ctx.task_id,
-                        task_name=ctx.task_name,
-                        args=arguments,
-                        attempt=slot.attempts,
+                if span is not None:
+                    telemetry.record_retry(
+                        span, attempt=slot.attempts, error=exc, delay=delay
                     )
+                if ctx is not None:
+                    retry_ctx = replace(ctx, args=arguments, attempt=slot.attempts)
                     await dispatch.run_on_retry(chain, retry_ctx, exc, delay)
                 await self.sleep(delay)
 
@@ -361,17 +403,15 @@ class Scheduler:
         self,
         slot: Slot,
         limit: float,
-        function: Callable[..., object],
+        plan: TaskPlan,
         args: tuple[object, ...],
         kwargs: dict[str, object],
-        *,
-        is_async: bool,
     ) -> object:
         deadline = asyncio.timeout(limit)
         try:
             async with deadline:
                 return await self.executor.call(
-                    function, args, kwargs, is_async=is_async
+                    plan.function, args, kwargs, is_async=plan.is_async
                 )
         except TimeoutError as exc:
             if deadline.expired():
@@ -432,7 +472,7 @@ class Scheduler:
             return
         children = []
         for index, item in enumerate(items):
-            child = Slot(f"{slot.id}[{index}]", slot.node, slot.scope, slot.task)
+            child = Slot(f"{slot.id}[{index}]", slot.node, slot.scope, slot.plan)
             child.owner = slot
             child.item = item
             children.append(child)
@@ -481,10 +521,12 @@ class Scheduler:
         slot.children = scopes
         slot.children_left = len(scopes)
         for child in scopes:
-            child.span = telemetry.start_workflow_span(
-                self.tracer, child.workflow, self.run_id, scope.context
-            )
-            child.context = trace.set_span_in_context(child.span, scope.context)
+            if self.tracer is not None:
+                child.span = telemetry.start_workflow_span(
+                    self.tracer, child.workflow, self.run_id, scope.context
+                )
+                child.context = trace.set_span_in_context(child.span, scope.context)
+                self.open_scopes.append(child)
             self._instantiate(child)
 
     def _scope_done(self, scope: Scope) -> None:
@@ -493,13 +535,28 @@ class Scheduler:
         if owner is None:
             self.root_done = True
             return
-        scope.output = None if output is None else self.output_of(scope)
+        error: BaseException | None = None
+        failure = self.failure
+        if failure is not None and _inside(failure, scope):
+            error = failure.error  # a task inside failed the run
+        else:
+            try:
+                scope.output = None if output is None else self.output_of(scope)
+            except ProjectionError as exc:  # the sub-workflow's output found nothing
+                error = exc
         if scope.span is not None:
             telemetry.end_workflow_span(
-                scope.span, status=SUCCEEDED.value, failure=None
+                scope.span,
+                status=(SUCCEEDED if error is None else FAILED).value,
+                failure=None if error is None else str(error),
             )
+            scope.span = None
         owner.children_left -= 1
-        if owner.children_left == 0:
+        if owner.status is not None:  # another instance's output already failed it
+            return
+        if error is not None:
+            self._settle(owner, FAILED, None, error, None)
+        elif owner.children_left == 0:
             outputs = [child.output for child in owner.children]  # type: ignore[union-attr]  # workflow owners hold scopes
             value = (
                 outputs
@@ -535,10 +592,11 @@ class Scheduler:
             self.stopping = True
             self.failure = slot
             self.queue.clear()
-        for dependent in slot.dependents:
-            dependent.waiting -= 1
-            if dependent.waiting == 0:
-                self.work.append(dependent)
+        if slot.dependents is not None:
+            for dependent in slot.dependents:
+                dependent.waiting -= 1
+                if dependent.waiting == 0:
+                    self.work.append(dependent)
         owner = slot.owner
         if owner is not None:
             owner.children_left -= 1
@@ -559,6 +617,39 @@ class Scheduler:
             )
             return
         self._settle(slot, SUCCEEDED, [child.value for child in children], None, None)
+
+
+def _dependencies(node: Node) -> Iterable[str]:
+    """Return the ids a node waits for; plain task calls take a fast path."""
+    if node.guard is not None or node.kind != "task":
+        return node_dependencies(node)
+    deps: list[str] = []
+    for spec in node.args.values():
+        kind = type(spec)
+        if kind is RefArg:
+            deps.append(spec.node)  # type: ignore[union-attr]  # kind checked above
+        elif kind is not ValueArg:
+            return node_dependencies(node)
+    return deps if len(deps) < 2 else list(dict.fromkeys(deps))
+
+
+def _failure(error: Exception) -> Outcome:
+    """Say how a task ended that raised: skipped by a hook, or failed."""
+    if isinstance(error, SkipTask):
+        return SKIPPED, None, None, "a hook raised SkipTask"
+    if isinstance(error, Unavailable):
+        return SKIPPED, None, None, "no option of its coalesce(...) succeeded"
+    return FAILED, None, error, None
+
+
+def _inside(slot: Slot, scope: Scope) -> bool:
+    """Tell whether a slot belongs to a scope, directly or in a nested one."""
+    current: Slot | None = slot
+    while current is not None:
+        if current.scope is scope:
+            return True
+        current = current.owner or current.scope.owner
+    return False
 
 
 def _fails_run(slot: Slot) -> bool:

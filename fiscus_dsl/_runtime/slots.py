@@ -7,16 +7,17 @@ sub-workflow; a slot is a node of a scope, or one instance of a mapped task.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, final
+from typing import TYPE_CHECKING, final
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
     from datetime import datetime
 
     from opentelemetry.context import Context
     from opentelemetry.trace import Span
 
     from fiscus_dsl._dsl.hooks import Hooks
-    from fiscus_dsl._dsl.task import Task
+    from fiscus_dsl._dsl.task import TaskPlan
     from fiscus_dsl._dsl.tracing import TracedWorkflow
     from fiscus_dsl._graph.model import Node
     from fiscus_dsl._runtime.results import TaskStatus
@@ -78,25 +79,25 @@ class Slot:
         "item",
         "node",
         "owner",
+        "plan",
         "reason",
         "scope",
         "started_at",
         "status",
-        "task",
         "value",
         "waiting",
     )
 
     def __init__(
-        self, node_id: str, node: Node, scope: Scope, task: Task[..., Any] | None
+        self, node_id: str, node: Node, scope: Scope, plan: TaskPlan | None
     ) -> None:
         self.id = node_id
         self.node = node
         self.scope = scope
-        self.task = task
+        self.plan = plan
         self.waiting = 0
-        self.deps: list[Slot] = []
-        self.dependents: list[Slot] = []
+        self.deps: Sequence[Slot] = ()
+        self.dependents: list[Slot] | None = None
         self.status: TaskStatus | None = None
         self.value: object = None
         self.error: BaseException | None = None
@@ -106,7 +107,7 @@ class Slot:
         self.ended_at: datetime | None = None
         self.owner: Slot | None = None
         self.item: dict[str, object] | None = None
-        self.children: list[Slot] | list[Scope] = []
+        self.children: Sequence[Slot] | Sequence[Scope] = ()
         self.children_left = 0
 
     @property

@@ -42,6 +42,15 @@ def get_tracer(provider: TracerProvider | None) -> Tracer:
     )
 
 
+def is_noop(tracer: Tracer) -> bool:
+    """Tell whether ``tracer`` can never record: no SDK is configured anywhere."""
+    if isinstance(tracer, trace.NoOpTracer):
+        return True
+    return isinstance(tracer, trace.ProxyTracer) and isinstance(
+        trace.get_tracer_provider(), trace.ProxyTracerProvider
+    )
+
+
 def error_type(error: BaseException) -> str:
     """Return the low-cardinality ``error.type`` of an exception: its qualified name."""
     kind = type(error)
