@@ -129,16 +129,16 @@ class Runner:
             WorkflowInputError: The inputs do not bind to its signature.
             ArgumentValidationError: An input does not match its annotation.
         """
-        traced = wf.trace_graph(args, kwargs)
         inputs = wf.bind_inputs(args, kwargs)
+        traced = wf.trace_with(inputs, ())
         return run_sync(lambda: self.arun_traced(traced, inputs))
 
     async def arun(
         self, wf: Workflow[..., T], /, *args: object, **kwargs: object
     ) -> RunResult[T]:
         """Run a workflow from async code; see ``run``."""
-        traced = wf.trace_graph(args, kwargs)
-        return await self.arun_traced(traced, wf.bind_inputs(args, kwargs))
+        inputs = wf.bind_inputs(args, kwargs)
+        return await self.arun_traced(wf.trace_with(inputs, ()), inputs)
 
     def call(self, wf: Workflow[..., T], /, *args: object, **kwargs: object) -> T:
         """Run a workflow and return its output, or raise ``WorkflowFailed``."""

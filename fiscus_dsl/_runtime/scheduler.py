@@ -204,7 +204,7 @@ class Scheduler:
             if dep.status is not SUCCEEDED:
                 missing = self._missing_value(slot)
                 if missing is not None:
-                    self._settle(slot, SKIPPED, None, None, missing)
+                    self._conclude(slot, SKIPPED, None, missing)
                     return
                 break
         if node.guard is not None and not self._guard_allows(slot):
@@ -230,7 +230,7 @@ class Scheduler:
         except (
             Exception
         ) as exc:  # GuardError or ProjectionError: the guarded task fails
-            self._settle(slot, FAILED, None, exc, None)
+            self._conclude(slot, FAILED, exc, None)
             return False
         if decided is None:
             reason = (
@@ -241,7 +241,7 @@ class Scheduler:
             reason = f"its guard is false: {describe_condition(guard)}"
         else:
             return True
-        self._settle(slot, SKIPPED, None, None, reason)
+        self._conclude(slot, SKIPPED, None, reason)
         return False
 
     # ------------------------------------------------------------ tasks
@@ -432,10 +432,10 @@ class Scheduler:
         except (
             Unavailable
         ):  # pragma: no cover  (value dependencies were checked on activation)
-            self._settle(slot, SKIPPED, None, None, "a mapped list is unavailable")
+            self._conclude(slot, SKIPPED, None, "a mapped list is unavailable")
             return None
         except ProjectionError as exc:
-            self._settle(slot, FAILED, None, exc, None)
+            self._conclude(slot, FAILED, exc, None)
             return None
         problems = [
             (name, f"expected a list to map over, got {type(value).__name__}")
@@ -454,7 +454,7 @@ class Scheduler:
             error = ArgumentValidationError(
                 workflow=slot.scope.workflow, task_id=slot.id, errors=problems
             )
-            self._settle(slot, FAILED, None, error, None)
+            self._conclude(slot, FAILED, error, None)
             return None
         count = lengths.pop() if lengths else 0
         checked: dict[str, list[object]] = lists  # type: ignore[assignment]  # all lists, checked above
@@ -488,12 +488,12 @@ class Scheduler:
         scope = slot.scope
         invalid = scope.traced.invalid.get(node.id)
         if invalid is not None:
-            self._settle(slot, FAILED, None, invalid, None)
+            self._conclude(slot, FAILED, invalid, None)
             return
         try:
             inputs = {name: resolve(spec, slot) for name, spec in node.args.items()}
         except ProjectionError as exc:
-            self._settle(slot, FAILED, None, exc, None)
+            self._conclude(slot, FAILED, exc, None)
             return
         if node.mapped is None:
             instances = [(f"{slot.id}/", inputs)]
@@ -575,6 +575,28 @@ class Scheduler:
         )
 
     # ------------------------------------------------------------ settling
+
+    def _conclude(
+        self,
+        slot: Slot,
+        status: TaskStatus,
+        error: BaseException | None,
+        reason: str | None,
+    ) -> None:
+        """Settle a slot that never started; a span still says why, when tracing."""
+        if self.tracer is not None:
+            span = telemetry.start_task_span(
+                self.tracer,
+                slot.scope.context,
+                name=slot.name,
+                workflow=slot.scope.workflow,
+                run_id=self.run_id,
+                task_id=slot.id,
+            )
+            telemetry.end_task_span(
+                span, status=status.value, attempts=0, error=error, reason=reason
+            )
+        self._settle(slot, status, None, error, reason)
 
     def _settle(
         self,
