@@ -121,7 +121,8 @@ class ProjectionError(FiscusError, LookupError):
 
     Attributes:
         workflow: The workflow name.
-        task_id: The task whose argument needed the projection.
+        task_id: The task whose argument needed the projection (``None``: the
+            workflow's output).
         source: The id of the task whose value was projected.
         path: The projection, as written (``.contact["id"]``).
     """
@@ -129,15 +130,26 @@ class ProjectionError(FiscusError, LookupError):
     retryable = False
 
     def __init__(
-        self, *, workflow: str, task_id: str, source: str, path: str, reason: str
+        self,
+        *,
+        workflow: str,
+        task_id: str | None,
+        source: str,
+        path: str,
+        reason: str,
     ) -> None:
         self.workflow = workflow
         self.task_id = task_id
         self.source = source
         self.path = path
+        needer = (
+            f"The output of workflow {workflow!r}"
+            if task_id is None
+            else f"Task {task_id!r} in workflow {workflow!r}"
+        )
         super().__init__(
-            f"Task {task_id!r} in workflow {workflow!r} needs {source}{path}, "
-            f"but {reason}; check the shape task {source!r} returns"
+            f"{needer} needs {source}{path}, but {reason}; "
+            f"check the shape {source!r} returns"
         )
 
 
@@ -185,7 +197,11 @@ class TaskTimeoutError(FiscusError, TimeoutError):
 
 @final
 class SkipTask(FiscusError):  # noqa: N818  (a signal, named as DESIGN.md names it)
-    """Raise from a before-hook to skip the task; it is reported as ``skipped``."""
+    """Raise from a before-hook (or the task's body) to skip the task.
+
+    The task is reported as ``skipped``, is never retried, and the tasks
+    that need its value are skipped too.
+    """
 
     retryable = False
 

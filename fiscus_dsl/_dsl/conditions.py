@@ -11,7 +11,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Literal, TypeVar, final, overload
 
-from fiscus_dsl._dsl.futures import Condition, TaskFuture, as_condition, to_arg_spec
+from fiscus_dsl._dsl.futures import (
+    Condition,
+    TaskFuture,
+    as_condition,
+    future_label,
+    future_spec,
+    to_arg_spec,
+)
 from fiscus_dsl._dsl.tracing import (
     TraceContext,
     _ClosedBlock,
@@ -120,11 +127,19 @@ def when(condition: object, /, *values: object) -> GuardBlock:
         )
     if isinstance(condition, TaskFuture):
         trace.fail(
-            f"when() got the future {condition.label!r}, not a condition",
-            fix=f"compare it (when({condition.label} == ...)) or test "
-            f"succeeded({condition.label})",
+            f"when() got the future {future_label(condition)!r}, not a condition",
+            fix=f"compare it (when({future_label(condition)} == ...)) or test "
+            f"succeeded({future_label(condition)})",
         )
-    return GuardBlock(trace, as_condition(condition).spec, is_when=True)
+    guard = as_condition(condition)
+    if guard.trace is not None and guard.trace is not trace:
+        owner = guard.trace.workflow
+        trace.fail(
+            f"The condition used in when() belongs to workflow {owner!r}",
+            fix="build the condition inside this workflow, from futures passed in "
+            "as arguments",
+        )
+    return GuardBlock(trace, guard.spec, is_when=True)
 
 
 def otherwise() -> GuardBlock:
@@ -154,13 +169,13 @@ def _outcome(
             f"{test}() expects the future of a task call, got {type(future).__name__}",
             fix=f"pass what the task call returned: {test}(contact)",
         )
-    spec = future.spec(trace)
+    spec = future_spec(future, trace)
     if not isinstance(spec, RefArg):
         trace.fail(
-            f"{test}() needs a task's future, and {future.label!r} is not one",
+            f"{test}() needs a task's future, and {future_label(future)!r} is not one",
             fix="test the task call itself, not a workflow input or a coalesce",
         )
-    return Condition(OutcomeCondition(test=test, node=spec.node))
+    return Condition(OutcomeCondition(test=test, node=spec.node), trace)
 
 
 def succeeded(future: object) -> Condition:

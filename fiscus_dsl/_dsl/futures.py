@@ -87,8 +87,7 @@ class TaskFuture(Generic[T]):
 
     # ------------------------------------------------------------ identity
 
-    @property
-    def label(self) -> str:
+    def _label(self) -> str:
         """Return the future as written in the workflow: ``create_contact.email``."""
         source = self._source
         if isinstance(source, RefArg):
@@ -99,12 +98,12 @@ class TaskFuture(Generic[T]):
             head = "coalesce(...)"
         return head + format_path(self._path)
 
-    def spec(self, trace: TraceContext) -> ArgSpec:
+    def _spec(self, trace: TraceContext) -> ArgSpec:
         """Return the argument spec of this future for a node of ``trace``."""
         if trace is not self._trace:
             _refuse(
                 trace,
-                f"The future {self.label!r} belongs to workflow "
+                f"The future {self._label()!r} belongs to workflow "
                 f"{self._trace.workflow!r}, not to this one,",
                 "pass it to the sub-workflow as an argument instead of closing over it",
             )
@@ -116,7 +115,7 @@ class TaskFuture(Generic[T]):
         return source.model_copy(update={"path": self._path})
 
     def __repr__(self) -> str:
-        return f"<TaskFuture {self.label}>"
+        return f"<TaskFuture {self._label()}>"
 
     __hash__ = object.__hash__
 
@@ -131,7 +130,7 @@ class TaskFuture(Generic[T]):
         if not isinstance(key, str | int):
             _refuse(
                 self._trace,
-                f"Cannot index the future {self.label!r} with {type(key).__name__}",
+                f"Cannot index the future {self._label()!r} with {type(key).__name__}",
                 "use a str key or an int index",
             )
         return self._project(Step(kind="item", key=key))
@@ -148,7 +147,7 @@ class TaskFuture(Generic[T]):
     def __setattr__(self, name: str, value: object) -> NoReturn:
         _refuse(
             self._trace,
-            f"Cannot set attribute {name!r} on the future {self.label!r}",
+            f"Cannot set attribute {name!r} on the future {self._label()!r}",
             "futures are read-only; compute the new value in a task",
         )
 
@@ -158,9 +157,9 @@ class TaskFuture(Generic[T]):
         # The trace being recorded, so that a future closed over from another
         # workflow is refused here rather than left dangling in a guard.
         trace = current_trace() or self._trace
-        left = self.spec(trace)
+        left = self._spec(trace)
         right = to_arg_spec(other, trace)
-        return Condition(CompareCondition(op=op, left=left, right=right))
+        return Condition(CompareCondition(op=op, left=left, right=right), trace)
 
     def __eq__(self, other: object) -> Condition:  # type: ignore[override]  # builds a condition, as SQLAlchemy columns do
         return self._compare("eq", other)
@@ -182,55 +181,76 @@ class TaskFuture(Generic[T]):
 
     def is_in(self, values: Iterable[object]) -> Condition:
         """Build the condition ``value in values``."""
-        collected = values if isinstance(values, TaskFuture) else list(values)
+        collected = (
+            values if isinstance(values, TaskFuture | str | bytes) else list(values)
+        )
         return self._compare("in", collected)
 
     # ------------------------------------------------------------ refusals
 
     def __bool__(self) -> NoReturn:
         _refuse(
-            self._trace, f"Cannot use the future {self.label!r} as a bool", _GUARD_FIX
+            self._trace,
+            f"Cannot use the future {self._label()!r} as a bool",
+            _GUARD_FIX,
         )
 
     def __iter__(self) -> NoReturn:
         _refuse(
             self._trace,
-            f"Cannot iterate over the future {self.label!r}",
+            f"Cannot iterate over the future {self._label()!r}",
             "fan out with task.map(item=future) instead of a for loop",
         )
 
     def __len__(self) -> NoReturn:
         _refuse(
             self._trace,
-            f"Cannot take len() of the future {self.label!r}",
+            f"Cannot take len() of the future {self._label()!r}",
             "compute the length in a task that receives the value",
         )
 
     def __contains__(self, item: object) -> NoReturn:
         _refuse(
             self._trace,
-            f"Cannot test membership in the future {self.label!r}",
+            f"Cannot test membership in the future {self._label()!r}",
             "use future.is_in([...]) inside when(...)",
         )
 
     def __str__(self) -> NoReturn:
         _refuse(
             self._trace,
-            f"Cannot turn the future {self.label!r} into a str",
+            f"Cannot turn the future {self._label()!r} into a str",
             "pass the future to a task that formats it",
         )
 
     def __format__(self, format_spec: str) -> NoReturn:
         _refuse(
             self._trace,
-            f"Cannot use the future {self.label!r} in an f-string or format()",
+            f"Cannot use the future {self._label()!r} in an f-string or format()",
             "pass the future to a task that formats it",
         )
 
     def __index__(self) -> NoReturn:
         _refuse(
-            self._trace, f"Cannot use the future {self.label!r} as an index", _GUARD_FIX
+            self._trace,
+            f"Cannot use the future {self._label()!r} as an index",
+            _GUARD_FIX,
         )
+
+    def _refuse_operator(self, *_: object) -> NoReturn:
+        _refuse(
+            self._trace,
+            f"Cannot compute with the future {self._label()!r} while tracing",
+            "do the arithmetic in a task that receives the value, or compare it "
+            "inside when(...) (use ~succeeded(f) to negate an outcome)",
+        )
+
+    __add__ = __radd__ = __sub__ = __rsub__ = _refuse_operator
+    __mul__ = __rmul__ = __truediv__ = __rtruediv__ = _refuse_operator
+    __floordiv__ = __rfloordiv__ = __mod__ = __rmod__ = _refuse_operator
+    __pow__ = __rpow__ = __matmul__ = __rmatmul__ = _refuse_operator
+    __neg__ = __pos__ = __abs__ = __invert__ = _refuse_operator
+    __and__ = __rand__ = __or__ = __ror__ = __xor__ = __rxor__ = _refuse_operator
 
     def __await__(self) -> Generator[None, None, TaskFuture[T]]:
         """Let ``async def`` workflows write ``await task(...)``; nothing waits."""
@@ -246,25 +266,40 @@ class Condition:
     Using a condition as a Python bool raises ``TracingError``.
     """
 
-    __slots__ = ("spec",)
+    __slots__ = ("spec", "trace")
 
-    def __init__(self, spec: ConditionSpec) -> None:
+    def __init__(self, spec: ConditionSpec, trace: TraceContext | None = None) -> None:
         self.spec: ConditionSpec = spec
+        #: The workflow trace whose futures the condition looks at, if any.
+        self.trace = trace
 
     def __invert__(self) -> Condition:
-        return Condition(NotCondition(operand=self.spec))
+        return Condition(NotCondition(operand=self.spec), self.trace)
+
+    def _join(self, other: object, *, both: bool, first: bool) -> Condition:
+        condition = as_condition(other)
+        trace = self.trace or condition.trace
+        if condition.trace is not None and condition.trace is not trace:
+            _refuse(
+                current_trace() or trace,  # type: ignore[arg-type]  # one is set
+                "Cannot combine conditions of two different workflows",
+                "build each condition inside the workflow that uses it",
+            )
+        specs = (self.spec, condition.spec) if first else (condition.spec, self.spec)
+        spec = AndCondition(operands=specs) if both else OrCondition(operands=specs)
+        return Condition(spec, trace)
 
     def __and__(self, other: Condition | bool) -> Condition:
-        return Condition(AndCondition(operands=(self.spec, as_condition(other).spec)))
+        return self._join(other, both=True, first=True)
 
     def __rand__(self, other: Condition | bool) -> Condition:
-        return Condition(AndCondition(operands=(as_condition(other).spec, self.spec)))
+        return self._join(other, both=True, first=False)
 
     def __or__(self, other: Condition | bool) -> Condition:
-        return Condition(OrCondition(operands=(self.spec, as_condition(other).spec)))
+        return self._join(other, both=False, first=True)
 
     def __ror__(self, other: Condition | bool) -> Condition:
-        return Condition(OrCondition(operands=(as_condition(other).spec, self.spec)))
+        return self._join(other, both=False, first=False)
 
     def __bool__(self) -> NoReturn:
         trace = current_trace()
@@ -294,35 +329,53 @@ def as_condition(value: object) -> Condition:
     raise TracingError(msg)
 
 
+def future_label(future: TaskFuture[object]) -> str:
+    """Return a future as written in the workflow (``create_contact.email``)."""
+    return future._label()  # noqa: SLF001  (this module's own class)
+
+
+def future_spec(future: TaskFuture[object], trace: TraceContext) -> ArgSpec:
+    """Return a future's argument spec for a node of ``trace``."""
+    return future._spec(trace)  # noqa: SLF001  (this module's own class)
+
+
 def has_future(value: object) -> bool:
-    """Tell whether a value is, or holds in lists, tuples and dicts, a future."""
-    if isinstance(value, TaskFuture):
+    """Tell whether a value is, or holds in containers, a future or a condition."""
+    if isinstance(value, TaskFuture | Condition):
         return True
-    if isinstance(value, list | tuple):
+    if isinstance(value, list | tuple | set | frozenset):
         return any(has_future(item) for item in value)
     if isinstance(value, dict):
-        return any(has_future(item) for item in value.values())
+        return any(has_future(item) for item in value.values()) or any(
+            has_future(key) for key in value
+        )
     return False
 
 
 def to_arg_spec(value: object, trace: TraceContext) -> ArgSpec:
     """Turn an argument as passed in the workflow into its graph spec."""
     if isinstance(value, TaskFuture):
-        return value.spec(trace)
+        return value._spec(trace)  # noqa: SLF001  (this module's own class)
     if isinstance(value, Condition):
         _refuse(
             trace,
             "Cannot pass a condition as a task argument",
             "guard the call with when(condition) instead",
         )
-    if isinstance(value, list | tuple) and has_future(value):
+    if not has_future(value):
+        return construct_trusted(ValueArg, {"kind": "value", "value": value})
+    if isinstance(value, list | tuple):
         return ListArg(
             items=tuple(to_arg_spec(item, trace) for item in value),
             is_tuple=isinstance(value, tuple),
         )
-    if isinstance(value, dict) and has_future(value):
+    if isinstance(value, dict) and not any(has_future(key) for key in value):
         return DictArg(
             keys=tuple(value),
             values=tuple(to_arg_spec(item, trace) for item in value.values()),
         )
-    return construct_trusted(ValueArg, {"kind": "value", "value": value})
+    _refuse(
+        trace,
+        f"Cannot use a future as a dict key or inside a {type(value).__name__}",
+        "put futures in lists, tuples or dict values",
+    )

@@ -30,12 +30,19 @@ _SIMPLE_KINDS = (
 def _resolved_hints(function: Callable[..., object]) -> dict[str, object]:
     try:
         return typing.get_type_hints(function, include_extras=True)
-    except (NameError, TypeError):  # unresolvable names: validate what resolves
-        hints: dict[str, object] = {}
-        for name, annotation in inspect.get_annotations(function).items():
-            if not isinstance(annotation, str):
-                hints[name] = annotation
-        return hints
+    except (NameError, TypeError):  # some name does not resolve: keep the others
+        pass
+    hints: dict[str, object] = {}
+    namespace = getattr(function, "__globals__", {})
+    for name, annotation in inspect.get_annotations(function).items():
+        if not isinstance(annotation, str):
+            hints[name] = annotation
+            continue
+        try:  # what get_type_hints does, one annotation at a time
+            hints[name] = eval(annotation, namespace)
+        except Exception:
+            continue
+    return hints
 
 
 @final
@@ -45,6 +52,7 @@ class CallSignature:
     __slots__ = (
         "_adapters",
         "_names",
+        "_order",
         "_positional",
         "_required",
         "function",
@@ -59,6 +67,7 @@ class CallSignature:
         self.signature = inspect.signature(function)
         parameters = self.signature.parameters.values()
         self._names = frozenset(self.signature.parameters)
+        self._order = tuple(self.signature.parameters)
         self._positional = tuple(
             p.name
             for p in parameters
@@ -101,11 +110,9 @@ class CallSignature:
             bound[name] = value
         if not self._required.issubset(bound):
             return None
+        if kwargs:  # signature order, so graphs do not depend on keyword order
+            return {name: bound[name] for name in self._order if name in bound}
         return bound
-
-    def bind_partial(self, kwargs: Mapping[str, object]) -> dict[str, object]:
-        """Bind some arguments by name, or raise ``TypeError`` for unknown ones."""
-        return dict(self.signature.bind_partial(**kwargs).arguments)
 
     def adapters(self) -> dict[str, TypeAdapter[object]]:
         """Return a validator per annotated parameter, built on first use."""

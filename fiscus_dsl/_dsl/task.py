@@ -28,7 +28,7 @@ from typing import (
 import wrapt
 
 from fiscus_dsl._dsl import run_entry
-from fiscus_dsl._dsl.futures import TaskFuture, has_future, to_arg_spec
+from fiscus_dsl._dsl.futures import TaskFuture, future_spec, has_future, to_arg_spec
 from fiscus_dsl._dsl.hooks import HookFunction, Hooks
 from fiscus_dsl._dsl.signature import CallSignature
 from fiscus_dsl._dsl.tracing import TraceContext, current_trace, tracing, user_location
@@ -194,6 +194,13 @@ class Task(wrapt.FunctionWrapper[P, Any], Generic[P, R]):
 
     async def arun(self, *args: P.args, **kwargs: P.kwargs) -> R:
         """Run the task at once from async code and return its value."""
+        trace = current_trace()
+        if trace is not None:
+            trace.fail(
+                f"Task {self.name!r} was started with .arun() inside the workflow body",
+                fix=f"call it to record a step: {self.name}(...), or "
+                f"await {self.name}(...) in an async workflow",
+            )
         traced = trace_standalone(self, lambda t: record_call(self, t, args, kwargs))
         return await run_entry.arun_value(traced)  # type: ignore[return-value]  # the run's output is the task's value
 
@@ -394,14 +401,23 @@ def trace_standalone(
     task: Task[..., Any], record: Callable[[TraceContext], TaskFuture[Any]]
 ) -> TracedWorkflow:
     """Trace the one-task graph of a task called outside any workflow."""
-    trace = TraceContext(workflow=task.name)
+    trace = TraceContext(workflow=task.name, direct=True)
     with tracing(trace):
         future = record(trace)
-    traced = trace.finish(inputs=(), output=future.spec(trace), hooks=())
+    traced = trace.finish(inputs=(), output=future_spec(future, trace), hooks=())
     return traced.as_standalone()
 
 
 # ---------------------------------------------------------------- decorator
+
+
+class TaskDecorator(Protocol):
+    """What ``@task(...)`` with options returns: a decorator keeping the signature."""
+
+    @overload
+    def __call__(self, function: Callable[P, Awaitable[R]], /) -> Task[P, R]: ...
+    @overload
+    def __call__(self, function: Callable[P, R], /) -> Task[P, R]: ...
 
 
 @overload
@@ -418,7 +434,7 @@ def task(
     before: HookFunction | Sequence[HookFunction] | None = None,
     after: HookFunction | Sequence[HookFunction] | None = None,
     on_retry: HookFunction | Sequence[HookFunction] | None = None,
-) -> Callable[[Callable[P, R] | Callable[P, Awaitable[R]]], Task[P, R]]: ...
+) -> TaskDecorator: ...
 def task(
     function: Callable[P, Any] | None = None,
     /,
@@ -430,7 +446,7 @@ def task(
     before: HookFunction | Sequence[HookFunction] | None = None,
     after: HookFunction | Sequence[HookFunction] | None = None,
     on_retry: HookFunction | Sequence[HookFunction] | None = None,
-) -> Task[P, Any] | Callable[[Callable[P, Any]], Task[P, Any]]:
+) -> Task[P, Any] | TaskDecorator:
     """Make a sync or async function a task, bare (``@task``) or with options.
 
     Args:
@@ -466,4 +482,4 @@ def task(
 
     if function is not None:
         return decorate(function)
-    return decorate
+    return decorate  # type: ignore[return-value]  # decorate implements both overloads

@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import functools
 import inspect
+import os
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, NoReturn, final
+
+import wrapt
 
 from fiscus_dsl._graph.model import (
     AndCondition,
@@ -35,8 +38,10 @@ if TYPE_CHECKING:
     from fiscus_dsl._dsl.task import Task
     from fiscus_dsl._types import NodeId
 
-_PACKAGE_DIR: Final = str(Path(__file__).resolve().parent.parent)
-_WRAPT_MARK: Final = f"{Path('wrapt')}"
+_SKIPPED_DIRS: Final = (
+    str(Path(__file__).resolve().parent.parent) + os.sep,  # fiscus_dsl itself
+    str(Path(wrapt.__file__).resolve().parent) + os.sep,
+)
 
 
 @functools.cache
@@ -49,7 +54,7 @@ def user_location(frame: FrameType | None = None) -> str | None:
     current = frame or inspect.currentframe()
     while current is not None:
         filename = current.f_code.co_filename
-        if not filename.startswith(_PACKAGE_DIR) and _WRAPT_MARK not in filename:
+        if not filename.startswith(_SKIPPED_DIRS):
             return f"{_basename(filename)}:{current.f_lineno}"
         current = current.f_back
     return None  # pragma: no cover  (there is always a caller outside the package)
@@ -105,6 +110,8 @@ class TraceContext:
     invalid: dict[NodeId, ArgumentValidationError] = field(default_factory=dict)
     guards: list[Condition] = field(default_factory=list)
     last_closed: _ClosedBlock | None = None
+    #: Tracing the one-task graph of a task called outside any workflow.
+    direct: bool = False
     _counts: dict[str, int] = field(default_factory=dict)
 
     def next_id(self, name: str) -> NodeId:
@@ -148,8 +155,13 @@ class TraceContext:
     ) -> TracingError:
         """Build a ``TracingError`` naming the workflow, the user's line and the fix."""
         where = location or user_location()
+        scope = (
+            f"in a direct call of task {self.workflow!r}"
+            if self.direct
+            else f"in workflow {self.workflow!r}"
+        )
         return TracingError(
-            f"{message} in workflow {self.workflow!r} ({where}); {fix}",
+            f"{message} {scope} ({where}); {fix}",
             workflow=self.workflow,
             location=where,
         )

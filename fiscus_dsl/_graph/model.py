@@ -305,9 +305,20 @@ class WorkflowGraph(BaseModel):
     earlier node; validation rejects duplicate ids and dangling references.
 
     Example:
-        >>> from fiscus_dsl._graph.model import WorkflowGraph, TaskNode
-        >>> WorkflowGraph(name="wf", nodes=(TaskNode(id="a", task="a"),)).node("a").task
-        'a'
+        >>> from fiscus_dsl import task, workflow
+        >>> @task
+        ... def fetch(n: int) -> int:
+        ...     return n
+        >>> @workflow
+        ... def flow(n: int) -> int:
+        ...     return fetch(n)
+        >>> graph = flow.graph()
+        >>> graph.inputs, [node.id for node in graph.nodes]
+        (('n',), ['fetch'])
+        >>> graph.node("fetch").task
+        'fetch'
+        >>> graph.to_mermaid().splitlines()[0]
+        'flowchart TD'
     """
 
     model_config = _FROZEN

@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from fiscus_dsl._types import NodeId
 
 LITERAL_LIMIT: Final = 40
+REDACTED: Final = "..."
 """The most characters a literal value takes in a guard's text."""
 
 _OPERATORS: Final = {
@@ -81,11 +82,11 @@ _DOT_SHAPES: Final = {"task": "", "map": ", peripheries=2", "inputs": ", shape=e
 # ---------------------------------------------------------------- guard text
 
 
-def describe_arg(arg: ArgSpec) -> str:
+def describe_arg(arg: ArgSpec, *, redact: bool = False) -> str:
     """Return an argument spec as Python-like text.
 
     References read ``node.path``, inputs ``name.path``; literals are their
-    ``repr`` cut to ``LITERAL_LIMIT`` characters.
+    ``repr`` cut to ``LITERAL_LIMIT`` characters, or ``...`` with ``redact``.
 
     Example:
         >>> from fiscus_dsl._graph.model import RefArg, Step
@@ -97,20 +98,21 @@ def describe_arg(arg: ArgSpec) -> str:
     if isinstance(arg, InputArg):
         return arg.name + format_path(arg.path)
     if isinstance(arg, ValueArg):
-        return _literal(arg.value)
+        return REDACTED if redact else _literal(arg.value)
     if isinstance(arg, ListArg):
-        return _describe_list(arg)
+        return _describe_list(arg, redact=redact)
     if isinstance(arg, DictArg):
-        return _describe_dict(arg)
-    return f"coalesce({_describe_args(arg.options)})"
+        return _describe_dict(arg, redact=redact)
+    return f"coalesce({_describe_args(arg.options, redact=redact)})"
 
 
-def describe_condition(cond: Condition) -> str:
+def describe_condition(cond: Condition, *, redact: bool = False) -> str:
     """Return a guard as Python-like text, as it would read in a workflow.
 
     Comparisons use Python operators (``in`` for ``is_in``), outcome tests and
     predicates read as calls, ``not``/``and``/``or`` combine them, and nested
-    ``and``/``or`` groups are parenthesized.
+    ``and``/``or`` groups are parenthesized. ``redact`` hides literal values
+    (they may be workflow inputs), for text that reaches spans and results.
 
     Example:
         >>> from fiscus_dsl._graph.model import OutcomeCondition, NotCondition
@@ -124,29 +126,30 @@ def describe_condition(cond: Condition) -> str:
     if isinstance(cond, OutcomeCondition):
         return f"{cond.test}({cond.node})"
     if isinstance(cond, PredicateCondition):
-        return f"{cond.name}({_describe_args(cond.args)})"
+        return f"{cond.name}({_describe_args(cond.args, redact=redact)})"
     if isinstance(cond, CompareCondition):
-        left, right = describe_arg(cond.left), describe_arg(cond.right)
+        left = describe_arg(cond.left, redact=redact)
+        right = describe_arg(cond.right, redact=redact)
         return f"{left} {_OPERATORS[cond.op]} {right}"
     if isinstance(cond, NotCondition):
-        return _negated(cond.operand)
+        return _negated(cond.operand, redact=redact)
     if not cond.operands:
         return repr(isinstance(cond, AndCondition))
     word = " and " if isinstance(cond, AndCondition) else " or "
-    return word.join(_junction_operand(op) for op in cond.operands)
+    return word.join(_junction_operand(op, redact=redact) for op in cond.operands)
 
 
-def _negated(cond: Condition) -> str:
+def _negated(cond: Condition, *, redact: bool) -> str:
     """Write ``not x`` for a call-like guard, ``not (...)`` for any other."""
-    text = describe_condition(cond)
+    text = describe_condition(cond, redact=redact)
     if isinstance(cond, ConstCondition | OutcomeCondition | PredicateCondition):
         return f"not {text}"
     return f"not ({text})"
 
 
-def _junction_operand(cond: Condition) -> str:
+def _junction_operand(cond: Condition, *, redact: bool) -> str:
     """Parenthesize an ``and``/``or`` group nested in another one."""
-    text = describe_condition(cond)
+    text = describe_condition(cond, redact=redact)
     return f"({text})" if isinstance(cond, AndCondition | OrCondition) else text
 
 
@@ -157,20 +160,21 @@ def _literal(value: object) -> str:
     return text[: LITERAL_LIMIT - 3] + "..."
 
 
-def _describe_args(args: Iterable[ArgSpec]) -> str:
-    return ", ".join(describe_arg(arg) for arg in args)
+def _describe_args(args: Iterable[ArgSpec], *, redact: bool) -> str:
+    return ", ".join(describe_arg(arg, redact=redact) for arg in args)
 
 
-def _describe_list(arg: ListArg) -> str:
-    text = _describe_args(arg.items)
+def _describe_list(arg: ListArg, *, redact: bool) -> str:
+    text = _describe_args(arg.items, redact=redact)
     if not arg.is_tuple:
         return f"[{text}]"
     return f"({text},)" if len(arg.items) == 1 else f"({text})"
 
 
-def _describe_dict(arg: DictArg) -> str:
+def _describe_dict(arg: DictArg, *, redact: bool) -> str:
     pairs = zip(arg.keys, arg.values, strict=True)
-    return "{" + ", ".join(f"{_literal(k)}: {describe_arg(v)}" for k, v in pairs) + "}"
+    items = (f"{_literal(k)}: {describe_arg(v, redact=redact)}" for k, v in pairs)
+    return "{" + ", ".join(items) + "}"
 
 
 # ---------------------------------------------------------------- layout

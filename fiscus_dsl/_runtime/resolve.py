@@ -34,6 +34,7 @@ from fiscus_dsl._graph.model import (
     format_path,
 )
 from fiscus_dsl._runtime.results import TaskStatus
+from fiscus_dsl._runtime.slots import OUTPUT_ID
 from fiscus_dsl.errors import GuardError, ProjectionError
 
 if TYPE_CHECKING:
@@ -80,7 +81,7 @@ def project(
             reason = f"the {type(value).__name__} value{where} has no {step}"
             raise ProjectionError(
                 workflow=consumer.scope.workflow,
-                task_id=consumer.id,
+                task_id=None if consumer.node.id == OUTPUT_ID else consumer.id,
                 source=source,
                 path=format_path(path),
                 reason=reason,

@@ -38,7 +38,7 @@ from fiscus_dsl._runtime.executor import InProcessExecutor
 from fiscus_dsl._runtime.hooks import TaskContext
 from fiscus_dsl._runtime.resolve import Unavailable, decide, resolve
 from fiscus_dsl._runtime.results import TaskStatus
-from fiscus_dsl._runtime.slots import Scope, Slot
+from fiscus_dsl._runtime.slots import OUTPUT_ID, Scope, Slot
 from fiscus_dsl.errors import (
     ArgumentValidationError,
     ProjectionError,
@@ -61,8 +61,9 @@ SUCCEEDED = TaskStatus.SUCCEEDED
 FAILED = TaskStatus.FAILED
 SKIPPED = TaskStatus.SKIPPED
 Outcome: TypeAlias = tuple[TaskStatus, object, BaseException | None, str | None]
+# The probe node that stands for a workflow's return value.
 _OUTPUT_NODE = TaskNode(
-    id="output", task="output"
+    id=OUTPUT_ID, task=OUTPUT_ID
 )  # stands for the workflow's return value
 
 
@@ -238,7 +239,7 @@ class Scheduler:
                 "that failed or was skipped"
             )
         elif not decided:
-            reason = f"its guard is false: {describe_condition(guard)}"
+            reason = f"its guard is false: {describe_condition(guard, redact=True)}"
         else:
             return True
         self._conclude(slot, SKIPPED, None, reason)
@@ -464,6 +465,10 @@ class Scheduler:
         ]
 
     def _expand_map(self, slot: Slot) -> None:
+        invalid = slot.scope.traced.invalid.get(slot.node.id)
+        if invalid is not None:  # a bound literal failed validation while tracing
+            self._conclude(slot, FAILED, invalid, None)
+            return
         items = self._resolve_lists(slot)
         if items is None:
             return
@@ -536,9 +541,11 @@ class Scheduler:
             self.root_done = True
             return
         error: BaseException | None = None
+        reason: str | None = None
         failure = self.failure
         if failure is not None and _inside(failure, scope):
-            error = failure.error  # a task inside failed the run
+            # a task inside failed the run: say so, as _finalize does
+            error, reason = failure.error, f"{failure.id!r} failed inside it"
         else:
             try:
                 scope.output = None if output is None else self.output_of(scope)
@@ -555,7 +562,7 @@ class Scheduler:
         if owner.status is not None:  # another instance's output already failed it
             return
         if error is not None:
-            self._settle(owner, FAILED, None, error, None)
+            self._settle(owner, FAILED, None, error, reason)
         elif owner.children_left == 0:
             outputs = [child.output for child in owner.children]  # type: ignore[union-attr]  # workflow owners hold scopes
             value = (

@@ -7,7 +7,7 @@ sub-workflow; a slot is a node of a scope, or one instance of a mapped task.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, final
+from typing import TYPE_CHECKING, Final, final
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -21,6 +21,10 @@ if TYPE_CHECKING:
     from fiscus_dsl._dsl.tracing import TracedWorkflow
     from fiscus_dsl._graph.model import Node
     from fiscus_dsl._runtime.results import TaskStatus
+
+
+OUTPUT_ID: Final = "<output>"
+"""The node id of the probe slot that evaluates a workflow's output."""
 
 
 @final

@@ -1,0 +1,562 @@
+"""Every misuse of the DSL raises ``TracingError`` naming the workflow, line and fix."""
+
+from __future__ import annotations
+
+import inspect
+import re
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from fiscus_dsl import (
+    Condition,
+    TaskFuture,
+    TracingError,
+    coalesce,
+    failed,
+    otherwise,
+    skipped,
+    succeeded,
+    task,
+    when,
+    workflow,
+)
+from fiscus_dsl._graph.model import ConstCondition
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+
+@task
+def fetch(url: str) -> dict[str, Any]:
+    return {"url": url}
+
+
+@task
+def count() -> int:
+    return 1
+
+
+@task
+def add(a: int, b: int) -> int:
+    return a + b
+
+
+@task
+def use(value: object) -> object:
+    return value
+
+
+ADD_SIGNATURE = re.escape(f"add{inspect.signature(add)}")
+
+
+def next_line() -> int:
+    """Return the number of the line after the caller's current line."""
+    frame = inspect.currentframe()
+    assert frame is not None
+    assert frame.f_back is not None
+    return frame.f_back.f_lineno + 1
+
+
+def first_body_line(function: Callable[..., object]) -> int:
+    """Return the line of the first statement of an undecorated ``def``."""
+    return function.__code__.co_firstlineno + 1
+
+
+def as_future(value: object) -> TaskFuture[object]:
+    """Return a task call's result as the future it is while tracing."""
+    assert isinstance(value, TaskFuture)
+    return value
+
+
+def assert_located(error: TracingError, workflow: str | None, line: int) -> None:
+    """Assert the error's fields and that its message names workflow and line."""
+    location = f"test_misuse.py:{line}"
+    assert isinstance(error, TypeError)
+    assert error.workflow == workflow
+    assert error.location == location
+    assert f"({location})" in str(error)
+    if workflow is not None:
+        assert f"in workflow {workflow!r} ({location})" in str(error)
+
+
+# ---------------------------------------------------------------- futures as values
+
+
+def test_bool_of_a_future_raises() -> None:
+    line = 0
+
+    @workflow
+    def onboard() -> None:
+        nonlocal line
+        contact = fetch("x")
+        line = next_line()
+        bool(contact)
+
+    with pytest.raises(
+        TracingError,
+        match=r"^Cannot use the future 'fetch' as a bool in workflow 'onboard' "
+        r"\(test_misuse\.py:\d+\); guard with when\(\.\.\.\), e\.g\. with "
+        r"when\(succeeded\(contact\)\)$",
+    ) as info:
+        onboard.graph()
+
+    assert_located(info.value, "onboard", line)
+
+
+def test_if_on_a_future_raises() -> None:
+    line = 0
+
+    @workflow
+    def onboard() -> None:
+        nonlocal line
+        contact = fetch("x")
+        line = next_line()
+        if contact:
+            use(1)
+
+    with pytest.raises(
+        TracingError, match=r"^Cannot use the future 'fetch' as a bool"
+    ) as info:
+        onboard.graph()
+
+    assert_located(info.value, "onboard", line)
+
+
+def test_not_of_a_projection_raises_naming_the_projection() -> None:
+    line = 0
+
+    @workflow
+    def onboard() -> None:
+        nonlocal line
+        contact = fetch("x")
+        line = next_line()
+        if not contact["active"]:
+            use(1)
+
+    with pytest.raises(
+        TracingError,
+        match=r"^Cannot use the future \"fetch\['active'\]\" as a bool",
+    ) as info:
+        onboard.graph()
+
+    assert_located(info.value, "onboard", line)
+
+
+def test_iter_of_a_future_raises() -> None:
+    line = 0
+
+    @workflow
+    def onboard() -> None:
+        nonlocal line
+        contact = fetch("x")
+        line = next_line()
+        iter(contact)
+
+    with pytest.raises(
+        TracingError,
+        match=r"^Cannot iterate over the future 'fetch' in workflow 'onboard' "
+        r"\(test_misuse\.py:\d+\); fan out with task\.map\(item=future\) instead "
+        r"of a for loop$",
+    ) as info:
+        onboard.graph()
+
+    assert_located(info.value, "onboard", line)
+
+
+def test_for_loop_over_a_future_raises() -> None:
+    line = 0
+
+    @workflow
+    def onboard() -> None:
+        nonlocal line
+        contact = fetch("x")
+        line = next_line()
+        for key in contact:
+            use(key)
+
+    with pytest.raises(
+        TracingError, match=r"^Cannot iterate over the future 'fetch'"
+    ) as info:
+        onboard.graph()
+
+    assert_located(info.value, "onboard", line)
+
+
+def test_len_of_a_future_raises() -> None:
+    line = 0
+
+    @workflow
+    def onboard() -> None:
+        nonlocal line
+        contact = fetch("x")
+        line = next_line()
+        len(contact)
+
+    with pytest.raises(
+        TracingError,
+        match=r"^Cannot take len\(\) of the future 'fetch' in workflow 'onboard' "
+        r"\(test_misuse\.py:\d+\); compute the length in a task that receives the "
+        r"value$",
+    ) as info:
+        onboard.graph()
+
+    assert_located(info.value, "onboard", line)
+
+
+def test_str_of_a_future_raises() -> None:
+    line = 0
+
+    @workflow
+    def onboard() -> None:
+        nonlocal line
+        contact = fetch("x")
+        line = next_line()
+        str(contact)
+
+    with pytest.raises(
+        TracingError,
+        match=r"^Cannot turn the future 'fetch' into a str in workflow 'onboard' "
+        r"\(test_misuse\.py:\d+\); pass the future to a task that formats it$",
+    ) as info:
+        onboard.graph()
+
+    assert_located(info.value, "onboard", line)
+
+
+def test_f_string_of_a_future_raises() -> None:
+    line = 0
+
+    @workflow
+    def onboard() -> None:
+        nonlocal line
+        contact = fetch("x")
+        line = next_line()
+        use(f"Dear {contact['url']}")
+
+    with pytest.raises(
+        TracingError,
+        match=r"^Cannot use the future \"fetch\['url'\]\" in an f-string or "
+        r"format\(\) in workflow 'onboard' \(test_misuse\.py:\d+\); pass the "
+        r"future to a task that formats it$",
+    ) as info:
+        onboard.graph()
+
+    assert_located(info.value, "onboard", line)
+
+
+def test_format_of_a_future_raises() -> None:
+    line = 0
+
+    @workflow
+    def onboard() -> None:
+        nonlocal line
+        total = count()
+        line = next_line()
+        format(total, ">5")
+
+    with pytest.raises(
+        TracingError,
+        match=r"^Cannot use the future 'count' in an f-string or format\(\)",
+    ) as info:
+        onboard.graph()
+
+    assert_located(info.value, "onboard", line)
+
+
+def test_membership_in_a_future_raises() -> None:
+    line = 0
+
+    @workflow
+    def onboard() -> None:
+        nonlocal line
+        contact = fetch("x")
+        line = next_line()
+        _ = "url" in contact
+
+    with pytest.raises(
+        TracingError,
+        match=r"^Cannot test membership in the future 'fetch' in workflow 'onboard' "
+        r"\(test_misuse\.py:\d+\); use future\.is_in\(\[\.\.\.\]\) inside "
+        r"when\(\.\.\.\)$",
+    ) as info:
+        onboard.graph()
+
+    assert_located(info.value, "onboard", line)
+
+
+def test_indexing_a_future_with_a_float_raises() -> None:
+    line = 0
+
+    @workflow
+    def onboard() -> None:
+        nonlocal line
+        contact = as_future(fetch("x"))
+        line = next_line()
+        _ = contact[1.5]  # type: ignore[index]  # deliberately a float key
+
+    with pytest.raises(
+        TracingError,
+        match=r"^Cannot index the future 'fetch' with float in workflow 'onboard' "
+        r"\(test_misuse\.py:\d+\); use a str key or an int index$",
+    ) as info:
+        onboard.graph()
+
+    assert_located(info.value, "onboard", line)
+
+
+def test_using_a_future_as_an_index_raises() -> None:
+    line = 0
+
+    @workflow
+    def onboard() -> None:
+        nonlocal line
+        position = count()
+        line = next_line()
+        _ = ["a", "b"][position]
+
+    with pytest.raises(
+        TracingError,
+        match=r"^Cannot use the future 'count' as an index in workflow 'onboard' "
+        r"\(test_misuse\.py:\d+\); guard with when",
+    ) as info:
+        onboard.graph()
+
+    assert_located(info.value, "onboard", line)
+
+
+# ---------------------------------------------------------------- conditions as values
+
+
+def test_bool_of_a_condition_raises() -> None:
+    line = 0
+
+    @workflow
+    def onboard() -> None:
+        nonlocal line
+        total = count()
+        line = next_line()
+        bool(total == 1)
+
+    with pytest.raises(
+        TracingError,
+        match=r"^Cannot use a condition as a bool in workflow 'onboard' "
+        r"\(test_misuse\.py:\d+\); use it in a guard: with when\(condition\): "
+        r"\.\.\.$",
+    ) as info:
+        onboard.graph()
+
+    assert_located(info.value, "onboard", line)
+
+
+def test_if_on_a_comparison_raises() -> None:
+    line = 0
+
+    @workflow
+    def onboard() -> None:
+        nonlocal line
+        total = count()
+        line = next_line()
+        if total > 1:
+            use(1)
+
+    with pytest.raises(
+        TracingError, match=r"^Cannot use a condition as a bool in workflow"
+    ) as info:
+        onboard.graph()
+
+    assert_located(info.value, "onboard", line)
+
+
+def test_bool_of_a_condition_outside_a_workflow_raises() -> None:
+    condition = Condition(ConstCondition(value=True))
+
+    with pytest.raises(
+        TracingError,
+        match=r"^Cannot use a condition as a bool; use it in a guard: "
+        r"with when\(condition\): \.\.\.$",
+    ) as info:
+        bool(condition)
+
+    assert info.value.workflow is None
+    assert info.value.location is None
+
+
+def test_passing_a_condition_as_an_argument_raises() -> None:
+    line = 0
+
+    @workflow
+    def onboard() -> None:
+        nonlocal line
+        total = count()
+        line = next_line()
+        use(total == 1)
+
+    with pytest.raises(
+        TracingError,
+        match=r"^Cannot pass a condition as a task argument in workflow 'onboard' "
+        r"\(test_misuse\.py:\d+\); guard the call with when\(condition\) instead$",
+    ) as info:
+        onboard.graph()
+
+    assert_located(info.value, "onboard", line)
+
+
+# ---------------------------------------------------------------- outside a workflow
+
+
+def test_when_outside_a_workflow_raises() -> None:
+    def misuse() -> None:
+        with when(True):
+            pass
+
+    with pytest.raises(
+        TracingError,
+        match=r"^when\(\.\.\.\) can only be used inside a @workflow function "
+        r"\(test_misuse\.py:\d+\); call it inside the workflow's body$",
+    ) as info:
+        misuse()
+
+    assert_located(info.value, None, first_body_line(misuse))
+
+
+def test_otherwise_outside_a_workflow_raises() -> None:
+    def misuse() -> None:
+        with otherwise():
+            pass
+
+    with pytest.raises(
+        TracingError,
+        match=r"^otherwise\(\) can only be used inside a @workflow function "
+        r"\(test_misuse\.py:\d+\); call it inside the workflow's body$",
+    ) as info:
+        misuse()
+
+    assert_located(info.value, None, first_body_line(misuse))
+
+
+@pytest.mark.parametrize("outcome", [succeeded, failed, skipped])
+def test_outcome_test_outside_a_workflow_raises(outcome: Any) -> None:
+    def misuse() -> None:
+        outcome(1)
+
+    name = outcome.__name__
+    with pytest.raises(
+        TracingError,
+        match=rf"^{name}\(\.\.\.\) can only be used inside a @workflow function "
+        r"\(test_misuse\.py:\d+\); call it inside the workflow's body$",
+    ) as info:
+        misuse()
+
+    assert_located(info.value, None, first_body_line(misuse))
+
+
+def test_coalesce_outside_a_workflow_raises() -> None:
+    def misuse() -> None:
+        coalesce(1, 2)
+
+    with pytest.raises(
+        TracingError,
+        match=r"^coalesce\(\.\.\.\) can only be used inside a @workflow function "
+        r"\(test_misuse\.py:\d+\); call it inside the workflow's body$",
+    ) as info:
+        misuse()
+
+    assert_located(info.value, None, first_body_line(misuse))
+
+
+# ---------------------------------------------------------------- binding
+
+
+def test_task_call_missing_an_argument_raises_with_the_signature() -> None:
+    line = 0
+
+    @workflow
+    def onboard() -> None:
+        nonlocal line
+        line = next_line()
+        add(1)  # type: ignore[call-arg]  # deliberately missing b
+
+    with pytest.raises(
+        TracingError,
+        match=rf"^Task 'add' was called with arguments that do not bind to "
+        rf"{ADD_SIGNATURE} \(missing a required argument: 'b'\) in workflow "
+        r"'onboard' \(test_misuse\.py:\d+\); pass each required parameter once, "
+        r"by its name, and no unknown ones$",
+    ) as info:
+        onboard.graph()
+
+    assert_located(info.value, "onboard", line)
+
+
+def test_task_call_with_an_unknown_argument_raises_with_the_signature() -> None:
+    line = 0
+
+    @workflow
+    def onboard() -> None:
+        nonlocal line
+        line = next_line()
+        add(1, 2, c=3)  # type: ignore[call-arg]  # deliberately unknown c
+
+    with pytest.raises(
+        TracingError,
+        match=rf"^Task 'add' was called with arguments that do not bind to "
+        rf"{ADD_SIGNATURE} \(got an unexpected keyword argument 'c'\)",
+    ) as info:
+        onboard.graph()
+
+    assert_located(info.value, "onboard", line)
+
+
+def test_task_call_with_extra_positional_arguments_raises_with_the_signature() -> None:
+    line = 0
+
+    @workflow
+    def onboard() -> None:
+        nonlocal line
+        line = next_line()
+        add(1, 2, 3)  # type: ignore[call-arg]  # deliberately one too many
+
+    with pytest.raises(
+        TracingError,
+        match=rf"^Task 'add' was called with arguments that do not bind to "
+        rf"{ADD_SIGNATURE} \(too many positional arguments\)",
+    ) as info:
+        onboard.graph()
+
+    assert_located(info.value, "onboard", line)
+
+
+def test_task_call_giving_an_argument_twice_raises() -> None:
+    line = 0
+
+    @workflow
+    def onboard() -> None:
+        nonlocal line
+        line = next_line()
+        add(1, 2, a=3)  # type: ignore[misc]  # deliberately a twice
+
+    with pytest.raises(
+        TracingError,
+        match=r"^Task 'add' was called with arguments .*\(multiple values for "
+        r"argument 'a'\)",
+    ) as info:
+        onboard.graph()
+
+    assert_located(info.value, "onboard", line)
+
+
+def test_task_call_outside_a_workflow_that_does_not_bind_raises() -> None:
+    def misuse() -> None:
+        add(1)  # type: ignore[call-arg]  # deliberately missing b
+
+    with pytest.raises(
+        TracingError,
+        match=rf"^Task 'add' was called with arguments that do not bind to "
+        rf"{ADD_SIGNATURE} \(missing a required argument: 'b'\) "
+        r"in a direct call of task 'add'",
+    ) as info:
+        misuse()
+
+    assert info.value.workflow == "add"
+    assert info.value.location == f"test_misuse.py:{first_body_line(misuse)}"

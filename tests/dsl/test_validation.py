@@ -1,0 +1,314 @@
+"""Workflow inputs and argument validation: bind errors, types, no echoed values."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from pydantic import BaseModel
+
+from fiscus_dsl import (
+    ArgumentValidationError,
+    TracingError,
+    WorkflowInputError,
+    task,
+    workflow,
+)
+from fiscus_dsl._dsl.signature import CallSignature
+from fiscus_dsl._graph.model import InputArg, TaskNode, ValueArg
+
+SECRET = "sk_live_51HxQ9T7bAdVaLuE"
+
+
+@task
+def charge(amount: int, tags: list[str]) -> int:
+    return amount
+
+
+@task
+def audit(note: object, extra: Any, untyped, *more: int, **rest: int) -> None:  # type: ignore[no-untyped-def]  # an unannotated parameter on purpose
+    return None
+
+
+@task
+def store(item: Later) -> None:
+    return None
+
+
+class Later(BaseModel):
+    """Defined after the task that names it: annotations resolve on first use."""
+
+    size: int
+
+
+@workflow
+def billing(amount: int, items: list[int] | None = None) -> int:
+    return charge(amount, ["vip"])
+
+
+def _node(node: object) -> TaskNode:
+    assert isinstance(node, TaskNode)
+    return node
+
+
+# ---------------------------------------------------------------- binding inputs
+
+
+def test_run_with_a_missing_input_raises_workflow_input_error() -> None:
+    def misuse() -> None:
+        billing.run()  # type: ignore[call-arg]  # deliberately missing amount
+
+    with pytest.raises(
+        WorkflowInputError,
+        match=r"^Workflow 'billing' was started with inputs that do not bind to "
+        r"billing\(amount: 'int', items: 'list\[int\] \| None' = None\) -> 'int' "
+        r"\(missing a required argument: 'amount'\) \(test_validation\.py:\d+\); "
+        r"pass every input the workflow declares, by name$",
+    ) as info:
+        misuse()
+
+    line = misuse.__code__.co_firstlineno + 1
+    assert info.value.workflow == "billing"
+    assert info.value.location == f"test_validation.py:{line}"
+    assert isinstance(info.value, TracingError)
+    assert isinstance(info.value.__cause__, TypeError)
+
+
+def test_run_with_an_unknown_input_raises_workflow_input_error() -> None:
+    with pytest.raises(
+        WorkflowInputError,
+        match=r"^Workflow 'billing' was started with inputs that do not bind to .*"
+        r"\(got an unexpected keyword argument 'coupon'\)",
+    ) as info:
+        billing.run(amount=1, coupon="FREE")  # type: ignore[call-arg]  # deliberately unknown
+
+    assert info.value.workflow == "billing"
+
+
+def test_call_with_a_missing_input_raises_workflow_input_error() -> None:
+    with pytest.raises(
+        WorkflowInputError, match=r"missing a required argument: 'amount'"
+    ) as info:
+        billing()  # type: ignore[call-arg]  # deliberately missing amount
+
+    assert info.value.workflow == "billing"
+
+
+def test_graph_with_an_unknown_input_raises_workflow_input_error() -> None:
+    with pytest.raises(
+        WorkflowInputError,
+        match=r"\(got an unexpected keyword argument 'coupon'\)",
+    ) as info:
+        billing.graph(coupon="FREE")
+
+    assert info.value.workflow == "billing"
+
+
+def test_graph_with_a_missing_input_uses_a_placeholder() -> None:
+    graph = billing.graph()
+
+    assert graph.inputs == ("amount",)
+    assert _node(graph.node("charge")).args["amount"] == InputArg(name="amount")
+
+
+# ---------------------------------------------------------------- input types
+
+
+def test_run_with_an_input_of_the_wrong_type_raises_without_the_value() -> None:
+    with pytest.raises(
+        ArgumentValidationError,
+        match=r"^Workflow 'billing' got an invalid input \('amount': Input should "
+        r"be a valid integer, unable to parse string as an integer\); pass values "
+        r"of the annotated types$",
+    ) as info:
+        billing.run(amount=SECRET)  # type: ignore[arg-type]  # deliberately a str
+
+    error = info.value
+    assert error.workflow == "billing"
+    assert error.task_id is None
+    assert error.fields == ("amount",)
+    assert SECRET not in str(error)
+    assert SECRET not in repr(error.errors)
+    assert error.__cause__ is None
+    assert error.__context__ is None
+
+
+def test_graph_with_an_input_of_the_wrong_type_names_the_nested_field() -> None:
+    with pytest.raises(
+        ArgumentValidationError,
+        match=r"^Workflow 'billing' got an invalid input \('items\.1': ",
+    ) as info:
+        billing.graph(amount=1, items=[1, SECRET])
+
+    error = info.value
+    assert error.workflow == "billing"
+    assert error.task_id is None
+    assert error.fields == ("items.1",)
+    assert SECRET not in str(error)
+    assert SECRET not in repr(error.errors)
+
+
+def test_inputs_are_coerced_to_their_annotations() -> None:
+    graph = billing.graph(amount="12")
+
+    assert _node(graph.node("charge")).args["amount"] == ValueArg(value=12)
+
+
+# ---------------------------------------------------------------- task arguments
+
+
+def test_literal_argument_of_the_wrong_type_is_recorded_as_invalid() -> None:
+    @workflow
+    def pay() -> int:
+        return charge(SECRET, tags=[7, "ok"])  # type: ignore[arg-type, list-item]  # deliberately wrong types
+
+    traced = pay.trace_graph((), {})
+
+    error = traced.invalid["charge"]
+    assert isinstance(error, ArgumentValidationError)
+    assert error.workflow == "pay"
+    assert error.task_id == "charge"
+    assert error.fields == ("amount", "tags.0")
+    assert str(error).startswith(
+        "Task 'charge' in workflow 'pay' got an invalid argument ('amount': "
+    )
+    assert str(error).endswith(
+        "; pass a value of the annotated type, or change the annotation"
+    )
+    assert SECRET not in str(error)
+    assert SECRET not in repr(error.errors)
+    assert traced.graph.node("charge").id == "charge"
+
+
+def test_invalid_literal_is_recorded_under_its_numbered_id() -> None:
+    @workflow
+    def pay() -> None:
+        charge(1, ["a"])
+        charge("many", ["a"])  # type: ignore[arg-type]  # deliberately a str
+
+    traced = pay.trace_graph((), {})
+
+    assert list(traced.invalid) == ["charge#2"]
+    assert traced.invalid["charge#2"].fields == ("amount",)
+
+
+def test_valid_literals_record_nothing() -> None:
+    traced = billing.trace_graph((), {"amount": 5})
+
+    assert traced.invalid == {}
+
+
+def test_future_arguments_are_not_validated_while_tracing() -> None:
+    @task
+    def label() -> str:
+        return "not a number"
+
+    @workflow
+    def pay() -> int:
+        return charge(label(), tags=[label()])  # type: ignore[arg-type]  # a str future on purpose
+
+    traced = pay.trace_graph((), {})
+
+    assert traced.invalid == {}
+
+
+def test_bound_literal_of_a_map_is_validated_while_tracing() -> None:
+    @workflow
+    def pay() -> list[int]:
+        return charge.partial(tags=SECRET).map(amount=[1, 2])
+
+    traced = pay.trace_graph((), {})
+
+    error = traced.invalid["charge"]
+    assert error.task_id == "charge"
+    assert error.fields == ("tags",)
+    assert SECRET not in str(error)
+
+
+def test_invalid_literal_of_a_sub_workflow_is_recorded_as_invalid() -> None:
+    @workflow
+    def parent() -> int:
+        return billing(amount=SECRET)  # type: ignore[arg-type]  # deliberately a str
+
+    traced = parent.trace_graph((), {})
+
+    error = traced.invalid["billing"]
+    assert error.workflow == "parent"
+    assert error.task_id == "billing"
+    assert error.fields == ("amount",)
+    assert SECRET not in str(error)
+
+
+def test_unannotated_any_object_and_variadic_parameters_are_not_validated() -> None:
+    @workflow
+    def flow() -> None:
+        audit(object(), object(), object(), 1, 2, key=3)
+
+    assert flow.trace_graph((), {}).invalid == {}
+    assert audit.call_signature.adapters() == {}
+
+
+def test_annotation_defined_after_the_task_is_resolved_on_first_use() -> None:
+    @workflow
+    def flow() -> None:
+        store({"size": SECRET})  # type: ignore[arg-type]  # deliberately a dict with a str
+
+    error = flow.trace_graph((), {}).invalid["store"]
+
+    assert error.fields == ("item.size",)
+    assert SECRET not in str(error)
+
+
+def test_unresolvable_annotations_leave_only_the_resolved_ones_validated() -> None:
+    def function(known: int, unknown: object) -> None:
+        return None
+
+    function.__annotations__ = {"known": int, "unknown": "NoSuchType"}
+    signature = CallSignature(function, "function")
+
+    assert list(signature.adapters()) == ["known"]
+    with pytest.raises(ArgumentValidationError, match=r"'known'") as info:
+        signature.validate(
+            {"known": "x", "unknown": "anything"}, workflow="flow", task_id="function"
+        )
+    assert info.value.fields == ("known",)
+
+
+def test_resolvable_annotations_are_validated_when_another_is_not() -> None:
+    class Local(BaseModel):
+        size: int
+
+    @task
+    def put(amount: int, item: Local) -> None:
+        return None
+
+    @workflow
+    def flow() -> None:
+        put(SECRET, Local(size=1))  # type: ignore[arg-type]  # deliberately a str
+
+    assert flow.trace_graph((), {}).invalid["put"].fields == ("amount",)
+
+
+# ---------------------------------------------------------------- signatures
+
+
+def test_call_signature_splits_arguments_for_a_variadic_function() -> None:
+    signature = audit.call_signature
+
+    args, kwargs = signature.call_parts(
+        {"note": 1, "extra": 2, "untyped": 3, "more": (4, 5), "rest": {"k": 6}}
+    )
+
+    assert not signature.is_simple
+    assert args == (1, 2, 3, 4, 5)
+    assert kwargs == {"k": 6}
+
+
+def test_call_signature_passes_simple_arguments_by_name() -> None:
+    signature = charge.call_signature
+
+    assert signature.is_simple
+    assert signature.call_parts({"amount": 1, "tags": []}) == (
+        (),
+        {"amount": 1, "tags": []},
+    )
