@@ -100,6 +100,7 @@ class ArgumentValidationError(FiscusError, ValueError):
         workflow: str,
         task_id: str | None,
         errors: Sequence[tuple[str, str]],
+        fix: str | None = None,
     ) -> None:
         self.workflow = workflow
         self.task_id = task_id
@@ -108,10 +109,10 @@ class ArgumentValidationError(FiscusError, ValueError):
         detail = "; ".join(f"{field!r}: {message}" for field, message in self.errors)
         if task_id is None:
             what = f"Workflow {workflow!r} got an invalid input"
-            fix = "pass values of the annotated types"
+            fix = fix or "pass values of the annotated types"
         else:
             what = f"Task {task_id!r} in workflow {workflow!r} got an invalid argument"
-            fix = "pass a value of the annotated type, or change the annotation"
+            fix = fix or "pass a value of the annotated type, or change the annotation"
         super().__init__(f"{what} ({detail}); {fix}")
 
 

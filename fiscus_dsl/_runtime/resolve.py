@@ -35,7 +35,7 @@ from fiscus_dsl._graph.model import (
 )
 from fiscus_dsl._runtime.results import TaskStatus
 from fiscus_dsl._runtime.slots import OUTPUT_ID
-from fiscus_dsl.errors import GuardError, ProjectionError
+from fiscus_dsl.errors import ArgumentValidationError, GuardError, ProjectionError
 
 if TYPE_CHECKING:
     from fiscus_dsl._runtime.slots import Slot
@@ -198,3 +198,42 @@ def _predicate(cond: PredicateCondition, consumer: Slot) -> bool | None:
             workflow=consumer.scope.workflow, task_id=consumer.id, predicate=cond.name
         ) from TypeError(msg)
     return bool(decided)
+
+
+def mapped_items(slot: Slot) -> list[dict[str, object]]:
+    """Return the arguments of each instance of a mapped node, zipping its lists.
+
+    Raises:
+        Unavailable: A mapped list's task did not succeed.
+        ProjectionError: A projection in a mapped list found nothing.
+        ArgumentValidationError: A mapped value is not a list, or the lists
+            differ in length.
+    """
+    node = slot.node
+    mapped = node.mapped if node.kind != "task" else None
+    assert mapped is not None  # map and mapped workflow slots only
+    lists = {name: resolve(spec, slot) for name, spec in mapped.items()}
+    problems = [
+        (name, f"expected a list to map over, got {type(value).__name__}")
+        for name, value in lists.items()
+        if not isinstance(value, list | tuple)
+    ]
+    checked: dict[str, list[object]] = lists  # type: ignore[assignment]  # when no problems
+    lengths = set() if problems else {len(value) for value in checked.values()}
+    if len(lengths) > 1:
+        sizes = ", ".join(f"{name}={len(value)}" for name, value in checked.items())
+        problems = [
+            (name, f"lists to map differ in length ({sizes})") for name in lists
+        ]
+    if problems:
+        raise ArgumentValidationError(
+            workflow=slot.scope.workflow,
+            task_id=slot.id,
+            errors=problems,
+            fix="pass lists (or futures of lists) of the same length to map()",
+        )
+    count = lengths.pop() if lengths else 0
+    return [
+        {name: value[index] for name, value in checked.items()}
+        for index in range(count)
+    ]

@@ -13,6 +13,7 @@ import contextvars
 import random
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar, final
 
@@ -22,10 +23,11 @@ from fiscus_dsl._dsl.hooks import Hooks, as_hooks
 from fiscus_dsl._graph.model import construct_trusted
 from fiscus_dsl._runtime import hooks as dispatch
 from fiscus_dsl._runtime import telemetry
+from fiscus_dsl._runtime.dependencies import past_tense, value_dependencies
 from fiscus_dsl._runtime.executor import Executor, InProcessExecutor
 from fiscus_dsl._runtime.hooks import RunContext
 from fiscus_dsl._runtime.results import RunResult, RunStatus, TaskResult, TaskStatus
-from fiscus_dsl._runtime.scheduler import Scheduler, past_tense, value_dependencies
+from fiscus_dsl._runtime.scheduler import Scheduler
 from fiscus_dsl.errors import ProjectionError, WorkflowFailed
 
 if TYPE_CHECKING:
@@ -182,16 +184,26 @@ class Runner:
             max_concurrency=self.max_concurrency,
             hooks=self.hooks,
         )
+        hook_error = None
         if chain:
-            await dispatch.run_before_workflow(chain, run)
-        await scheduler.run(otel_context.get_current())
-        result = self._result(scheduler, traced, run_id, started_at)
+            hook_error = await _guarded_hook(
+                "before_workflow", traced.name, dispatch.run_before_workflow(chain, run)
+            )
+        if hook_error is None:
+            await scheduler.run(otel_context.get_current())
+        result = self._result(scheduler, traced, run_id, started_at, hook_error)
         scheduler.end_open_spans()
         scheduler.end_root_span(
             status=result.status.value, failure=result.error_message
         )
         if chain:
-            await dispatch.run_after_workflow(chain, run, result)
+            hook_error = await _guarded_hook(
+                "after_workflow",
+                traced.name,
+                dispatch.run_after_workflow(chain, run, result),
+            )
+            if hook_error is not None:
+                result = _failed_by(result, hook_error)
         return result
 
     def _result(
@@ -200,13 +212,16 @@ class Runner:
         traced: TracedWorkflow,
         run_id: str,
         started_at: datetime,
+        hook_error: HookFailure | None,
     ) -> RunResult[Any]:
         failure = scheduler.failure
         _finalize(scheduler)
         output: object = None
         error_message = None
         error: BaseException | None = None
-        if failure is not None:
+        if hook_error is not None:
+            error, error_message = hook_error.error, hook_error.message
+        elif failure is not None:
             error, error_message = failure.error, _failure_message(failure)
         else:
             try:
@@ -226,6 +241,39 @@ class Runner:
             ended_at=self.clock(),
             _error=error,
         )
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class HookFailure:
+    """A workflow hook that raised: the run fails, with the hook named."""
+
+    error: Exception
+    message: str
+
+
+async def _guarded_hook(
+    kind: str, workflow: str, call: Coroutine[Any, Any, None]
+) -> HookFailure | None:
+    """Await a workflow hook; an error it raises fails the run rather than escaping."""
+    try:
+        await call
+    except Exception as exc:  # a hook is user code at the run's boundary
+        message = (
+            f"Hook {kind} of workflow {workflow!r} raised {type(exc).__name__}: "
+            f"{exc}; fix the hook (the error is RunResult.error)"
+        )
+        return HookFailure(exc, message)
+    return None
+
+
+def _failed_by(result: RunResult[Any], hook_error: HookFailure) -> RunResult[Any]:
+    """Return the result of a run whose after_workflow hook raised."""
+    fields = {name: getattr(result, name) for name in type(result).model_fields}
+    fields.update(
+        status=RunStatus.FAILED, output=None, error_message=hook_error.message
+    )
+    return RunResult.model_construct(**fields, _error=hook_error.error)
 
 
 def _failure_message(failure: Slot) -> str:

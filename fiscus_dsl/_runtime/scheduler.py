@@ -21,33 +21,32 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 
 from fiscus_dsl._graph.model import (
-    ArgSpec,
-    DictArg,
-    ListArg,
-    Node,
-    RefArg,
     TaskNode,
-    ValueArg,
-    node_dependencies,
-    value_refs,
 )
 from fiscus_dsl._graph.render import describe_condition
 from fiscus_dsl._runtime import hooks as dispatch
 from fiscus_dsl._runtime import telemetry
+from fiscus_dsl._runtime.attempts import AttemptRuntime, run_attempts
+from fiscus_dsl._runtime.dependencies import (
+    dependencies,
+    inside,
+    output_value,
+    past_tense,
+    value_dependencies,
+)
 from fiscus_dsl._runtime.executor import InProcessExecutor
 from fiscus_dsl._runtime.hooks import TaskContext
-from fiscus_dsl._runtime.resolve import Unavailable, decide, resolve
+from fiscus_dsl._runtime.resolve import Unavailable, decide, mapped_items, resolve
 from fiscus_dsl._runtime.results import TaskStatus
 from fiscus_dsl._runtime.slots import OUTPUT_ID, Scope, Slot
 from fiscus_dsl.errors import (
     ArgumentValidationError,
     ProjectionError,
     SkipTask,
-    TaskTimeoutError,
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Iterator
+    from collections.abc import Callable
 
     from opentelemetry.trace import Span, Tracer
 
@@ -88,12 +87,10 @@ class Scheduler:
         self.run_id = run_id
         # No spans at all when telemetry is a no-op: the hot path stays lean.
         self.tracer = None if telemetry.is_noop(tracer) else tracer
-        self.executor = executor
+        self.attempt_runtime = AttemptRuntime(executor, sleep, uniform)
         # The in-process executor's work is done inline, one coroutine less.
         self.inline = isinstance(executor, InProcessExecutor)
-        self.sleep = sleep
         self.clock = clock
-        self.uniform = uniform
         self.limit = max_concurrency if max_concurrency is not None else 1 << 62
         self.root = Scope(
             traced, prefix="", inputs=inputs, owner=None, hooks=(*hooks, *traced.hooks)
@@ -178,7 +175,7 @@ class Scheduler:
                 if plan is None:
                     plan = plans[id(task)] = task.plan
             slot = Slot(scope.prefix + node.id, node, scope, plan)
-            deps = [scope.slots[dep_id] for dep_id in _dependencies(node)]
+            deps = [scope.slots[dep_id] for dep_id in dependencies(node)]
             if deps:
                 slot.deps = deps
                 slot.waiting = len(deps)
@@ -351,125 +348,36 @@ class Scheduler:
             if plan.is_async:
                 value = await plan.function(*args, **kwargs)  # type: ignore[misc]  # is_async: it returns an awaitable
             else:
-                value = await asyncio.to_thread(plan.function, *args, **kwargs)
+                value = await self.attempt_runtime.executor.call(
+                    plan.function, args, kwargs, is_async=False
+                )
         else:
-            value = await self._attempts(slot, plan, arguments, chain, ctx, span)
+            value = await run_attempts(
+                slot, plan, arguments, chain, ctx, span, self.attempt_runtime
+            )
         if ctx is not None:
             final = replace(ctx, args=arguments, attempt=slot.attempts)
             value = await dispatch.run_after_task(chain, final, value)
         return value
 
-    async def _attempts(
-        self,
-        slot: Slot,
-        plan: TaskPlan,
-        arguments: dict[str, object],
-        chain: tuple[Hooks, ...],
-        ctx: TaskContext | None,
-        span: Span | None,
-    ) -> object:
-        options = plan.options
-        retry = options.retry
-        args, kwargs = plan.signature.call_parts(arguments)
-        while True:
-            slot.attempts += 1
-            try:
-                if options.timeout is None:
-                    return await self.executor.call(
-                        plan.function, args, kwargs, is_async=plan.is_async
-                    )
-                return await self._with_timeout(
-                    slot, options.timeout, plan, args, kwargs
-                )
-            except SkipTask:
-                raise
-            except Exception as exc:
-                delay = (
-                    -1.0
-                    if retry is None
-                    else retry.decide(slot.attempts, exc, self.uniform)
-                )
-                if delay < 0:
-                    raise
-                if span is not None:
-                    telemetry.record_retry(
-                        span, attempt=slot.attempts, error=exc, delay=delay
-                    )
-                if ctx is not None:
-                    retry_ctx = replace(ctx, args=arguments, attempt=slot.attempts)
-                    await dispatch.run_on_retry(chain, retry_ctx, exc, delay)
-                await self.sleep(delay)
-
-    async def _with_timeout(
-        self,
-        slot: Slot,
-        limit: float,
-        plan: TaskPlan,
-        args: tuple[object, ...],
-        kwargs: dict[str, object],
-    ) -> object:
-        deadline = asyncio.timeout(limit)
-        try:
-            async with deadline:
-                return await self.executor.call(
-                    plan.function, args, kwargs, is_async=plan.is_async
-                )
-        except TimeoutError as exc:
-            if deadline.expired():
-                raise TaskTimeoutError(
-                    task_id=slot.id, timeout=limit, attempt=slot.attempts
-                ) from exc
-            raise
-
     # ------------------------------------------------------------ fan-out
 
-    def _resolve_lists(self, slot: Slot) -> list[dict[str, object]] | None:
-        """Return the items of each mapped instance, or ``None`` if the slot settled."""
-        node = slot.node
-        assert node.kind != "task"
-        assert node.mapped is not None
+    def _mapped_items(self, slot: Slot) -> list[dict[str, object]] | None:
+        """Return each mapped instance's arguments, or ``None`` if the slot settled."""
         try:
-            lists = {name: resolve(spec, slot) for name, spec in node.mapped.items()}
-        except (
-            Unavailable
-        ):  # pragma: no cover  (value dependencies were checked on activation)
+            return mapped_items(slot)
+        except Unavailable:  # pragma: no cover  (value dependencies were checked)
             self._conclude(slot, SKIPPED, None, "a mapped list is unavailable")
-            return None
-        except ProjectionError as exc:
+        except (ProjectionError, ArgumentValidationError) as exc:
             self._conclude(slot, FAILED, exc, None)
-            return None
-        problems = [
-            (name, f"expected a list to map over, got {type(value).__name__}")
-            for name, value in lists.items()
-            if not isinstance(value, list | tuple)
-        ]
-        lengths = {
-            len(value) for value in lists.values() if isinstance(value, list | tuple)
-        }
-        if not problems and len(lengths) > 1:
-            sizes = ", ".join(f"{name}={len(value)}" for name, value in lists.items())  # type: ignore[arg-type]  # all lists here
-            problems = [
-                (name, f"mapped lists differ in length ({sizes})") for name in lists
-            ]
-        if problems:
-            error = ArgumentValidationError(
-                workflow=slot.scope.workflow, task_id=slot.id, errors=problems
-            )
-            self._conclude(slot, FAILED, error, None)
-            return None
-        count = lengths.pop() if lengths else 0
-        checked: dict[str, list[object]] = lists  # type: ignore[assignment]  # all lists, checked above
-        return [
-            {name: value[index] for name, value in checked.items()}
-            for index in range(count)
-        ]
+        return None
 
     def _expand_map(self, slot: Slot) -> None:
         invalid = slot.scope.traced.invalid.get(slot.node.id)
         if invalid is not None:  # a bound literal failed validation while tracing
             self._conclude(slot, FAILED, invalid, None)
             return
-        items = self._resolve_lists(slot)
+        items = self._mapped_items(slot)
         if items is None:
             return
         if not items:
@@ -503,7 +411,7 @@ class Scheduler:
         if node.mapped is None:
             instances = [(f"{slot.id}/", inputs)]
         else:
-            items = self._resolve_lists(slot)
+            items = self._mapped_items(slot)
             if items is None:
                 return
             instances = [
@@ -543,7 +451,7 @@ class Scheduler:
         error: BaseException | None = None
         reason: str | None = None
         failure = self.failure
-        if failure is not None and _inside(failure, scope):
+        if failure is not None and inside(failure, scope):
             # a task inside failed the run: say so, as _finalize does
             error, reason = failure.error, f"{failure.id!r} failed inside it"
         else:
@@ -577,7 +485,7 @@ class Scheduler:
         spec = scope.traced.graph.output
         if spec is None:
             return None
-        return _output_value(
+        return output_value(
             spec, Slot(f"{scope.prefix}output", _OUTPUT_NODE, scope, None)
         )
 
@@ -648,76 +556,15 @@ class Scheduler:
         self._settle(slot, SUCCEEDED, [child.value for child in children], None, None)
 
 
-def _dependencies(node: Node) -> Iterable[str]:
-    """Return the ids a node waits for; plain task calls take a fast path."""
-    if node.guard is not None or node.kind != "task":
-        return node_dependencies(node)
-    deps: list[str] = []
-    for spec in node.args.values():
-        kind = type(spec)
-        if kind is RefArg:
-            deps.append(spec.node)  # type: ignore[union-attr]  # kind checked above
-        elif kind is not ValueArg:
-            return node_dependencies(node)
-    return deps if len(deps) < 2 else list(dict.fromkeys(deps))
-
-
 def _failure(error: Exception) -> Outcome:
     """Say how a task ended that raised: skipped by a hook, or failed."""
     if isinstance(error, SkipTask):
-        return SKIPPED, None, None, "a hook raised SkipTask"
+        return SKIPPED, None, None, "it raised SkipTask (from a hook or its body)"
     if isinstance(error, Unavailable):
         return SKIPPED, None, None, "no option of its coalesce(...) succeeded"
     return FAILED, None, error, None
 
 
-def _inside(slot: Slot, scope: Scope) -> bool:
-    """Tell whether a slot belongs to a scope, directly or in a nested one."""
-    current: Slot | None = slot
-    while current is not None:
-        if current.scope is scope:
-            return True
-        current = current.owner or current.scope.owner
-    return False
-
-
 def _fails_run(slot: Slot) -> bool:
     node = slot.node
     return node.kind == "workflow" or node.policy.on_error == "fail"
-
-
-def value_dependencies(slot: Slot) -> Iterator[Slot]:
-    """Yield the slots whose values a slot's arguments cannot do without."""
-    scope_slots = slot.scope.slots
-    node = slot.node
-    for spec in node.args.values():
-        for dep_id in value_refs(spec):
-            yield scope_slots[dep_id]
-    if node.kind != "task" and node.mapped:
-        for spec in node.mapped.values():
-            for dep_id in value_refs(spec):
-                yield scope_slots[dep_id]
-
-
-def past_tense(status: TaskStatus | None) -> str:
-    """Say what happened to a task whose value is missing."""
-    if status is FAILED:
-        return "failed"
-    if status is SKIPPED:
-        return "was skipped"
-    return "did not run"
-
-
-def _output_value(spec: ArgSpec, probe: Slot) -> object:
-    if isinstance(spec, ListArg):
-        items = [_output_value(item, probe) for item in spec.items]
-        return tuple(items) if spec.is_tuple else items
-    if isinstance(spec, DictArg):
-        return {
-            key: _output_value(value, probe)
-            for key, value in zip(spec.keys, spec.values, strict=True)
-        }
-    try:
-        return resolve(spec, probe)
-    except Unavailable:
-        return None

@@ -12,9 +12,11 @@ from fiscus_dsl import (
     RunContext,
     Runner,
     RunResult,
+    RunStatus,
     SkipTask,
     TaskContext,
     TaskStatus,
+    WorkflowFailed,
     set_default_runner,
     task,
     workflow,
@@ -208,7 +210,7 @@ def test_skip_task_from_a_before_hook_skips_the_task_and_its_dependents(
 
     assert result.success
     assert result.statuses() == {"fetch": TaskStatus.SKIPPED, "use": TaskStatus.SKIPPED}
-    assert result["fetch"].reason == "a hook raised SkipTask"
+    assert result["fetch"].reason == "it raised SkipTask (from a hook or its body)"
     assert result["use"].reason == "needs the value of 'fetch', which was skipped"
     assert calls == []
     assert result.output is None
@@ -470,3 +472,65 @@ def test_task_called_outside_a_workflow_runs_the_runner_hooks(
     finally:
         set_default_runner(previous)
     assert calls == ["run double", "task double double"]
+
+
+# ---------------------------------------------------------------- hooks that raise
+
+
+def test_a_before_workflow_hook_that_raises_fails_the_run_before_any_task(
+    fake_sleep: FakeSleep, fake_clock: FakeClock
+) -> None:
+    ran: list[str] = []
+
+    def closed(run: RunContext) -> None:
+        raise RuntimeError("maintenance window")
+
+    @task
+    def step() -> int:
+        ran.append("step")
+        return 1
+
+    @workflow
+    def flow() -> int:
+        return step()
+
+    result = _runner(fake_sleep, fake_clock, Hooks(before_workflow=closed)).run(flow)
+
+    assert result.status is RunStatus.FAILED
+    assert ran == []
+    assert result.tasks == {}
+    assert isinstance(result.error, RuntimeError)
+    assert result.error_message == (
+        "Hook before_workflow of workflow 'flow' raised RuntimeError: maintenance "
+        "window; fix the hook (the error is RunResult.error)"
+    )
+
+
+def test_an_after_workflow_hook_that_raises_fails_the_run_and_drops_its_output(
+    fake_sleep: FakeSleep, fake_clock: FakeClock
+) -> None:
+    def broken(run: RunContext, result: RunResult[object]) -> None:
+        raise ValueError("report sink is down")
+
+    @task
+    def step() -> int:
+        return 1
+
+    @workflow
+    def flow() -> int:
+        return step()
+
+    runner = _runner(fake_sleep, fake_clock, Hooks(after_workflow=broken))
+    result = runner.run(flow)
+
+    assert result.status is RunStatus.FAILED
+    assert result.output is None
+    assert result["step"].status is TaskStatus.SUCCEEDED
+    assert isinstance(result.error, ValueError)
+    assert result.error_message is not None
+    assert result.error_message.startswith(
+        "Hook after_workflow of workflow 'flow' raised ValueError"
+    )
+    with pytest.raises(WorkflowFailed, match="Hook after_workflow") as info:
+        runner.call(flow)
+    assert isinstance(info.value.__cause__, ValueError)

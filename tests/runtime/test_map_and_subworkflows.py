@@ -122,7 +122,7 @@ def test_map_over_lists_of_different_lengths_fails_the_map(runner: Runner) -> No
     assert result.status is RunStatus.FAILED
     assert isinstance(error, ArgumentValidationError)
     with pytest.raises(
-        ArgumentValidationError, match=r"mapped lists differ in length \(a=3, b=2\)"
+        ArgumentValidationError, match=r"lists to map differ in length \(a=3, b=2\)"
     ):
         raise error
     assert error.task_id == "add"

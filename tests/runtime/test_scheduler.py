@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from fiscus_dsl import Runner, TaskStatus, task, workflow
-from fiscus_dsl._runtime.scheduler import past_tense
+from fiscus_dsl._runtime.dependencies import past_tense
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence

@@ -7,15 +7,14 @@ expire on the event loop's clock.
 from __future__ import annotations
 
 import asyncio
+import threading
 from typing import TYPE_CHECKING
 
 import pytest
 
-from fiscus_dsl import Retry, TaskStatus, TaskTimeoutError, task, workflow
+from fiscus_dsl import Retry, Runner, TaskStatus, TaskTimeoutError, task, workflow
 
 if TYPE_CHECKING:
-    from fiscus_dsl import Runner
-
     from .conftest import FakeSleep
 
 TINY = 0.01
@@ -128,3 +127,23 @@ async def test_task_within_its_timeout_succeeds(runner: Runner) -> None:
     result = await runner.arun(flow)
 
     assert result.output == ["done", "done too"]
+
+
+def test_a_sync_task_past_its_timeout_does_not_hold_up_the_run() -> None:
+    release = threading.Event()
+
+    @task(timeout=0.01)
+    def stuck() -> int:
+        release.wait(5)
+        return 1
+
+    @workflow
+    def flow() -> int:
+        return stuck()
+
+    try:
+        result = Runner().run(flow)
+        assert isinstance(result["stuck"].error, TaskTimeoutError)
+        assert not release.is_set()  # returned while the thread still waits
+    finally:
+        release.set()

@@ -1,0 +1,1 @@
+"""Tests that run every example's ``main()`` and check what it did."""
