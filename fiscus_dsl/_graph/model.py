@@ -37,6 +37,9 @@ class Step(BaseModel):
         return f".{self.key}" if self.kind == "attr" else f"[{self.key!r}]"
 
 
+_FIELDS_SETS: dict[type[BaseModel], set[str]] = {}
+
+
 def construct_trusted(cls: type[ModelT], fields: dict[str, Any]) -> ModelT:
     """Build a model from fields the package made itself, skipping validation.
 
@@ -46,7 +49,13 @@ def construct_trusted(cls: type[ModelT], fields: dict[str, Any]) -> ModelT:
     model = cls.__new__(cls)
     set_attr = object.__setattr__
     set_attr(model, "__dict__", fields)
-    set_attr(model, "__pydantic_fields_set__", set(fields))
+    # One fields-set per class: these models are frozen, so nothing adds to it
+    # (model_copy copies it first), and a shared set is one object fewer per
+    # model for the garbage collector to track.
+    fields_set = _FIELDS_SETS.get(cls)
+    if fields_set is None:
+        fields_set = _FIELDS_SETS[cls] = set(cls.model_fields)
+    set_attr(model, "__pydantic_fields_set__", fields_set)
     set_attr(model, "__pydantic_extra__", None)
     set_attr(model, "__pydantic_private__", None)
     return model

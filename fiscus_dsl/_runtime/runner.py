@@ -190,7 +190,14 @@ class Runner:
                 "before_workflow", traced.name, dispatch.run_before_workflow(chain, run)
             )
         if hook_error is None:
-            await scheduler.run(otel_context.get_current())
+            try:
+                await scheduler.run(otel_context.get_current())
+            except BaseException:  # cancelled: the spans end, the cancel goes on
+                scheduler.end_open_spans()
+                scheduler.end_root_span(
+                    status="cancelled", failure="the run was cancelled"
+                )
+                raise
         result = self._result(scheduler, traced, run_id, started_at, hook_error)
         scheduler.end_open_spans()
         scheduler.end_root_span(

@@ -59,6 +59,7 @@ if TYPE_CHECKING:
 SUCCEEDED = TaskStatus.SUCCEEDED
 FAILED = TaskStatus.FAILED
 SKIPPED = TaskStatus.SKIPPED
+HANDOFF_LIMIT = 64
 Outcome: TypeAlias = tuple[TaskStatus, object, BaseException | None, str | None]
 # The probe node that stands for a workflow's return value.
 _OUTPUT_NODE = TaskNode(
@@ -106,6 +107,8 @@ class Scheduler:
         self.loop: asyncio.AbstractEventLoop | None = None
         self.root_done = False
         self.open_scopes: list[Scope] = []
+        self.handoff_open = False
+        self.handoff: Slot | None = None
 
     # ------------------------------------------------------------ the run
 
@@ -127,8 +130,13 @@ class Scheduler:
             self._check_done()
             await self.done
         except BaseException:
-            for task in list(self.tasks.values()):
+            # Cancelled (Ctrl-C, a timeout around the run): cancel what is in
+            # flight and let it unwind, so every span it opened is ended.
+            in_flight = list(self.tasks.values())
+            for task in in_flight:
                 task.cancel()
+            if in_flight:
+                await asyncio.wait(in_flight)
             raise
 
     def end_root_span(self, *, status: str, failure: str | None) -> None:
@@ -245,6 +253,10 @@ class Scheduler:
     # ------------------------------------------------------------ tasks
 
     def _launch(self, slot: Slot) -> None:
+        if self.handoff_open:  # a task that just finished runs this one itself
+            self.handoff_open = False
+            self.handoff = slot
+            return
         if self.running >= self.limit:
             self.queue.append(slot)
             return
@@ -253,29 +265,53 @@ class Scheduler:
         assert loop is not None  # set when the run starts
         self.tasks[slot] = loop.create_task(self._run_task(slot))
 
-    async def _run_task(self, slot: Slot) -> None:
+    def _fill(self) -> None:
+        queue = self.queue
+        while queue and self.running < self.limit and not self.stopping:
+            self._launch(queue.popleft())
+
+    def _hand_over(self, handed: int) -> Slot | None:
+        """Start what became ready; keep one task slot for the caller to run.
+
+        Running the next ready slot in the asyncio task that just finished
+        saves creating a task per link of a chain; every ``HANDOFF_LIMIT``
+        links the slot goes to a new task instead, so other work gets turns.
+        """
+        self.handoff = None
+        self.handoff_open = not self.stopping and handed < HANDOFF_LIMIT
         try:
-            if self.tracer is None:
-                slot.started_at = self.clock()
-                try:
-                    outcome: Outcome = (
-                        SUCCEEDED,
-                        await self._call(slot, None),
-                        None,
-                        None,
-                    )
-                except Exception as exc:  # the task boundary: see _failure
-                    outcome = _failure(exc)
-                slot.ended_at = self.clock()
-            else:
-                outcome = await self._traced_outcome(slot)
-            self._settle(slot, *outcome)
+            self._fill()
+            self._drain()
         finally:
-            del self.tasks[slot]
+            self.handoff_open = False
+        return self.handoff
+
+    async def _run_task(self, first: Slot) -> None:
+        slot: Slot | None = first
+        handed = 0
+        try:
+            while slot is not None:
+                if self.tracer is None:
+                    slot.started_at = self.clock()
+                    try:
+                        outcome: Outcome = (
+                            SUCCEEDED,
+                            await self._call(slot, None),
+                            None,
+                            None,
+                        )
+                    except Exception as exc:  # the task boundary: see _failure
+                        outcome = _failure(exc)
+                    slot.ended_at = self.clock()
+                else:
+                    outcome = await self._traced_outcome(slot)
+                self._settle(slot, *outcome)
+                slot = self._hand_over(handed)
+                handed += 1
+        finally:
+            del self.tasks[first]
             self.running -= 1
-            queue = self.queue
-            while queue and self.running < self.limit and not self.stopping:
-                self._launch(queue.popleft())
+            self._fill()
             self._drain()
             self._check_done()
 
@@ -300,6 +336,11 @@ class Scheduler:
             outcome: Outcome = (SUCCEEDED, await self._call(slot, span), None, None)
         except Exception as exc:  # the task boundary: see _failure
             outcome = _failure(exc)
+        except BaseException as exc:  # cancelled: end the span, then let it go on
+            telemetry.end_task_span(
+                span, status="cancelled", attempts=slot.attempts, error=exc, reason=None
+            )
+            raise
         finally:
             if recording:
                 otel_context.detach(token)
