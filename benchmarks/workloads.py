@@ -3,7 +3,10 @@
 Every workload has a fiscus_dsl form (a ``@workflow`` built for a given size)
 and a baseline that does the same work with one ``asyncio.create_task`` per
 coroutine. The benchmark and the profiler share them. Uses the public API
-only, so it keeps working while the runtime changes underneath.
+only, so it keeps working while the runtime changes underneath, except for
+the "execute only" measurements: they trace once with ``wf.trace_graph`` and
+execute the traced workflow with ``runner.arun_traced``, the two halves of
+``runner.arun``.
 """
 
 from __future__ import annotations
@@ -166,3 +169,24 @@ def run_workflow(
         return result.output
 
     return run
+
+
+def execute_workflow(
+    runner: Runner, wf: Workflow[[], int]
+) -> Callable[[], Awaitable[object]]:
+    """Trace ``wf`` once, now; return a factory that only executes the traced graph.
+
+    ``runner.arun(wf)`` is ``wf.trace_graph`` followed by ``runner.arun_traced``;
+    a traced workflow can be executed again and again, so timing the factory
+    measures the runner alone, without the tracer.
+    """
+    traced = wf.trace_graph((), {})
+
+    async def execute() -> object:
+        result = await runner.arun_traced(traced, {})
+        if not result.success:
+            msg = f"benchmark execution of {wf.name!r} failed: {result.error_message}"
+            raise RuntimeError(msg)
+        return result.output
+
+    return execute

@@ -35,14 +35,20 @@ from fiscus_dsl._runtime.runner import Runner as Runner
 from fiscus_dsl._runtime.runner import default_runner as default_runner
 from fiscus_dsl._runtime.runner import set_default_runner as set_default_runner
 from fiscus_dsl.errors import ArgumentValidationError as ArgumentValidationError
+from fiscus_dsl.errors import ConnectorError as ConnectorError
 from fiscus_dsl.errors import FiscusError as FiscusError
+from fiscus_dsl.errors import FiscusErrorCode as FiscusErrorCode
 from fiscus_dsl.errors import FiscusWarning as FiscusWarning
 from fiscus_dsl.errors import GuardError as GuardError
 from fiscus_dsl.errors import HookSignatureError as HookSignatureError
+from fiscus_dsl.errors import HTTPStatusError as HTTPStatusError
+from fiscus_dsl.errors import MissingSecretError as MissingSecretError
 from fiscus_dsl.errors import ProjectionError as ProjectionError
+from fiscus_dsl.errors import ResponseValidationError as ResponseValidationError
 from fiscus_dsl.errors import SkipTask as SkipTask
 from fiscus_dsl.errors import TaskTimeoutError as TaskTimeoutError
 from fiscus_dsl.errors import TracingError as TracingError
+from fiscus_dsl.errors import UnsafeURLError as UnsafeURLError
 from fiscus_dsl.errors import WorkflowFailed as WorkflowFailed
 from fiscus_dsl.errors import WorkflowInputError as WorkflowInputError
 
@@ -51,16 +57,21 @@ __version__ = "0.1.0"
 __all__ = [
     "ArgumentValidationError",
     "Condition",
+    "ConnectorError",
     "Executor",
     "FiscusError",
+    "FiscusErrorCode",
     "FiscusWarning",
     "GuardBlock",
     "GuardError",
+    "HTTPStatusError",
     "HookSignatureError",
     "Hooks",
     "InProcessExecutor",
+    "MissingSecretError",
     "Partial",
     "ProjectionError",
+    "ResponseValidationError",
     "Retry",
     "RunContext",
     "RunResult",
@@ -75,6 +86,7 @@ __all__ = [
     "TaskStatus",
     "TaskTimeoutError",
     "TracingError",
+    "UnsafeURLError",
     "Workflow",
     "WorkflowFailed",
     "WorkflowGraph",

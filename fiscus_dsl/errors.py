@@ -12,15 +12,24 @@ The tree::
     ├── GuardError                        a ``when(predicate, ...)`` raised
     ├── TaskTimeoutError (TimeoutError)   an attempt ran past ``timeout``
     ├── SkipTask                          raised by a before-hook: skip the task
-    └── WorkflowFailed                    ``wf(...)`` of a failed run
+    ├── WorkflowFailed                    ``wf(...)`` of a failed run
+    ├── MissingSecretError (LookupError)  ``Secret.from_env`` of an unset variable
+    └── ConnectorError                    an HTTP call of a connector failed
+        ├── HTTPStatusError               the API answered 4xx or 5xx
+        ├── UnsafeURLError (ValueError)   a URL left the connector's origin
+        └── ResponseValidationError (ValueError)
+                                          the API's answer does not validate
 
     FiscusWarning (UserWarning)
+
+Every error carries a ``code`` from ``FiscusErrorCode``, the Fiscus numbers.
 
 This module imports nothing from fiscus_dsl but ``_types``.
 """
 
 from __future__ import annotations
 
+from enum import IntEnum
 from typing import TYPE_CHECKING, final
 
 if TYPE_CHECKING:
@@ -29,15 +38,34 @@ if TYPE_CHECKING:
     from fiscus_dsl._runtime.results import RunResult
 
 
+class FiscusErrorCode(IntEnum):
+    """The Fiscus SDK's error numbers, carried by every error as ``code``."""
+
+    AUTH_FAILURE = 1001
+    INVALID_REQUEST = 1002
+    NOT_FOUND = 1003
+    INTERNAL_ERROR = 1004
+    TIMEOUT = 1005
+    USER_OPERATION_ERROR = 1006
+    EXECUTION_FAILURE = 1007
+    EXECUTION_HALTED = 1008
+    PLANNING_FAILURE = 1009
+    TESTING_FAILURE = 1010
+    HALT_REQUESTED = 1011
+    UNKNOWN_ERROR = 9999
+
+
 class FiscusError(Exception):
     """Root of every error fiscus_dsl raises.
 
     Attributes:
         retryable: Whether a task retry policy with the default ``retry_on``
             may try again after this error.
+        code: The Fiscus error number that describes it.
     """
 
     retryable: bool = True
+    code: FiscusErrorCode = FiscusErrorCode.EXECUTION_FAILURE
 
 
 class TracingError(FiscusError, TypeError):
@@ -51,6 +79,7 @@ class TracingError(FiscusError, TypeError):
     """
 
     retryable = False
+    code = FiscusErrorCode.PLANNING_FAILURE
 
     def __init__(
         self, message: str, *, workflow: str | None = None, location: str | None = None
@@ -93,6 +122,7 @@ class ArgumentValidationError(FiscusError, ValueError):
     """
 
     retryable = False
+    code = FiscusErrorCode.INVALID_REQUEST
 
     def __init__(
         self,
@@ -184,6 +214,8 @@ class TaskTimeoutError(FiscusError, TimeoutError):
         task_id: The task id.
         timeout: The limit in seconds.
         attempt: The attempt that timed out (1 for the first try).
+
+    code = FiscusErrorCode.TIMEOUT
     """
 
     def __init__(self, *, task_id: str, timeout: float, attempt: int) -> None:
@@ -205,6 +237,7 @@ class SkipTask(FiscusError):  # noqa: N818  (a signal, named as DESIGN.md names 
     """
 
     retryable = False
+    code = FiscusErrorCode.EXECUTION_HALTED
 
 
 @final
@@ -222,6 +255,146 @@ class WorkflowFailed(FiscusError):  # noqa: N818  (named as DESIGN.md names it)
         self.workflow = result.workflow
         self.result = result
         super().__init__(result.error_message or f"Workflow {result.workflow!r} failed")
+
+
+@final
+class MissingSecretError(FiscusError, LookupError):
+    """``Secret.from_env(name)`` found no such environment variable.
+
+    Attributes:
+        name: The environment variable's name.
+    """
+
+    retryable = False
+    code = FiscusErrorCode.AUTH_FAILURE
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        super().__init__(
+            f"Environment variable {name!r} is not set, so Secret.from_env({name!r}) "
+            f"has no value; export {name} before running, or pass Secret('...')"
+        )
+
+
+class ConnectorError(FiscusError):
+    """An HTTP call through a connector failed.
+
+    The URL is recorded without credentials or secret-looking query values.
+
+    Attributes:
+        connector: The connector's name.
+        operation: The operation (task) name, if the call was one.
+        method: The HTTP method.
+        url: The URL, scrubbed.
+        retry_after: Seconds the server asked to wait (``Retry-After``), if any.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        connector: str,
+        operation: str | None,
+        method: str,
+        url: str,
+        code: FiscusErrorCode = FiscusErrorCode.EXECUTION_FAILURE,
+        retryable: bool = False,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.connector = connector
+        self.operation = operation
+        self.method = method
+        self.url = url
+        self.code = code
+        self.retryable = retryable
+        self.retry_after = retry_after
+
+
+@final
+class HTTPStatusError(ConnectorError):
+    """The API answered with a 4xx or 5xx status.
+
+    Attributes:
+        status_code: The HTTP status.
+        body: At most 200 characters of the response body, scrubbed.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        connector: str,
+        operation: str | None,
+        method: str,
+        url: str,
+        status_code: int,
+        body: str,
+        retryable: bool,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(
+            message,
+            connector=connector,
+            operation=operation,
+            method=method,
+            url=url,
+            code=status_code_to_error_code(status_code),
+            retryable=retryable,
+            retry_after=retry_after,
+        )
+        self.status_code = status_code
+        self.body = body
+
+
+def status_code_to_error_code(status_code: int) -> FiscusErrorCode:
+    """Map an HTTP status to its Fiscus error number."""
+    if status_code in (401, 403):
+        return FiscusErrorCode.AUTH_FAILURE
+    if status_code == 404:
+        return FiscusErrorCode.NOT_FOUND
+    if status_code == 408:
+        return FiscusErrorCode.TIMEOUT
+    if 400 <= status_code < 500:
+        return FiscusErrorCode.INVALID_REQUEST
+    return FiscusErrorCode.INTERNAL_ERROR
+
+
+@final
+class UnsafeURLError(ConnectorError, ValueError):
+    """A built URL left the connector's scheme, host, port or base path.
+
+    Nothing was sent.
+    """
+
+
+@final
+class ResponseValidationError(ConnectorError, ValueError):
+    """The API's answer does not match the operation's return annotation.
+
+    Attributes:
+        fields: The dotted names of the fields that failed.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        connector: str,
+        operation: str | None,
+        method: str,
+        url: str,
+        fields: Sequence[str],
+    ) -> None:
+        super().__init__(
+            message,
+            connector=connector,
+            operation=operation,
+            method=method,
+            url=url,
+            code=FiscusErrorCode.INTERNAL_ERROR,
+        )
+        self.fields = tuple(fields)
 
 
 class FiscusWarning(UserWarning):

@@ -64,6 +64,8 @@ class TaskOptions:
     timeout: float | None = None
     on_error: OnError = "fail"
     hooks: Hooks | None = None
+    #: Run every attempt with ``current_attempt()`` set (connector operations).
+    attempt_context: bool = False
 
     def policy(self) -> Policy:
         """Describe the options as graph data."""
@@ -135,7 +137,9 @@ class Task(wrapt.FunctionWrapper[P, Any], Generic[P, R]):
             is_async=self._self_is_async,
             signature=self._self_signature,
             options=options,
-            is_direct=options.retry is None and options.timeout is None,
+            is_direct=options.retry is None
+            and options.timeout is None
+            and not options.attempt_context,
         )
 
     # ------------------------------------------------------------ properties

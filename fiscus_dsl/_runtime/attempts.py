@@ -8,6 +8,7 @@ task's ``timeout``, runs ``on_retry`` hooks and records retry events.
 from __future__ import annotations
 
 import asyncio
+from contextvars import ContextVar
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, final
 
@@ -18,7 +19,7 @@ from fiscus_dsl.errors import SkipTask, TaskTimeoutError
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from opentelemetry.trace import Span
+    from opentelemetry.trace import Span, Tracer
 
     from fiscus_dsl._dsl.hooks import Hooks
     from fiscus_dsl._dsl.task import TaskPlan
@@ -36,6 +37,40 @@ class AttemptRuntime:
     executor: Executor
     sleep: Sleep
     uniform: Callable[[float, float], float]
+    run_id: str
+    tracer: Tracer | None
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Attempt:
+    """The task attempt in progress, for code running inside it (connectors).
+
+    Attributes:
+        run_id: The run's id.
+        workflow: The workflow's name.
+        task_id: The task's id in the run.
+        task_name: The task's name.
+        number: The attempt number, 1 for the first try.
+        tracer: The runner's tracer, or ``None`` when telemetry is a no-op.
+    """
+
+    run_id: str
+    workflow: str
+    task_id: str
+    task_name: str
+    number: int
+    tracer: Tracer | None
+
+
+_CURRENT_ATTEMPT: ContextVar[Attempt | None] = ContextVar(
+    "fiscus_attempt", default=None
+)
+
+
+def current_attempt() -> Attempt | None:
+    """Return the attempt running now, or ``None`` outside a retried task."""
+    return _CURRENT_ATTEMPT.get()
 
 
 async def run_attempts(
@@ -58,6 +93,16 @@ async def run_attempts(
     args, kwargs = plan.signature.call_parts(arguments)
     while True:
         slot.attempts += 1
+        token = _CURRENT_ATTEMPT.set(
+            Attempt(
+                run_id=runtime.run_id,
+                workflow=slot.scope.workflow,
+                task_id=slot.id,
+                task_name=plan.name,
+                number=slot.attempts,
+                tracer=runtime.tracer,
+            )
+        )
         try:
             if options.timeout is None:
                 return await runtime.executor.call(
@@ -84,6 +129,8 @@ async def run_attempts(
                 retry_ctx = replace(ctx, args=arguments, attempt=slot.attempts)
                 await dispatch.run_on_retry(chain, retry_ctx, exc, delay)
             await runtime.sleep(delay)
+        finally:
+            _CURRENT_ATTEMPT.reset(token)
 
 
 async def _with_timeout(

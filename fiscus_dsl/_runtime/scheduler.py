@@ -88,7 +88,9 @@ class Scheduler:
         self.run_id = run_id
         # No spans at all when telemetry is a no-op: the hot path stays lean.
         self.tracer = None if telemetry.is_noop(tracer) else tracer
-        self.attempt_runtime = AttemptRuntime(executor, sleep, uniform)
+        self.attempt_runtime = AttemptRuntime(
+            executor, sleep, uniform, run_id, self.tracer
+        )
         # The in-process executor's work is done inline, one coroutine less.
         self.inline = isinstance(executor, InProcessExecutor)
         self.clock = clock
