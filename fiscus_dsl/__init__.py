@@ -5,6 +5,17 @@ Write a workflow as a function; task calls inside it return lazy futures,
 runner executes it with retries, hooks and OpenTelemetry spans.
 """
 
+from fiscus_dsl._connectors.auth import ApiKeyAuth as ApiKeyAuth
+from fiscus_dsl._connectors.auth import BasicAuth as BasicAuth
+from fiscus_dsl._connectors.auth import BearerAuth as BearerAuth
+from fiscus_dsl._connectors.auth import Secret as Secret
+from fiscus_dsl._connectors.connector import Connector as Connector
+from fiscus_dsl._connectors.oauth2 import (
+    OAuth2ClientCredentials as OAuth2ClientCredentials,
+)
+from fiscus_dsl._connectors.request import Body as Body
+from fiscus_dsl._connectors.request import Header as Header
+from fiscus_dsl._connectors.request import Query as Query
 from fiscus_dsl._dsl.conditions import GuardBlock as GuardBlock
 from fiscus_dsl._dsl.conditions import coalesce as coalesce
 from fiscus_dsl._dsl.conditions import failed as failed
@@ -55,8 +66,13 @@ from fiscus_dsl.errors import WorkflowInputError as WorkflowInputError
 __version__ = "0.1.0"
 
 __all__ = [
+    "ApiKeyAuth",
     "ArgumentValidationError",
+    "BasicAuth",
+    "BearerAuth",
+    "Body",
     "Condition",
+    "Connector",
     "ConnectorError",
     "Executor",
     "FiscusError",
@@ -65,18 +81,22 @@ __all__ = [
     "GuardBlock",
     "GuardError",
     "HTTPStatusError",
+    "Header",
     "HookSignatureError",
     "Hooks",
     "InProcessExecutor",
     "MissingSecretError",
+    "OAuth2ClientCredentials",
     "Partial",
     "ProjectionError",
+    "Query",
     "ResponseValidationError",
     "Retry",
     "RunContext",
     "RunResult",
     "RunStatus",
     "Runner",
+    "Secret",
     "SkipTask",
     "Task",
     "TaskContext",

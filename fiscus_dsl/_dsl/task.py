@@ -123,17 +123,27 @@ class Task(wrapt.FunctionWrapper[P, Any], Generic[P, R]):
     _self_plan: TaskPlan
 
     def __init__(
-        self, function: Callable[P, R] | Callable[P, Awaitable[R]], options: TaskOptions
+        self,
+        function: Callable[P, R] | Callable[P, Awaitable[R]],
+        options: TaskOptions,
+        *,
+        body: Callable[..., object] | None = None,
     ) -> None:
+        """Wrap ``function``; ``body`` is what runs instead, if given.
+
+        A connector operation declares its signature with a function whose
+        body is not run: the connector's sender is the ``body``.
+        """
         super().__init__(function, self._dispatch)
         _check_options(options.name, options.timeout, options.on_error)
+        runs = body or function
         self._self_options = options
         self._self_signature = CallSignature(function, options.name)
         self._self_policy = options.policy()
-        self._self_is_async = inspect.iscoroutinefunction(function)
+        self._self_is_async = inspect.iscoroutinefunction(runs)
         self._self_plan = TaskPlan(
             name=options.name,
-            function=function,
+            function=runs,
             is_async=self._self_is_async,
             signature=self._self_signature,
             options=options,

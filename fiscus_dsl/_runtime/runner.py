@@ -26,6 +26,7 @@ from fiscus_dsl._runtime import telemetry
 from fiscus_dsl._runtime.dependencies import past_tense, value_dependencies
 from fiscus_dsl._runtime.executor import Executor, InProcessExecutor
 from fiscus_dsl._runtime.hooks import RunContext
+from fiscus_dsl._runtime.lifecycle import RunExit, enter_run, leave_run
 from fiscus_dsl._runtime.results import RunResult, RunStatus, TaskResult, TaskStatus
 from fiscus_dsl._runtime.scheduler import Scheduler
 from fiscus_dsl.errors import ProjectionError, WorkflowFailed
@@ -190,6 +191,8 @@ class Runner:
                 "before_workflow", traced.name, dispatch.run_before_workflow(chain, run)
             )
         if hook_error is None:
+            run_exit = RunExit()
+            token = enter_run(run_exit)
             try:
                 await scheduler.run(otel_context.get_current())
             except BaseException:  # cancelled: the spans end, the cancel goes on
@@ -198,6 +201,9 @@ class Runner:
                     status="cancelled", failure="the run was cancelled"
                 )
                 raise
+            finally:
+                leave_run(token)
+                await run_exit.aclose()
         result = self._result(scheduler, traced, run_id, started_at, hook_error)
         scheduler.end_open_spans()
         scheduler.end_root_span(

@@ -1,0 +1,444 @@
+"""Credentials: ``Secret`` and the auth objects a connector attaches per request.
+
+A ``Secret`` holds a credential that never prints, pickles or serializes;
+``BearerAuth``, ``ApiKeyAuth`` and ``BasicAuth`` (and
+``OAuth2ClientCredentials`` in ``oauth2.py``) take secrets and turn them,
+through ``for_origin``, into an ``httpx.Auth`` that attaches the credential
+only to requests for the connector's own origin (scheme, host and port)
+and refuses every other request with ``UnsafeURLError`` before anything is
+sent. This module may import httpx and pydantic; it imports no runtime
+module and no opentelemetry.
+"""
+
+from __future__ import annotations
+
+import hmac
+import os
+import re
+from base64 import b64encode
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Final, NoReturn, Protocol, final
+
+import httpx
+from pydantic_core import core_schema
+
+from fiscus_dsl._connectors.scrub import MASK, register_secret, scrub_url
+from fiscus_dsl.errors import MissingSecretError, UnsafeURLError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Generator
+    from typing import SupportsIndex
+
+    from pydantic import GetCoreSchemaHandler, GetJsonSchemaHandler
+    from pydantic.json_schema import JsonSchemaValue
+
+_DEFAULT_PORTS: Final = {"http": 80, "https": 443}
+# RFC 9110 token characters: what a header name may be made of.
+_HEADER_NAME: Final = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+# A query parameter name: anything printable but the characters that split a query.
+_QUERY_NAME: Final = re.compile(r"[^\s&=#]+")
+
+
+@final
+class Secret:
+    """A credential that never shows: not in repr, str, f-strings, pickles or JSON.
+
+    Every ``Secret`` registers its value, so that it is masked in every
+    message, span and record fiscus_dsl writes. Two secrets are equal when
+    their values are (compared in constant time); a secret never equals a
+    plain str.
+
+    Args:
+        value: The credential. It must be a non-empty str.
+
+    Raises:
+        ValueError: If ``value`` is not a str, or is empty.
+
+    Example:
+        >>> from fiscus_dsl import Secret
+        >>> token = Secret("sk_example_4242")
+        >>> token
+        Secret('**********')
+        >>> f"Bearer {token}"
+        'Bearer **********'
+        >>> token.reveal()
+        'sk_example_4242'
+    """
+
+    __slots__ = ("_value",)
+    _value: str
+
+    def __init__(self, value: str) -> None:
+        given: object = value
+        if not isinstance(given, str) or not given:
+            got = "an empty str" if isinstance(given, str) else type(given).__name__
+            msg = (
+                f"Secret(...) needs the credential as a non-empty str, got {got}; "
+                "pass Secret('...') or Secret.from_env('NAME')"
+            )
+            raise ValueError(msg)
+        object.__setattr__(self, "_value", given)
+        register_secret(given)
+
+    @classmethod
+    def from_env(cls, name: str) -> Secret:
+        """Read a secret from the environment variable ``name``.
+
+        Raises:
+            MissingSecretError: If the variable is unset or empty.
+
+        Example:
+            >>> import os
+            >>> from fiscus_dsl import Secret
+            >>> os.environ["EXAMPLE_CRM_TOKEN"] = "sk_example_env"
+            >>> Secret.from_env("EXAMPLE_CRM_TOKEN")
+            Secret('**********')
+        """
+        value = os.environ.get(name, "")
+        if not value:
+            raise MissingSecretError(name)
+        return cls(value)
+
+    def reveal(self) -> str:
+        """Return the credential itself.
+
+        This is the only way to read it. Call it only where the credential
+        is sent (an auth flow, a request body), never to log or print it.
+        """
+        return self._value
+
+    def __repr__(self) -> str:
+        return f"Secret({MASK!r})"
+
+    def __str__(self) -> str:
+        return MASK
+
+    def __format__(self, format_spec: str) -> str:
+        return MASK
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Secret):
+            return NotImplemented
+        return hmac.compare_digest(
+            self._value.encode("utf-8"), other.reveal().encode("utf-8")
+        )
+
+    def __hash__(self) -> int:
+        return hash((Secret, self._value))
+
+    def __setattr__(self, name: str, value: object) -> NoReturn:
+        msg = "A Secret is immutable; create a new Secret(...) instead"
+        raise AttributeError(msg)
+
+    def __delattr__(self, name: str) -> NoReturn:
+        msg = "A Secret is immutable; create a new Secret(...) instead"
+        raise AttributeError(msg)
+
+    def __copy__(self) -> Secret:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, object]) -> Secret:
+        return self
+
+    def __reduce_ex__(self, protocol: SupportsIndex) -> NoReturn:
+        _refuse_pickle()
+
+    def __reduce__(self) -> NoReturn:
+        _refuse_pickle()
+
+    def __getstate__(self) -> NoReturn:
+        _refuse_pickle()
+
+    @classmethod
+    def __get_pydantic_core_schema__(
+        cls, source: object, handler: GetCoreSchemaHandler
+    ) -> core_schema.CoreSchema:
+        """Validate a ``Secret`` or a str into a ``Secret``; serialize it masked."""
+        from_str = core_schema.no_info_after_validator_function(
+            cls, core_schema.str_schema(min_length=1)
+        )
+        return core_schema.json_or_python_schema(
+            json_schema=from_str,
+            python_schema=core_schema.union_schema(
+                [core_schema.is_instance_schema(cls), from_str]
+            ),
+            serialization=core_schema.plain_serializer_function_ser_schema(
+                _masked, when_used="json"
+            ),
+        )
+
+    @classmethod
+    def __get_pydantic_json_schema__(
+        cls, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        """Describe a secret as a write-only password string, as ``SecretStr`` does."""
+        json_schema = handler(schema)
+        json_schema.update(format="password", writeOnly=True)
+        return json_schema
+
+
+def _masked(_: Secret) -> str:
+    return MASK
+
+
+def _refuse_pickle() -> NoReturn:
+    msg = (
+        "A Secret cannot be pickled; so that it never lands in a pickle, a log "
+        "or a cache, create it where it is used, e.g. with Secret.from_env('NAME')"
+    )
+    raise TypeError(msg)
+
+
+def as_secret(value: Secret | str, *, owner: str) -> Secret:
+    """Return ``value`` as a ``Secret``; ``owner`` names the argument in errors."""
+    given: object = value
+    if isinstance(given, Secret):
+        return given
+    if isinstance(given, str) and given:
+        return Secret(given)
+    got = "an empty str" if isinstance(given, str) else type(given).__name__
+    msg = (
+        f"{owner} needs a Secret or a non-empty str, got {got}; "
+        "pass Secret.from_env('NAME') or Secret('...')"
+    )
+    raise ValueError(msg)
+
+
+class Auth(Protocol):
+    """Credentials a connector attaches to its requests, bound to its origin."""
+
+    def for_origin(
+        self, base_url: str | httpx.URL, *, connector: str = ""
+    ) -> httpx.Auth:
+        """Return an ``httpx.Auth`` that sends the credentials to ``base_url`` only."""
+
+
+# ---------------------------------------------------------------- origins
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class Origin:
+    """Scheme, host and port of a URL, the port defaulted by the scheme."""
+
+    scheme: str
+    host: str
+    port: int | None
+
+    @classmethod
+    def of(cls, url: httpx.URL) -> Origin:
+        scheme = url.scheme.lower()
+        return cls(scheme, url.host.lower(), url.port or _DEFAULT_PORTS.get(scheme))
+
+    def __str__(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        port = "" if self.port is None else f":{self.port}"
+        return f"{self.scheme}://{host}{port}"
+
+
+def base_origin(base_url: str | httpx.URL, *, owner: str) -> Origin:
+    """Return the origin of a connector's base URL, which must be absolute."""
+    url = httpx.URL(base_url)
+    if not url.scheme or not url.host:
+        msg = (
+            f"{owner}.for_origin() needs an absolute base URL, got "
+            f"{scrub_url(url)!r}; pass one such as 'https://api.example.com/v1'"
+        )
+        raise ValueError(msg)
+    return Origin.of(url)
+
+
+def check_origin(request: httpx.Request, origin: Origin, connector: str) -> None:
+    """Raise ``UnsafeURLError`` unless the request goes to ``origin``."""
+    actual = Origin.of(request.url)
+    if actual == origin:
+        return
+    url = scrub_url(request.url)
+    owner = f"connector {connector!r}" if connector else "the connector"
+    msg = (
+        f"Refused to send the credentials of {owner} to {url}: its origin "
+        f"{actual} is not the connector's origin {origin}; send requests under "
+        "the connector's base_url only, or give the other API its own connector"
+    )
+    raise UnsafeURLError(
+        msg, connector=connector, operation=None, method=request.method, url=url
+    )
+
+
+@final
+class OriginBoundAuth(httpx.Auth):
+    """Apply a static credential to requests for one origin, refuse the others."""
+
+    def __init__(
+        self,
+        origin: Origin,
+        *,
+        connector: str,
+        apply: Callable[[httpx.Request], None],
+    ) -> None:
+        self._origin = origin
+        self._connector = connector
+        self._apply = apply
+
+    def auth_flow(
+        self, request: httpx.Request
+    ) -> Generator[httpx.Request, httpx.Response, None]:
+        check_origin(request, self._origin, self._connector)
+        self._apply(request)
+        yield request
+
+
+# ---------------------------------------------------------------- static auth
+
+
+@final
+class BearerAuth:
+    """Send ``Authorization: Bearer <token>`` to the connector's origin.
+
+    Args:
+        token: The bearer token; a str becomes a ``Secret``.
+
+    Example:
+        >>> from fiscus_dsl import BearerAuth, Secret
+        >>> BearerAuth(Secret("sk_example_bearer"))
+        BearerAuth(Secret('**********'))
+    """
+
+    __slots__ = ("_token",)
+
+    def __init__(self, token: Secret | str) -> None:
+        self._token = as_secret(token, owner="BearerAuth(token)")
+
+    def __repr__(self) -> str:
+        return f"BearerAuth({self._token!r})"
+
+    def for_origin(
+        self, base_url: str | httpx.URL, *, connector: str = ""
+    ) -> httpx.Auth:
+        """Return an ``httpx.Auth`` that sends the token to ``base_url``'s origin only.
+
+        Raises:
+            ValueError: If ``base_url`` is not absolute.
+        """
+        origin = base_origin(base_url, owner="BearerAuth")
+        return OriginBoundAuth(origin, connector=connector, apply=self._apply)
+
+    def _apply(self, request: httpx.Request) -> None:
+        request.headers["Authorization"] = f"Bearer {self._token.reveal()}"
+
+
+@final
+class ApiKeyAuth:
+    """Send an API key in a header or a query parameter to the connector's origin.
+
+    Args:
+        key: The API key; a str becomes a ``Secret``.
+        header: The header that carries the key, such as ``"X-API-Key"``.
+        query: The query parameter that carries the key, such as ``"api_key"``.
+            A URL that carries a key is scrubbed before any message or span
+            shows it.
+
+    Raises:
+        ValueError: Unless exactly one of ``header`` and ``query`` is given.
+
+    Example:
+        >>> from fiscus_dsl import ApiKeyAuth, Secret
+        >>> ApiKeyAuth(Secret("sk_example_apikey"), header="X-API-Key")
+        ApiKeyAuth(Secret('**********'), header='X-API-Key')
+    """
+
+    __slots__ = ("_in_query", "_key", "_name")
+
+    def __init__(
+        self, key: Secret | str, *, header: str | None = None, query: str | None = None
+    ) -> None:
+        self._key = as_secret(key, owner="ApiKeyAuth(key)")
+        if header is not None and query is None:
+            name, self._in_query = header, False
+        elif query is not None and header is None:
+            name, self._in_query = query, True
+        else:
+            given = "both" if header is not None else "neither"
+            msg = (
+                f"ApiKeyAuth takes exactly one of header= and query=, got {given}; "
+                "pass header='X-API-Key' or query='api_key', as the API documents"
+            )
+            raise ValueError(msg)
+        if not (_QUERY_NAME if self._in_query else _HEADER_NAME).fullmatch(name):
+            where = "query" if self._in_query else "header"
+            what = "query parameter" if self._in_query else "header"
+            msg = f"ApiKeyAuth({where}={name!r}) is not a valid {what} name"
+            raise ValueError(msg)
+        self._name = name
+
+    def __repr__(self) -> str:
+        where = "query" if self._in_query else "header"
+        return f"ApiKeyAuth({self._key!r}, {where}={self._name!r})"
+
+    def for_origin(
+        self, base_url: str | httpx.URL, *, connector: str = ""
+    ) -> httpx.Auth:
+        """Return an ``httpx.Auth`` that sends the key to ``base_url``'s origin only.
+
+        Raises:
+            ValueError: If ``base_url`` is not absolute.
+        """
+        origin = base_origin(base_url, owner="ApiKeyAuth")
+        return OriginBoundAuth(origin, connector=connector, apply=self._apply)
+
+    def _apply(self, request: httpx.Request) -> None:
+        if self._in_query:
+            request.url = request.url.copy_set_param(self._name, self._key.reveal())
+        else:
+            request.headers[self._name] = self._key.reveal()
+
+
+@final
+class BasicAuth:
+    """Send HTTP Basic credentials (RFC 7617) to the connector's origin.
+
+    Args:
+        username: The user name; it is not secret, but may not hold ``:``.
+        password: The password; a str becomes a ``Secret``.
+
+    Example:
+        >>> from fiscus_dsl import BasicAuth, Secret
+        >>> BasicAuth("alice", Secret("pw_example_basic"))
+        BasicAuth('alice', Secret('**********'))
+    """
+
+    __slots__ = ("_password", "_username")
+
+    def __init__(self, username: str, password: Secret | str) -> None:
+        if ":" in username:
+            msg = (
+                f"BasicAuth(username={username!r}) may not contain ':' (RFC 7617); "
+                "check that the user name and the password are not swapped"
+            )
+            raise ValueError(msg)
+        self._username = username
+        self._password = as_secret(password, owner="BasicAuth(password)")
+
+    def __repr__(self) -> str:
+        return f"BasicAuth({self._username!r}, {self._password!r})"
+
+    def for_origin(
+        self, base_url: str | httpx.URL, *, connector: str = ""
+    ) -> httpx.Auth:
+        """Return an ``httpx.Auth`` that sends the credentials to ``base_url`` only.
+
+        Raises:
+            ValueError: If ``base_url`` is not absolute.
+        """
+        origin = base_origin(base_url, owner="BasicAuth")
+        return OriginBoundAuth(origin, connector=connector, apply=self._apply)
+
+    def _apply(self, request: httpx.Request) -> None:
+        request.headers["Authorization"] = _basic(
+            self._username, self._password.reveal()
+        )
+
+
+def _basic(username: str, password: str) -> str:
+    userpass = f"{username}:{password}".encode()
+    return f"Basic {b64encode(userpass).decode('ascii')}"

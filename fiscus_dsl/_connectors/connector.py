@@ -1,0 +1,526 @@
+"""``Connector``: a declared HTTP API whose operations are tasks.
+
+A connector holds what every call to one API shares: the base URL, the
+auth (sent only to that origin), default headers, a timeout, limits, the
+default retry policy and the httpx transport. ``connector.operation(...)``
+makes a task from a signature; ``connector.task`` gives a hand-written task
+the connector's ``httpx.AsyncClient``. There is one client per connector
+per event loop, created lazily and closed when the last run using it ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+import weakref
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import (
+    TYPE_CHECKING,
+    Final,
+    Literal,
+    ParamSpec,
+    Protocol,
+    TypeVar,
+    final,
+    overload,
+)
+
+import httpx
+from pydantic import ValidationError
+
+from fiscus_dsl._connectors.http import (
+    TEMPLATE_EXTENSION,
+    InstrumentedTransport,
+    status_error,
+    transport_error,
+)
+from fiscus_dsl._connectors.limits import Limits, Rate, parse_rate
+from fiscus_dsl._connectors.request import (
+    Operation,
+    describe_validation,
+    read_operation,
+    same_origin,
+)
+from fiscus_dsl._connectors.scrub import scrub_url
+from fiscus_dsl._dsl.hooks import Hooks
+from fiscus_dsl._dsl.task import Task, TaskOptions
+from fiscus_dsl._runtime.attempts import current_attempt
+from fiscus_dsl._runtime.lifecycle import current_run_exit
+from fiscus_dsl._runtime.retry import Retry
+from fiscus_dsl.errors import ResponseValidationError, UnsafeURLError
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable
+
+    from fiscus_dsl._dsl.hooks import HookFunction
+    from fiscus_dsl._dsl.task import OnError
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+#: Connector operations retry by default: connection errors and 429 always,
+#: timeouts and 408/5xx when the request is idempotent (see ``http.classify``).
+DEFAULT_RETRY: Final = Retry(attempts=3, backoff=0.5, max_delay=30.0)
+IDEMPOTENCY_NAMESPACE: Final = uuid.UUID("6f1c2c9e-3c1a-5b7e-9f0e-1d2a3b4c5d6e")
+_KEYED_METHODS: Final = frozenset({"POST", "PATCH"})
+
+IdempotencyKey = bool | Callable[[Mapping[str, object]], str]
+TransportOption = httpx.AsyncBaseTransport | Literal["httpx", "aiohttp"] | None
+
+
+class ConnectorAuth(Protocol):
+    """What a connector needs of its auth: an ``httpx.Auth`` for its origin."""
+
+    def for_origin(
+        self, base_url: str | httpx.URL, *, connector: str = ""
+    ) -> httpx.Auth:
+        """Return an auth that sends credentials only to ``base_url``'s origin."""
+        ...
+
+
+@final
+@dataclass(slots=True)
+class _LoopState:
+    """A connector's client and limits on one event loop, and the runs using them."""
+
+    client: httpx.AsyncClient
+    limits: Limits
+    runs: set[int] = field(default_factory=set)
+
+
+@final
+class Connector:
+    """A declared HTTP API: base URL, auth, limits and retries for its operations.
+
+    Args:
+        name: The connector's name (need not be unique).
+        base_url: Scheme, host, port and base path every request keeps.
+        auth: ``BearerAuth``, ``ApiKeyAuth``, ``BasicAuth`` or
+            ``OAuth2ClientCredentials``; sent only to ``base_url``'s origin.
+        headers: Headers sent with every request.
+        timeout: Seconds one request may take as a whole, body included.
+        max_concurrency: The most requests in flight at once on one event
+            loop, shared by every run there (``None``: no limit).
+        rate_limit: Requests per unit, such as ``"10/s"`` or ``"600/min"``.
+        retry: The default ``Retry`` of its operations and tasks.
+        transport: ``"httpx"`` (the default), ``"aiohttp"`` (extra
+            ``fiscus_dsl[aiohttp]``), or any ``httpx.AsyncBaseTransport``.
+
+    Example:
+        >>> from fiscus_dsl import BearerAuth, Connector, Secret
+        >>> crm = Connector("CRMSystem", "https://crm.example.com/v1",
+        ...                 auth=BearerAuth(Secret("t0ken")), max_concurrency=10)
+        >>> "t0ken" in repr(crm)
+        False
+    """
+
+    def __init__(
+        self,
+        name: str,
+        base_url: str,
+        *,
+        auth: ConnectorAuth | None = None,
+        headers: Mapping[str, str] | None = None,
+        timeout: float | None = 30.0,
+        max_concurrency: int | None = 10,
+        rate_limit: str | None = None,
+        retry: Retry | None = DEFAULT_RETRY,
+        transport: TransportOption = None,
+    ) -> None:
+        self.name = name
+        self.base_url = _check_base_url(name, base_url)
+        self.auth = auth
+        self.headers = dict(headers or {})
+        self.timeout = _check_positive(name, "timeout", timeout)
+        self.max_concurrency = _check_concurrency(name, max_concurrency)
+        self.rate: Rate | None = None if rate_limit is None else parse_rate(rate_limit)
+        self.retry = retry
+        self.transport = transport
+        self._states: weakref.WeakKeyDictionary[
+            asyncio.AbstractEventLoop, _LoopState
+        ] = weakref.WeakKeyDictionary()
+
+    def __repr__(self) -> str:
+        auth = "" if self.auth is None else f", auth={self.auth!r}"
+        return f"Connector({self.name!r}, base_url={scrub_url(self.base_url)!r}{auth})"
+
+    # ------------------------------------------------------------ clients
+
+    def client(self) -> httpx.AsyncClient:
+        """Return this connector's client for the running event loop.
+
+        The client carries the auth, headers, limits and spans; it is
+        closed when the last run that used it on this loop ends.
+        """
+        loop = asyncio.get_running_loop()
+        state = self._states.get(loop)
+        if state is None:
+            state = self._states[loop] = self._new_state()
+        run_exit = current_run_exit()
+        if run_exit is not None and id(run_exit) not in state.runs:
+            state.runs.add(id(run_exit))
+            run_exit.register((id(self), id(loop)), self._leave(loop, id(run_exit)))
+        return state.client
+
+    def limits(self) -> Limits:
+        """Return this connector's limits on the running event loop."""
+        self.client()
+        return self._states[asyncio.get_running_loop()].limits
+
+    def _new_state(self) -> _LoopState:
+        limits = Limits(max_concurrency=self.max_concurrency, rate=self.rate)
+        pool = httpx.Limits(
+            max_connections=self.max_concurrency,
+            max_keepalive_connections=self.max_concurrency,
+        )
+        inner = _inner_transport(self.transport, pool)
+        client = httpx.AsyncClient(
+            auth=None
+            if self.auth is None
+            else self.auth.for_origin(self.base_url, connector=self.name),
+            headers=self.headers,
+            timeout=httpx.Timeout(self.timeout, pool=None),
+            transport=InstrumentedTransport(inner, limits, self.timeout),
+            follow_redirects=False,
+        )
+        return _LoopState(client=client, limits=limits)
+
+    def _leave(
+        self, loop: asyncio.AbstractEventLoop, run: int
+    ) -> Callable[[], Awaitable[None]]:
+        async def leave() -> None:
+            state = self._states.get(loop)
+            if state is None:
+                return
+            state.runs.discard(run)
+            if not state.runs:
+                del self._states[loop]
+                await state.client.aclose()
+
+        return leave
+
+    async def aclose(self) -> None:
+        """Close the client of the running event loop, if there is one."""
+        state = self._states.pop(asyncio.get_running_loop(), None)
+        if state is not None:
+            await state.client.aclose()
+
+    # ------------------------------------------------------------ operations
+
+    def operation(
+        self,
+        route: str,
+        *,
+        name: str | None = None,
+        retry: Retry | Literal["connector"] | None = "connector",
+        timeout: float | None = None,
+        on_error: OnError = "fail",
+        before: HookFunction | Sequence[HookFunction] | None = None,
+        after: HookFunction | Sequence[HookFunction] | None = None,
+        on_retry: HookFunction | Sequence[HookFunction] | None = None,
+        idempotency_key: IdempotencyKey = True,
+    ) -> Callable[[Callable[P, R]], Task[P, R]]:
+        """Make a task of an HTTP operation from a signature whose body is not run.
+
+        Args:
+            route: ``"METHOD /path/{param}"``, relative to the base URL.
+            name: The task's name (default: the function's name).
+            retry: The task's ``Retry`` (default: the connector's; ``None``: none).
+            timeout: Seconds per attempt, hooks and retries aside.
+            on_error: ``"fail"`` or ``"continue"``, as for ``@task``.
+            before: ``before_task`` hooks for this operation.
+            after: ``after_task`` hooks for this operation.
+            on_retry: ``on_retry`` hooks for this operation.
+            idempotency_key: POST and PATCH carry an ``Idempotency-Key``
+                derived from the run and task ids; ``False`` sends none (and
+                an ambiguous failure is then not retried), a function of the
+                arguments returns the key to send.
+
+        Example:
+            >>> from fiscus_dsl import Connector
+            >>> crm = Connector("CRMSystem", "https://crm.example.com/v1")
+            >>> @crm.operation("GET /contacts/{contact_id}")
+            ... def get_contact(contact_id: str) -> dict[str, str]:
+            ...     '''Fetch one contact.'''
+            >>> get_contact.name
+            'get_contact'
+        """
+
+        def decorate(function: Callable[P, R]) -> Task[P, R]:
+            task_name = name or function.__name__
+            spec = read_operation(function, route, connector=self.name, name=task_name)
+            options = self._options(
+                task_name, retry, timeout, on_error, before, after, on_retry
+            )
+            sender = _OperationSender(self, spec, idempotency_key)
+            return Task(function, options, body=sender.send)
+
+        return decorate
+
+    @overload
+    def task(self, function: Callable[..., Awaitable[R]], /) -> Task[..., R]: ...
+    @overload
+    def task(
+        self,
+        function: None = None,
+        /,
+        *,
+        name: str | None = None,
+        retry: Retry | Literal["connector"] | None = "connector",
+        timeout: float | None = None,
+        on_error: OnError = "fail",
+    ) -> Callable[[Callable[..., Awaitable[R]]], Task[..., R]]: ...
+    def task(
+        self,
+        function: Callable[..., Awaitable[R]] | None = None,
+        /,
+        *,
+        name: str | None = None,
+        retry: Retry | Literal["connector"] | None = "connector",
+        timeout: float | None = None,
+        on_error: OnError = "fail",
+    ) -> Task[..., R] | Callable[[Callable[..., Awaitable[R]]], Task[..., R]]:
+        """Make a hand-written task whose first parameter receives the client.
+
+        The task is called without that parameter; its requests get the
+        connector's auth, limits, deadline and spans.
+
+        Example:
+            >>> import httpx
+            >>> from fiscus_dsl import Connector
+            >>> crm = Connector("CRMSystem", "https://crm.example.com/v1")
+            >>> @crm.task
+            ... async def search(client: httpx.AsyncClient, q: str) -> list[str]:
+            ...     response = await client.get("/search", params={"q": q})
+            ...     return list(response.json())
+        """
+
+        def decorate(target: Callable[..., Awaitable[R]]) -> Task[..., R]:
+            task_name = name or target.__name__
+            options = self._options(
+                task_name, retry, timeout, on_error, None, None, None
+            )
+            visible = _without_first_parameter(target, connector=self.name)
+
+            async def body(*args: object, **kwargs: object) -> R:
+                return await target(self.client(), *args, **kwargs)
+
+            return Task(visible, options, body=body)  # type: ignore[arg-type]  # visible stands for target
+
+        if function is not None:
+            return decorate(function)
+        return decorate
+
+    def _options(
+        self,
+        name: str,
+        retry: Retry | Literal["connector"] | None,
+        timeout: float | None,
+        on_error: OnError,
+        before: HookFunction | Sequence[HookFunction] | None,
+        after: HookFunction | Sequence[HookFunction] | None,
+        on_retry: HookFunction | Sequence[HookFunction] | None,
+    ) -> TaskOptions:
+        hooks = Hooks(before_task=before, after_task=after, on_retry=on_retry)
+        return TaskOptions(
+            name=name,
+            retry=self.retry if retry == "connector" else retry,
+            timeout=timeout,
+            on_error=on_error,
+            hooks=None if hooks.is_empty() else hooks,
+            attempt_context=True,
+        )
+
+
+@final
+class _OperationSender:
+    """The body of an operation task: build, check, send, classify, validate."""
+
+    def __init__(
+        self, connector: Connector, spec: Operation, key: IdempotencyKey
+    ) -> None:
+        self.connector = connector
+        self.spec = spec
+        self.key = key
+
+    async def send(self, *args: object, **kwargs: object) -> object:
+        connector, spec = self.connector, self.spec
+        bound = spec.signature.bind(*args, **kwargs)
+        bound.apply_defaults()
+        parts = spec.build(bound.arguments, connector.base_url)
+        if not same_origin(parts.url, connector.base_url):
+            raise self._unsafe(parts.url)
+        headers = dict(parts.headers)
+        key = self._idempotency_key(bound.arguments)
+        if key is not None:
+            headers.setdefault("Idempotency-Key", key)
+        idempotent = spec.is_idempotent or key is not None
+        client = connector.client()
+        request = client.build_request(
+            parts.method,
+            parts.url,
+            params=parts.params or None,  # type: ignore[arg-type]  # a list of str pairs
+            headers=headers,
+            json=parts.json if parts.has_body else None,
+            extensions={TEMPLATE_EXTENSION: parts.template},
+        )
+        try:
+            response = await client.send(request)
+        except (httpx.HTTPError, TimeoutError) as exc:
+            raise transport_error(
+                exc,
+                request=request,
+                connector=connector.name,
+                operation=spec.name,
+                idempotent=idempotent,
+            ) from exc
+        if response.is_error:
+            raise status_error(
+                response,
+                connector=connector.name,
+                operation=spec.name,
+                idempotent=idempotent,
+            )
+        return self._parse(response)
+
+    def _parse(self, response: httpx.Response) -> object:
+        spec = self.spec
+        try:
+            return spec.parse(response)
+        except ValidationError as exc:
+            fields, summary = describe_validation(exc)
+            problem = f"does not match {_type_name(spec.returns)} ({summary})"
+        except ValueError:
+            fields, problem = ["<body>"], "is not JSON"
+        url = scrub_url(response.request.url)
+        msg = (
+            f"The answer of operation {spec.name!r} of connector {spec.connector!r} "
+            f"({response.request.method} {url}) {problem}; fix the return annotation "
+            "or ask the API's owners"
+        )
+        # Not chained: pydantic's error text would echo the values it got.
+        raise ResponseValidationError(
+            msg,
+            connector=spec.connector,
+            operation=spec.name,
+            method=response.request.method,
+            url=url,
+            fields=fields,
+        ) from None
+
+    def _idempotency_key(self, arguments: Mapping[str, object]) -> str | None:
+        if self.spec.method not in _KEYED_METHODS or self.key is False:
+            return None
+        if callable(self.key):
+            return self.key(arguments)
+        attempt = current_attempt()
+        seed = (
+            f"{attempt.run_id}/{attempt.task_id}"
+            if attempt is not None
+            else uuid.uuid4().hex
+        )
+        return f'"{uuid.uuid5(IDEMPOTENCY_NAMESPACE, seed)}"'
+
+    def _unsafe(self, url: httpx.URL) -> UnsafeURLError:
+        spec, connector = self.spec, self.connector
+        text = scrub_url(url)
+        msg = (
+            f"Operation {spec.name!r} of connector {connector.name!r} built {text}, "
+            f"which leaves {scrub_url(connector.base_url)}; nothing was sent. Pass "
+            "path values, not URLs"
+        )
+        return UnsafeURLError(
+            msg,
+            connector=connector.name,
+            operation=spec.name,
+            method=spec.method,
+            url=text,
+        )
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _check_base_url(name: str, base_url: str) -> httpx.URL:
+    url = httpx.URL(base_url)
+    if url.scheme not in ("http", "https") or not url.host or url.query or url.fragment:
+        msg = (
+            f"Connector {name!r} got base_url={scrub_url(url)!r}; give an http(s) URL "
+            "with a host and an optional base path, no query or fragment"
+        )
+        raise ValueError(msg)
+    return url
+
+
+def _check_positive(name: str, option: str, value: float | None) -> float | None:
+    if value is not None and value <= 0:
+        msg = (
+            f"Connector {name!r} got {option}={value!r}; pass seconds above 0, or None"
+        )
+        raise ValueError(msg)
+    return value
+
+
+def _check_concurrency(name: str, value: int | None) -> int | None:
+    if value is not None and value < 1:
+        msg = (
+            f"Connector {name!r} got max_concurrency={value!r}; pass 1 or more, or None"
+        )
+        raise ValueError(msg)
+    return value
+
+
+def _inner_transport(
+    option: TransportOption, pool: httpx.Limits
+) -> httpx.AsyncBaseTransport:
+    if isinstance(option, httpx.AsyncBaseTransport):
+        return option
+    if option in (None, "httpx"):
+        return httpx.AsyncHTTPTransport(limits=pool)
+    if option == "aiohttp":
+        try:
+            from httpx_aiohttp import AiohttpTransport
+        except ImportError as exc:
+            msg = (
+                "transport='aiohttp' needs the httpx-aiohttp package; "
+                "install fiscus_dsl[aiohttp]"
+            )
+            raise ImportError(msg) from exc
+        transport: httpx.AsyncBaseTransport = AiohttpTransport()
+        return transport
+    msg = (
+        f"transport={option!r} is not 'httpx', 'aiohttp' or an httpx.AsyncBaseTransport"
+    )
+    raise ValueError(msg)
+
+
+def _without_first_parameter(
+    function: Callable[..., object], *, connector: str
+) -> Callable[..., object]:
+    """Return a stand-in for ``function`` whose signature drops the client."""
+    import functools
+    import inspect
+
+    signature = inspect.signature(function)
+    parameters = list(signature.parameters.values())
+    if not parameters:
+        msg = (
+            f"@{connector}.task {function.__qualname__} takes no parameter for the "
+            "client; make the first parameter `client: httpx.AsyncClient`"
+        )
+        raise TypeError(msg)
+
+    @functools.wraps(function)
+    def visible(*args: object, **kwargs: object) -> object:
+        return function(*args, **kwargs)
+
+    visible.__signature__ = signature.replace(parameters=parameters[1:])  # type: ignore[attr-defined]  # what inspect reads
+    annotations = dict(getattr(function, "__annotations__", {}))
+    annotations.pop(parameters[0].name, None)
+    visible.__annotations__ = annotations
+    return visible
+
+
+def _type_name(annotation: object) -> str:
+    return getattr(annotation, "__name__", None) or repr(annotation)

@@ -1,0 +1,293 @@
+"""HTTP attempts: limits, CLIENT spans and error classification around httpx.
+
+Every request a connector sends, from an operation or a hand-written task,
+passes through ``InstrumentedTransport``: it waits for the connector's
+concurrency slot, rate limit and 429 cool-down, opens one CLIENT span per
+attempt following the OpenTelemetry HTTP conventions, injects the W3C
+``traceparent``, and releases the slot when the response is closed.
+``classify`` turns httpx failures and error statuses into connector errors
+that say whether a retry is safe and how long the server asked to wait.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Final, final
+
+import httpx
+from opentelemetry import context as otel_context
+from opentelemetry import propagate, trace
+from opentelemetry.trace import SpanKind, Status, StatusCode
+
+from fiscus_dsl._connectors.scrub import scrub_text, scrub_url
+from fiscus_dsl._runtime.attempts import current_attempt
+from fiscus_dsl._runtime.telemetry import error_type
+from fiscus_dsl.errors import ConnectorError, FiscusErrorCode, HTTPStatusError
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Callable
+
+    from opentelemetry.trace import Span
+
+    from fiscus_dsl._connectors.limits import Limits
+
+#: Request extension keys the connector sets for the transport.
+TEMPLATE_EXTENSION: Final = "fiscus.url_template"
+OPERATION_EXTENSION: Final = "fiscus.operation"
+
+RETRY_STATUSES: Final = frozenset({408, 500, 502, 503, 504})
+TOO_MANY_REQUESTS: Final = 429
+BODY_EXCERPT: Final = 200
+_NOT_SENT: Final = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+
+# OpenTelemetry HTTP client attribute names (stable semantic conventions).
+HTTP_METHOD: Final = "http.request.method"
+HTTP_STATUS: Final = "http.response.status_code"
+HTTP_RESEND: Final = "http.request.resend_count"
+SERVER_ADDRESS: Final = "server.address"
+SERVER_PORT: Final = "server.port"
+URL_FULL: Final = "url.full"
+URL_TEMPLATE: Final = "url.template"
+ERROR_TYPE: Final = "error.type"
+_DEFAULT_PORTS: Final = {"http": 80, "https": 443}
+
+
+# ---------------------------------------------------------------- the transport
+
+
+@final
+class InstrumentedTransport(httpx.AsyncBaseTransport):
+    """Wrap a transport with a connector's limits, deadline and CLIENT spans.
+
+    ``timeout`` bounds each request as a whole, from the moment it has a
+    slot until its body is read: httpx's own timeouts only bound the gaps
+    between chunks, so a server dribbling its answer would never trip them.
+    """
+
+    def __init__(
+        self, inner: httpx.AsyncBaseTransport, limits: Limits, timeout: float | None
+    ) -> None:
+        self._inner = inner
+        self._limits = limits
+        self._timeout = timeout
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        """Send one request within the connector's limits, in its own span."""
+        release = await self._limits.acquire()
+        deadline = (
+            None
+            if self._timeout is None
+            else asyncio.get_running_loop().time() + self._timeout
+        )
+        span = _start_client_span(request)
+        try:
+            response = await self._send(request, span, deadline)
+        except BaseException as exc:
+            release()
+            _end_with_error(span, exc)
+            raise
+        if response.status_code == TOO_MANY_REQUESTS:
+            self._limits.cool_down(retry_after(response) or 1.0)
+        _end_with_response(span, response)
+        response.stream = _ReleasingStream(response.stream, release, deadline)  # type: ignore[arg-type]  # an async byte stream
+        return response
+
+    async def _send(
+        self, request: httpx.Request, span: Span | None, deadline: float | None
+    ) -> httpx.Response:
+        async with asyncio.timeout_at(deadline):
+            if span is None:
+                return await self._inner.handle_async_request(request)
+            context = trace.set_span_in_context(span)
+            propagate.inject(request.headers, context=context)
+            token = otel_context.attach(context)
+            try:
+                return await self._inner.handle_async_request(request)
+            finally:
+                otel_context.detach(token)
+
+    async def aclose(self) -> None:
+        """Close the wrapped transport."""
+        await self._inner.aclose()
+
+
+@final
+class _ReleasingStream(httpx.AsyncByteStream):
+    """A response body read within the deadline; closing it frees the slot."""
+
+    def __init__(
+        self,
+        inner: httpx.AsyncByteStream,
+        release: Callable[[], None],
+        deadline: float | None,
+    ) -> None:
+        self._inner = inner
+        self._release: Callable[[], None] | None = release
+        self._deadline = deadline
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        chunks = aiter(self._inner)
+        while True:
+            async with asyncio.timeout_at(self._deadline):
+                try:
+                    chunk = await anext(chunks)
+                except StopAsyncIteration:
+                    return
+            yield chunk
+
+    async def aclose(self) -> None:
+        """Close the body and free the connector's slot, once."""
+        try:
+            await self._inner.aclose()
+        finally:
+            release, self._release = self._release, None
+            if release is not None:
+                release()
+
+
+# ---------------------------------------------------------------- spans
+
+
+def _start_client_span(request: httpx.Request) -> Span | None:
+    attempt = current_attempt()
+    tracer = attempt.tracer if attempt is not None else None
+    if tracer is None:
+        return None
+    template = request.extensions.get(TEMPLATE_EXTENSION)
+    method = request.method
+    name = f"{method} {template}" if template else method
+    span = tracer.start_span(name, kind=SpanKind.CLIENT)
+    if span.is_recording():
+        url = request.url
+        attributes: dict[str, str | int] = {
+            HTTP_METHOD: method,
+            SERVER_ADDRESS: url.host,
+            SERVER_PORT: url.port or _DEFAULT_PORTS.get(url.scheme, 0),
+            URL_FULL: scrub_url(url),
+        }
+        if template:
+            attributes[URL_TEMPLATE] = template
+        if attempt is not None and attempt.number > 1:
+            attributes[HTTP_RESEND] = attempt.number - 1
+        span.set_attributes(attributes)
+    return span
+
+
+def _end_with_response(span: Span | None, response: httpx.Response) -> None:
+    if span is None:
+        return
+    if span.is_recording():
+        status = response.status_code
+        span.set_attribute(HTTP_STATUS, status)
+        if status >= httpx.codes.BAD_REQUEST:
+            span.set_attribute(ERROR_TYPE, str(status))
+            span.set_status(Status(StatusCode.ERROR))
+    span.end()
+
+
+def _end_with_error(span: Span | None, error: BaseException) -> None:
+    if span is None:
+        return
+    if span.is_recording():
+        span.set_attribute(ERROR_TYPE, error_type(error))
+        span.set_status(Status(StatusCode.ERROR, scrub_text(type(error).__name__)))
+    span.end()
+
+
+# ---------------------------------------------------------------- errors
+
+
+def retry_after(response: httpx.Response) -> float | None:
+    """Read ``Retry-After`` in seconds or as an HTTP date; ``None`` if absent or bad."""
+    value = response.headers.get("Retry-After")
+    if value is None:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+def status_error(
+    response: httpx.Response, *, connector: str, operation: str | None, idempotent: bool
+) -> HTTPStatusError:
+    """Build the error for a 4xx or 5xx response; the body is scrubbed and cut."""
+    request = response.request
+    status = response.status_code
+    url = scrub_url(request.url)
+    body = scrub_text(response.text[:BODY_EXCERPT])
+    retryable = status == TOO_MANY_REQUESTS or (status in RETRY_STATUSES and idempotent)
+    what = f"operation {operation!r}" if operation else "a request"
+    msg = (
+        f"{request.method} {url} ({what} of connector {connector!r}) answered "
+        f"{status} {response.reason_phrase}: {body!r}; "
+        f"{_status_fix(status, retryable=retryable)}"
+    )
+    return HTTPStatusError(
+        msg,
+        connector=connector,
+        operation=operation,
+        method=request.method,
+        url=url,
+        status_code=status,
+        body=body,
+        retryable=retryable,
+        retry_after=retry_after(response),
+    )
+
+
+def _status_fix(status: int, *, retryable: bool) -> str:
+    if status in (401, 403):
+        return "check the connector's credentials and their scopes"
+    if retryable:
+        return "it is retried by the task's Retry policy"
+    if status >= httpx.codes.INTERNAL_SERVER_ERROR:
+        return (
+            "not retried: the request may have had an effect (send an Idempotency-Key)"
+        )
+    return "fix the request; a 4xx is never retried"
+
+
+def transport_error(
+    error: Exception,
+    *,
+    request: httpx.Request,
+    connector: str,
+    operation: str | None,
+    idempotent: bool,
+) -> ConnectorError:
+    """Build the error for a request that got no response (or no whole one)."""
+    url = scrub_url(request.url)
+    not_sent = isinstance(error, _NOT_SENT)
+    timed_out = isinstance(error, httpx.TimeoutException | TimeoutError)
+    retryable = not_sent or idempotent
+    what = f"operation {operation!r}" if operation else "a request"
+    if not_sent:
+        fix = "the request was not sent; it is retried"
+    elif retryable:
+        fix = "it is retried: the request is idempotent"
+    else:
+        fix = (
+            "not retried: the request may have had an effect (send an Idempotency-Key)"
+        )
+    msg = (
+        f"{request.method} {url} ({what} of connector {connector!r}) failed with "
+        f"{type(error).__name__}: {scrub_text(str(error)) or 'no detail'}; {fix}"
+    )
+    return ConnectorError(
+        msg,
+        connector=connector,
+        operation=operation,
+        method=request.method,
+        url=url,
+        code=FiscusErrorCode.TIMEOUT if timed_out else FiscusErrorCode.INTERNAL_ERROR,
+        retryable=retryable,
+    )

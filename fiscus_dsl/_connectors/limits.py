@@ -1,0 +1,120 @@
+"""A connector's limits: requests in flight, request rate, and 429 cool-downs.
+
+Concurrency is an ``asyncio.Semaphore``; the rate is aiolimiter's leaky
+bucket (asyncio-native, small, no dependencies: the waiting is exact and
+needs no polling, which ``limits`` would, and ``pyrate-limiter`` brings
+sync-first buckets and backends a connector does not need). After a 429,
+the connector's next requests wait out the server's ``Retry-After``.
+asyncio primitives belong to one event loop, so a connector keeps one
+``Limits`` per loop: every run on that loop shares it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Final, final
+
+from aiolimiter import AsyncLimiter
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+_UNITS: Final = {
+    "s": 1.0,
+    "sec": 1.0,
+    "second": 1.0,
+    "m": 60.0,
+    "min": 60.0,
+    "minute": 60.0,
+    "h": 3600.0,
+    "hour": 3600.0,
+}
+_RATE: Final = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*/\s*(\d+(?:\.\d+)?)?\s*([a-z]+)\s*$")
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class Rate:
+    """``count`` requests per ``period`` seconds."""
+
+    count: float
+    period: float
+
+    def __str__(self) -> str:
+        return f"{self.count:g}/{self.period:g}s"
+
+
+def parse_rate(text: str) -> Rate:
+    """Read ``"10/s"``, ``"600/min"``, ``"100/h"`` or ``"5/10s"`` into a ``Rate``.
+
+    Raises:
+        ValueError: The text is not of that form, or the rate is not positive.
+    """
+    match = _RATE.match(text.lower())
+    unit = _UNITS.get(match.group(3)) if match else None
+    if match is None or unit is None:
+        msg = (
+            f"rate_limit={text!r} is not a rate; write requests per unit, "
+            "such as '10/s', '600/min' or '100/h'"
+        )
+        raise ValueError(msg)
+    count = float(match.group(1))
+    period = float(match.group(2) or 1) * unit
+    if count <= 0 or period <= 0:
+        msg = f"rate_limit={text!r} must allow more than 0 requests per period"
+        raise ValueError(msg)
+    return Rate(count, period)
+
+
+@final
+class Limits:
+    """The limits of one connector on one event loop."""
+
+    def __init__(
+        self,
+        *,
+        max_concurrency: int | None,
+        rate: Rate | None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._semaphore = (
+            asyncio.Semaphore(max_concurrency) if max_concurrency else None
+        )
+        self._limiter = AsyncLimiter(rate.count, rate.period) if rate else None
+        self._clock = clock
+        self._cool_until = 0.0
+        self.in_flight = 0
+        self.most_in_flight = 0
+
+    async def acquire(self) -> Callable[[], None]:
+        """Wait for a cool-down, the rate and a free slot; return the release."""
+        delay = self._cool_until - self._clock()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        if self._limiter is not None:
+            await self._limiter.acquire()
+        if self._semaphore is None:
+            self._count_in()
+            return self._count_out
+        await self._semaphore.acquire()
+        self._count_in()
+        return self._release
+
+    def cool_down(self, seconds: float) -> None:
+        """Hold the next requests back for ``seconds`` (a 429 said so)."""
+        self._cool_until = max(self._cool_until, self._clock() + max(0.0, seconds))
+
+    def _count_in(self) -> None:
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+
+    def _count_out(self) -> None:
+        self.in_flight -= 1
+
+    def _release(self) -> None:
+        self.in_flight -= 1
+        assert self._semaphore is not None  # only handed out with a semaphore
+        self._semaphore.release()

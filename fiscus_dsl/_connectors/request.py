@@ -1,0 +1,364 @@
+"""From an operation's signature to an HTTP request, and from the response to a value.
+
+``Operation`` reads ``"METHOD /path/{param}"`` and the function's
+parameters once: path parameters fill the template, each value quoted
+whole; the others go to the query (GET, DELETE, HEAD, OPTIONS) or to a JSON
+body, unless a ``Query()``, ``Header()`` or ``Body()`` marker in
+``Annotated`` says otherwise. The built URL must keep the connector's
+scheme, host, port and base path, or nothing is sent. The return
+annotation validates the response.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+import typing
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Final, Literal, final, get_args, get_origin
+from urllib.parse import quote
+
+import httpx
+from pydantic import TypeAdapter, ValidationError
+from pydantic_core import to_jsonable_python
+
+from fiscus_dsl._connectors.auth import Secret
+from fiscus_dsl._connectors.scrub import scrub_url
+
+METHODS: Final = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+QUERY_METHODS: Final = frozenset({"GET", "HEAD", "DELETE", "OPTIONS"})
+IDEMPOTENT_METHODS: Final = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
+_PLACEHOLDER: Final = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_DOT_SEGMENTS: Final = {".": "%2E", "..": "%2E%2E"}
+
+
+# ---------------------------------------------------------------- markers
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class Query:
+    """Send this parameter in the query string: ``Annotated[int, Query()]``.
+
+    Args:
+        alias: The query parameter's name, if not the Python name.
+    """
+
+    alias: str | None = None
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class Header:
+    """Send this parameter as a header: ``Annotated[str, Header(alias="X-Trace")]``.
+
+    Args:
+        alias: The header's name (default: the Python name, ``_`` as ``-``).
+    """
+
+    alias: str | None = None
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class Body:
+    """Send this parameter as the whole JSON body: ``Annotated[Contact, Body()]``."""
+
+
+Location = Literal["path", "query", "header", "field", "body"]
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class Parameter:
+    """Where one parameter of an operation goes, and under which name."""
+
+    name: str
+    location: Location
+    wire_name: str
+
+
+def _marker(annotation: object) -> Query | Header | Body | None:
+    if get_origin(annotation) is not Annotated:
+        return None
+    for extra in get_args(annotation)[1:]:
+        if isinstance(extra, Query | Header | Body):
+            return extra
+    return None
+
+
+# ---------------------------------------------------------------- the operation
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class RequestParts:
+    """A request ready to send: what ``httpx.AsyncClient.request`` takes."""
+
+    method: str
+    url: httpx.URL
+    params: list[tuple[str, str]]
+    headers: dict[str, str]
+    json: object = None
+    has_body: bool = False
+    template: str = ""
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Operation:
+    """An HTTP operation of a connector, read from its route and signature."""
+
+    connector: str
+    name: str
+    method: str
+    path: str
+    signature: inspect.Signature
+    parameters: tuple[Parameter, ...]
+    returns: object
+    adapter: TypeAdapter[Any] | None = field(default=None, compare=False)
+
+    @property
+    def is_idempotent(self) -> bool:
+        """Tell whether the method may be repeated without a second effect."""
+        return self.method in IDEMPOTENT_METHODS
+
+    def template(self, base_path: str) -> str:
+        """Return the low-cardinality URL template: base path and route."""
+        return base_path.rstrip("/") + "/" + self.path.lstrip("/")
+
+    def build(
+        self, arguments: Mapping[str, object], base_url: httpx.URL
+    ) -> RequestParts:
+        """Build the request for bound arguments (defaults applied).
+
+        Raises:
+            UnsafeURLError: The URL would leave the connector's origin or base path.
+        """
+        path_values: dict[str, str] = {}
+        params: list[tuple[str, str]] = []
+        headers: dict[str, str] = {}
+        fields: dict[str, object] = {}
+        body: object = None
+        has_body = False
+        for parameter in self.parameters:
+            value = arguments.get(parameter.name)
+            if parameter.location == "path":
+                path_values[parameter.name] = _quote_segment(value)
+            elif value is None:
+                continue  # None is left out, wherever it would go
+            elif parameter.location == "query":
+                params.extend(
+                    (parameter.wire_name, text) for text in _query_texts(value)
+                )
+            elif parameter.location == "header":
+                headers[parameter.wire_name] = _plain(value)
+            elif parameter.location == "field":
+                fields[parameter.wire_name] = value
+            else:
+                body, has_body = value, True
+        if fields and not has_body:
+            body, has_body = fields, True
+        template = self.template(base_url.path)
+        path = _PLACEHOLDER.sub(lambda match: path_values[match.group(1)], template)
+        url = base_url.copy_with(raw_path=path.encode("ascii"))
+        return RequestParts(
+            method=self.method,
+            url=url,
+            params=params,
+            headers=headers,
+            json=_revealed(body) if has_body else None,
+            has_body=has_body,
+            template=template,
+        )
+
+    def parse(self, response: httpx.Response) -> object:
+        """Turn a successful response into the operation's return value.
+
+        Raises:
+            ValidationError: The body does not match the return annotation.
+            ValueError: The body is not JSON where JSON was expected.
+        """
+        if self.returns is httpx.Response:
+            return response
+        if self.returns is None or self.returns is type(None):
+            return None
+        if not response.content:
+            payload: object = None
+        else:
+            payload = response.json()
+        if self.adapter is None:
+            return payload
+        return self.adapter.validate_python(payload)
+
+
+def read_operation(
+    function: Callable[..., object], route: str, *, connector: str, name: str
+) -> Operation:
+    """Read an operation's route (``"METHOD /path/{param}"``) and signature.
+
+    Raises:
+        ValueError: The route is malformed, or names a parameter the
+            function does not have, or the function takes ``*args``/``**kwargs``.
+    """
+    method, path = _split_route(route, connector=connector, name=name)
+    signature = inspect.signature(function)
+    hints = _hints(function)
+    placeholders = _PLACEHOLDER.findall(path)
+    where = f"operation {name!r} of connector {connector!r} ({route!r})"
+    unknown = [p for p in placeholders if p not in signature.parameters]
+    if unknown:
+        msg = (
+            f"The route of {where} names {unknown} that are not parameters of "
+            f"{name}{signature}; add them to the function or fix the route"
+        )
+        raise ValueError(msg)
+    parameters = tuple(
+        _parameter(param, hints.get(param.name), method, placeholders, where)
+        for param in signature.parameters.values()
+    )
+    if sum(p.location == "body" for p in parameters) > 1:
+        msg = f"{where} marks more than one parameter with Body(); mark one at most"
+        raise ValueError(msg)
+    returns = hints.get("return", inspect.Signature.empty)
+    return Operation(
+        connector=connector,
+        name=name,
+        method=method,
+        path=path,
+        signature=signature,
+        parameters=parameters,
+        returns=None if returns is type(None) else returns,
+        adapter=_adapter(returns),
+    )
+
+
+def _split_route(route: str, *, connector: str, name: str) -> tuple[str, str]:
+    method, _, path = route.strip().partition(" ")
+    method = method.upper()
+    path = path.strip()
+    if method not in METHODS or not path.startswith("/"):
+        msg = (
+            f"Operation {name!r} of connector {connector!r} has the route {route!r}; "
+            f"write it as 'METHOD /path/{{param}}' with METHOD one of {sorted(METHODS)}"
+        )
+        raise ValueError(msg)
+    if "?" in path or "#" in path:
+        msg = (
+            f"The route of operation {name!r} of connector {connector!r} has a query "
+            "or fragment; declare query parameters as function parameters instead"
+        )
+        raise ValueError(msg)
+    return method, path
+
+
+def _parameter(
+    param: inspect.Parameter,
+    annotation: object,
+    method: str,
+    placeholders: list[str],
+    where: str,
+) -> Parameter:
+    if param.kind in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD):
+        msg = (
+            f"{where} takes *{param.name}; declare each parameter by name so it can "
+            "be placed in the path, query, headers or body"
+        )
+        raise ValueError(msg)
+    marker = _marker(annotation)
+    if param.name in placeholders:
+        return Parameter(param.name, "path", param.name)
+    if isinstance(marker, Query):
+        return Parameter(param.name, "query", marker.alias or param.name)
+    if isinstance(marker, Header):
+        return Parameter(
+            param.name, "header", marker.alias or param.name.replace("_", "-")
+        )
+    if isinstance(marker, Body):
+        return Parameter(param.name, "body", param.name)
+    location: Location = "query" if method in QUERY_METHODS else "field"
+    return Parameter(param.name, location, param.name)
+
+
+def _hints(function: Callable[..., object]) -> dict[str, object]:
+    try:
+        return typing.get_type_hints(function, include_extras=True)
+    except (NameError, TypeError):  # unresolvable annotations: treat as untyped
+        return {}
+
+
+def _adapter(returns: object) -> TypeAdapter[Any] | None:
+    if returns in (
+        inspect.Signature.empty,
+        Any,
+        object,
+        None,
+        type(None),
+        httpx.Response,
+    ):
+        return None
+    return TypeAdapter(returns)  # type: ignore[arg-type]  # an annotation is a type form
+
+
+# ---------------------------------------------------------------- values
+
+
+def _quote_segment(value: object) -> str:
+    """Quote a path value whole, so it can never add a segment or a query."""
+    text = _plain(value)
+    return _DOT_SEGMENTS.get(text) or quote(text, safe="")
+
+
+def _plain(value: object) -> str:
+    if isinstance(value, Secret):
+        return value.reveal()
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _query_texts(value: object) -> list[str]:
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_plain(item) for item in value if item is not None]
+    return [_plain(value)]
+
+
+def _revealed(value: object) -> object:
+    """Return JSON-ready data with secrets revealed: this is what is sent."""
+    if isinstance(value, Secret):
+        return value.reveal()
+    if isinstance(value, Mapping):
+        return {key: _revealed(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_revealed(item) for item in value]
+    return to_jsonable_python(value)
+
+
+def describe_validation(error: ValidationError) -> tuple[list[str], str]:
+    """Return the failing fields and a summary of a response validation error."""
+    details = error.errors(include_input=False, include_url=False)
+    fields = [
+        ".".join(str(part) for part in item["loc"]) or "<body>" for item in details
+    ]
+    summary = "; ".join(
+        f"{field_name!r}: {item['msg']}"
+        for field_name, item in zip(fields, details, strict=True)
+    )
+    return fields, summary
+
+
+def same_origin(url: httpx.URL, base: httpx.URL) -> bool:
+    """Tell whether ``url`` keeps the scheme, host, port and base path of ``base``."""
+    base_path = base.path.rstrip("/") + "/"
+    return (
+        url.scheme == base.scheme
+        and url.host == base.host
+        and url.port == base.port
+        and (url.path + "/").startswith(base_path)
+    )
+
+
+def safe_url_text(url: httpx.URL) -> str:
+    """Return a URL as it may appear in messages and spans."""
+    return scrub_url(url)

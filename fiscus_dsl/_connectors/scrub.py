@@ -1,0 +1,224 @@
+"""Scrubbing: keep credentials out of every message, span and record.
+
+This module owns the process-wide registry of secret values (every
+``Secret`` and every OAuth2 token registers itself) and the functions that
+mask them: ``scrub_text`` for any text, ``scrub_url`` for URLs (userinfo
+and secret-looking query values redacted as the OpenTelemetry HTTP
+semantic conventions ask), and ``scrub_excerpt`` for response bodies. It
+imports nothing from fiscus_dsl, and httpx only for the ``httpx.URL``
+annotation.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from typing import TYPE_CHECKING, Final, final
+from urllib.parse import quote, unquote, unquote_plus
+
+if TYPE_CHECKING:
+    import httpx
+
+REDACTED: Final = "REDACTED"
+"""What replaces a secret-looking query value or URL userinfo (OpenTelemetry)."""
+
+MASK: Final = "**********"
+"""What replaces a registered secret value anywhere in a text."""
+
+MIN_SECRET_LENGTH: Final = 4
+"""Shorter values are not registered: masking them would mask everything."""
+
+EXCERPT_LENGTH: Final = 200
+"""At most this many characters of a body go into a message."""
+
+_SECRET_QUERY_NAMES: Final = frozenset(
+    {
+        "access_key",
+        "access_token",
+        "api_key",
+        "apikey",
+        "auth",
+        "authorization",
+        "awsaccesskeyid",
+        "client_secret",
+        "code",
+        "id_token",
+        "key",
+        "passwd",
+        "password",
+        "private_token",
+        "refresh_token",
+        "secret",
+        "secret_key",
+        "session_token",
+        "sig",
+        "signature",
+        "token",
+        "x_amz_credential",
+        "x_amz_security_token",
+        "x_amz_signature",
+        "x_goog_credential",
+        "x_goog_signature",
+    }
+)
+# In bodies "code" and "key" name error codes and lookup keys far more often
+# than credentials, so an excerpt keeps them (registered secrets are masked).
+_SECRET_BODY_NAMES: Final = _SECRET_QUERY_NAMES - {"code", "key"}
+# Userinfo of an absolute URL: "scheme://" then "user[:password]@" before the host.
+_AUTHORITY: Final = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*:)?//([^/?#]*)")
+# ``name=value`` (forms, query strings) and ``"name": "value"`` (JSON) in bodies.
+_FORM_PAIR: Final = re.compile(r"(?<![\w.-])([\w.-]+)=([^&\s\"']*)")
+_JSON_PAIR: Final = re.compile(r'"([\w.-]+)"(\s*:\s*)"((?:[^"\\]|\\.)*)"')
+# Bodies longer than this are cut before scrubbing; excerpts are short anyway.
+_SCRUB_LIMIT: Final = 65_536
+
+
+@final
+class _Registry:
+    """The registered secret values and the pattern that finds them."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._values: set[str] = set()
+        self.pattern: re.Pattern[str] | None = None
+
+    def add(self, *values: str) -> None:
+        with self._lock:
+            new = {value for value in values if len(value) >= MIN_SECRET_LENGTH}
+            if new <= self._values:
+                return
+            self._values |= new
+            # Longest first, so a secret that contains another is masked whole.
+            ordered = sorted(self._values, key=lambda value: (-len(value), value))
+            self.pattern = re.compile("|".join(map(re.escape, ordered)))
+
+
+_REGISTRY: Final = _Registry()
+
+
+def register_secret(value: str) -> None:
+    """Register a secret value so that ``scrub_text`` masks it from now on.
+
+    Its percent-encoded form (as a path segment carries it) is registered
+    too. Values shorter than four characters are ignored, and values are
+    never unregistered: an old token may still sit in a queued log line.
+
+    Args:
+        value: The credential, as it is sent.
+
+    Example:
+        >>> from fiscus_dsl._connectors.scrub import register_secret, scrub_text
+        >>> register_secret("tok_example_123")
+        >>> scrub_text("sent tok_example_123")
+        'sent **********'
+    """
+    _REGISTRY.add(value, quote(value, safe=""))
+
+
+def scrub_text(text: str) -> str:
+    """Return ``text`` with every registered secret value replaced by ``MASK``.
+
+    Longer secrets are matched first, so one that contains another is
+    masked whole. When nothing is registered, ``text`` is returned as is.
+
+    Example:
+        >>> from fiscus_dsl._connectors.scrub import register_secret, scrub_text
+        >>> register_secret("pw_example_456")
+        >>> scrub_text("login failed for pw_example_456")
+        'login failed for **********'
+    """
+    pattern = _REGISTRY.pattern
+    if pattern is None:
+        return text
+    return pattern.sub(MASK, text)
+
+
+def is_secret_query_name(name: str) -> bool:
+    """Tell whether a query parameter's value must be redacted, by its name.
+
+    The check ignores case and treats ``-`` like ``_``, so ``API-Key``,
+    ``api_key`` and ``X-Amz-Signature`` are all secret-looking.
+
+    Example:
+        >>> from fiscus_dsl._connectors.scrub import is_secret_query_name
+        >>> is_secret_query_name("Access_Token"), is_secret_query_name("page")
+        (True, False)
+    """
+    return name.lower().replace("-", "_") in _SECRET_QUERY_NAMES
+
+
+def scrub_url(url: str | httpx.URL) -> str:
+    """Return a URL fit for a message or a span: no credentials in it.
+
+    Userinfo becomes ``REDACTED:REDACTED`` (as the OpenTelemetry HTTP
+    semantic conventions ask), the value of every secret-looking query
+    parameter (see ``is_secret_query_name``) or of one that holds a
+    registered secret becomes ``REDACTED``, and registered secrets
+    elsewhere (a path segment) are masked. The rest is kept byte for byte.
+
+    Example:
+        >>> from fiscus_dsl._connectors.scrub import scrub_url
+        >>> scrub_url("https://bob:pw@api.example.com/v1/items?page=2&api_key=abc")
+        'https://REDACTED:REDACTED@api.example.com/v1/items?page=2&api_key=REDACTED'
+    """
+    text = str(url)
+    text, hash_, fragment = text.partition("#")
+    text, question, query = text.partition("?")
+    text = _AUTHORITY.sub(_redact_userinfo, text, count=1)
+    if question:
+        query = "&".join(_scrub_query_item(item) for item in query.split("&"))
+    return scrub_text(f"{text}{question}{query}{hash_}{fragment}")
+
+
+def scrub_excerpt(text: str, *, limit: int = EXCERPT_LENGTH) -> str:
+    """Return at most ``limit`` characters of a body, scrubbed, for a message.
+
+    Registered secrets are masked and the values of secret-looking
+    ``name=value`` and ``"name": "value"`` pairs are redacted (as in
+    ``scrub_url``, except ``code`` and ``key``, which in bodies are mostly
+    error codes and lookup keys) *before* the text is cut, so a cut never
+    leaves part of a secret behind.
+
+    Example:
+        >>> from fiscus_dsl._connectors.scrub import scrub_excerpt
+        >>> scrub_excerpt('{"error": "expired", "refresh_token": "rt-9f8e"}')
+        '{"error": "expired", "refresh_token": "REDACTED"}'
+    """
+    text = _JSON_PAIR.sub(_redact_json_pair, text[:_SCRUB_LIMIT])
+    text = _FORM_PAIR.sub(_redact_form_pair, text)
+    return scrub_text(text)[:limit]
+
+
+def _redact_userinfo(match: re.Match[str]) -> str:
+    scheme, authority = match.group(1) or "", match.group(2)
+    _, at, host = authority.rpartition("@")
+    if not at:
+        return match.group(0)
+    return f"{scheme}//{REDACTED}:{REDACTED}@{host}"
+
+
+def _scrub_query_item(item: str) -> str:
+    name, equals, value = item.partition("=")
+    if not equals or not value:
+        return item
+    if is_secret_query_name(unquote_plus(name)):
+        return f"{name}={REDACTED}"
+    if any(scrub_text(text) != text for text in (unquote(value), unquote_plus(value))):
+        return f"{name}={REDACTED}"
+    return item
+
+
+def _is_secret_body_name(name: str) -> bool:
+    return name.lower().replace("-", "_") in _SECRET_BODY_NAMES
+
+
+def _redact_form_pair(match: re.Match[str]) -> str:
+    if not _is_secret_body_name(match.group(1)) or not match.group(2):
+        return match.group(0)
+    return f"{match.group(1)}={REDACTED}"
+
+
+def _redact_json_pair(match: re.Match[str]) -> str:
+    if not _is_secret_body_name(match.group(1)):
+        return match.group(0)
+    return f'"{match.group(1)}"{match.group(2)}"{REDACTED}"'
