@@ -16,10 +16,13 @@ from fiscus_dsl._connectors.oauth2 import (
 from fiscus_dsl._connectors.request import Body as Body
 from fiscus_dsl._connectors.request import Header as Header
 from fiscus_dsl._connectors.request import Query as Query
+from fiscus_dsl._dict_api.client import FiscusClient as FiscusClient
+from fiscus_dsl._dict_api.response import FiscusResponse as FiscusResponse
 from fiscus_dsl._dsl.conditions import GuardBlock as GuardBlock
 from fiscus_dsl._dsl.conditions import coalesce as coalesce
 from fiscus_dsl._dsl.conditions import failed as failed
 from fiscus_dsl._dsl.conditions import otherwise as otherwise
+from fiscus_dsl._dsl.conditions import outcome as outcome
 from fiscus_dsl._dsl.conditions import skipped as skipped
 from fiscus_dsl._dsl.conditions import succeeded as succeeded
 from fiscus_dsl._dsl.conditions import when as when
@@ -39,6 +42,7 @@ from fiscus_dsl._runtime.hooks import RunContext as RunContext
 from fiscus_dsl._runtime.hooks import TaskContext as TaskContext
 from fiscus_dsl._runtime.results import RunResult as RunResult
 from fiscus_dsl._runtime.results import RunStatus as RunStatus
+from fiscus_dsl._runtime.results import TaskOutcome as TaskOutcome
 from fiscus_dsl._runtime.results import TaskResult as TaskResult
 from fiscus_dsl._runtime.results import TaskStatus as TaskStatus
 from fiscus_dsl._runtime.retry import Retry as Retry
@@ -57,6 +61,7 @@ from fiscus_dsl.errors import MissingSecretError as MissingSecretError
 from fiscus_dsl.errors import ProjectionError as ProjectionError
 from fiscus_dsl.errors import ResponseValidationError as ResponseValidationError
 from fiscus_dsl.errors import SkipTask as SkipTask
+from fiscus_dsl.errors import TaskDefinitionError as TaskDefinitionError
 from fiscus_dsl.errors import TaskTimeoutError as TaskTimeoutError
 from fiscus_dsl.errors import TracingError as TracingError
 from fiscus_dsl.errors import UnsafeURLError as UnsafeURLError
@@ -75,8 +80,10 @@ __all__ = [
     "Connector",
     "ConnectorError",
     "Executor",
+    "FiscusClient",
     "FiscusError",
     "FiscusErrorCode",
+    "FiscusResponse",
     "FiscusWarning",
     "GuardBlock",
     "GuardError",
@@ -100,8 +107,10 @@ __all__ = [
     "SkipTask",
     "Task",
     "TaskContext",
+    "TaskDefinitionError",
     "TaskFuture",
     "TaskOptions",
+    "TaskOutcome",
     "TaskResult",
     "TaskStatus",
     "TaskTimeoutError",
@@ -115,6 +124,7 @@ __all__ = [
     "default_runner",
     "failed",
     "otherwise",
+    "outcome",
     "set_default_runner",
     "skipped",
     "succeeded",

@@ -14,6 +14,7 @@ The tree::
     ├── SkipTask                          raised by a before-hook: skip the task
     ├── WorkflowFailed                    ``wf(...)`` of a failed run
     ├── MissingSecretError (LookupError)  ``Secret.from_env`` of an unset variable
+    ├── TaskDefinitionError (ValueError)  a bad task dict or task file
     └── ConnectorError                    an HTTP call of a connector failed
         ├── HTTPStatusError               the API answered 4xx or 5xx
         ├── UnsafeURLError (ValueError)   a URL left the connector's origin
@@ -274,6 +275,26 @@ class MissingSecretError(FiscusError, LookupError):
             f"Environment variable {name!r} is not set, so Secret.from_env({name!r}) "
             f"has no value; export {name} before running, or pass Secret('...')"
         )
+
+
+@final
+class TaskDefinitionError(FiscusError, ValueError):
+    """A task dict (or a task file) of the Fiscus dict API is malformed.
+
+    Nothing was sent.
+
+    Attributes:
+        index: The task's position in the list, or ``None`` for the call itself.
+        field: The field that is wrong.
+    """
+
+    retryable = False
+    code = FiscusErrorCode.INVALID_REQUEST
+
+    def __init__(self, message: str, *, index: int | None, field: str) -> None:
+        super().__init__(message)
+        self.index = index
+        self.field = field
 
 
 class ConnectorError(FiscusError):

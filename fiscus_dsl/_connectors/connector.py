@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import (
     TYPE_CHECKING,
+    Any,
     Final,
     Literal,
     ParamSpec,
@@ -137,6 +138,7 @@ class Connector:
         self.rate: Rate | None = None if rate_limit is None else parse_rate(rate_limit)
         self.retry = retry
         self.transport = transport
+        self._tasks: dict[str, Task[..., Any]] = {}
         self._states: weakref.WeakKeyDictionary[
             asyncio.AbstractEventLoop, _LoopState
         ] = weakref.WeakKeyDictionary()
@@ -144,6 +146,15 @@ class Connector:
     def __repr__(self) -> str:
         auth = "" if self.auth is None else f", auth={self.auth!r}"
         return f"Connector({self.name!r}, base_url={scrub_url(self.base_url)!r}{auth})"
+
+    @property
+    def operations(self) -> Mapping[str, Task[..., Any]]:
+        """Return the connector's operations and tasks by name, as declared."""
+        return dict(self._tasks)
+
+    def _register(self, made: Task[P, R]) -> Task[P, R]:
+        self._tasks[made.name] = made
+        return made
 
     # ------------------------------------------------------------ clients
 
@@ -254,7 +265,7 @@ class Connector:
                 task_name, retry, timeout, on_error, before, after, on_retry
             )
             sender = _OperationSender(self, spec, idempotency_key)
-            return Task(function, options, body=sender.send)
+            return self._register(Task(function, options, body=sender.send))
 
         return decorate
 
@@ -306,7 +317,8 @@ class Connector:
             async def body(*args: object, **kwargs: object) -> R:
                 return await target(self.client(), *args, **kwargs)
 
-            return Task(visible, options, body=body)  # type: ignore[arg-type]  # visible stands for target
+            made: Task[..., R] = Task(visible, options, body=body)  # type: ignore[arg-type]  # visible stands for target
+            return self._register(made)
 
         if function is not None:
             return decorate(function)

@@ -21,7 +21,7 @@ from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from fiscus_dsl._connectors.scrub import scrub_text, scrub_url
+from fiscus_dsl._connectors.scrub import scrub_excerpt, scrub_text, scrub_url
 from fiscus_dsl._runtime.attempts import current_attempt
 from fiscus_dsl._runtime.telemetry import error_type
 from fiscus_dsl.errors import ConnectorError, FiscusErrorCode, HTTPStatusError
@@ -89,7 +89,8 @@ class InstrumentedTransport(httpx.AsyncBaseTransport):
             _end_with_error(span, exc)
             raise
         if response.status_code == TOO_MANY_REQUESTS:
-            self._limits.cool_down(retry_after(response) or 1.0)
+            wait = retry_after(response)  # "Retry-After: 0" means no wait
+            self._limits.cool_down(1.0 if wait is None else wait)
         _end_with_response(span, response)
         response.stream = _ReleasingStream(response.stream, release, deadline)  # type: ignore[arg-type]  # an async byte stream
         return response
@@ -205,7 +206,7 @@ def retry_after(response: httpx.Response) -> float | None:
     if value is None:
         return None
     value = value.strip()
-    if value.isdigit():
+    if value.isascii() and value.isdigit():  # "²".isdigit(), but float() refuses it
         return float(value)
     try:
         when = email.utils.parsedate_to_datetime(value)
@@ -223,7 +224,7 @@ def status_error(
     request = response.request
     status = response.status_code
     url = scrub_url(request.url)
-    body = scrub_text(response.text[:BODY_EXCERPT])
+    body = scrub_excerpt(response.text, limit=BODY_EXCERPT)  # scrubbed, then cut
     retryable = status == TOO_MANY_REQUESTS or (status in RETRY_STATUSES and idempotent)
     what = f"operation {operation!r}" if operation else "a request"
     msg = (
@@ -248,7 +249,7 @@ def _status_fix(status: int, *, retryable: bool) -> str:
     if status in (401, 403):
         return "check the connector's credentials and their scopes"
     if retryable:
-        return "it is retried by the task's Retry policy"
+        return "retryable: the task's Retry policy may try again"
     if status >= httpx.codes.INTERNAL_SERVER_ERROR:
         return (
             "not retried: the request may have had an effect (send an Idempotency-Key)"

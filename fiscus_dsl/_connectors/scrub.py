@@ -161,13 +161,14 @@ def scrub_url(url: str | httpx.URL) -> str:
         >>> scrub_url("https://bob:pw@api.example.com/v1/items?page=2&api_key=abc")
         'https://REDACTED:REDACTED@api.example.com/v1/items?page=2&api_key=REDACTED'
     """
-    text = str(url)
+    # Registered secrets first, so that no split below can cut one in two.
+    text = scrub_text(str(url))
     text, hash_, fragment = text.partition("#")
     text, question, query = text.partition("?")
     text = _AUTHORITY.sub(_redact_userinfo, text, count=1)
     if question:
         query = "&".join(_scrub_query_item(item) for item in query.split("&"))
-    return scrub_text(f"{text}{question}{query}{hash_}{fragment}")
+    return f"{text}{question}{query}{hash_}{fragment}"
 
 
 def scrub_excerpt(text: str, *, limit: int = EXCERPT_LENGTH) -> str:
@@ -184,9 +185,11 @@ def scrub_excerpt(text: str, *, limit: int = EXCERPT_LENGTH) -> str:
         >>> scrub_excerpt('{"error": "expired", "refresh_token": "rt-9f8e"}')
         '{"error": "expired", "refresh_token": "REDACTED"}'
     """
-    text = _JSON_PAIR.sub(_redact_json_pair, text[:_SCRUB_LIMIT])
-    text = _FORM_PAIR.sub(_redact_form_pair, text)
-    return scrub_text(text)[:limit]
+    # Registered secrets first: a pair's value ends at "&" or a quote, which a
+    # secret may contain, and no tail of a secret may survive.
+    text = scrub_text(text[:_SCRUB_LIMIT])
+    text = _JSON_PAIR.sub(_redact_json_pair, text)
+    return _FORM_PAIR.sub(_redact_form_pair, text)[:limit]
 
 
 def _redact_userinfo(match: re.Match[str]) -> str:

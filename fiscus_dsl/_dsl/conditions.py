@@ -28,6 +28,7 @@ from fiscus_dsl._dsl.tracing import (
 from fiscus_dsl._graph.model import (
     CoalesceArg,
     NotCondition,
+    OutcomeArg,
     OutcomeCondition,
     PredicateCondition,
     RefArg,
@@ -37,6 +38,8 @@ from fiscus_dsl._graph.model import Condition as ConditionSpec
 if TYPE_CHECKING:
     from collections.abc import Callable
     from types import TracebackType
+
+    from fiscus_dsl._runtime.results import TaskOutcome
 
 T = TypeVar("T")
 
@@ -191,6 +194,42 @@ def failed(future: object) -> Condition:
 def skipped(future: object) -> Condition:
     """Build the condition "the task behind ``future`` was skipped"."""
     return _outcome("skipped", future)
+
+
+def outcome(future: object) -> TaskOutcome:
+    """Return how a task ended, as a value another task can take.
+
+    The consumer runs whether the task succeeded, failed or was skipped:
+    its argument is a ``TaskOutcome`` with ``status``, ``value`` and
+    ``error``. Use it for clean-ups and reports that must always run.
+
+    Example:
+        >>> from fiscus_dsl import task, workflow, outcome, TaskOutcome
+        >>> @task(on_error="continue")
+        ... def charge(amount: int) -> int:
+        ...     raise ValueError("card declined")
+        >>> @task
+        ... def report(charged: TaskOutcome) -> str:
+        ...     return str(charged.status)
+        >>> @workflow
+        ... def checkout(amount: int) -> str:
+        ...     return report(outcome(charge(amount)))
+        >>> checkout(amount=5)
+        'failed'
+    """
+    trace = _require_trace("outcome(...)", "call it inside the workflow's body")
+    if not isinstance(future, TaskFuture):
+        trace.fail(
+            f"outcome() expects the future of a task call, got {type(future).__name__}",
+            fix="pass what the task call returned: outcome(contact)",
+        )
+    spec = future_spec(future, trace)
+    if not isinstance(spec, RefArg) or spec.path:
+        trace.fail(
+            f"outcome() needs a task's own future, not {future_label(future)!r}",
+            fix="pass the task call itself, not a projection, an input or a coalesce",
+        )
+    return TaskFuture(trace, OutcomeArg(node=spec.node))  # type: ignore[return-value]  # statically the outcome
 
 
 def coalesce(*options: T) -> T:

@@ -25,6 +25,7 @@ from fiscus_dsl._graph.model import (
     ListArg,
     NotCondition,
     OrCondition,
+    OutcomeArg,
     RefArg,
     Step,
     ValueArg,
@@ -72,13 +73,13 @@ class TaskFuture(Generic[T]):
     __slots__ = ("_path", "_source", "_trace")
 
     _trace: TraceContext
-    _source: RefArg | InputArg | CoalesceArg
+    _source: RefArg | InputArg | CoalesceArg | OutcomeArg
     _path: tuple[Step, ...]
 
     def __init__(
         self,
         trace: TraceContext,
-        source: RefArg | InputArg | CoalesceArg,
+        source: RefArg | InputArg | CoalesceArg | OutcomeArg,
         path: tuple[Step, ...] = (),
     ) -> None:
         object.__setattr__(self, "_trace", trace)
@@ -94,6 +95,8 @@ class TaskFuture(Generic[T]):
             head = source.node
         elif isinstance(source, InputArg):
             head = source.name
+        elif isinstance(source, OutcomeArg):
+            head = f"outcome({source.node})"
         else:
             head = "coalesce(...)"
         return head + format_path(self._path)

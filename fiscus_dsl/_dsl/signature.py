@@ -13,7 +13,13 @@ import inspect
 import typing
 from typing import Any, final
 
-from pydantic import TypeAdapter, ValidationError
+from pydantic import (
+    ConfigDict,
+    PydanticSchemaGenerationError,
+    PydanticUserError,
+    TypeAdapter,
+    ValidationError,
+)
 
 from fiscus_dsl.errors import ArgumentValidationError
 
@@ -43,6 +49,21 @@ def _resolved_hints(function: Callable[..., object]) -> dict[str, object]:
         except Exception:
             continue
     return hints
+
+
+_ARBITRARY = ConfigDict(arbitrary_types_allowed=True)
+
+
+def _adapter(annotation: object) -> TypeAdapter[object] | None:
+    """Build a validator, allowing arbitrary classes; ``None`` if pydantic cannot."""
+    try:
+        return TypeAdapter(annotation)  # type: ignore[arg-type]  # an annotation is a type form
+    except PydanticSchemaGenerationError:
+        pass
+    try:  # a class pydantic does not know: check by isinstance
+        return TypeAdapter(annotation, config=_ARBITRARY)  # type: ignore[arg-type]  # as above
+    except (PydanticSchemaGenerationError, PydanticUserError):
+        return None
 
 
 @final
@@ -126,7 +147,9 @@ class CallSignature:
                     inspect.Parameter.VAR_KEYWORD,
                 ):
                     continue
-                adapters[name] = TypeAdapter(annotation)  # type: ignore[arg-type]  # an annotation is a type form
+                adapter = _adapter(annotation)
+                if adapter is not None:
+                    adapters[name] = adapter
             self._adapters = adapters
         return self._adapters
 

@@ -135,8 +135,22 @@ class CoalesceArg(BaseModel):
     options: tuple[ArgSpec, ...]
 
 
+@final
+class OutcomeArg(BaseModel):
+    """How another task ended (``outcome(f)``): its status, value and error.
+
+    Unlike a reference, it never goes missing: a failed or skipped task has
+    an outcome too, so the consumer runs whatever happened.
+    """
+
+    model_config = _FROZEN
+    kind: Literal["outcome"] = "outcome"
+    node: NodeId
+    path: tuple[Step, ...] = ()
+
+
 ArgSpec: TypeAlias = Annotated[
-    ValueArg | RefArg | InputArg | ListArg | DictArg | CoalesceArg,
+    ValueArg | RefArg | InputArg | ListArg | DictArg | CoalesceArg | OutcomeArg,
     Field(discriminator="kind"),
 ]
 
@@ -389,8 +403,8 @@ class WorkflowGraph(BaseModel):
 
 
 def arg_refs(arg: ArgSpec) -> Iterator[NodeId]:
-    """Yield the ids of the nodes whose values ``arg`` needs."""
-    if isinstance(arg, RefArg):
+    """Yield the ids of the nodes ``arg`` waits for (values and outcomes)."""
+    if isinstance(arg, RefArg | OutcomeArg):
         yield arg.node
     elif isinstance(arg, ListArg | CoalesceArg):
         for item in arg.items if isinstance(arg, ListArg) else arg.options:

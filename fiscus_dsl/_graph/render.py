@@ -25,6 +25,7 @@ from fiscus_dsl._graph.model import (
     MapNode,
     NotCondition,
     OrCondition,
+    OutcomeArg,
     OutcomeCondition,
     PredicateCondition,
     RefArg,
@@ -103,6 +104,8 @@ def describe_arg(arg: ArgSpec, *, redact: bool = False) -> str:
         return _describe_list(arg, redact=redact)
     if isinstance(arg, DictArg):
         return _describe_dict(arg, redact=redact)
+    if isinstance(arg, OutcomeArg):
+        return f"outcome({arg.node}){format_path(arg.path)}"
     return f"coalesce({_describe_args(arg.options, redact=redact)})"
 
 

@@ -26,6 +26,7 @@ from fiscus_dsl._graph.model import (
     ListArg,
     NotCondition,
     OrCondition,
+    OutcomeArg,
     OutcomeCondition,
     PredicateCondition,
     RefArg,
@@ -33,7 +34,7 @@ from fiscus_dsl._graph.model import (
     ValueArg,
     format_path,
 )
-from fiscus_dsl._runtime.results import TaskStatus
+from fiscus_dsl._runtime.results import TaskOutcome, TaskStatus
 from fiscus_dsl._runtime.slots import OUTPUT_ID
 from fiscus_dsl.errors import ArgumentValidationError, GuardError, ProjectionError
 
@@ -107,6 +108,12 @@ def resolve(spec: ArgSpec, consumer: Slot) -> object:
         )
     if kind is ValueArg:
         return spec.value  # type: ignore[union-attr]  # kind checked above
+    if isinstance(spec, OutcomeArg):
+        source = consumer.scope.slots[spec.node]
+        status = source.status
+        assert status is not None  # the consumer waited for it to settle
+        result = TaskOutcome(status, source.value, source.error)
+        return project(result, spec.path, consumer, source.id) if spec.path else result
     if isinstance(spec, InputArg):
         value = consumer.scope.inputs[spec.name]
         return project(value, spec.path, consumer, spec.name) if spec.path else value

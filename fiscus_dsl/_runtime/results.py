@@ -7,11 +7,19 @@ was called with.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, Generic, TypeVar, final
 
-from pydantic import BaseModel, ConfigDict, PrivateAttr, field_serializer
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    GetCoreSchemaHandler,
+    PrivateAttr,
+    field_serializer,
+)
+from pydantic_core import core_schema
 
 from fiscus_dsl._graph.model import WorkflowGraph
 from fiscus_dsl._types import NodeId
@@ -40,6 +48,34 @@ def describe_error(error: BaseException | None) -> dict[str, str] | None:
     if error is None:
         return None
     return {"type": type(error).__qualname__, "message": str(error)}
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class TaskOutcome:
+    """How a task ended, as ``outcome(f)`` passes it to another task.
+
+    Attributes:
+        status: ``succeeded``, ``failed`` or ``skipped``.
+        value: The task's value when it succeeded, else ``None``.
+        error: The error that failed it, if it failed.
+    """
+
+    status: TaskStatus
+    value: object = None
+    error: BaseException | None = None
+
+    @property
+    def success(self) -> bool:
+        """Tell whether the task succeeded."""
+        return self.status is TaskStatus.SUCCEEDED
+
+    @classmethod
+    def __get_pydantic_core_schema__(
+        cls, source: type[object], handler: GetCoreSchemaHandler
+    ) -> core_schema.CoreSchema:
+        """Validate a ``TaskOutcome`` argument by its type only."""
+        return core_schema.is_instance_schema(cls)
 
 
 @final

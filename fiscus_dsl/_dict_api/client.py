@@ -1,0 +1,161 @@
+"""``FiscusClient``: the Fiscus SDK's ``execute`` API, on the DSL's graph and runner.
+
+``client.execute(tasks=[...])`` checks every task dict, compiles the list
+into one workflow graph and runs it on the runner; ``execute(connector_name,
+operation, params)`` runs one operation; ``execute_async`` is the async
+twin. Definition errors (a malformed task, an unknown connector) raise
+``TaskDefinitionError`` before anything is sent; what happens while running
+is reported in the ``FiscusResponse``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, final
+
+from fiscus_dsl._dict_api.compile import Execution, resolve_operations
+from fiscus_dsl._dict_api.response import FiscusResponse
+from fiscus_dsl._dict_api.spec import Callback, read_callbacks, read_tasks
+from fiscus_dsl._runtime.retry import Retry
+from fiscus_dsl._runtime.runner import default_runner, run_sync
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
+    from fiscus_dsl._connectors.connector import Connector
+    from fiscus_dsl._runtime.runner import Runner
+
+
+@final
+class FiscusClient:
+    """Run Fiscus task dicts on connectors, as the Fiscus SDK's client does.
+
+    Args:
+        connectors: The connectors tasks may name (names need not be unique:
+            the first with the operation wins).
+        retries: Retries after a failed attempt of each task (the Fiscus
+            ``retries``); only errors safe to retry are retried.
+        backoff_factor: The first retry waits this long, doubling after.
+        callbacks: ``fiscus_on_success``, ``fiscus_on_error`` and
+            ``fiscus_on_log`` for every call.
+        runner: The runner to use (default: the default runner).
+
+    Example:
+        >>> from fiscus_dsl import Connector, FiscusClient
+        >>> crm = Connector("CRMSystem", "https://crm.example.com/v1")
+        >>> client = FiscusClient(connectors=[crm], retries=2)
+        >>> client.execute()
+        Traceback (most recent call last):
+        ...
+        ValueError: Pass tasks=[...], or both connector_name and operation ...
+    """
+
+    def __init__(
+        self,
+        connectors: Sequence[Connector] = (),
+        *,
+        retries: int = 3,
+        backoff_factor: float = 0.5,
+        callbacks: Mapping[str, Callback] | None = None,
+        runner: Runner | None = None,
+    ) -> None:
+        if retries < 0 or backoff_factor < 0:
+            msg = (
+                f"FiscusClient(retries={retries!r}, backoff_factor={backoff_factor!r}) "
+                "takes numbers of 0 or more"
+            )
+            raise ValueError(msg)
+        self.connectors = list(connectors)
+        self.retries = retries
+        self.backoff_factor = backoff_factor
+        self.callbacks = read_callbacks(callbacks, index=None)
+        self.runner = runner
+
+    def execute(
+        self,
+        connector_name: str | None = None,
+        operation: str | None = None,
+        params: Mapping[str, object] | None = None,
+        callbacks: Mapping[str, Callback] | None = None,
+        tasks: Sequence[Mapping[str, object]] | None = None,
+    ) -> FiscusResponse:
+        """Run one operation, or a list of task dicts, and return the response.
+
+        Raises:
+            ValueError: Neither ``tasks`` nor both ``connector_name`` and
+                ``operation`` were given.
+            TaskDefinitionError: A task dict is malformed or names an unknown
+                connector or operation; nothing was sent.
+        """
+        execution, single = self._prepare(
+            connector_name, operation, params, callbacks, tasks
+        )
+        return run_sync(lambda: self._run(execution, single=single))
+
+    async def execute_async(
+        self,
+        connector_name: str | None = None,
+        operation: str | None = None,
+        params: Mapping[str, object] | None = None,
+        callbacks: Mapping[str, Callback] | None = None,
+        tasks: Sequence[Mapping[str, object]] | None = None,
+    ) -> FiscusResponse:
+        """Run one operation or a list of task dicts, from async code (``execute``)."""
+        execution, single = self._prepare(
+            connector_name, operation, params, callbacks, tasks
+        )
+        return await self._run(execution, single=single)
+
+    def _prepare(
+        self,
+        connector_name: str | None,
+        operation: str | None,
+        params: Mapping[str, object] | None,
+        callbacks: Mapping[str, Callback] | None,
+        tasks: Sequence[Mapping[str, object]] | None,
+    ) -> tuple[Execution, bool]:
+        single = tasks is None
+        if tasks is None:
+            if connector_name is None or operation is None:
+                msg = (
+                    "Pass tasks=[...], or both connector_name and operation "
+                    "(and params) to run one operation"
+                )
+                raise ValueError(msg)
+            tasks = [
+                {
+                    "connector": connector_name,
+                    "operation": operation,
+                    "params": params or {},
+                }
+            ]
+        specs = read_tasks(tasks)
+        operations = resolve_operations(specs, self.connectors)
+        retry = Retry(
+            attempts=self.retries + 1,
+            backoff=self.backoff_factor,
+            max_delay=max(30.0, self.backoff_factor),
+            jitter=False,
+        )
+        merged = {**self.callbacks, **read_callbacks(callbacks, index=None)}
+        return Execution(specs, operations, retry=retry, callbacks=merged), single
+
+    async def _run(self, execution: Execution, *, single: bool) -> FiscusResponse:
+        runner = self.runner or default_runner()
+        traced = execution.compile().trace_graph((), {})
+        execution.step_ids = [node.id for node in traced.graph.nodes]
+        run = await runner.arun_traced(traced, {})
+        responses = execution.responses(run)
+        await execution.report_errors(responses)
+        failed = next(
+            (response for response in responses if not response.success), None
+        )
+        results = [response.result for response in responses]
+        return FiscusResponse(
+            success=failed is None,
+            result=results[0] if single else results,
+            results=responses,
+            error=None if failed is None else failed.error,
+            error_message=None if failed is None else failed.error_message,
+            context=execution.final_context(run),
+            run=run,
+        )

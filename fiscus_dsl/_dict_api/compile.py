@@ -1,0 +1,428 @@
+"""Compiling a list of task dicts onto one DSL graph, and reading its run back.
+
+Each task dict becomes one task node named after its ``id`` or operation.
+A task whose params refer to earlier results (``"{{create_contact.id}}"``),
+or that has ``depends_on``, waits for those tasks; a task with conditions
+or with params computed from the context waits for every task before it;
+the others run at once. Every step gets the *outcomes* of what it waits
+for, so a failed task still feeds the context (``custom_logic(response)``)
+and conditions. Steps run with ``on_error="continue"``: one failure does
+not stop the rest.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, final
+
+from fiscus_dsl._dict_api.response import FiscusResponse
+from fiscus_dsl._dict_api.spec import TEMPLATE, Callback, TaskSpec, template_path
+from fiscus_dsl._dsl.conditions import outcome, when
+from fiscus_dsl._dsl.hooks import Hooks
+from fiscus_dsl._dsl.task import Task, TaskOptions
+from fiscus_dsl._dsl.workflow import Workflow, workflow
+from fiscus_dsl._runtime.hooks import call_hook
+from fiscus_dsl._runtime.results import TaskOutcome, TaskStatus
+from fiscus_dsl.errors import SkipTask, TaskDefinitionError
+
+if TYPE_CHECKING:
+    from fiscus_dsl._connectors.connector import Connector
+    from fiscus_dsl._runtime.hooks import TaskContext
+    from fiscus_dsl._runtime.results import RunResult
+    from fiscus_dsl._runtime.retry import Retry
+
+_MISSING = object()
+
+
+@final
+class Execution:
+    """One ``execute`` call: its steps, their shared context, and its callbacks."""
+
+    def __init__(
+        self,
+        specs: Sequence[TaskSpec],
+        operations: Sequence[Task[..., Any]],
+        *,
+        retry: Retry | None,
+        callbacks: Mapping[str, Callback],
+    ) -> None:
+        self.specs = list(specs)
+        self.operations = list(operations)
+        self.retry = retry
+        self.callbacks = dict(callbacks)
+        self.step_ids: list[str] = []
+        self.condition_errors: dict[int, BaseException] = {}
+        self._logic: dict[int, object] = {}
+
+    # ------------------------------------------------------------ the graph
+
+    def compile(self) -> Workflow[[], None]:
+        """Return the workflow that runs every task of this call."""
+        steps = [
+            self._step(spec, operation)
+            for spec, operation in zip(self.specs, self.operations, strict=True)
+        ]
+
+        def fiscus_tasks() -> None:
+            futures: list[object] = []
+            for spec, step in zip(self.specs, steps, strict=True):
+                waits = self._waits_for(spec)
+                inputs = [outcome(futures[index]) for index in waits]
+                if spec.condition is None:
+                    futures.append(step(inputs))
+                    continue
+                earlier = [outcome(future) for future in futures]
+                guard = self._guard(spec)
+                with when(guard, *earlier):
+                    futures.append(step(inputs))
+
+        return workflow(name="fiscus_tasks")(fiscus_tasks)
+
+    def _waits_for(self, spec: TaskSpec) -> list[int]:
+        if (
+            spec.condition is not None
+            or callable(spec.params)
+            or _has_callables(spec.params)
+        ):
+            return list(range(spec.index))
+        names = set(spec.depends_on) | set(spec.references())
+        return [
+            other.index
+            for other in self.specs[: spec.index]
+            if other.key in names or other.operation in names
+        ]
+
+    def _guard(self, spec: TaskSpec) -> Callable[..., bool]:
+        def condition(*outcomes: TaskOutcome) -> bool:
+            assert spec.condition is not None  # only guarded specs get here
+            try:
+                return bool(spec.condition(self.context(outcomes)))
+            except Exception as exc:  # a condition that raises skips its task, recorded
+                self.condition_errors[spec.index] = exc
+                return False
+
+        condition.__name__ = f"conditions_of_{spec.key}"
+        return condition
+
+    def _step(self, spec: TaskSpec, operation: Task[..., Any]) -> Task[..., Any]:
+        waits = self._waits_for(spec)
+
+        def step(outcomes: list[TaskOutcome]) -> object:
+            """Run one task dict's operation."""
+
+        step.__name__ = spec.key
+        step.__qualname__ = spec.key
+
+        async def body(outcomes: list[TaskOutcome]) -> object:
+            context = self.context(outcomes, among=waits)
+            params = self._params(spec, context, outcomes, waits)
+            return await _call(operation, spec, params)
+
+        hooks = self._hooks(spec)
+        options = TaskOptions(
+            name=spec.key,
+            retry=self.retry if self.retry is not None else operation.options.retry,
+            on_error="continue",
+            hooks=hooks,
+            attempt_context=True,
+        )
+        return Task(step, options, body=body)
+
+    # ------------------------------------------------------------ context
+
+    def context(
+        self, outcomes: Sequence[TaskOutcome], *, among: Sequence[int] | None = None
+    ) -> dict[str, object]:
+        """Build ``context`` from the outcomes of the earlier tasks given."""
+        indexes = list(range(len(outcomes))) if among is None else list(among)
+        context: dict[str, object] = {}
+        for index, result in zip(indexes, outcomes, strict=True):
+            value = self.context_value(index, result)
+            if value is _MISSING:
+                continue
+            spec = self.specs[index]
+            context[spec.operation] = value
+            context[spec.key] = value
+        return context
+
+    def context_value(self, index: int, result: TaskOutcome) -> object:
+        """Return what a task puts in the context: ``custom_logic`` or its data."""
+        spec = self.specs[index]
+        if spec.custom_logic is None:
+            return result.value if result.success else _MISSING
+        if index not in self._logic:
+            self._logic[index] = spec.custom_logic(self.task_response(index, result))
+        return self._logic[index]
+
+    def task_response(
+        self, index: int, result: TaskOutcome | None, *, message: str | None = None
+    ) -> FiscusResponse:
+        """Return one task's ``FiscusResponse`` from its outcome."""
+        spec = self.specs[index]
+        task_id = self.step_ids[index] if index < len(self.step_ids) else spec.key
+        if (
+            result is None
+            or result.status is TaskStatus.SKIPPED
+            or result.status is TaskStatus.NOT_RUN
+        ):
+            return FiscusResponse(
+                success=True,
+                result={},
+                operation=spec.operation,
+                task_id=task_id,
+                skipped=True,
+                error_message=message,
+            )
+        if result.success:
+            return FiscusResponse(
+                success=True,
+                result=result.value,
+                operation=spec.operation,
+                task_id=task_id,
+            )
+        error = result.error
+        text = message or (
+            f"Task {spec.index} ({task_id!r}, {spec.connector}.{spec.operation}) "
+            f"failed: {type(error).__name__}: {error}"
+        )
+        return FiscusResponse(
+            success=False,
+            error=error,
+            error_message=text,
+            operation=spec.operation,
+            task_id=task_id,
+        )
+
+    # ------------------------------------------------------------ params
+
+    def _params(
+        self,
+        spec: TaskSpec,
+        context: Mapping[str, object],
+        outcomes: Sequence[TaskOutcome],
+        waits: Sequence[int],
+    ) -> dict[str, object]:
+        if callable(spec.params):
+            made: object = spec.params(context)
+            if not isinstance(made, Mapping):
+                kind = type(made).__name__
+                msg = f"Task {spec.index}: params(ctx) returned {kind}, not a dict"
+                raise TaskDefinitionError(msg, index=spec.index, field="params")
+            return dict(made)
+        named = {}
+        for index, result in zip(waits, outcomes, strict=True):
+            other = self.specs[index]
+            named[other.operation] = result
+            named[other.key] = result
+        return {
+            name: _fill(value, context, named, spec)
+            for name, value in spec.params.items()
+        }
+
+    # ------------------------------------------------------------ callbacks
+
+    def _hooks(self, spec: TaskSpec) -> Hooks | None:
+        callbacks = {**self.callbacks, **spec.callbacks}
+        on_log = callbacks.get("fiscus_on_log")
+        on_success = callbacks.get("fiscus_on_success")
+        if on_log is None and on_success is None:
+            return None
+
+        async def before(ctx: TaskContext) -> None:
+            if on_log is not None:
+                await call_hook(
+                    on_log,
+                    {
+                        "message": f"Executing {spec.connector}.{spec.operation}",
+                        "response": None,
+                        "task": dict(spec.source),
+                    },
+                )
+
+        async def after(ctx: TaskContext, value: object) -> None:
+            response = FiscusResponse(
+                success=True,
+                result=value,
+                operation=spec.operation,
+                task_id=ctx.task_id,
+            )
+            info = {
+                "message": f"{spec.connector}.{spec.operation} succeeded",
+                "response": response,
+                "task": dict(spec.source),
+            }
+            if on_log is not None:
+                await call_hook(on_log, info)
+            if on_success is not None:
+                await call_hook(on_success, info)
+
+        return Hooks(before_task=before, after_task=after)
+
+    async def report_errors(self, responses: Sequence[FiscusResponse]) -> None:
+        """Call ``fiscus_on_error`` for failed tasks and conditions that raised."""
+        for spec, response in zip(self.specs, responses, strict=True):
+            if response.success and spec.index not in self.condition_errors:
+                continue
+            on_error = {**self.callbacks, **spec.callbacks}.get("fiscus_on_error")
+            if on_error is not None:
+                info = {
+                    "message": response.error_message,
+                    "response": response,
+                    "task": dict(spec.source),
+                }
+                await call_hook(on_error, info)
+
+    # ------------------------------------------------------------ the answer
+
+    def responses(self, run: RunResult[object]) -> list[FiscusResponse]:
+        """Return one ``FiscusResponse`` per task from a finished run."""
+        responses = []
+        for spec, task_id in zip(self.specs, self.step_ids, strict=True):
+            task_result = run.tasks[task_id]
+            result = TaskOutcome(
+                task_result.status, task_result.value, task_result.error
+            )
+            message = None
+            if spec.index in self.condition_errors:
+                error = self.condition_errors[spec.index]
+                message = (
+                    f"Task {spec.index} ({task_id!r}) was skipped: its condition "
+                    f"raised {type(error).__name__}: {error}"
+                )
+            elif result.status is TaskStatus.SKIPPED:
+                message = None
+            responses.append(self.task_response(spec.index, result, message=message))
+        return responses
+
+    def final_context(self, run: RunResult[object]) -> dict[str, object]:
+        """Return the context after every task ran."""
+        outcomes = [
+            TaskOutcome(
+                run.tasks[task_id].status,
+                run.tasks[task_id].value,
+                run.tasks[task_id].error,
+            )
+            for task_id in self.step_ids
+        ]
+        return self.context(outcomes)
+
+
+def _has_callables(params: object) -> bool:
+    if callable(params):
+        return True
+    if isinstance(params, Mapping):
+        return any(_has_callables(value) for value in params.values())
+    if isinstance(params, list | tuple):
+        return any(_has_callables(value) for value in params)
+    return False
+
+
+def _fill(
+    value: object,
+    context: Mapping[str, object],
+    named: Mapping[str, TaskOutcome],
+    spec: TaskSpec,
+) -> object:
+    if callable(value):
+        return value(context)
+    if isinstance(value, Mapping):
+        return {key: _fill(item, context, named, spec) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_fill(item, context, named, spec) for item in value]
+    if not isinstance(value, str) or "{{" not in value:
+        return value
+    whole = TEMPLATE.fullmatch(value.strip())
+    if whole is not None:
+        return _lookup(whole, named, spec)
+    return TEMPLATE.sub(lambda match: str(_lookup(match, named, spec)), value)
+
+
+def _lookup(match: Any, named: Mapping[str, TaskOutcome], spec: TaskSpec) -> object:
+    name, path = match.group(1), match.group(2)
+    result = named[name]
+    if not result.success:
+        msg = f"its params need {{{{{name}{path}}}}}, and task {name!r} {result.status}"
+        raise SkipTask(msg)
+    value: object = result.value
+    for key in template_path(path):
+        try:
+            value = _step(value, key)
+        except (LookupError, AttributeError, TypeError) as exc:
+            msg = (
+                f"Task {spec.index}: {{{{{name}{path}}}}} found nothing at {key!r} "
+                f"in the result of {name!r}"
+            )
+            raise TaskDefinitionError(msg, index=spec.index, field="params") from exc
+    return value
+
+
+def _step(value: object, key: str | int) -> object:
+    if isinstance(value, Mapping):
+        return value[key]
+    if isinstance(value, list | tuple):
+        if isinstance(key, str):
+            msg = f"a list has no key {key!r}"
+            raise TypeError(msg)
+        return value[key]
+    return getattr(value, str(key))
+
+
+async def _call(
+    operation: Task[..., Any], spec: TaskSpec, params: dict[str, object]
+) -> object:
+    signature = operation.call_signature
+    try:
+        arguments = signature.bind((), params)
+    except TypeError as exc:
+        msg = (
+            f"Task {spec.index} ({spec.connector}.{spec.operation}): params do not fit "
+            f"{operation.name}{signature.signature} ({exc}); give exactly its "
+            "parameters"
+        )
+        raise TaskDefinitionError(msg, index=spec.index, field="params") from exc
+    arguments = signature.validate(arguments, workflow="fiscus_tasks", task_id=spec.key)
+    args, kwargs = signature.call_parts(arguments)
+    value = operation.plan.function(*args, **kwargs)
+    if inspect.isawaitable(value):
+        value = await value
+    return value
+
+
+def resolve_operations(
+    specs: Sequence[TaskSpec], connectors: Sequence[Connector]
+) -> list[Task[..., Any]]:
+    """Find each task's operation among the client's connectors.
+
+    Raises:
+        TaskDefinitionError: An unknown connector or operation, naming what exists.
+    """
+    found = []
+    for spec in specs:
+        matches = [
+            connector for connector in connectors if connector.name == spec.connector
+        ]
+        if not matches:
+            known = sorted({connector.name for connector in connectors})
+            msg = (
+                f"Task {spec.index}: field 'connector' names {spec.connector!r}, "
+                f"which is not among the client's connectors {known}"
+            )
+            raise TaskDefinitionError(msg, index=spec.index, field="connector")
+        operation = next(
+            (
+                c.operations[spec.operation]
+                for c in matches
+                if spec.operation in c.operations
+            ),
+            None,
+        )
+        if operation is None:
+            known = sorted({name for c in matches for name in c.operations})
+            msg = (
+                f"Task {spec.index}: field 'operation' names {spec.operation!r}, "
+                f"which connector {spec.connector!r} does not have; it has {known}"
+            )
+            raise TaskDefinitionError(msg, index=spec.index, field="operation")
+        found.append(operation)
+    return found
