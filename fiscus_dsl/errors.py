@@ -215,9 +215,9 @@ class TaskTimeoutError(FiscusError, TimeoutError):
         task_id: The task id.
         timeout: The limit in seconds.
         attempt: The attempt that timed out (1 for the first try).
+    """
 
     code = FiscusErrorCode.TIMEOUT
-    """
 
     def __init__(self, *, task_id: str, timeout: float, attempt: int) -> None:
         self.task_id = task_id

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, final
 
-from fiscus_dsl._dict_api.compile import Execution, resolve_operations
+from fiscus_dsl._dict_api.compile import Execution, check_params, resolve_operations
 from fiscus_dsl._dict_api.response import FiscusResponse
 from fiscus_dsl._dict_api.spec import Callback, read_callbacks, read_tasks
 from fiscus_dsl._runtime.retry import Retry
@@ -76,7 +76,9 @@ class FiscusClient:
         operation: str | None = None,
         params: Mapping[str, object] | None = None,
         callbacks: Mapping[str, Callback] | None = None,
-        tasks: Sequence[Mapping[str, object]] | None = None,
+        # Sequence[object]: mypy types the guide's task list, dicts of several
+        # shapes, as list[object]; read_tasks checks every item.
+        tasks: Sequence[object] | None = None,
     ) -> FiscusResponse:
         """Run one operation, or a list of task dicts, and return the response.
 
@@ -97,7 +99,7 @@ class FiscusClient:
         operation: str | None = None,
         params: Mapping[str, object] | None = None,
         callbacks: Mapping[str, Callback] | None = None,
-        tasks: Sequence[Mapping[str, object]] | None = None,
+        tasks: Sequence[object] | None = None,
     ) -> FiscusResponse:
         """Run one operation or a list of task dicts, from async code (``execute``)."""
         execution, single = self._prepare(
@@ -111,7 +113,7 @@ class FiscusClient:
         operation: str | None,
         params: Mapping[str, object] | None,
         callbacks: Mapping[str, Callback] | None,
-        tasks: Sequence[Mapping[str, object]] | None,
+        tasks: Sequence[object] | None,
     ) -> tuple[Execution, bool]:
         single = tasks is None
         if tasks is None:
@@ -130,6 +132,7 @@ class FiscusClient:
             ]
         specs = read_tasks(tasks)
         operations = resolve_operations(specs, self.connectors)
+        check_params(specs, operations)
         retry = Retry(
             attempts=self.retries + 1,
             backoff=self.backoff_factor,
@@ -144,6 +147,7 @@ class FiscusClient:
         traced = execution.compile().trace_graph((), {})
         execution.step_ids = [node.id for node in traced.graph.nodes]
         run = await runner.arun_traced(traced, {})
+        context = execution.final_context(run)  # runs every custom_logic once
         responses = execution.responses(run)
         await execution.report_errors(responses)
         failed = next(
@@ -156,6 +160,6 @@ class FiscusClient:
             results=responses,
             error=None if failed is None else failed.error,
             error_message=None if failed is None else failed.error_message,
-            context=execution.final_context(run),
+            context=context,
             run=run,
         )

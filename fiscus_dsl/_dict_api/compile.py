@@ -13,18 +13,21 @@ not stop the rest.
 from __future__ import annotations
 
 import inspect
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, final
 
+from fiscus_dsl._connectors.scrub import scrub_text
 from fiscus_dsl._dict_api.response import FiscusResponse
 from fiscus_dsl._dict_api.spec import TEMPLATE, Callback, TaskSpec, template_path
 from fiscus_dsl._dsl.conditions import outcome, when
 from fiscus_dsl._dsl.hooks import Hooks
 from fiscus_dsl._dsl.task import Task, TaskOptions
 from fiscus_dsl._dsl.workflow import Workflow, workflow
+from fiscus_dsl._runtime.attempts import current_attempt
 from fiscus_dsl._runtime.hooks import call_hook
 from fiscus_dsl._runtime.results import TaskOutcome, TaskStatus
-from fiscus_dsl.errors import SkipTask, TaskDefinitionError
+from fiscus_dsl.errors import FiscusWarning, SkipTask, TaskDefinitionError
 
 if TYPE_CHECKING:
     from fiscus_dsl._connectors.connector import Connector
@@ -54,6 +57,7 @@ class Execution:
         self.step_ids: list[str] = []
         self.condition_errors: dict[int, BaseException] = {}
         self._logic: dict[int, object] = {}
+        self.logic_errors: dict[int, BaseException] = {}
 
     # ------------------------------------------------------------ the graph
 
@@ -123,6 +127,7 @@ class Execution:
         options = TaskOptions(
             name=spec.key,
             retry=self.retry if self.retry is not None else operation.options.retry,
+            timeout=operation.options.timeout,
             on_error="continue",
             hooks=hooks,
             attempt_context=True,
@@ -152,7 +157,13 @@ class Execution:
         if spec.custom_logic is None:
             return result.value if result.success else _MISSING
         if index not in self._logic:
-            self._logic[index] = spec.custom_logic(self.task_response(index, result))
+            try:
+                self._logic[index] = spec.custom_logic(
+                    self.task_response(index, result)
+                )
+            except Exception as exc:  # user code: reported on the task's response
+                self.logic_errors[index] = exc
+                self._logic[index] = _MISSING
         return self._logic[index]
 
     def task_response(
@@ -182,7 +193,8 @@ class Execution:
                 task_id=task_id,
             )
         error = result.error
-        text = message or (
+        # Scrubbed: a hand-written task's error may quote a URL with a key in it.
+        text = message or scrub_text(
             f"Task {spec.index} ({task_id!r}, {spec.connector}.{spec.operation}) "
             f"failed: {type(error).__name__}: {error}"
         )
@@ -231,7 +243,7 @@ class Execution:
 
         async def before(ctx: TaskContext) -> None:
             if on_log is not None:
-                await call_hook(
+                await _notify(
                     on_log,
                     {
                         "message": f"Executing {spec.connector}.{spec.operation}",
@@ -253,9 +265,9 @@ class Execution:
                 "task": dict(spec.source),
             }
             if on_log is not None:
-                await call_hook(on_log, info)
+                await _notify(on_log, info)
             if on_success is not None:
-                await call_hook(on_success, info)
+                await _notify(on_success, info)
 
         return Hooks(before_task=before, after_task=after)
 
@@ -271,7 +283,7 @@ class Execution:
                     "response": response,
                     "task": dict(spec.source),
                 }
-                await call_hook(on_error, info)
+                await _notify(on_error, info)
 
     # ------------------------------------------------------------ the answer
 
@@ -286,14 +298,36 @@ class Execution:
             message = None
             if spec.index in self.condition_errors:
                 error = self.condition_errors[spec.index]
-                message = (
+                message = scrub_text(
                     f"Task {spec.index} ({task_id!r}) was skipped: its condition "
                     f"raised {type(error).__name__}: {error}"
                 )
             elif result.status is TaskStatus.SKIPPED:
-                message = None
-            responses.append(self.task_response(spec.index, result, message=message))
+                message = scrub_text(
+                    f"Task {spec.index} ({task_id!r}) was skipped: {task_result.reason}"
+                )
+            response = self.task_response(spec.index, result, message=message)
+            if spec.index in self.logic_errors:
+                response = self._logic_failure(spec, task_id, response)
+            responses.append(response)
         return responses
+
+    def _logic_failure(
+        self, spec: TaskSpec, task_id: str, response: FiscusResponse
+    ) -> FiscusResponse:
+        """Mark a task whose ``custom_logic`` raised: its response is an error."""
+        error = self.logic_errors[spec.index]
+        return FiscusResponse(
+            success=False,
+            result=response.result,
+            error=error,
+            error_message=scrub_text(
+                f"Task {spec.index} ({task_id!r}): its custom_logic raised "
+                f"{type(error).__name__}: {error}"
+            ),
+            operation=spec.operation,
+            task_id=task_id,
+        )
 
     def final_context(self, run: RunResult[object]) -> dict[str, object]:
         """Return the context after every task ran."""
@@ -306,6 +340,16 @@ class Execution:
             for task_id in self.step_ids
         ]
         return self.context(outcomes)
+
+
+async def _notify(callback: Callback, info: Mapping[str, object]) -> None:
+    """Call a Fiscus callback; one that raises is a warning, never a task failure."""
+    try:
+        await call_hook(callback, dict(info))
+    except Exception as exc:  # a notification must not change the run
+        name = getattr(callback, "__qualname__", repr(callback))
+        msg = f"Callback {name} raised {type(exc).__name__}: {exc}; the run goes on"
+        warnings.warn(msg, FiscusWarning, stacklevel=2)
 
 
 def _has_callables(params: object) -> bool:
@@ -328,7 +372,7 @@ def _fill(
         return value(context)
     if isinstance(value, Mapping):
         return {key: _fill(item, context, named, spec) for key, item in value.items()}
-    if isinstance(value, list):
+    if isinstance(value, list | tuple):
         return [_fill(item, context, named, spec) for item in value]
     if not isinstance(value, str) or "{{" not in value:
         return value
@@ -381,12 +425,38 @@ async def _call(
             "parameters"
         )
         raise TaskDefinitionError(msg, index=spec.index, field="params") from exc
-    arguments = signature.validate(arguments, workflow="fiscus_tasks", task_id=spec.key)
+    attempt = current_attempt()
+    task_id = spec.key if attempt is None else attempt.task_id
+    arguments = signature.validate(arguments, workflow="fiscus_tasks", task_id=task_id)
     args, kwargs = signature.call_parts(arguments)
     value = operation.plan.function(*args, **kwargs)
     if inspect.isawaitable(value):
         value = await value
     return value
+
+
+def check_params(
+    specs: Sequence[TaskSpec], operations: Sequence[Task[..., Any]]
+) -> None:
+    """Check that literal params fit each operation, before anything is sent.
+
+    Raises:
+        TaskDefinitionError: Params missing a required parameter, or naming
+            one the operation does not have.
+    """
+    for spec, operation in zip(specs, operations, strict=True):
+        if not isinstance(spec.params, Mapping) or _has_callables(spec.params):
+            continue
+        signature = operation.call_signature
+        try:
+            signature.bind((), dict(spec.params))
+        except TypeError as exc:
+            msg = (
+                f"Task {spec.index} ({spec.connector}.{spec.operation}): params do "
+                f"not fit {operation.name}{signature.signature} ({exc}); give exactly "
+                "its parameters"
+            )
+            raise TaskDefinitionError(msg, index=spec.index, field="params") from exc
 
 
 def resolve_operations(

@@ -82,9 +82,8 @@ def _template_names(value: object) -> list[str]:
 
 def template_path(text: str) -> list[str | int]:
     """Split a template's projection (``.contact.id[0]``) into keys and indexes."""
-    return [
-        name if name is not None else int(index) for name, index in _STEP.findall(text)
-    ]
+    # findall gives "" (not None) for the group that did not match.
+    return [name or int(index) for name, index in _STEP.findall(text)]
 
 
 def read_tasks(tasks: object) -> list[TaskSpec]:
