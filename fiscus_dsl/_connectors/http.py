@@ -56,6 +56,20 @@ _DEFAULT_PORTS: Final = {"http": 80, "https": 443}
 
 # ---------------------------------------------------------------- the transport
 
+# Transports that replace every connector's own while set (the testing kit's
+# mock router): limits, deadline, auth and spans still apply around them.
+_OVERRIDE: list[httpx.AsyncBaseTransport] = []
+
+
+def push_transport_override(transport: httpx.AsyncBaseTransport) -> None:
+    """Send every connector's requests through ``transport`` until popped."""
+    _OVERRIDE.append(transport)
+
+
+def pop_transport_override(transport: httpx.AsyncBaseTransport) -> None:
+    """Undo ``push_transport_override`` for ``transport``."""
+    _OVERRIDE.remove(transport)
+
 
 @final
 class InstrumentedTransport(httpx.AsyncBaseTransport):
@@ -98,14 +112,15 @@ class InstrumentedTransport(httpx.AsyncBaseTransport):
     async def _send(
         self, request: httpx.Request, span: Span | None, deadline: float | None
     ) -> httpx.Response:
+        inner = _OVERRIDE[-1] if _OVERRIDE else self._inner
         async with asyncio.timeout_at(deadline):
             if span is None:
-                return await self._inner.handle_async_request(request)
+                return await inner.handle_async_request(request)
             context = trace.set_span_in_context(span)
             propagate.inject(request.headers, context=context)
             token = otel_context.attach(context)
             try:
-                return await self._inner.handle_async_request(request)
+                return await inner.handle_async_request(request)
             finally:
                 otel_context.detach(token)
 
@@ -206,7 +221,7 @@ def retry_after(response: httpx.Response) -> float | None:
     if value is None:
         return None
     value = value.strip()
-    if value.isascii() and value.isdigit():  # "²".isdigit(), but float() refuses it
+    if value.isascii() and value.isdigit():  # float() refuses "²", a digit too
         return float(value)
     try:
         when = email.utils.parsedate_to_datetime(value)
