@@ -54,7 +54,7 @@ class Secret:
     Raises:
         ValueError: If ``value`` is not a str, or is empty.
 
-    Example:
+    Examples:
         >>> from fiscus_dsl import Secret
         >>> token = Secret("sk_example_4242")
         >>> token
@@ -87,7 +87,7 @@ class Secret:
         Raises:
             MissingSecretError: If the variable is unset or empty.
 
-        Example:
+        Examples:
             >>> import os
             >>> from fiscus_dsl import Secret
             >>> os.environ["EXAMPLE_CRM_TOKEN"] = "sk_example_env"
@@ -298,7 +298,7 @@ class BearerAuth:
     Args:
         token: The bearer token; a str becomes a ``Secret``.
 
-    Example:
+    Examples:
         >>> from fiscus_dsl import BearerAuth, Secret
         >>> BearerAuth(Secret("sk_example_bearer"))
         BearerAuth(Secret('**********'))
@@ -341,7 +341,7 @@ class ApiKeyAuth:
     Raises:
         ValueError: Unless exactly one of ``header`` and ``query`` is given.
 
-    Example:
+    Examples:
         >>> from fiscus_dsl import ApiKeyAuth, Secret
         >>> ApiKeyAuth(Secret("sk_example_apikey"), header="X-API-Key")
         ApiKeyAuth(Secret('**********'), header='X-API-Key')
@@ -401,7 +401,7 @@ class BasicAuth:
         username: The user name; it is not secret, but may not hold ``:``.
         password: The password; a str becomes a ``Secret``.
 
-    Example:
+    Examples:
         >>> from fiscus_dsl import BasicAuth, Secret
         >>> BasicAuth("alice", Secret("pw_example_basic"))
         BasicAuth('alice', Secret('**********'))

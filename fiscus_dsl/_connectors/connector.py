@@ -11,6 +11,7 @@ per event loop, created lazily and closed when the last run using it ends.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import uuid
 import weakref
 from collections.abc import Callable, Mapping, Sequence
@@ -38,6 +39,7 @@ from fiscus_dsl._connectors.http import (
 )
 from fiscus_dsl._connectors.limits import Limits, Rate, parse_rate
 from fiscus_dsl._connectors.request import (
+    IDEMPOTENT_METHODS,
     Operation,
     describe_validation,
     read_operation,
@@ -108,7 +110,7 @@ class Connector:
         transport: ``"httpx"`` (the default), ``"aiohttp"`` (extra
             ``fiscus_dsl[aiohttp]``), or any ``httpx.AsyncBaseTransport``.
 
-    Example:
+    Examples:
         >>> from fiscus_dsl import BearerAuth, Connector, Secret
         >>> crm = Connector("CRMSystem", "https://crm.example.com/v1",
         ...                 auth=BearerAuth(Secret("t0ken")), max_concurrency=10)
@@ -137,7 +139,7 @@ class Connector:
         self.max_concurrency = _check_concurrency(name, max_concurrency)
         self.rate: Rate | None = None if rate_limit is None else parse_rate(rate_limit)
         self.retry = retry
-        self.transport = transport
+        self.transport = _check_transport(name, transport)
         self._tasks: dict[str, Task[..., Any]] = {}
         self._states: weakref.WeakKeyDictionary[
             asyncio.AbstractEventLoop, _LoopState
@@ -180,13 +182,18 @@ class Connector:
         return self._states[asyncio.get_running_loop()].limits
 
     def _new_state(self) -> _LoopState:
-        limits = Limits(max_concurrency=self.max_concurrency, rate=self.rate)
+        limits = Limits(
+            max_concurrency=self.max_concurrency,
+            rate=self.rate,
+            max_cool_down=(self.retry or DEFAULT_RETRY).max_delay,
+        )
         pool = httpx.Limits(
             max_connections=self.max_concurrency,
             max_keepalive_connections=self.max_concurrency,
         )
         inner = _inner_transport(self.transport, pool)
         client = httpx.AsyncClient(
+            base_url=self.base_url,  # hand-written tasks send relative paths
             auth=None
             if self.auth is None
             else self.auth.for_origin(self.base_url, connector=self.name),
@@ -248,7 +255,7 @@ class Connector:
                 an ambiguous failure is then not retried), a function of the
                 arguments returns the key to send.
 
-        Example:
+        Examples:
             >>> from fiscus_dsl import Connector
             >>> crm = Connector("CRMSystem", "https://crm.example.com/v1")
             >>> @crm.operation("GET /contacts/{contact_id}")
@@ -297,7 +304,7 @@ class Connector:
         The task is called without that parameter; its requests get the
         connector's auth, limits, deadline and spans.
 
-        Example:
+        Examples:
             >>> import httpx
             >>> from fiscus_dsl import Connector
             >>> crm = Connector("CRMSystem", "https://crm.example.com/v1")
@@ -312,10 +319,32 @@ class Connector:
             options = self._options(
                 task_name, retry, timeout, on_error, None, None, None
             )
+            if not inspect.iscoroutinefunction(target):
+                msg = (
+                    f"@{self.name}.task {target.__qualname__} is not async; write "
+                    "`async def` and await the client's requests"
+                )
+                raise TypeError(msg)
             visible = _without_first_parameter(target, connector=self.name)
 
             async def body(*args: object, **kwargs: object) -> R:
-                return await target(self.client(), *args, **kwargs)
+                try:
+                    return await target(self.client(), *args, **kwargs)
+                except httpx.HTTPStatusError as exc:  # raise_for_status(): classify it
+                    raise status_error(
+                        exc.response,
+                        connector=self.name,
+                        operation=task_name,
+                        idempotent=_is_idempotent(exc.request),
+                    ) from exc
+                except httpx.TransportError as exc:
+                    raise transport_error(
+                        exc,
+                        request=exc.request,
+                        connector=self.name,
+                        operation=task_name,
+                        idempotent=_is_idempotent(exc.request),
+                    ) from exc
 
             made: Task[..., R] = Task(visible, options, body=body)  # type: ignore[arg-type]  # visible stands for target
             return self._register(made)
@@ -360,14 +389,17 @@ class _OperationSender:
         connector, spec = self.connector, self.spec
         bound = spec.signature.bind(*args, **kwargs)
         bound.apply_defaults()
-        parts = spec.build(bound.arguments, connector.base_url)
+        try:
+            parts = spec.build(bound.arguments, connector.base_url)
+        except ValueError as exc:  # an empty path value would change the path
+            raise self._unsafe_value(str(exc)) from exc
         if not same_origin(parts.url, connector.base_url):
             raise self._unsafe(parts.url)
-        headers = dict(parts.headers)
+        headers = httpx.Headers(parts.headers)  # a key argument wins, in any case
         key = self._idempotency_key(bound.arguments)
-        if key is not None:
-            headers.setdefault("Idempotency-Key", key)
-        idempotent = spec.is_idempotent or key is not None
+        if key is not None and "Idempotency-Key" not in headers:
+            headers["Idempotency-Key"] = key
+        idempotent = spec.is_idempotent or "Idempotency-Key" in headers
         client = connector.client()
         request = client.build_request(
             parts.method,
@@ -434,6 +466,20 @@ class _OperationSender:
         )
         return f'"{uuid.uuid5(IDEMPOTENCY_NAMESPACE, seed)}"'
 
+    def _unsafe_value(self, problem: str) -> UnsafeURLError:
+        spec, connector = self.spec, self.connector
+        msg = (
+            f"Operation {spec.name!r} of connector {connector.name!r}: {problem}, "
+            "which would change the path; nothing was sent. Pass a non-empty value"
+        )
+        return UnsafeURLError(
+            msg,
+            connector=connector.name,
+            operation=spec.name,
+            method=spec.method,
+            url=scrub_url(connector.base_url),
+        )
+
     def _unsafe(self, url: httpx.URL) -> UnsafeURLError:
         spec, connector = self.spec, self.connector
         text = scrub_url(url)
@@ -483,28 +529,40 @@ def _check_concurrency(name: str, value: int | None) -> int | None:
     return value
 
 
+def _is_idempotent(request: httpx.Request) -> bool:
+    """Tell whether a request may be repeated: its method, or an Idempotency-Key."""
+    return request.method in IDEMPOTENT_METHODS or "idempotency-key" in request.headers
+
+
+def _check_transport(name: str, option: TransportOption) -> TransportOption:
+    if option is None or option in ("httpx", "aiohttp"):
+        return option
+    if isinstance(option, httpx.AsyncBaseTransport):
+        return option
+    msg = (
+        f"Connector {name!r} got transport={option!r}; pass 'httpx', 'aiohttp' "
+        "or an httpx.AsyncBaseTransport"
+    )
+    raise ValueError(msg)
+
+
 def _inner_transport(
     option: TransportOption, pool: httpx.Limits
 ) -> httpx.AsyncBaseTransport:
     if isinstance(option, httpx.AsyncBaseTransport):
         return option
-    if option in (None, "httpx"):
+    if option != "aiohttp":  # None or "httpx": checked when the connector was made
         return httpx.AsyncHTTPTransport(limits=pool)
-    if option == "aiohttp":
-        try:
-            from httpx_aiohttp import AiohttpTransport
-        except ImportError as exc:
-            msg = (
-                "transport='aiohttp' needs the httpx-aiohttp package; "
-                "install fiscus_dsl[aiohttp]"
-            )
-            raise ImportError(msg) from exc
-        transport: httpx.AsyncBaseTransport = AiohttpTransport()
-        return transport
-    msg = (
-        f"transport={option!r} is not 'httpx', 'aiohttp' or an httpx.AsyncBaseTransport"
-    )
-    raise ValueError(msg)
+    try:
+        from httpx_aiohttp import AiohttpTransport
+    except ImportError as exc:
+        msg = (
+            "transport='aiohttp' needs the httpx-aiohttp package; "
+            "install fiscus_dsl[aiohttp]"
+        )
+        raise ImportError(msg) from exc
+    transport: httpx.AsyncBaseTransport = AiohttpTransport()
+    return transport
 
 
 def _without_first_parameter(
@@ -512,7 +570,6 @@ def _without_first_parameter(
 ) -> Callable[..., object]:
     """Return a stand-in for ``function`` whose signature drops the client."""
     import functools
-    import inspect
 
     signature = inspect.signature(function)
     parameters = list(signature.parameters.values())

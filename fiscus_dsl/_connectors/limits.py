@@ -4,7 +4,8 @@ Concurrency is an ``asyncio.Semaphore``; the rate is aiolimiter's leaky
 bucket (asyncio-native, small, no dependencies: the waiting is exact and
 needs no polling, which ``limits`` would, and ``pyrate-limiter`` brings
 sync-first buckets and backends a connector does not need). After a 429,
-the connector's next requests wait out the server's ``Retry-After``.
+the connector's next requests wait out the server's ``Retry-After``, at
+most the connector's retry ``max_delay``.
 asyncio primitives belong to one event loop, so a connector keeps one
 ``Limits`` per loop: every run on that loop shares it.
 """
@@ -69,6 +70,13 @@ def parse_rate(text: str) -> Rate:
     return Rate(count, period)
 
 
+def _limiter(rate: Rate) -> AsyncLimiter:
+    """Return the bucket for ``rate``; one request must fit in it ("0.5/s": 1/2s)."""
+    if rate.count < 1:
+        return AsyncLimiter(1, rate.period / rate.count)
+    return AsyncLimiter(rate.count, rate.period)
+
+
 @final
 class Limits:
     """The limits of one connector on one event loop."""
@@ -79,12 +87,14 @@ class Limits:
         max_concurrency: int | None,
         rate: Rate | None,
         clock: Callable[[], float] = time.monotonic,
+        max_cool_down: float = 30.0,
     ) -> None:
         self._semaphore = (
             asyncio.Semaphore(max_concurrency) if max_concurrency else None
         )
-        self._limiter = AsyncLimiter(rate.count, rate.period) if rate else None
+        self._limiter = _limiter(rate) if rate else None
         self._clock = clock
+        self._max_cool_down = max_cool_down
         self._cool_until = 0.0
         self.in_flight = 0
         self.most_in_flight = 0
@@ -104,8 +114,13 @@ class Limits:
         return self._release
 
     def cool_down(self, seconds: float) -> None:
-        """Hold the next requests back for ``seconds`` (a 429 said so)."""
-        self._cool_until = max(self._cool_until, self._clock() + max(0.0, seconds))
+        """Hold the next requests back for ``seconds`` (a 429 said so).
+
+        The wait is clamped to ``max_cool_down``, as a retry's wait is to its
+        policy's ``max_delay``: a ``Retry-After`` of a day stalls nothing for a day.
+        """
+        seconds = min(max(0.0, seconds), self._max_cool_down)
+        self._cool_until = max(self._cool_until, self._clock() + seconds)
 
     def _count_in(self) -> None:
         self.in_flight += 1

@@ -69,7 +69,7 @@ class OAuth2ClientCredentials:
             or ``expiry_margin`` is negative.
         TypeError: If ``scopes`` is a str rather than a list of scopes.
 
-    Example:
+    Examples:
         >>> from fiscus_dsl import OAuth2ClientCredentials, Secret
         >>> url, secret = "https://auth.example.com/token", Secret("cs_example_1")
         >>> OAuth2ClientCredentials(url, "app", secret, ["read"])

@@ -20,11 +20,10 @@ from typing import Annotated, Any, Final, Literal, final, get_args, get_origin
 from urllib.parse import quote
 
 import httpx
-from pydantic import TypeAdapter, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 from pydantic_core import to_jsonable_python
 
 from fiscus_dsl._connectors.auth import Secret
-from fiscus_dsl._connectors.scrub import scrub_url
 
 METHODS: Final = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 QUERY_METHODS: Final = frozenset({"GET", "HEAD", "DELETE", "OPTIONS"})
@@ -145,7 +144,11 @@ class Operation:
         for parameter in self.parameters:
             value = arguments.get(parameter.name)
             if parameter.location == "path":
-                path_values[parameter.name] = _quote_segment(value)
+                try:
+                    path_values[parameter.name] = _quote_segment(value)
+                except ValueError as exc:
+                    msg = f"path parameter {parameter.name!r} is None or empty"
+                    raise ValueError(msg) from exc
             elif value is None:
                 continue  # None is left out, wherever it would go
             elif parameter.location == "query":
@@ -160,7 +163,9 @@ class Operation:
                 body, has_body = value, True
         if fields and not has_body:
             body, has_body = fields, True
-        template = self.template(base_url.path)
+        # The raw (still percent-encoded) base path: the decoded one may hold
+        # "/", "?", "{" or non-ASCII characters that would change the URL.
+        template = self.template(base_url.raw_path.decode("ascii"))
         path = _PLACEHOLDER.sub(lambda match: path_values[match.group(1)], template)
         url = base_url.copy_with(raw_path=path.encode("ascii"))
         return RequestParts(
@@ -221,6 +226,7 @@ def read_operation(
     if sum(p.location == "body" for p in parameters) > 1:
         msg = f"{where} marks more than one parameter with Body(); mark one at most"
         raise ValueError(msg)
+    _check_body_alone(parameters, where)
     returns = hints.get("return", inspect.Signature.empty)
     return Operation(
         connector=connector,
@@ -232,6 +238,19 @@ def read_operation(
         returns=None if returns is type(None) else returns,
         adapter=_adapter(returns),
     )
+
+
+def _check_body_alone(parameters: tuple[Parameter, ...], where: str) -> None:
+    """Refuse plain body fields beside a ``Body()`` parameter: they would be lost."""
+    if not any(p.location == "body" for p in parameters):
+        return
+    fields = [p.name for p in parameters if p.location == "field"]
+    if fields:
+        msg = (
+            f"{where} sends one parameter as the whole body with Body(), so "
+            f"{fields} have nowhere to go; mark them Query() or Header()"
+        )
+        raise ValueError(msg)
 
 
 def _split_route(route: str, *, connector: str, name: str) -> tuple[str, str]:
@@ -305,8 +324,15 @@ def _adapter(returns: object) -> TypeAdapter[Any] | None:
 
 
 def _quote_segment(value: object) -> str:
-    """Quote a path value whole, so it can never add a segment or a query."""
-    text = _plain(value)
+    """Quote a path value whole, so it can never add a segment or a query.
+
+    Raises:
+        ValueError: The value is ``None`` or empty, which would change the path.
+    """
+    text = "" if value is None else _plain(value)
+    if not text:
+        msg = "a path parameter must not be None or empty"
+        raise ValueError(msg)
     return _DOT_SEGMENTS.get(text) or quote(text, safe="")
 
 
@@ -328,6 +354,8 @@ def _revealed(value: object) -> object:
     """Return JSON-ready data with secrets revealed: this is what is sent."""
     if isinstance(value, Secret):
         return value.reveal()
+    if isinstance(value, BaseModel):  # its JSON dump would send a Secret masked
+        return _revealed(value.model_dump(by_alias=True))
     if isinstance(value, Mapping):
         return {key: _revealed(item) for key, item in value.items()}
     if isinstance(value, list | tuple):
@@ -357,8 +385,3 @@ def same_origin(url: httpx.URL, base: httpx.URL) -> bool:
         and url.port == base.port
         and (url.path + "/").startswith(base_path)
     )
-
-
-def safe_url_text(url: httpx.URL) -> str:
-    """Return a URL as it may appear in messages and spans."""
-    return scrub_url(url)

@@ -39,7 +39,7 @@ class Retry:
             retried. By default every error except those marked not
             retryable (validation errors, tracing errors, ``SkipTask``).
 
-    Example:
+    Examples:
         >>> from fiscus_dsl import Retry
         >>> policy = Retry(attempts=3, backoff=0.5, jitter=False)
         >>> policy.decide(1, ConnectionError("reset"))

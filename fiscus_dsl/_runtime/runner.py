@@ -80,7 +80,7 @@ class Runner:
         sleep: Awaited between retries; inject a fake one in tests.
         clock: Tells task start and end times.
 
-    Example:
+    Examples:
         >>> from fiscus_dsl import Runner, task, workflow
         >>> @task
         ... def one() -> int:

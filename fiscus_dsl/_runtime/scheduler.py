@@ -330,9 +330,9 @@ class Scheduler:
             run_id=self.run_id,
             task_id=slot.id,
         )
-        recording = span.is_recording()
-        if recording:
-            token = otel_context.attach(trace.set_span_in_context(span, scope.context))
+        # Current even when not recording (sampled out): what the task sends
+        # must still carry this trace's context.
+        token = otel_context.attach(trace.set_span_in_context(span, scope.context))
         slot.started_at = self.clock()
         try:
             outcome: Outcome = (SUCCEEDED, await self._call(slot, span), None, None)
@@ -344,8 +344,7 @@ class Scheduler:
             )
             raise
         finally:
-            if recording:
-                otel_context.detach(token)
+            otel_context.detach(token)
         slot.ended_at = self.clock()
         status, _, error, reason = outcome
         telemetry.end_task_span(

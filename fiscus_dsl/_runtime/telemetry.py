@@ -10,6 +10,7 @@ keys are the constants below, never inline strings.
 
 from __future__ import annotations
 
+import traceback
 from typing import TYPE_CHECKING, Final
 
 from opentelemetry import trace
@@ -33,6 +34,7 @@ TASK_REASON: Final = "fiscus.task.reason"
 RETRY_DELAY: Final = "fiscus.retry.delay"
 ERROR_TYPE: Final = "error.type"
 RETRY_EVENT: Final = "fiscus.task.retry"
+EXCEPTION_STACKTRACE: Final = "exception.stacktrace"
 
 
 def get_tracer(provider: TracerProvider | None) -> Tracer:
@@ -129,7 +131,10 @@ def end_task_span(
             span.set_attribute(TASK_REASON, reason)
         if error is not None:
             span.set_attribute(ERROR_TYPE, error_type(error))
-            span.record_exception(error)
+            # The exception's own traceback only: a chained cause (an httpx
+            # error, say) may quote a URL the library already scrubbed.
+            stacktrace = "".join(traceback.format_exception(error, chain=False))
+            span.record_exception(error, {EXCEPTION_STACKTRACE: stacktrace})
             span.set_status(
                 Status(StatusCode.ERROR, f"{type(error).__name__}: {error}")
             )
