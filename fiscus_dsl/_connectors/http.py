@@ -287,17 +287,19 @@ def transport_error(
     retryable = not_sent or idempotent
     what = f"operation {operation!r}" if operation else "a request"
     if not_sent:
-        fix = "the request was not sent; it is retried"
+        fix = "the request was not sent, so the task's Retry policy may try again"
     elif retryable:
-        fix = "it is retried: the request is idempotent"
+        fix = "the request is idempotent, so the task's Retry policy may try again"
     else:
         fix = (
             "not retried: the request may have had an effect (send an Idempotency-Key)"
         )
-    msg = (
-        f"{request.method} {url} ({what} of connector {connector!r}) failed with "
-        f"{type(error).__name__}: {scrub_text(str(error)) or 'no detail'}; {fix}"
-    )
+    if isinstance(error, TimeoutError):  # the connector's own deadline
+        problem = "took longer than the connector's timeout"
+    else:
+        detail = scrub_text(str(error)) or "no detail"
+        problem = f"failed with {type(error).__name__}: {detail}"
+    msg = f"{request.method} {url} ({what} of connector {connector!r}) {problem}; {fix}"
     return ConnectorError(
         msg,
         connector=connector,

@@ -1,0 +1,106 @@
+"""Fixtures of the integration tests: a live loopback server, keys, sleep, spans.
+
+``live_server`` serves ``server.build_app`` with uvicorn on 127.0.0.1 (a
+free port) in a background thread, once per session. Requests go through
+real httpx (or aiohttp) sockets; nothing is mocked.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Final, final
+
+import pytest
+import uvicorn
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import (
+    InMemorySpanExporter,
+)
+
+from .server import ServerState, build_app
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+STARTUP_TIMEOUT: Final = 10.0
+SHUTDOWN_TIMEOUT: Final = 10.0
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class LiveServer:
+    """The running loopback server: its base URL, port and state."""
+
+    url: str
+    port: int
+    state: ServerState
+
+
+class FakeSleep:
+    """Record every delay the runner asks for and return at once."""
+
+    def __init__(self) -> None:
+        self.delays: list[float] = []
+
+    async def __call__(self, seconds: float, /) -> None:
+        self.delays.append(seconds)
+
+
+@pytest.fixture(scope="session")
+def live_server() -> Iterator[LiveServer]:
+    """Serve the loopback API on 127.0.0.1 for the whole session."""
+    state = ServerState()
+    config = uvicorn.Config(
+        build_app(state),
+        host="127.0.0.1",
+        port=0,
+        log_level="warning",
+        lifespan="off",
+        http="h11",
+        timeout_graceful_shutdown=5,
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, name="loopback-server", daemon=True)
+    thread.start()
+    try:
+        _wait_started(server, thread)
+        port = server.servers[0].sockets[0].getsockname()[1]
+        yield LiveServer(url=f"http://127.0.0.1:{port}", port=port, state=state)
+    finally:
+        server.should_exit = True
+        thread.join(SHUTDOWN_TIMEOUT)
+    assert not thread.is_alive(), "the loopback server did not shut down"
+
+
+def _wait_started(server: uvicorn.Server, thread: threading.Thread) -> None:
+    until = time.monotonic() + STARTUP_TIMEOUT
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > until:
+            msg = "The loopback server did not start on 127.0.0.1"
+            raise RuntimeError(msg)
+        time.sleep(0.01)
+
+
+@pytest.fixture
+def key() -> str:
+    """Return a key of this test's own, for the paths it calls."""
+    return uuid.uuid4().hex
+
+
+@pytest.fixture
+def fake_sleep() -> FakeSleep:
+    return FakeSleep()
+
+
+@pytest.fixture
+def spans() -> Iterator[tuple[TracerProvider, InMemorySpanExporter]]:
+    """Give a recording SDK provider and the exporter its spans end in."""
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider(shutdown_on_exit=False)
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    yield provider, exporter
+    provider.shutdown()
