@@ -17,6 +17,8 @@ from fiscus_dsl._connectors.request import Body as Body
 from fiscus_dsl._connectors.request import Header as Header
 from fiscus_dsl._connectors.request import Query as Query
 from fiscus_dsl._dict_api.client import FiscusClient as FiscusClient
+from fiscus_dsl._dict_api.files import load_tasks as load_tasks
+from fiscus_dsl._dict_api.files import load_tasks_text as load_tasks_text
 from fiscus_dsl._dict_api.response import FiscusResponse as FiscusResponse
 from fiscus_dsl._dsl.conditions import GuardBlock as GuardBlock
 from fiscus_dsl._dsl.conditions import coalesce as coalesce
@@ -123,6 +125,8 @@ __all__ = [
     "coalesce",
     "default_runner",
     "failed",
+    "load_tasks",
+    "load_tasks_text",
     "otherwise",
     "outcome",
     "set_default_runner",

@@ -39,7 +39,7 @@ class FiscusClient:
             ``fiscus_on_log`` for every call.
         runner: The runner to use (default: the default runner).
 
-    Example:
+    Examples:
         >>> from fiscus_dsl import Connector, FiscusClient
         >>> crm = Connector("CRMSystem", "https://crm.example.com/v1")
         >>> client = FiscusClient(connectors=[crm], retries=2)

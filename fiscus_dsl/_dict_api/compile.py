@@ -409,7 +409,11 @@ def _step(value: object, key: str | int) -> object:
             msg = f"a list has no key {key!r}"
             raise TypeError(msg)
         return value[key]
-    return getattr(value, str(key))
+    name = str(key)
+    if name.startswith("_"):  # read_tasks refuses these; never reach past the fields
+        msg = f"{type(value).__name__} has no public attribute {name!r}"
+        raise AttributeError(msg)
+    return getattr(value, name)
 
 
 async def _call(

@@ -43,7 +43,7 @@ class FiscusResponse:
         skipped: The task did not run (its condition was false).
         run: The ``RunResult`` of the graph the call ran.
 
-    Example:
+    Examples:
         >>> from fiscus_dsl import FiscusResponse
         >>> data = {"id": "c1", "tags": ["vip"]}
         >>> response = FiscusResponse(success=True, result=data)

@@ -5,12 +5,15 @@ values, ``"{{task.field}}"`` references to earlier results, or callables of
 the context), and may carry ``conditions: {"if": ...}``, ``custom_logic``,
 ``callbacks``, an ``id`` and ``depends_on``. ``read_tasks`` checks every
 dict before anything runs; a bad one is a ``TaskDefinitionError`` naming
-the task's index and field, and nothing is sent.
+the task's index and field, and nothing is sent. A template's path reads
+the fields of a result, never a name that starts with ``_``. A message
+shows at most 40 characters of a bad value's ``repr``, with its type.
 """
 
 from __future__ import annotations
 
 import re
+import reprlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Final, NoReturn, final
@@ -34,6 +37,9 @@ TEMPLATE: Final = re.compile(
     r"\{\{\s*([A-Za-z_][\w#-]*)((?:\.[A-Za-z_]\w*|\[\d+\])*)\s*\}\}"
 )
 _STEP: Final = re.compile(r"\.([A-Za-z_]\w*)|\[(\d+)\]")
+_SHOWN: Final = 40  # the most characters of a value a message echoes
+_REPR: Final = reprlib.Repr()
+_REPR.maxstring = _REPR.maxother = _REPR.maxlong = _SHOWN
 
 Callback = Callable[[dict[str, object]], object]
 Params = Mapping[str, object] | Callable[[Mapping[str, object]], Mapping[str, object]]
@@ -64,19 +70,21 @@ class TaskSpec:
         """Return the tasks named by ``{{...}}`` templates in the params."""
         if callable(self.params):
             return []
-        names: list[str] = []
-        for value in self.params.values():
-            names.extend(_template_names(value))
-        return names
+        return [
+            match.group(1)
+            for value in self.params.values()
+            for match in _templates(value)
+        ]
 
 
-def _template_names(value: object) -> list[str]:
+def _templates(value: object) -> list[re.Match[str]]:
+    """Return the ``{{...}}`` templates in a value and the lists and dicts in it."""
     if isinstance(value, str):
-        return [match.group(1) for match in TEMPLATE.finditer(value)]
+        return list(TEMPLATE.finditer(value))
     if isinstance(value, Mapping):
-        return [name for item in value.values() for name in _template_names(item)]
+        return [match for item in value.values() for match in _templates(item)]
     if isinstance(value, list | tuple):
-        return [name for item in value for name in _template_names(item)]
+        return [match for item in value for match in _templates(item)]
     return []
 
 
@@ -84,6 +92,18 @@ def template_path(text: str) -> list[str | int]:
     """Split a template's projection (``.contact.id[0]``) into keys and indexes."""
     # findall gives "" (not None) for the group that did not match.
     return [name or int(index) for name, index in _STEP.findall(text)]
+
+
+def has_private_step(text: str) -> bool:
+    """Return whether a template's projection names something starting with ``_``.
+
+    Example:
+        >>> has_private_step(".__class__.__init__"), has_private_step(".id[0]")
+        (True, False)
+    """
+    return any(
+        isinstance(step, str) and step.startswith("_") for step in template_path(text)
+    )
 
 
 def read_tasks(tasks: object) -> list[TaskSpec]:
@@ -104,8 +124,8 @@ def read_tasks(tasks: object) -> list[TaskSpec]:
 def _read_task(index: int, task: object) -> TaskSpec:
     if not isinstance(task, Mapping):
         _fail(index, "task", f"must be a dict, got {type(task).__name__}")
-    unknown = sorted(set(task) - TASK_KEYS)
-    if unknown:
+    unknown = sorted(str(key) for key in task if key not in TASK_KEYS)
+    if unknown:  # keys as text: a dict's keys may be of any mix of types
         _fail(index, unknown[0], f"is not a task key; use {sorted(TASK_KEYS)}")
     connector = _required_text(index, task, "connector")
     operation = _required_text(index, task, "operation")
@@ -118,6 +138,8 @@ def _read_task(index: int, task: object) -> TaskSpec:
             "params",
             f"must be a dict or a function of the context, got {type(params).__name__}",
         )
+    if isinstance(params, Mapping):
+        _check_templates(index, params)
     return TaskSpec(
         index=index,
         connector=connector,
@@ -130,6 +152,18 @@ def _read_task(index: int, task: object) -> TaskSpec:
         depends_on=_depends_on(index, task.get("depends_on")),
         source=task,
     )
+
+
+def _check_templates(index: int, params: Mapping[str, object]) -> None:
+    """Refuse a template whose path reaches past a result's fields."""
+    for value in params.values():
+        for match in _templates(value):
+            if has_private_step(match.group(2)):
+                problem = (
+                    f"has the template {_excerpt(match.group(0))}, whose path has "
+                    "a name starting with '_'; use the fields of the task's result"
+                )
+                _fail(index, "params", problem)
 
 
 def read_callbacks(callbacks: object, *, index: int | None) -> dict[str, Callback]:
@@ -148,7 +182,7 @@ def read_callbacks(callbacks: object, *, index: int | None) -> dict[str, Callbac
             _fail(
                 index,
                 "callbacks",
-                f"has {name!r}; the callbacks are {list(CALLBACK_NAMES)}",
+                f"has {_excerpt(name)}; the callbacks are {list(CALLBACK_NAMES)}",
             )
         if not callable(function):
             _fail(
@@ -188,14 +222,14 @@ def _depends_on(index: int, value: object) -> tuple[str, ...]:
 def _required_text(index: int, task: Mapping[str, object], key: str) -> str:
     value = task.get(key)
     if not isinstance(value, str) or not value:
-        _fail(index, key, f"is required and must be a name, got {value!r}")
+        _fail(index, key, f"is required and must be a name, got {_got(value)}")
     return value
 
 
 def _optional_text(index: int, task: Mapping[str, object], key: str) -> str | None:
     value = task.get(key)
     if value is not None and (not isinstance(value, str) or not value):
-        _fail(index, key, f"must be a name, got {value!r}")
+        _fail(index, key, f"must be a name, got {_got(value)}")
     return value
 
 
@@ -219,7 +253,7 @@ def _check_names(specs: list[TaskSpec]) -> None:
             _fail(
                 spec.index,
                 "id",
-                f"{spec.id!r} is used by two tasks; ids must be unique",
+                f"{_excerpt(spec.id)} is used by two tasks; ids must be unique",
             )
     for spec in specs:
         earlier = {other.key for other in specs[: spec.index]} | {
@@ -230,11 +264,35 @@ def _check_names(specs: list[TaskSpec]) -> None:
                 _fail(
                     spec.index,
                     "depends_on" if name in spec.depends_on else "params",
-                    f"refers to {name!r}, not an earlier task's id or operation",
+                    f"refers to {_excerpt(name)}, not an earlier task's id or "
+                    "operation",
                 )
 
 
 def _fail(index: int | None, field_name: str, problem: str) -> NoReturn:
     where = "The call" if index is None else f"Task {index}"
-    msg = f"{where}: field {field_name!r} {problem}"
+    msg = f"{where}: field {_excerpt(field_name)} {problem}"
     raise TaskDefinitionError(msg, index=index, field=field_name)
+
+
+def _excerpt(value: object) -> str:
+    """Return a value as a message shows it: ``_SHOWN`` characters of its ``repr``."""
+    # A string is cut before repr, so that only its start shows; other values
+    # go through reprlib, which never builds the repr of a whole large list.
+    if isinstance(value, str):
+        cut = value if len(value) <= _SHOWN else value[: _SHOWN - 1] + "…"
+        text = repr(cut)
+    else:
+        try:
+            text = _REPR.repr(value)
+        except ValueError:  # an int of more digits than Python converts to text
+            text = "<too long to show>"
+    limit = _SHOWN + 2  # a string's quotes
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _got(value: object) -> str:
+    """Return what a message says it got instead: a short ``repr`` and the type."""
+    if value is None:
+        return "None"
+    return f"{_excerpt(value)} ({type(value).__name__})"

@@ -10,17 +10,17 @@ those; the others are independent.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 import pytest
 
-from fiscus_dsl import Connector, Retry, TaskDefinitionError
+from fiscus_dsl import Connector, FiscusClient, Retry, TaskDefinitionError
 from fiscus_dsl import task as fiscus_task
 from fiscus_dsl._dict_api.compile import Execution, resolve_operations
-from fiscus_dsl._dict_api.spec import read_tasks, template_path
+from fiscus_dsl._dict_api.spec import TASK_KEYS, TaskSpec, read_tasks, template_path
 from fiscus_dsl._graph.model import ListArg, OutcomeArg, TaskNode, ValueArg
 
-from .fake_api import FakeApi, connectors
+from .fake_api import Contact, FakeApi, connectors
 
 if TYPE_CHECKING:
     from fiscus_dsl._graph.model import WorkflowGraph
@@ -381,3 +381,179 @@ def test_an_execution_runs_any_task_sync_or_async() -> None:
     result = execution.compile().run()
 
     assert [outcome.value for outcome in result.tasks.values()] == ["HI", "ho"]
+
+
+# ---------------------------------------------------------------- template abuse
+
+
+@pytest.mark.parametrize(
+    ("params", "shown"),
+    [
+        (
+            {**MAIL, "body": "x {{create_contact.__class__.__init__.__globals__}}"},
+            "'{{create_contact.__class__.__init__.__g…'",
+        ),
+        ({**MAIL, "subject": "{{create_contact._secret}}"}, None),
+        ({**MAIL, "body": {"parts": ["{{ create_contact.items[0]._id }}"]}}, None),
+        ({**MAIL, "to": ("a", "{{create_contact.__dict__}}")}, None),
+    ],
+    ids=["globals in text", "private field", "nested in a dict", "in a tuple"],
+)
+def test_a_template_reading_a_name_starting_with_underscore_is_refused(
+    params: dict[str, object], shown: str | None
+) -> None:
+    api = FakeApi()
+    client = FiscusClient(connectors=connectors(api))
+
+    with pytest.raises(
+        TaskDefinitionError,
+        match=r"^Task 1: field 'params' has the template '\{\{\s*create_contact\..*', "
+        r"whose path has a name starting with '_'; use the fields of the task's "
+        r"result$",
+    ) as caught:
+        client.execute(
+            tasks=[
+                task("create_contact", params=JOHN),
+                task("send_email", params=params),
+            ]
+        )
+
+    assert (caught.value.index, caught.value.field) == (1, "params")
+    if shown is not None:
+        assert f" has the template {shown}, " in str(caught.value)
+    assert api.requests == []
+
+
+def test_a_run_never_reads_a_result_attribute_starting_with_underscore() -> None:
+    sent: list[str] = []
+
+    @fiscus_task
+    def make() -> Contact:
+        return Contact(id="c1", name="Ann", email="ann@example.com")
+
+    @fiscus_task
+    def send(text: str) -> str:
+        sent.append(text)
+        return text
+
+    template = "{{make.__class__.__init__.__globals__}}"
+    # Built by hand: read_tasks refuses this template, and the run must too.
+    specs = [
+        TaskSpec(index=0, connector="Local", operation="make"),
+        TaskSpec(
+            index=1,
+            connector="Local",
+            operation="send",
+            params={"text": f"x {template}"},
+        ),
+    ]
+    execution = Execution(specs, [make, send], retry=None, callbacks={})
+
+    result = execution.compile().run()
+
+    error = result.tasks["send"].error
+    assert isinstance(error, TaskDefinitionError)
+    assert (error.index, error.field) == (1, "params")
+    assert str(error) == (
+        f"Task 1: {template} found nothing at '__class__' in the result of 'make'"
+    )
+    assert isinstance(error.__cause__, AttributeError)
+    assert str(error.__cause__) == "Contact has no public attribute '__class__'"
+    assert sent == []
+
+
+def test_a_run_reads_a_public_result_attribute() -> None:
+    @fiscus_task
+    def make() -> Contact:
+        return Contact(id="c1", name="Ann", email="ann@example.com")
+
+    @fiscus_task
+    def send(text: str) -> str:
+        return text
+
+    specs = read_tasks(
+        [
+            {"connector": "Local", "operation": "make"},
+            {
+                "connector": "Local",
+                "operation": "send",
+                "params": {"text": "to {{make.email}}"},
+            },
+        ]
+    )
+    execution = Execution(specs, [make, send], retry=None, callbacks={})
+
+    result = execution.compile().run()
+
+    assert result.tasks["send"].value == "to ann@example.com"
+
+
+# ---------------------------------------------------------------- short echoes
+
+CUT: Final = "k" * 39 + "…"
+
+
+@pytest.mark.parametrize(
+    ("tasks", "index", "field", "message"),
+    [
+        (
+            [{"connector": ["k" * 1000], "operation": "o"}],
+            0,
+            "connector",
+            "Task 0: field 'connector' is required and must be a name, got "
+            "['kkkkkkkkkkkkkkkkk...kkkkkkkkkkkkkkkkkk'] (list)",
+        ),
+        (
+            [{"connector": "c", "operation": "o", "id": 10**5000}],
+            0,
+            "id",
+            "Task 0: field 'id' must be a name, got <too long to show> (int)",
+        ),
+        (
+            [{"connector": "c", "operation": "o", "k" * 1000: 1}],
+            0,
+            "k" * 1000,
+            f"Task 0: field '{CUT}' is not a task key; use {sorted(TASK_KEYS)}",
+        ),
+        (
+            [task("send_email", id="k" * 1000), task("send_email", id="k" * 1000)],
+            0,
+            "id",
+            f"Task 0: field 'id' '{CUT}' is used by two tasks; ids must be unique",
+        ),
+        (
+            [task("send_email", depends_on="k" * 1000)],
+            0,
+            "depends_on",
+            f"Task 0: field 'depends_on' refers to '{CUT}', not an earlier task's "
+            "id or operation",
+        ),
+        (
+            [task("send_email", callbacks={"k" * 1000: print})],
+            0,
+            "callbacks",
+            f"Task 0: field 'callbacks' has '{CUT}'; the callbacks are "
+            "['fiscus_on_success', 'fiscus_on_error', 'fiscus_on_log']",
+        ),
+    ],
+    ids=["list", "huge int", "unknown key", "id", "depends_on", "callback"],
+)
+def test_a_message_shows_only_an_excerpt_of_a_bad_value(
+    tasks: list[object], index: int, field: str, message: str
+) -> None:
+    with pytest.raises(TaskDefinitionError) as caught:
+        read_tasks(tasks)
+
+    assert str(caught.value) == message
+    assert (caught.value.index, caught.value.field) == (index, field)
+
+
+def test_task_keys_of_mixed_types_name_the_first_unknown_key_as_text() -> None:
+    bad: dict[object, object] = {"connector": "c", "operation": "o", 1: 2, "zz": 3}
+
+    with pytest.raises(
+        TaskDefinitionError, match=r"^Task 0: field '1' is not a task key; use \["
+    ) as caught:
+        read_tasks([bad])
+
+    assert (caught.value.index, caught.value.field) == (0, "1")
