@@ -151,7 +151,7 @@ def test_readme_starts_with_the_two_commands_of_a_fresh_machine() -> None:
 
     assert len(before_first_block.splitlines()) <= 5, "the commands come first"
     assert run_demo.startswith("python3 -m venv .venv && ")
-    assert run_demo.endswith(" && .venv/bin/python examples/onboarding.py")
+    assert run_demo.endswith(" && .venv/bin/fiscus demo")
     assert run_tests.startswith("python3 -m venv .venv && ")
     assert " .venv/bin/pip install -e '.[dev]' && " in run_tests
 

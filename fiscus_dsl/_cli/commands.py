@@ -1,0 +1,255 @@
+"""The typer app: ``fiscus run``, ``graph``, ``check``, ``demo``, and ``tasks``.
+
+``run FILE.py[:WORKFLOW]`` runs a workflow with a live task table (``--json``:
+the ``RunResult`` only); ``graph`` prints Mermaid, DOT or JSON and runs
+nothing; ``check FILE.py`` traces every workflow of a file and names the
+line of each tracing error; ``demo`` serves the sandbox API on loopback
+and runs the onboarding workflow against it. ``main`` is the console
+script's entry point.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, Final
+
+import typer
+from rich.text import Text
+
+from fiscus_dsl._cli.loading import (
+    ImportFailure,
+    check_binds,
+    error_location,
+    existing_python_file,
+    find_workflow,
+    import_file,
+    parse_inputs,
+    workflows_in,
+)
+from fiscus_dsl._cli.output import (
+    FAILED,
+    describe,
+    fail,
+    new_console,
+    one_line,
+    plural,
+)
+from fiscus_dsl._cli.table import report, run_live
+from fiscus_dsl._cli.tasks import tasks_app
+from fiscus_dsl._runtime.runner import default_runner
+from fiscus_dsl._sandbox.onboarding import build_onboarding
+from fiscus_dsl._sandbox.server import sandbox
+from fiscus_dsl.errors import FiscusError, TracingError
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from fiscus_dsl._dsl.workflow import Workflow
+    from fiscus_dsl._runtime.results import RunResult
+
+DEMO_INPUTS: Final[dict[str, object]] = {
+    "name": "John Doe",
+    "email": "john@example.com",
+}
+NEXT_STEPS: Final = (
+    ("docs/cli.md", "the fiscus command: run, graph, check, tasks"),
+    ("docs/connectors.md", "connectors: operations, auth, retries, limits"),
+    ("examples/onboarding_api.py", "this workflow as a program, on the sandbox"),
+    ("examples/fanout_api.py", "map over contacts with a rate-limited connector"),
+    ("examples/resilience_api.py", "retries, Retry-After, on_error, otherwise"),
+)
+RUN_EXAMPLE: Final = (
+    "fiscus run examples/onboarding.py:onboard -i name=Ada -i email=ada@example.com"
+)
+FORMATS: Final = ("mermaid", "dot", "json")
+
+app = typer.Typer(
+    name="fiscus",
+    help="Run, draw and check fiscus_dsl workflows; run Fiscus task files.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,  # locals may hold credentials
+)
+app.add_typer(tasks_app, name="tasks")
+
+Inputs = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--input", "-i", metavar="NAME=VALUE", help="An input (JSON, or else text)."
+    ),
+]
+InputJson = Annotated[
+    str | None,
+    typer.Option(
+        "--input-json", metavar="FILE", help="A JSON object of inputs ('-': stdin)."
+    ),
+]
+Target = Annotated[
+    str, typer.Argument(metavar="FILE.py[:WORKFLOW]", help="The file and workflow.")
+]
+
+
+def main() -> None:
+    """Run the ``fiscus`` command: the console script's entry point."""
+    app(prog_name="fiscus")
+
+
+def _print_version(value: bool) -> None:  # noqa: FBT001  (typer passes the flag)
+    if value:
+        typer.echo(f"fiscus_dsl {importlib.metadata.version('fiscus_dsl')}")
+        raise typer.Exit
+
+
+@app.callback()
+def _root(
+    *,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            callback=_print_version,
+            is_eager=True,
+            help="Print the version and exit.",
+        ),
+    ] = False,
+) -> None:
+    """Run, draw and check fiscus_dsl workflows; run Fiscus task files."""
+
+
+@app.command()
+def run(
+    target: Target,
+    *,
+    inputs: Inputs = None,
+    input_json: InputJson = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print only the RunResult, as JSON.")
+    ] = False,
+) -> None:
+    """Run a workflow with a live table of its tasks."""
+    wf = find_workflow(target)
+    values = parse_inputs(wf, inputs or [], input_json)
+    check_binds(wf, values)
+    try:
+        if as_json:
+            result = default_runner().run(wf, **values)
+            typer.echo(result.model_dump_json(fallback=repr))
+        else:
+            result = run_live(new_console(), wf, values)
+            report(result)
+    except FiscusError as exc:  # TracingError, ArgumentValidationError: bad usage
+        fail(str(exc))
+    if not result.success:
+        if not as_json:
+            fail(f"The run failed: {result.error_message}", FAILED)
+        raise typer.Exit(FAILED)
+
+
+@app.command()
+def graph(
+    target: Target,
+    *,
+    output_format: Annotated[
+        str, typer.Option("--format", "-f", help="mermaid, dot or json.")
+    ] = "mermaid",
+    inputs: Inputs = None,
+    input_json: InputJson = None,
+) -> None:
+    """Print a workflow's graph without running anything."""
+    chosen = output_format.lower()
+    if chosen not in FORMATS:
+        fail(f"Unknown --format {output_format!r}; use one of {', '.join(FORMATS)}")
+    wf = find_workflow(target)
+    values = parse_inputs(wf, inputs or [], input_json)
+    try:
+        drawn = wf.graph(**values)
+    except FiscusError as exc:
+        fail(str(exc))
+    if chosen == "json":
+        typer.echo(drawn.model_dump_json(indent=2))
+    else:
+        text = drawn.to_mermaid() if chosen == "mermaid" else drawn.to_dot()
+        typer.echo(text, nl=False)
+
+
+@app.command()
+def check(
+    file: Annotated[str, typer.Argument(metavar="FILE.py", help="The file to check.")],
+) -> None:
+    """Trace every workflow of a file; report each tracing error with its line."""
+    path = existing_python_file(file)
+    try:
+        module = import_file(path)
+    except ImportFailure as failure:
+        where = _here(file, failure.location)
+        typer.echo(f"{where}: error: cannot import the file: {failure.reason}")
+        raise typer.Exit(FAILED) from None
+    found = workflows_in(module)
+    if not found:
+        typer.echo(f"{file}: error: no @workflow at module level")
+        raise typer.Exit(FAILED)
+    failures = sum(not _check_one(file, name, wf) for name, wf in found.items())
+    traced = plural(len(found), "workflow")
+    typer.echo(f"{traced} traced: {len(found) - failures} ok, {failures} failed")
+    if failures:
+        raise typer.Exit(FAILED)
+
+
+def _check_one(file: str, name: str, wf: Workflow[..., Any]) -> bool:
+    try:
+        drawn = wf.graph()
+    except TracingError as exc:
+        where = _here(file, exc.location or Path(file).name)
+        typer.echo(f"{where}: error: workflow {name!r}: {one_line(str(exc))}")
+        return False
+    # Tracing runs the workflow's body, the file's own code: it may raise anything.
+    except Exception as exc:
+        where = _here(file, error_location(exc, Path(file).resolve()))
+        typer.echo(f"{where}: error: workflow {name!r}: {describe(exc)}")
+        return False
+    typer.echo(f"{file}: ok: workflow {name!r} ({plural(len(drawn.nodes), 'node')})")
+    return True
+
+
+def _here(file: str, location: str) -> str:
+    """Write ``name.py:LINE`` as ``FILE:LINE`` when it is the checked file."""
+    base, _, line = location.rpartition(":")
+    return f"{file}:{line}" if base == Path(file).name else location
+
+
+@app.command()
+def demo() -> None:
+    """Run the onboarding workflow against the embedded sandbox API (no network)."""
+    console = new_console()
+    console.print(Text("fiscus demo: onboard a contact with the sandbox API", "bold"))
+    with sandbox() as base_url:
+        typer.echo(f"The sandbox API listens on {base_url} (loopback, demo tokens)")
+        result = run_live(console, build_onboarding(base_url), DEMO_INPUTS)
+    _finish_demo(console, result)
+
+
+def _finish_demo(console: Console, result: RunResult[Any]) -> None:
+    """Report the demo's run, draw its graph, say where to look next; exit 1 if bad.
+
+    A function of its own: on CPython 3.11, line tracing (coverage) of a frame
+    that made socket calls through anyio stops, while new frames are traced.
+    """
+    report(result)
+    failed = [key for key, each in result.tasks.items() if each.status == "failed"]
+    skipped = [key for key, each in result.tasks.items() if each.status == "skipped"]
+    if result.success and not failed:
+        ran = len(result.tasks) - len(skipped)
+        console.print(Text(f"All {ran} tasks that ran succeeded", style="green"))
+        if skipped:
+            typer.echo(f"Skipped, as their guard said: {', '.join(skipped)}")
+    typer.echo("\nThe graph (Mermaid):")
+    typer.echo(result.graph.to_mermaid(), nl=False)
+    typer.echo("\nWhere to look next (in the repository):")
+    for where, what in NEXT_STEPS:
+        typer.echo(f"  {where:<28} {what}")
+    typer.echo(f"  {RUN_EXAMPLE}")
+    if not result.success:
+        fail(f"The run failed: {result.error_message}", FAILED)
+    if failed:
+        fail(f"Not every task succeeded: {', '.join(failed)} failed", FAILED)

@@ -1,0 +1,223 @@
+"""A run's tasks as a live table, driven by runner hooks and settled by the result.
+
+``run_live`` traces the workflow (so a definition error surfaces before
+anything is drawn), lists its tasks as pending, and runs it on a runner
+like the default one with the table's hooks added: ``before_task`` marks a
+task running, ``on_retry`` retrying with the next attempt's number,
+``after_task`` succeeded. A failed task fires no after-hook and a skipped
+one no hook at all, so the ``RunResult`` settles every row at the end:
+status, attempts, duration, and the error or the reason. On a terminal the
+table redraws as the run goes; elsewhere it is printed once, at the end.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, final
+
+import typer
+from pydantic_core import to_json
+from rich.live import Live
+from rich.table import Table
+from rich.text import Text
+
+from fiscus_dsl._cli.output import STYLES, describe, detail_cell, duration, one_line
+from fiscus_dsl._dsl.hooks import Hooks
+from fiscus_dsl._graph.model import WorkflowNode
+from fiscus_dsl._runtime.results import TaskStatus
+from fiscus_dsl._runtime.runner import Runner, default_runner
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator, Mapping
+
+    from rich.console import Console
+
+    from fiscus_dsl._dsl.workflow import Workflow
+    from fiscus_dsl._graph.model import WorkflowGraph
+    from fiscus_dsl._runtime.hooks import TaskContext
+    from fiscus_dsl._runtime.results import RunResult, TaskResult
+
+
+@final
+@dataclass(slots=True)
+class _Row:
+    status: str = "pending"
+    attempts: int = 0
+    started: float | None = None
+    seconds: float | None = None
+    detail: str = ""
+
+
+def _task_ids(graph: WorkflowGraph, prefix: str = "") -> Iterator[str]:
+    """Yield the ids a run reports for a graph's nodes that are known before it runs."""
+    for node in graph.nodes:
+        yield prefix + node.id
+        if isinstance(node, WorkflowNode) and node.mapped is None:
+            yield from _task_ids(node.graph, f"{prefix}{node.id}/")
+
+
+def _containers(task_id: str) -> Iterator[str]:
+    """Yield the ids of the map and sub-workflow nodes a task id sits in."""
+    for match in re.finditer(r"[\[/]", task_id):
+        yield task_id[: match.start()]
+
+
+@final
+class TaskTable:
+    """A run's tasks as a table, kept current by ``hooks`` and settled by ``settle``.
+
+    Args:
+        graph: The traced graph, whose tasks are listed as pending.
+        clock: Seconds for durations while tasks run.
+    """
+
+    def __init__(
+        self, graph: WorkflowGraph, *, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._clock = clock
+        self._lock = threading.Lock()  # hooks write while the display thread reads
+        self._rows = {task_id: _Row() for task_id in _task_ids(graph)}
+        self.hooks = Hooks(
+            before_task=self._before, after_task=self._after, on_retry=self._retry
+        )
+
+    def _row(self, task_id: str) -> _Row:
+        for container in _containers(task_id):
+            row = self._rows.get(container)
+            if row is not None and row.status == "pending":
+                row.status = "running"
+        return self._rows.setdefault(task_id, _Row())
+
+    def _before(self, ctx: TaskContext) -> None:
+        with self._lock:
+            row = self._row(ctx.task_id)
+            row.status, row.attempts = "running", ctx.attempt
+            row.started = self._clock()
+
+    def _retry(self, ctx: TaskContext, error: BaseException, delay: float) -> None:
+        with self._lock:
+            row = self._row(ctx.task_id)
+            row.status, row.attempts = "retrying", ctx.attempt + 1
+            row.detail = (
+                f"attempt {ctx.attempt} failed ({describe(error)}); "
+                f"next in {delay:.2f} s"
+            )
+
+    def _after(self, ctx: TaskContext, value: object) -> None:
+        with self._lock:
+            row = self._row(ctx.task_id)
+            row.status, row.detail = "succeeded", ""
+            if row.started is not None:
+                row.seconds = self._clock() - row.started
+
+    def settle(self, result: RunResult[Any]) -> None:
+        """Take every task's final status, attempts and duration from the result."""
+        rows = {
+            task_id: _Row(
+                status=outcome.status.value,
+                attempts=outcome.attempts,
+                seconds=outcome.duration,
+                detail=_detail(outcome),
+            )
+            for task_id, outcome in result.tasks.items()
+        }
+        with self._lock:
+            self._rows = rows
+
+    def statuses(self) -> dict[str, str]:
+        """Return each row's status as it stands, by task id."""
+        with self._lock:
+            return {task_id: row.status for task_id, row in self._rows.items()}
+
+    def render(self) -> Table:
+        """Return the table as it stands."""
+        table = Table(box=None, pad_edge=False, header_style="bold")
+        table.add_column("task", no_wrap=True)
+        table.add_column("status", no_wrap=True)
+        table.add_column("attempts", justify="right", no_wrap=True)
+        table.add_column("time", justify="right", no_wrap=True)
+        table.add_column("detail", ratio=1, overflow="ellipsis")
+        now = self._clock()
+        with self._lock:
+            for task_id, row in self._rows.items():
+                table.add_row(*_cells(task_id, row, now))
+        return table
+
+
+def _cells(task_id: str, row: _Row, now: float) -> tuple[Text, ...]:
+    status = row.status.replace("_", " ")
+    if row.status == "retrying":
+        status = f"retrying (attempt {row.attempts})"
+    seconds = row.seconds
+    if seconds is None and row.started is not None and row.status != "succeeded":
+        seconds = now - row.started  # still running: the time so far
+    return (
+        Text(task_id),
+        Text(status, style=STYLES.get(row.status, "")),
+        Text(str(row.attempts) if row.attempts else ""),
+        Text("" if seconds is None else duration(seconds)),
+        detail_cell(row.detail),
+    )
+
+
+def _detail(outcome: TaskResult) -> str:
+    if outcome.error is not None:
+        return describe(outcome.error)
+    if outcome.reason is not None:
+        return one_line(outcome.reason)
+    if outcome.attempts > 1:
+        return f"succeeded on attempt {outcome.attempts}"
+    return ""
+
+
+def runner_with(hooks: Hooks) -> Runner:
+    """Return a runner configured like the default runner, with ``hooks`` added."""
+    base = default_runner()
+    return Runner(
+        max_concurrency=base.max_concurrency,
+        hooks=(*base.hooks, hooks),
+        tracer_provider=base.tracer_provider,
+        executor=base.executor,
+    )
+
+
+def run_live(
+    console: Console, wf: Workflow[..., Any], inputs: Mapping[str, object]
+) -> RunResult[Any]:
+    """Run a workflow with a live table of its tasks; return the ``RunResult``.
+
+    Raises:
+        TracingError: The workflow misuses the DSL (before anything runs).
+        WorkflowInputError: The inputs do not bind to the workflow.
+        ArgumentValidationError: An input does not match its annotation.
+    """
+    table = TaskTable(wf.trace_graph((), inputs).graph)
+    with Live(
+        console=console, get_renderable=table.render, refresh_per_second=8
+    ) as live:
+        result = runner_with(table.hooks).run(wf, **inputs)
+        table.settle(result)
+        live.refresh()
+    if not console.is_terminal:  # off a terminal, Live leaves its last line open
+        console.line()
+    return result
+
+
+def report(result: RunResult[Any]) -> None:
+    """Print a run's output (when it succeeded) and a one-line summary."""
+    seconds = (result.ended_at - result.started_at).total_seconds()
+    counts = Counter(outcome.status.value for outcome in result.tasks.values())
+    tally = ", ".join(
+        f"{counts[status.value]} {status.value.replace('_', ' ')}"
+        for status in TaskStatus
+        if counts[status.value]
+    )
+    if result.success:
+        typer.echo("Output:")
+        typer.echo(to_json(result.output, indent=2, fallback=repr).decode())
+    status = result.status.value
+    typer.echo(f"Run {status} in {duration(seconds)}: {tally or 'no tasks'}")

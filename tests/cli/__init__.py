@@ -1,0 +1,1 @@
+"""Tests of the ``fiscus`` command and the sandbox API behind its demo."""

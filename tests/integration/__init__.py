@@ -1,0 +1,1 @@
+"""Integration tests against a real trace backend (Arize Phoenix), when one is given."""
