@@ -27,6 +27,7 @@ import os
 import platform
 import statistics
 import sys
+import textwrap
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -59,6 +60,8 @@ from workloads import (
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
+
+    from opentelemetry.context import Context
 
     from fiscus_dsl import Workflow
 
@@ -298,6 +301,23 @@ class SpanCost:
     spread: float
 
 
+def task_like_spans(tracer: trace.Tracer, parent: Context, count: int) -> None:
+    """Record ``count`` spans as fiscus_dsl records one per task, on the SDK alone."""
+    for _ in range(count):
+        span = tracer.start_span("task leaf", context=parent, kind=SpanKind.INTERNAL)
+        span.set_attributes(
+            {
+                "fiscus.workflow.name": "wf",
+                "fiscus.run.id": "0123456789abcdef",
+                "fiscus.task.id": "leaf#2",
+                "fiscus.task.name": "leaf",
+            }
+        )
+        span.set_attribute("fiscus.task.status", "succeeded")
+        span.set_attribute("fiscus.task.attempt", 1)
+        span.end()
+
+
 def sdk_span_costs(sizes: Sizes) -> list[SpanCost]:
     """Time task-like spans on the SDK alone: no processor, and the benchmark's.
 
@@ -314,26 +334,6 @@ def sdk_span_costs(sizes: Sizes) -> list[SpanCost]:
             provider.add_span_processor(SimpleSpanProcessor(exporter))
         tracer = provider.get_tracer("sdk-probe")
         parent = trace.set_span_in_context(tracer.start_span("workflow wf"))
-
-        def spans(tracer: trace.Tracer = tracer, parent: object = parent) -> None:
-            for index in range(sizes.spans):
-                span = tracer.start_span(
-                    "task leaf",
-                    context=parent,  # type: ignore[arg-type]  # a Context, typed loosely for the default
-                    kind=SpanKind.INTERNAL,
-                )
-                span.set_attributes(
-                    {
-                        "fiscus.workflow.name": "wf",
-                        "fiscus.run.id": "0123456789abcdef",
-                        "fiscus.task.id": f"leaf#{index}",
-                        "fiscus.task.name": "leaf",
-                    }
-                )
-                span.set_attribute("fiscus.task.status", "succeeded")
-                span.set_attribute("fiscus.task.attempt", 1)
-                span.end()
-
         times = []
         for repeat in range(sizes.repeats + 1):
             exporter.clear()
@@ -341,7 +341,7 @@ def sdk_span_costs(sizes: Sizes) -> list[SpanCost]:
             gc.disable()
             try:
                 start = time.perf_counter()
-                spans()
+                task_like_spans(tracer, parent, sizes.spans)
                 elapsed = time.perf_counter() - start
             finally:
                 gc.enable()
@@ -377,7 +377,7 @@ def format_row(row: Row) -> str:
         f"{row.baseline * 1e3:>11.2f} {row.ours * 1e3:>10.2f} {row.spread:>6.0%} "
         f"{row.ratio:>6.1f}x "
         f"{row.overhead_us:>8.2f} {goal:>7}  {row.verdict}"
-    )
+    ).rstrip()
 
 
 def describe_machine() -> str:
@@ -435,7 +435,7 @@ def print_report(rows: list[Row], spans: list[SpanCost], sizes: Sizes) -> None:
         print(format_row(row))
     print()
     for note in NOTES:
-        print(note)
+        print(textwrap.fill(note, width=100, subsequent_indent="  "))
     print()
     print(
         f"OpenTelemetry SDK alone, without fiscus_dsl ({sizes.spans:,} task-like "

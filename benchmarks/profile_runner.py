@@ -1,12 +1,15 @@
-"""Profile the fan-out workload with cProfile and print where the time goes.
+"""Profile the fan-out (or the chain) with cProfile and print where the time goes.
 
-Run ``python benchmarks/profile_runner.py`` (``--size``, ``--top``,
-``--telemetry none|sdk|both``, ``--phase run|trace|execute``,
-``--gc on|off``). For each telemetry setting it first times the phases of
-a run without a profiler (tracing the workflow, executing the graph, and
-the cyclic garbage collector's share of both), then profiles one run after
-a warm-up and prints own time summed by area (fiscus_dsl module, asyncio,
-opentelemetry, pydantic, ...) and the top functions by own time.
+Run ``python benchmarks/profile_runner.py`` (``--workload fan-out|chain``,
+``--size``, ``--top``, ``--telemetry none|sdk|both``,
+``--phase run|trace|execute``, ``--gc on|off``). For each telemetry setting
+it first times the phases of a run without a profiler (tracing the
+workflow, executing the fresh graph, executing the same graph again once
+it has been collected into the oldest generation, as the benchmark's
+"execute only" rows do, and the cyclic garbage collector's share of each),
+then profiles one call after a warm-up and prints own time summed by area
+(fiscus_dsl module, asyncio, opentelemetry, pydantic, ...) and the top
+functions by own time.
 
 cProfile adds a fixed cost to every call, so small functions look heavier
 than they are and a cyclic GC pause is billed to whichever function was
@@ -33,7 +36,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from workloads import (
     Telemetry,
+    chain_baseline,
     fan_out_baseline,
+    make_chain,
     make_fan_out,
     telemetry_settings,
 )
@@ -84,19 +89,32 @@ class Phases:
 
     trace: float
     execute: float
+    reexecute: float
     baseline: float
     gc_trace: float
     gc_execute: float
+    gc_reexecute: float
     gc_detail: str
+    gc_detail_reexecute: str
+
+
+def describe_collections(meter: GcMeter) -> str:
+    """Say how many collections of each generation a meter saw, and how long."""
+    return ", ".join(
+        f"gen{gen}: {meter.counts[gen]}x {meter.seconds[gen] * 1e3:.1f} ms"
+        for gen in sorted(meter.counts)
+    )
 
 
 async def measure_phases(
-    setting: Telemetry, wf: Workflow[[], int], size: int
+    setting: Telemetry,
+    wf: Workflow[[], int],
+    baseline: Callable[[], Awaitable[object]],
 ) -> Phases:
-    """Time tracing and executing separately, with the GC time inside each."""
+    """Time tracing, executing and executing again, with the GC time inside each."""
     runner = setting.runner(unbounded=True)
     samples: dict[str, list[float]] = defaultdict(list)
-    meter = GcMeter()
+    meter = again = GcMeter()
     for repeat in range(PHASE_REPEATS + 1):
         gc.collect()
         meter = GcMeter()
@@ -109,24 +127,36 @@ async def measure_phases(
             ended_at, gc_total = time.perf_counter(), meter.total()
         finally:
             gc.callbacks.remove(meter)
+        setting.reset()
+        gc.collect()  # the traced graph moves to the oldest generation
+        again = GcMeter()
+        gc.callbacks.append(again)
+        try:
+            again_start = time.perf_counter()
+            await runner.arun_traced(traced, {})
+            again_end = time.perf_counter()
+        finally:
+            gc.callbacks.remove(again)
         del traced
         setting.reset()
         gc.collect()
         base_start = time.perf_counter()
-        await fan_out_baseline(size)
+        await baseline()
         base = time.perf_counter() - base_start
         if repeat:  # the first round warms up
             samples["trace"].append(traced_at - start)
             samples["execute"].append(ended_at - traced_at)
+            samples["reexecute"].append(again_end - again_start)
             samples["baseline"].append(base)
             samples["gc_trace"].append(gc_traced)
             samples["gc_execute"].append(gc_total - gc_traced)
-    detail = ", ".join(
-        f"gen{gen}: {meter.counts[gen]}x {meter.seconds[gen] * 1e3:.1f} ms"
-        for gen in sorted(meter.counts)
-    )
+            samples["gc_reexecute"].append(again.total())
     medians = {name: statistics.median(values) for name, values in samples.items()}
-    return Phases(**medians, gc_detail=detail)
+    return Phases(
+        **medians,
+        gc_detail=describe_collections(meter),
+        gc_detail_reexecute=describe_collections(again),
+    )
 
 
 def print_phases(phases: Phases, tasks: int) -> None:
@@ -141,8 +171,11 @@ def print_phases(phases: Phases, tasks: int) -> None:
     print(line("  of which cyclic GC", phases.gc_trace))
     print(line("execute: runner.arun_traced()", phases.execute))
     print(line("  of which cyclic GC", phases.gc_execute))
+    print(line("execute again (graph collected)", phases.reexecute))
+    print(line("  of which cyclic GC", phases.gc_reexecute))
     print(line("plain asyncio baseline", phases.baseline))
-    print(f"  GC collections in the last run: {phases.gc_detail}")
+    print(f"  GC collections in the last trace + execute: {phases.gc_detail}")
+    print(f"  GC collections in the last execute again: {phases.gc_detail_reexecute}")
 
 
 # ---------------------------------------------------------------- profile
@@ -247,9 +280,12 @@ def print_top(stats: pstats.Stats, top: int) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Time the phases and profile the fan-out in the chosen settings."""
+    """Time the phases and profile the workload in the chosen settings."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--size", type=int, default=10_000, help="leaves to fan out")
+    parser.add_argument("--workload", choices=("fan-out", "chain"), default="fan-out")
+    parser.add_argument(
+        "--size", type=int, help="leaves to fan out (10,000) or links (1,000)"
+    )
     parser.add_argument("--top", type=int, default=15, help="functions to list")
     parser.add_argument("--telemetry", choices=("none", "sdk", "both"), default="both")
     parser.add_argument(
@@ -262,14 +298,21 @@ def main(argv: list[str] | None = None) -> None:
         help="off: profile without the cyclic GC, whose pauses land on random lines",
     )
     args = parser.parse_args(argv)
-    wf = make_fan_out(args.size)
-    tasks = args.size + 1
+    chain = args.workload == "chain"
+    size: int = args.size or (1_000 if chain else 10_000)
+    wf = make_chain(size) if chain else make_fan_out(size)
+    tasks = size if chain else size + 1
+    title = f"chain of {size:,}" if chain else f"fan-out of {size:,} + join"
+
+    def baseline() -> Awaitable[object]:
+        return chain_baseline(size) if chain else fan_out_baseline(size)
+
     for setting in telemetry_settings():
         if args.telemetry not in ("both", setting.name):
             continue
         runner = setting.runner(unbounded=True)
-        print(f"=== fan-out of {args.size:,} + join, telemetry: {setting.name}")
-        print_phases(asyncio.run(measure_phases(setting, wf, args.size)), tasks)
+        print(f"=== {title}, telemetry: {setting.name}")
+        print_phases(asyncio.run(measure_phases(setting, wf, baseline)), tasks)
         print()
         print(f"cProfile of one {args.phase}, cyclic GC {args.gc}, after a warm-up:")
         call = phase_call(args.phase, runner, wf)

@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING, Final, final
 
 from aiolimiter import AsyncLimiter
 
+from fiscus_dsl._runtime.attempts import current_attempt
+
 if TYPE_CHECKING:
     from collections.abc import Callable
 
@@ -102,8 +104,9 @@ class Limits:
     async def acquire(self) -> Callable[[], None]:
         """Wait for a cool-down, the rate and a free slot; return the release."""
         delay = self._cool_until - self._clock()
-        if delay > 0:
-            await asyncio.sleep(delay)
+        if delay > 0:  # with the runner's sleep, so tests need not wait
+            attempt = current_attempt()
+            await (asyncio.sleep if attempt is None else attempt.sleep)(delay)
         if self._limiter is not None:
             await self._limiter.acquire()
         if self._semaphore is None:

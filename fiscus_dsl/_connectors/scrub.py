@@ -106,7 +106,7 @@ def register_secret(value: str) -> None:
     Args:
         value: The credential, as it is sent.
 
-    Example:
+    Examples:
         >>> from fiscus_dsl._connectors.scrub import register_secret, scrub_text
         >>> register_secret("tok_example_123")
         >>> scrub_text("sent tok_example_123")
@@ -121,7 +121,7 @@ def scrub_text(text: str) -> str:
     Longer secrets are matched first, so one that contains another is
     masked whole. When nothing is registered, ``text`` is returned as is.
 
-    Example:
+    Examples:
         >>> from fiscus_dsl._connectors.scrub import register_secret, scrub_text
         >>> register_secret("pw_example_456")
         >>> scrub_text("login failed for pw_example_456")
@@ -139,7 +139,7 @@ def is_secret_query_name(name: str) -> bool:
     The check ignores case and treats ``-`` like ``_``, so ``API-Key``,
     ``api_key`` and ``X-Amz-Signature`` are all secret-looking.
 
-    Example:
+    Examples:
         >>> from fiscus_dsl._connectors.scrub import is_secret_query_name
         >>> is_secret_query_name("Access_Token"), is_secret_query_name("page")
         (True, False)
@@ -156,7 +156,7 @@ def scrub_url(url: str | httpx.URL) -> str:
     registered secret becomes ``REDACTED``, and registered secrets
     elsewhere (a path segment) are masked. The rest is kept byte for byte.
 
-    Example:
+    Examples:
         >>> from fiscus_dsl._connectors.scrub import scrub_url
         >>> scrub_url("https://bob:pw@api.example.com/v1/items?page=2&api_key=abc")
         'https://REDACTED:REDACTED@api.example.com/v1/items?page=2&api_key=REDACTED'
@@ -180,7 +180,7 @@ def scrub_excerpt(text: str, *, limit: int = EXCERPT_LENGTH) -> str:
     error codes and lookup keys) *before* the text is cut, so a cut never
     leaves part of a secret behind.
 
-    Example:
+    Examples:
         >>> from fiscus_dsl._connectors.scrub import scrub_excerpt
         >>> scrub_excerpt('{"error": "expired", "refresh_token": "rt-9f8e"}')
         '{"error": "expired", "refresh_token": "REDACTED"}'

@@ -37,7 +37,7 @@ and the shape of every error. This module reads and parses: it imports
 yaml, and from fiscus_dsl only the dict API's ``spec``, ``file_schema``,
 ``file_conditions`` and ``errors``; it runs nothing and sends nothing.
 
-Example:
+Examples:
     >>> from fiscus_dsl._dict_api.files import load_tasks_text
     >>> tasks = load_tasks_text(
     ...     '''
@@ -113,7 +113,7 @@ def load_tasks(
             a task is malformed; the message names the index and the field.
         OSError: The file cannot be read.
 
-    Example:
+    Examples:
         >>> import tempfile
         >>> from pathlib import Path
         >>> with tempfile.TemporaryDirectory() as folder:
@@ -160,7 +160,7 @@ def load_tasks_text(
     Raises:
         TaskDefinitionError: As ``load_tasks``, or an unknown ``format``.
 
-    Example:
+    Examples:
         >>> load_tasks_text("- {connector: CRM, operation: ping, id: p}", format="yaml")
         [{'connector': 'CRM', 'operation': 'ping', 'params': {}, 'id': 'p'}]
     """

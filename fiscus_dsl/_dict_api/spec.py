@@ -97,7 +97,7 @@ def template_path(text: str) -> list[str | int]:
 def has_private_step(text: str) -> bool:
     """Return whether a template's projection names something starting with ``_``.
 
-    Example:
+    Examples:
         >>> has_private_step(".__class__.__init__"), has_private_step(".id[0]")
         (True, False)
     """

@@ -97,7 +97,7 @@ def when(condition: object, /, *values: object) -> GuardBlock:
     values at run time. A task whose guard is false is ``skipped``; so is one
     whose guard needs the value of a failed or skipped task.
 
-    Example:
+    Examples:
         >>> from fiscus_dsl import task, workflow, when, otherwise
         >>> @task
         ... def plan(user: str) -> str:
@@ -203,7 +203,7 @@ def outcome(future: object) -> TaskOutcome:
     its argument is a ``TaskOutcome`` with ``status``, ``value`` and
     ``error``. Use it for clean-ups and reports that must always run.
 
-    Example:
+    Examples:
         >>> from fiscus_dsl import task, workflow, outcome, TaskOutcome
         >>> @task(on_error="continue")
         ... def charge(amount: int) -> int:
@@ -238,7 +238,7 @@ def coalesce(*options: T) -> T:
     A ``None`` value counts; plain values always count as succeeded. If no
     option succeeded, the result counts as skipped.
 
-    Example:
+    Examples:
         >>> from fiscus_dsl import task, workflow, when, otherwise, coalesce
         >>> @task
         ... def double(x: int) -> int:

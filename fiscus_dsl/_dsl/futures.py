@@ -58,7 +58,7 @@ class TaskFuture(Generic[T]):
     conditions for ``when``. A future cannot be used as a plain value while
     tracing: pass it to tasks, guards, or return it from the workflow.
 
-    Example:
+    Examples:
         >>> from fiscus_dsl import task, workflow
         >>> @task
         ... def get_user(user_id: int) -> dict[str, str]:

@@ -82,7 +82,7 @@ class Hooks:
 
     Each argument takes one function or a sequence of them.
 
-    Example:
+    Examples:
         >>> from fiscus_dsl import Hooks, Runner
         >>> seen = []
         >>> hooks = Hooks(before_task=lambda ctx: seen.append(ctx.task_id))

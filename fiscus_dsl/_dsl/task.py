@@ -474,7 +474,7 @@ def task(
         after: ``after_task(ctx, value)`` hooks for this task only.
         on_retry: ``on_retry(ctx, error, delay)`` hooks for this task only.
 
-    Example:
+    Examples:
         >>> from fiscus_dsl import task
         >>> @task
         ... def add(a: int, b: int) -> int:

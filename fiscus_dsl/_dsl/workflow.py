@@ -311,7 +311,7 @@ def workflow(
         name: The workflow's name (default: the function's name).
         hooks: ``Hooks`` that apply to every run of this workflow.
 
-    Example:
+    Examples:
         >>> from fiscus_dsl import task, workflow
         >>> @task
         ... def greet(name: str) -> str:

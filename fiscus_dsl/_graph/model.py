@@ -327,7 +327,7 @@ class WorkflowGraph(BaseModel):
     Nodes are in the order they were called, so every reference points to an
     earlier node; validation rejects duplicate ids and dangling references.
 
-    Example:
+    Examples:
         >>> from fiscus_dsl import task, workflow
         >>> @task
         ... def fetch(n: int) -> int:

@@ -89,7 +89,7 @@ def describe_arg(arg: ArgSpec, *, redact: bool = False) -> str:
     References read ``node.path``, inputs ``name.path``; literals are their
     ``repr`` cut to ``LITERAL_LIMIT`` characters, or ``...`` with ``redact``.
 
-    Example:
+    Examples:
         >>> from fiscus_dsl._graph.model import RefArg, Step
         >>> describe_arg(RefArg(node="contact", path=(Step(kind="attr", key="id"),)))
         'contact.id'
@@ -117,7 +117,7 @@ def describe_condition(cond: Condition, *, redact: bool = False) -> str:
     ``and``/``or`` groups are parenthesized. ``redact`` hides literal values
     (they may be workflow inputs), for text that reaches spans and results.
 
-    Example:
+    Examples:
         >>> from fiscus_dsl._graph.model import OutcomeCondition, NotCondition
         >>> describe_condition(
         ...     NotCondition(operand=OutcomeCondition(test="succeeded", node="a"))
@@ -269,7 +269,7 @@ def render_mermaid(graph: WorkflowGraph) -> str:
     guard labels the edges from the nodes it looks at, or an edge from an
     ``inputs`` node when it looks at none.
 
-    Example:
+    Examples:
         >>> from fiscus_dsl._graph.model import WorkflowGraph, TaskNode
         >>> graph = WorkflowGraph(name="wf", nodes=(TaskNode(id="a", task="a"),))
         >>> print(render_mermaid(graph), end="")
@@ -310,7 +310,7 @@ def render_dot(graph: WorkflowGraph) -> str:
     subgraph whose edges attach to its border (``compound=true``) through an
     invisible anchor node.
 
-    Example:
+    Examples:
         >>> from fiscus_dsl._graph.model import WorkflowGraph
         >>> render_dot(WorkflowGraph(name="wf")).splitlines()[0]
         'digraph "wf" {'

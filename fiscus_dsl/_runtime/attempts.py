@@ -53,6 +53,7 @@ class Attempt:
         task_name: The task's name.
         number: The attempt number, 1 for the first try.
         tracer: The runner's tracer, or ``None`` when telemetry is a no-op.
+        sleep: The runner's sleep, for any pause inside the attempt.
     """
 
     run_id: str
@@ -61,6 +62,7 @@ class Attempt:
     task_name: str
     number: int
     tracer: Tracer | None
+    sleep: Sleep
 
 
 _CURRENT_ATTEMPT: ContextVar[Attempt | None] = ContextVar(
@@ -101,6 +103,7 @@ async def run_attempts(
                 task_name=plan.name,
                 number=slot.attempts,
                 tracer=runtime.tracer,
+                sleep=runtime.sleep,
             )
         )
         try:

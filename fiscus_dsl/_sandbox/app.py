@@ -219,7 +219,7 @@ def create_app(state: SandboxState | None = None) -> Starlette:
     The state is ``app.state.sandbox``; read it from the server's thread only
     once the requests you care about have been answered.
 
-    Example:
+    Examples:
         >>> app = create_app()
         >>> app.state.sandbox.contacts
         {}

@@ -78,7 +78,7 @@ class SandboxConnectors:
 def sandbox_connectors(base_url: str) -> SandboxConnectors:
     """Declare the connectors of the sandbox API served at ``base_url``.
 
-    Example:
+    Examples:
         >>> api = sandbox_connectors("http://127.0.0.1:8000")
         >>> [c.name for c in api.connectors]
         ['CRMSystem', 'Gmail', 'Flaky']

@@ -26,7 +26,7 @@ WELCOME_BODY = "Glad to have you on board."
 def build_onboarding(base_url: str) -> Workflow[..., Contact]:
     """Return the ``onboard(name, email)`` workflow against the sandbox at ``base_url``.
 
-    Example:
+    Examples:
         >>> onboard = build_onboarding("http://127.0.0.1:8000")
         >>> [node.id for node in onboard.graph().nodes]
         ['create_contact', 'verify_mailbox', 'welcome_subject',

@@ -48,7 +48,7 @@ def sandbox(
         RuntimeError: The server did not listen within ``start_timeout``, or
             could not (uvicorn's error log says why).
 
-    Example:
+    Examples:
         >>> import httpx
         >>> with sandbox() as base_url:
         ...     httpx.get(f"{base_url}/health").json()["status"]

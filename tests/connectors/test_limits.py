@@ -19,7 +19,7 @@ from fiscus_dsl._connectors.connector import DEFAULT_RETRY
 from fiscus_dsl._connectors.http import _ReleasingStream
 from fiscus_dsl._connectors.limits import Limits, Rate, parse_rate
 
-from .conftest import BASE
+from .conftest import BASE, FakeSleep
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -373,16 +373,20 @@ def test_the_rate_limit_holds_a_connectors_requests(
 
 
 @pytest.mark.parametrize(
-    ("headers", "held"),
+    ("headers", "cool_down"),
     [
-        ({"Retry-After": "3600"}, True),
-        ({}, True),  # no Retry-After: a second of cool-down
-        ({"Retry-After": "0"}, False),
+        ({"Retry-After": "3600"}, 30.0),  # clamped to the retry's max_delay
+        ({}, 1.0),  # no Retry-After: a second of cool-down
+        ({"Retry-After": "0"}, None),
     ],
     ids=["retry-after-3600", "no-retry-after", "retry-after-0"],
 )
 def test_a_429_holds_back_the_connectors_next_requests(
-    runner: Runner, api: respx.MockRouter, headers: dict[str, str], held: bool
+    runner: Runner,
+    fake_sleep: FakeSleep,
+    api: respx.MockRouter,
+    headers: dict[str, str],
+    cool_down: float | None,
 ) -> None:
     shop = Connector("Shop", BASE, retry=None)
     route = api.get("/ping").mock(
@@ -390,22 +394,22 @@ def test_a_429_holds_back_the_connectors_next_requests(
     )
 
     @shop.task
-    async def ping_twice(client: httpx.AsyncClient) -> bool:
+    async def ping_twice(client: httpx.AsyncClient) -> int:
         await client.get(f"{BASE}/ping")
-        second = start(client.get(f"{BASE}/ping"))
-        is_held = await is_held_back(second)
-        if is_held:
-            await cancel(second)
-        else:
-            await second
-        return is_held
+        response = await client.get(f"{BASE}/ping")  # waits with the runner's sleep
+        return response.status_code
 
     @workflow
-    def flow() -> bool:
+    def flow() -> int:
         return ping_twice()
 
-    assert runner.run(flow).output is held
-    assert route.call_count == (1 if held else 2)
+    assert runner.run(flow).output == 204
+    assert route.call_count == 2
+    if cool_down is None:
+        assert fake_sleep.delays == []
+    else:
+        (waited,) = fake_sleep.delays
+        assert cool_down - 0.5 < waited <= cool_down
 
 
 def test_a_429_with_an_unreadable_retry_after_frees_its_slot(

@@ -1,0 +1,1 @@
+"""Tests of the testing kit: fiscus_dsl.testing and its pytest plugin."""
