@@ -3,16 +3,15 @@
 Create a contact in the CRM, then send a welcome email, but only if the
 contact was created. The guide's code (the task list, ``client.execute``
 and the ``if``/``else``) is kept exactly as the guide prints it, quotes and
-comments included; what comes before it declares the two connectors it
-names, ``CRMSystem`` and ``Gmail``. There is no live CRM or Gmail here:
-both connectors send through ``httpx.MockTransport`` to a small fake API
-in this file, so this runs anywhere, offline::
+comments included. It runs against the sandbox API, served on 127.0.0.1 for
+the length of ``main()`` (no network, public demo tokens), through the
+sandbox's connectors ``CRMSystem`` and ``Gmail``, the two the guide names::
 
     python examples/fiscus_guide_chained.py
 
 It runs the guide's code twice. The first time, John is new: the contact is
-created and the email is sent. The second time the CRM already has
-john@example.com and answers 409 Conflict, so ``custom_logic`` sets
+created and the email is sent. The second time the sandbox's CRM already
+has john@example.com and answers 409 Conflict, so ``custom_logic`` sets
 ``context['create_contact']`` to False, the condition is false, the email
 is skipped, and the guide prints the error.
 """
@@ -22,123 +21,17 @@ is skipped, and the guide prints the error.
 
 from __future__ import annotations
 
-import json
-from typing import Final
+from dataclasses import dataclass
 
-import httpx
-from pydantic import BaseModel
-
-from fiscus_dsl import BearerAuth, Connector, FiscusClient, FiscusResponse, Secret
-
-CRM_TOKEN: Final = "demo-crm-token"
-GMAIL_TOKEN: Final = "demo-gmail-token"
-
-
-# ---------------------------------------------------------------- the fake APIs
-
-CONTACTS: dict[str, dict[str, str]] = {}
-"""The fake CRM's contacts, by id."""
-
-OUTBOX: list[dict[str, str]] = []
-"""Every message the fake mail service accepted."""
-
-
-def error(status: int, message: str) -> httpx.Response:
-    """Answer with an error, as JSON APIs do."""
-    return httpx.Response(status, json={"error": message})
-
-
-def crm_api(request: httpx.Request) -> httpx.Response:
-    """The fake CRM: ``POST /v1/contacts`` creates a contact with a new email."""
-    if request.headers.get("Authorization") != f"Bearer {CRM_TOKEN}":
-        return error(401, "missing or wrong token")
-    if (request.method, request.url.path) != ("POST", "/v1/contacts"):
-        return error(404, f"no route {request.method} {request.url.path}")
-    data = json.loads(request.content)
-    name, email = str(data.get("name", "")), str(data.get("email", ""))
-    if not name or "@" not in email:
-        return error(422, "a contact needs a name and an email address")
-    if any(contact["email"] == email for contact in CONTACTS.values()):
-        return error(409, f"a contact with email {email} already exists")
-    contact = {"id": f"c{len(CONTACTS) + 1}", "name": name, "email": email}
-    CONTACTS[contact["id"]] = contact
-    return httpx.Response(201, json=contact)
-
-
-def gmail_api(request: httpx.Request) -> httpx.Response:
-    """The fake mail service: ``POST /v1/messages`` queues an email."""
-    if request.headers.get("Authorization") != f"Bearer {GMAIL_TOKEN}":
-        return error(401, "missing or wrong token")
-    if (request.method, request.url.path) != ("POST", "/v1/messages"):
-        return error(404, f"no route {request.method} {request.url.path}")
-    data = json.loads(request.content)
-    if "@" not in str(data.get("to", "")) or not data.get("subject"):
-        return error(422, "a message needs a recipient and a subject")
-    message = {
-        "id": f"m{len(OUTBOX) + 1}",
-        "to": data["to"],
-        "subject": data["subject"],
-        "body": data.get("body", ""),
-        "status": "queued",
-    }
-    OUTBOX.append(message)
-    return httpx.Response(202, json=message)
-
-
-# ---------------------------------------------------------------- the connectors
-
-
-class Contact(BaseModel):
-    """A contact as the CRM returns it."""
-
-    id: str
-    name: str
-    email: str
-
-
-class Message(BaseModel):
-    """An email as the mail service returns it."""
-
-    id: str
-    to: str
-    subject: str
-    status: str
-
-
-crm = Connector(
-    "CRMSystem",
-    "https://crm.example.com/v1",
-    auth=BearerAuth(Secret(CRM_TOKEN)),
-    transport=httpx.MockTransport(crm_api),
-)
-gmail = Connector(
-    "Gmail",
-    "https://gmail.example.com/v1",
-    auth=BearerAuth(Secret(GMAIL_TOKEN)),
-    transport=httpx.MockTransport(gmail_api),
-)
-
-
-@crm.operation("POST /contacts")
-def create_contact(name: str, email: str) -> Contact:
-    """Create a contact in the CRM."""
-    raise NotImplementedError  # an operation's body never runs
-
-
-@gmail.operation("POST /messages")
-def send_email(to: str, subject: str, body: str) -> Message:
-    """Send an email."""
-    raise NotImplementedError  # an operation's body never runs
-
-
-client = FiscusClient(connectors=[crm, gmail])
-
+from fiscus_dsl import FiscusClient, FiscusResponse
+from fiscus_dsl._sandbox import sandbox
+from fiscus_dsl._sandbox.connectors import Contact, Message, sandbox_connectors
 
 # ---------------------------------------------------------------- the guide's code
 
 
-def guide() -> FiscusResponse:
-    """Run the guide's code as it stands, and return its response."""
+def guide(client: FiscusClient) -> FiscusResponse:
+    """Run the guide's code as it stands on ``client``, and return its response."""
     # fmt: off
     tasks = [
         {
@@ -171,29 +64,47 @@ def guide() -> FiscusResponse:
     return response
 
 
+# ---------------------------------------------------------------- the program
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Outcome:
+    """What ``main()`` did: both responses, and what the sandbox held after."""
+
+    created: FiscusResponse
+    refused: FiscusResponse
+    contacts: list[Contact]
+    outbox: list[Message]
+
+
 def report(response: FiscusResponse) -> None:
-    """Print what each task did."""
+    """Print what each task did, and the context ``custom_logic`` set."""
     for task in response.results or []:
         outcome = "skipped" if task.skipped else "ok" if task.success else "failed"
         print(f"  {task.operation}: {outcome}")
     print(f"  context: {response.context}")
 
 
-def main() -> tuple[FiscusResponse, FiscusResponse]:
-    """Run the guide's code for a new contact, then again for the same one."""
-    CONTACTS.clear()
-    OUTBOX.clear()
+def main() -> Outcome:
+    """Serve the sandbox; run the guide's code for a new contact, then the same one."""
+    with sandbox() as base_url:
+        print(f"The sandbox API listens on {base_url}")
+        api = sandbox_connectors(base_url)  # CRMSystem, Gmail (and Flaky)
+        client = FiscusClient(connectors=[api.crm, api.gmail])
 
-    print("1. John is new to the CRM")
-    created = guide()
-    report(created)
-    print(f"  outbox: {[message['subject'] for message in OUTBOX]}")
+        print("\n1. John is new to the CRM")
+        created = guide(client)
+        report(created)
+        print(f"  outbox: {[message.subject for message in api.list_messages()]}")
 
-    print("\n2. The same again: the CRM already has john@example.com")
-    refused = guide()
-    report(refused)
-    print(f"  outbox: {[message['subject'] for message in OUTBOX]}")
-    return created, refused
+        print("\n2. The same again: the CRM already has john@example.com")
+        refused = guide(client)
+        report(refused)
+        outbox = api.list_messages()
+        print(f"  outbox: {[message.subject for message in outbox]}")
+        contacts = api.list_contacts()
+    print(f"\nthe CRM's contacts: {[contact.email for contact in contacts]}")
+    return Outcome(created=created, refused=refused, contacts=contacts, outbox=outbox)
 
 
 if __name__ == "__main__":

@@ -1,10 +1,11 @@
 """The examples' workflows tested with fiscus_dsl.testing only: no fake API of our own.
 
-The Fiscus guide's examples declare real connectors (``CRMSystem`` and
-``Gmail``); ``fiscus_mock`` answers their requests, whatever transport the
-connectors were given, and fails the test on any request it has no mock
-for, so "the email was not sent" needs no assertion of its own. The
-onboarding example's tasks are plain functions, so they are stubbed.
+The Fiscus guide's examples run the guide's code on the sandbox's
+connectors (``CRMSystem`` and ``Gmail``); here no sandbox is served:
+``fiscus_mock`` answers their requests, whatever transport the connectors
+were given, and fails the test on any request it has no mock for, so "the
+email was not sent" needs no assertion of its own. The onboarding example's
+tasks are plain functions, so they are stubbed.
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ import httpx
 from examples import fiscus_guide_chained as chained
 from examples import fiscus_guide_multiple_tasks as multiple
 from examples import onboarding
-from fiscus_dsl import HTTPStatusError
+from fiscus_dsl import FiscusClient, HTTPStatusError
+from fiscus_dsl._sandbox import CRM_TOKEN
+from fiscus_dsl._sandbox.connectors import Contact, Message, sandbox_connectors
 from fiscus_dsl.testing import (
     assert_failed,
     assert_ran,
@@ -29,11 +32,18 @@ if TYPE_CHECKING:
 
     from fiscus_dsl.testing import ConnectorMock, SpanCapture
 
+BASE_URL = "http://127.0.0.1:8000"
+"""Where the sandbox's connectors send; fiscus_mock answers, so none gets there."""
+API = sandbox_connectors(BASE_URL)
+CLIENT = FiscusClient(connectors=[API.crm, API.gmail])
+"""The client the guide's code runs on, as the examples make it."""
+
 JOHN = {"id": "c1", "name": "John Doe", "email": "john@example.com"}
 QUEUED = {
     "id": "m1",
     "to": "john@example.com",
     "subject": "Welcome, John!",
+    "body": "Glad to have you on board.",
     "status": "queued",
 }
 WELCOME = {
@@ -49,33 +59,33 @@ WELCOME = {
 def test_chained_sends_the_welcome_email_after_the_contact(
     fiscus_mock: ConnectorMock, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    contact = fiscus_mock.operation(chained.create_contact).respond(201, json=JOHN)
-    email = fiscus_mock.operation(chained.send_email).respond(202, json=QUEUED)
+    contact = fiscus_mock.operation(API.create_contact).respond(201, json=JOHN)
+    email = fiscus_mock.operation(API.send_email).respond(202, json=QUEUED)
 
-    response = chained.guide()
+    response = chained.guide(CLIENT)
 
     assert response.success
     assert capsys.readouterr().out == "Workflow completed successfully!\n"
     assert contact.calls.last.request.headers["Authorization"] == (
-        f"Bearer {chained.CRM_TOKEN}"
+        f"Bearer {CRM_TOKEN}"
     )
-    assert fiscus_mock.calls(chained.create_contact)[-1].json == {
+    assert fiscus_mock.calls(API.create_contact)[-1].json == {
         "name": "John Doe",
         "email": "john@example.com",
     }
-    assert fiscus_mock.calls(chained.send_email)[-1].json == WELCOME
-    assert email.calls.last.request.url == "https://gmail.example.com/v1/messages"
+    assert fiscus_mock.calls(API.send_email)[-1].json == WELCOME
+    assert email.calls.last.request.url == f"{BASE_URL}/mail/v1/messages"
 
 
 def test_chained_skips_the_email_when_the_crm_refuses(
     fiscus_mock: ConnectorMock, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    fiscus_mock.operation("CRMSystem", "create_contact").respond(
+    fiscus_mock.operation(API.create_contact).respond(
         409, json={"error": "a contact with email john@example.com already exists"}
     )
     # No mock for send_email: if the guide sent it, the test would fail.
 
-    response = chained.guide()
+    response = chained.guide(CLIENT)
 
     assert not response.success
     assert response.context == {"create_contact": False}
@@ -90,15 +100,15 @@ def test_chained_skips_the_email_when_the_crm_refuses(
 def test_chained_retries_a_503_with_the_same_idempotency_key(
     fiscus_mock: ConnectorMock,
 ) -> None:
-    contact = fiscus_mock.operation(chained.create_contact).mock(
+    contact = fiscus_mock.operation(API.create_contact).mock(
         side_effect=[
             httpx.Response(503, headers={"Retry-After": "0"}),
             httpx.Response(201, json=JOHN),
         ]
     )
-    fiscus_mock.operation(chained.send_email).respond(202, json=QUEUED)
+    fiscus_mock.operation(API.send_email).respond(202, json=QUEUED)
 
-    response = chained.guide()
+    response = chained.guide(CLIENT)
 
     assert response.success
     first, second = (call.request for call in contact.calls)
@@ -109,21 +119,21 @@ def test_chained_retries_a_503_with_the_same_idempotency_key(
 def test_chained_spans_show_both_requests(
     fiscus_mock: ConnectorMock, fiscus_spans: SpanCapture
 ) -> None:
-    fiscus_mock.operation(chained.create_contact).respond(201, json=JOHN)
-    fiscus_mock.operation(chained.send_email).respond(202, json=QUEUED)
+    fiscus_mock.operation(API.create_contact).respond(201, json=JOHN)
+    fiscus_mock.operation(API.send_email).respond(202, json=QUEUED)
 
-    chained.guide()
+    chained.guide(CLIENT)
 
     assert fiscus_spans.tree() == (
         (
             "workflow fiscus_tasks",
             (
-                ("task create_contact", (("POST /v1/contacts", ()),)),
-                ("task send_email", (("POST /v1/messages", ()),)),
+                ("task create_contact", (("POST /crm/v1/contacts", ()),)),
+                ("task send_email", (("POST /mail/v1/messages", ()),)),
             ),
         ),
     )
-    assert fiscus_spans.attributes("POST /v1/contacts")[
+    assert fiscus_spans.attributes("POST /crm/v1/contacts")[
         "http.response.status_code"
     ] == (201)
 
@@ -132,25 +142,22 @@ def test_chained_spans_show_both_requests(
 
 
 def test_multiple_tasks_both_run(fiscus_mock: ConnectorMock) -> None:
-    fiscus_mock.operation(multiple.create_contact).respond(201, json=JOHN)
-    fiscus_mock.operation(multiple.send_email).respond(202, json=QUEUED)
+    fiscus_mock.operation(API.create_contact).respond(201, json=JOHN)
+    fiscus_mock.operation(API.send_email).respond(202, json=QUEUED)
 
-    response = multiple.guide()
+    response = multiple.guide(CLIENT)
 
     assert response.success
-    assert response.result == [
-        multiple.Contact(**JOHN),
-        multiple.Message(**QUEUED),
-    ]
+    assert response.result == [Contact(**JOHN), Message(**QUEUED)]
 
 
 def test_multiple_tasks_send_the_email_even_when_the_contact_fails(
     fiscus_mock: ConnectorMock,
 ) -> None:
-    fiscus_mock.operation(multiple.create_contact).respond(409, json={"error": "dup"})
-    email = fiscus_mock.operation(multiple.send_email).respond(202, json=QUEUED)
+    fiscus_mock.operation(API.create_contact).respond(409, json={"error": "dup"})
+    email = fiscus_mock.operation(API.send_email).respond(202, json=QUEUED)
 
-    response = multiple.guide()
+    response = multiple.guide(CLIENT)
 
     assert not response.success
     assert isinstance(response.error, HTTPStatusError)
