@@ -30,10 +30,9 @@ API's ``spec``, ``file_schema`` and ``errors``; it must not import files.py.
 
 from __future__ import annotations
 
-import operator
 from collections.abc import Callable, Container, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final, final
+from typing import TYPE_CHECKING, final
 
 from fiscus_dsl._dict_api.file_schema import (
     Compare,
@@ -50,6 +49,7 @@ from fiscus_dsl._dict_api.file_schema import (
     task_error,
 )
 from fiscus_dsl._dict_api.spec import TEMPLATE, has_private_step, template_path
+from fiscus_dsl._runtime.resolve import OPERATORS
 
 if TYPE_CHECKING:
     import re
@@ -58,14 +58,6 @@ if TYPE_CHECKING:
 
     from fiscus_dsl.errors import TaskDefinitionError
 
-_OPERATORS: Final[dict[str, Callable[[Any, Any], object]]] = {  # of JSON values
-    "eq": operator.eq,
-    "ne": operator.ne,
-    "lt": operator.lt,
-    "le": operator.le,
-    "gt": operator.gt,
-    "ge": operator.ge,
-}
 
 Registry = Mapping[str, Callable[..., object]]
 
@@ -324,7 +316,7 @@ class _Compiler:
                 return lambda env: _contains(within(env), left(env))
             right, compare = (
                 self._operand(index, value[1], f"{here}.1"),
-                _OPERATORS[key],
+                OPERATORS[key],
             )
             return lambda env: compare(left(env), right(env))
         if isinstance(expr, Junction):

@@ -41,7 +41,8 @@ from fiscus_dsl.errors import ArgumentValidationError, GuardError, ProjectionErr
 if TYPE_CHECKING:
     from fiscus_dsl._runtime.slots import Slot
 
-_OPERATORS: Final[dict[str, Callable[[Any, Any], object]]] = {
+#: The comparisons of guards, by the names the graph gives them.
+OPERATORS: Final[dict[str, Callable[[Any, Any], object]]] = {
     "eq": operator.eq,
     "ne": operator.ne,
     "lt": operator.lt,
@@ -174,7 +175,7 @@ def _compare(cond: CompareCondition, consumer: Slot) -> bool | None:
     except Unavailable:
         return None
     try:
-        return bool(_OPERATORS[cond.op](left, right))
+        return bool(OPERATORS[cond.op](left, right))
     except Exception as exc:
         raise GuardError(
             workflow=consumer.scope.workflow,
