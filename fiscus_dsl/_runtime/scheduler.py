@@ -35,6 +35,7 @@ from fiscus_dsl._runtime.dependencies import (
     value_dependencies,
 )
 from fiscus_dsl._runtime.executor import InProcessExecutor
+from fiscus_dsl._runtime.fanout import map_instances, workflow_instances
 from fiscus_dsl._runtime.hooks import TaskContext
 from fiscus_dsl._runtime.resolve import Unavailable, decide, mapped_items, resolve
 from fiscus_dsl._runtime.results import TaskStatus
@@ -322,14 +323,7 @@ class Scheduler:
         plan = slot.plan
         assert plan is not None  # task and map slots always have one
         assert self.tracer is not None  # only called with a tracer
-        span = telemetry.start_task_span(
-            self.tracer,
-            scope.context,
-            name=plan.name,
-            workflow=scope.workflow,
-            run_id=self.run_id,
-            task_id=slot.id,
-        )
+        span = self._task_span(slot, plan.name)
         # Current even when not recording (sampled out): what the task sends
         # must still carry this trace's context.
         token = otel_context.attach(trace.set_span_in_context(span, scope.context))
@@ -355,6 +349,17 @@ class Scheduler:
             reason=reason,
         )
         return outcome
+
+    def _task_span(self, slot: Slot, name: str) -> Span:
+        assert self.tracer is not None  # only called with a tracer
+        return telemetry.start_task_span(
+            self.tracer,
+            slot.scope.context,
+            name=name,
+            workflow=slot.scope.workflow,
+            run_id=self.run_id,
+            task_id=slot.id,
+        )
 
     async def _call(self, slot: Slot, span: Span | None) -> object:
         scope = slot.scope
@@ -425,14 +430,7 @@ class Scheduler:
         if not items:
             self._settle(slot, SUCCEEDED, [], None, None)
             return
-        children = []
-        for index, item in enumerate(items):
-            child = Slot(f"{slot.id}[{index}]", slot.node, slot.scope, slot.plan)
-            child.owner = slot
-            child.item = item
-            children.append(child)
-        slot.children = children
-        slot.children_left = len(children)
+        children = map_instances(slot, items)
         self.slots.extend(children)
         for child in children:
             self._launch(child)
@@ -450,32 +448,15 @@ class Scheduler:
         except ProjectionError as exc:
             self._conclude(slot, FAILED, exc, None)
             return
-        if node.mapped is None:
-            instances = [(f"{slot.id}/", inputs)]
-        else:
+        items = None
+        if node.mapped is not None:
             items = self._mapped_items(slot)
             if items is None:
                 return
-            instances = [
-                (f"{slot.id}[{i}]/", {**inputs, **item}) for i, item in enumerate(items)
-            ]
-        if not instances:
-            self._settle(slot, SUCCEEDED, [], None, None)
-            return
-        child_traced = scope.traced.children[node.id]
-        scopes = [
-            Scope(
-                child_traced,
-                prefix=prefix,
-                inputs=values,
-                owner=slot,
-                hooks=(*scope.hooks, *child_traced.hooks),
-            )
-            for prefix, values in instances
-        ]
-        slot.children = scopes
-        slot.children_left = len(scopes)
-        for child in scopes:
+            if not items:
+                self._settle(slot, SUCCEEDED, [], None, None)
+                return
+        for child in workflow_instances(slot, inputs, items):
             if self.tracer is not None:
                 child.span = telemetry.start_workflow_span(
                     self.tracer, child.workflow, self.run_id, scope.context
@@ -542,14 +523,7 @@ class Scheduler:
     ) -> None:
         """Settle a slot that never started; a span still says why, when tracing."""
         if self.tracer is not None:
-            span = telemetry.start_task_span(
-                self.tracer,
-                slot.scope.context,
-                name=slot.name,
-                workflow=slot.scope.workflow,
-                run_id=self.run_id,
-                task_id=slot.id,
-            )
+            span = self._task_span(slot, slot.name)
             telemetry.end_task_span(
                 span, status=status.value, attempts=0, error=error, reason=reason
             )

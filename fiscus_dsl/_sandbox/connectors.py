@@ -107,32 +107,26 @@ def sandbox_connectors(base_url: str) -> SandboxConnectors:
     @crm.operation("POST /contacts", on_error="continue")
     def create_contact(name: str, email: str) -> Contact:
         """Create a contact in the CRM (409 if the email is taken)."""
-        raise NotImplementedError  # an operation's body never runs
 
     @crm.operation("GET /contacts/{contact_id}")
     def get_contact(contact_id: str) -> Contact:
         """Fetch one contact."""
-        raise NotImplementedError  # an operation's body never runs
 
     @crm.operation("GET /contacts")
     def list_contacts() -> list[Contact]:
         """List every contact."""
-        raise NotImplementedError  # an operation's body never runs
 
     @gmail.operation("POST /messages")
     def send_email(to: str, subject: str, body: str) -> Message:
         """Queue an email."""
-        raise NotImplementedError  # an operation's body never runs
 
     @gmail.operation("GET /messages")
     def list_messages() -> list[Message]:
         """List the outbox."""
-        raise NotImplementedError  # an operation's body never runs
 
     @flaky.operation("GET /{key}")
     def check(key: str, failures: int = 2, retry_after: int = 0) -> FlakyAnswer:
         """Call the flaky endpoint: 503 for the first ``failures`` calls of a key."""
-        raise NotImplementedError  # an operation's body never runs
 
     return SandboxConnectors(
         crm=crm,
