@@ -51,6 +51,10 @@ from fiscus_dsl._runtime.retry import Retry as Retry
 from fiscus_dsl._runtime.runner import Runner as Runner
 from fiscus_dsl._runtime.runner import default_runner as default_runner
 from fiscus_dsl._runtime.runner import set_default_runner as set_default_runner
+from fiscus_dsl._runtime.store import RunRecord as RunRecord
+from fiscus_dsl._runtime.store import RunStore as RunStore
+from fiscus_dsl._runtime.store import SQLiteRunStore as SQLiteRunStore
+from fiscus_dsl._runtime.store import TaskRecord as TaskRecord
 from fiscus_dsl.errors import ArgumentValidationError as ArgumentValidationError
 from fiscus_dsl.errors import ConnectorError as ConnectorError
 from fiscus_dsl.errors import FiscusError as FiscusError
@@ -62,6 +66,7 @@ from fiscus_dsl.errors import HTTPStatusError as HTTPStatusError
 from fiscus_dsl.errors import MissingSecretError as MissingSecretError
 from fiscus_dsl.errors import ProjectionError as ProjectionError
 from fiscus_dsl.errors import ResponseValidationError as ResponseValidationError
+from fiscus_dsl.errors import ResumeError as ResumeError
 from fiscus_dsl.errors import SkipTask as SkipTask
 from fiscus_dsl.errors import TaskDefinitionError as TaskDefinitionError
 from fiscus_dsl.errors import TaskTimeoutError as TaskTimeoutError
@@ -100,11 +105,15 @@ __all__ = [
     "ProjectionError",
     "Query",
     "ResponseValidationError",
+    "ResumeError",
     "Retry",
     "RunContext",
+    "RunRecord",
     "RunResult",
     "RunStatus",
+    "RunStore",
     "Runner",
+    "SQLiteRunStore",
     "Secret",
     "SkipTask",
     "Task",
@@ -113,6 +122,7 @@ __all__ = [
     "TaskFuture",
     "TaskOptions",
     "TaskOutcome",
+    "TaskRecord",
     "TaskResult",
     "TaskStatus",
     "TaskTimeoutError",

@@ -13,6 +13,7 @@ The tree::
     ├── TaskTimeoutError (TimeoutError)   an attempt ran past ``timeout``
     ├── SkipTask                          raised by a before-hook: skip the task
     ├── WorkflowFailed                    ``wf(...)`` of a failed run
+    ├── ResumeError                       a run cannot be resumed from the store
     ├── MissingSecretError (LookupError)  ``Secret.from_env`` of an unset variable
     ├── TaskDefinitionError (ValueError)  a bad task dict or task file
     └── ConnectorError                    an HTTP call of a connector failed
@@ -256,6 +257,36 @@ class WorkflowFailed(FiscusError):  # noqa: N818  (named as DESIGN.md names it)
         self.workflow = result.workflow
         self.result = result
         super().__init__(result.error_message or f"Workflow {result.workflow!r} failed")
+
+
+@final
+class ResumeError(FiscusError):
+    """A run cannot be resumed: unknown run id, changed workflow, or no store.
+
+    Nothing ran. The message says what to do: start a new run with
+    ``wf.run(...)``, or resume with the workflow the run was started with.
+
+    Attributes:
+        run_id: The run id asked for, or ``None`` when no run was involved.
+        workflow: The workflow's name, when known.
+        task_id: The recorded task the workflow no longer has, if that is why.
+    """
+
+    retryable = False
+    code = FiscusErrorCode.INVALID_REQUEST
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        run_id: str | None,
+        workflow: str | None = None,
+        task_id: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.run_id = run_id
+        self.workflow = workflow
+        self.task_id = task_id
 
 
 @final

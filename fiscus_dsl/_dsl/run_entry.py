@@ -1,10 +1,10 @@
 """The run entry points of ``Workflow`` and ``Task``: the DSL's way into the runtime.
 
 The DSL builds graphs and runs nothing; these functions are what ``wf(...)``,
-``wf.run(...)``, ``await wf.arun(...)`` and a task called outside a
-workflow use to reach the default runner. They import the runtime inside
-their bodies: the one sanctioned upward edge, declared in the import-linter
-layers contract.
+``wf.run(...)``, ``await wf.arun(...)``, ``wf.resume(run_id)`` and a task
+called outside a workflow use to reach the default runner. They import the
+runtime inside their bodies: the one sanctioned upward edge, declared in the
+import-linter layers contract.
 """
 
 from __future__ import annotations
@@ -58,3 +58,17 @@ async def arun_workflow(
     from fiscus_dsl._runtime.runner import default_runner
 
     return await default_runner().arun(wf, *args, **kwargs)
+
+
+def resume_workflow(wf: Workflow[..., Any], run_id: str) -> RunResult[Any]:
+    """Resume a recorded run of a workflow on the default runner."""
+    from fiscus_dsl._runtime.runner import default_runner
+
+    return default_runner().resume(wf, run_id)
+
+
+async def aresume_workflow(wf: Workflow[..., Any], run_id: str) -> RunResult[Any]:
+    """Resume a recorded run from async code; see ``resume_workflow``."""
+    from fiscus_dsl._runtime.runner import default_runner
+
+    return await default_runner().aresume(wf, run_id)

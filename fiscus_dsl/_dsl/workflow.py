@@ -108,6 +108,21 @@ class Workflow(wrapt.FunctionWrapper[P, Any], Generic[P, R]):
         """Run the workflow from async code; see ``run``."""
         return await run_entry.arun_workflow(self, args, kwargs)
 
+    def resume(self, run_id: str, /) -> RunResult[R]:
+        """Finish a recorded run on the default runner; see ``Runner.resume``.
+
+        The default runner records nothing until it is given a store:
+        ``set_default_runner(Runner(store=SQLiteRunStore(path)))``.
+
+        Raises:
+            ResumeError: The run cannot be resumed; the message says why.
+        """
+        return run_entry.resume_workflow(self, run_id)
+
+    async def aresume(self, run_id: str, /) -> RunResult[R]:
+        """Finish a recorded run from async code; see ``resume``."""
+        return await run_entry.aresume_workflow(self, run_id)
+
     def graph(self, *args: object, **kwargs: object) -> WorkflowGraph:
         """Trace the workflow and return its graph, running nothing.
 

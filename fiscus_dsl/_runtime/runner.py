@@ -26,6 +26,7 @@ from fiscus_dsl._runtime import telemetry
 from fiscus_dsl._runtime.dependencies import past_tense, value_dependencies
 from fiscus_dsl._runtime.executor import Executor, InProcessExecutor
 from fiscus_dsl._runtime.hooks import RunContext
+from fiscus_dsl._runtime.journal import Journal, plan_resume
 from fiscus_dsl._runtime.lifecycle import RunExit, enter_run, leave_run
 from fiscus_dsl._runtime.results import RunResult, RunStatus, TaskResult, TaskStatus
 from fiscus_dsl._runtime.scheduler import Scheduler
@@ -38,7 +39,9 @@ if TYPE_CHECKING:
 
     from fiscus_dsl._dsl.tracing import TracedWorkflow
     from fiscus_dsl._dsl.workflow import Workflow
+    from fiscus_dsl._runtime.journal import Resumption
     from fiscus_dsl._runtime.slots import Slot
+    from fiscus_dsl._runtime.store import RunStore
     from fiscus_dsl._types import Clock, Sleep
 
 T = TypeVar("T")
@@ -79,6 +82,9 @@ class Runner:
         executor: Where task bodies run; in-process by default.
         sleep: Awaited between retries; inject a fake one in tests.
         clock: Tells task start and end times.
+        store: Where runs are recorded, so that ``resume`` can finish a
+            failed or killed run (``SQLiteRunStore("runs.sqlite3")``);
+            ``None`` (the default) records nothing.
 
     Examples:
         >>> from fiscus_dsl import Runner, task, workflow
@@ -101,6 +107,7 @@ class Runner:
         executor: Executor | None = None,
         sleep: Sleep | None = None,
         clock: Clock | None = None,
+        store: RunStore | None = None,
     ) -> None:
         if max_concurrency is not None and max_concurrency < 1:
             msg = (
@@ -114,6 +121,7 @@ class Runner:
         self.executor: Executor = executor or InProcessExecutor()
         self.sleep: Sleep = sleep or asyncio.sleep
         self.clock: Clock = clock or utc_now
+        self.store = store
         self._tracer = (
             telemetry.get_tracer(tracer_provider)
             if tracer_provider is not None
@@ -143,6 +151,27 @@ class Runner:
         inputs = wf.bind_inputs(args, kwargs)
         return await self.arun_traced(wf.trace_with(inputs, ()), inputs)
 
+    def resume(self, wf: Workflow[..., T], run_id: str, /) -> RunResult[T]:
+        """Finish a recorded run: serve the tasks that succeeded, run the rest.
+
+        The run keeps its id (so idempotency keys stay the same) and its
+        stored inputs, validated again. A task recorded as succeeded is
+        not called: its stored value, validated against its return
+        annotation, is its value, with ``reason`` saying it was resumed.
+
+        Raises:
+            ResumeError: The runner has no store, the store has no such run
+                of this workflow, its inputs were not stored, or the
+                workflow no longer has a task the run recorded.
+        """
+        traced, inputs, resumption = plan_resume(self.store, wf, run_id)
+        return run_sync(lambda: self.arun_traced(traced, inputs, resume=resumption))
+
+    async def aresume(self, wf: Workflow[..., T], run_id: str, /) -> RunResult[T]:
+        """Finish a recorded run from async code; see ``resume``."""
+        traced, inputs, resumption = plan_resume(self.store, wf, run_id)
+        return await self.arun_traced(traced, inputs, resume=resumption)
+
     def call(self, wf: Workflow[..., T], /, *args: object, **kwargs: object) -> T:
         """Run a workflow and return its output, or raise ``WorkflowFailed``."""
         result = self.run(wf, *args, **kwargs)
@@ -166,13 +195,23 @@ class Runner:
     # ------------------------------------------------------------ the engine
 
     async def arun_traced(
-        self, traced: TracedWorkflow, inputs: dict[str, object]
+        self,
+        traced: TracedWorkflow,
+        inputs: dict[str, object],
+        *,
+        resume: Resumption | None = None,
     ) -> RunResult[Any]:
-        """Run an already traced workflow with its inputs."""
-        run_id = uuid.uuid4().hex
+        """Run an already traced workflow with its inputs (or resume a run)."""
+        run_id = uuid.uuid4().hex if resume is None else resume.run_id
         run = RunContext(run_id=run_id, workflow=traced.name, inputs=inputs)
         chain = (*self.hooks, *traced.hooks)
         started_at = self.clock()
+        journal = None
+        if self.store is not None and not traced.standalone:
+            journal = Journal(
+                self.store, run_id, {} if resume is None else resume.served
+            )
+            journal.start(traced.name, inputs, started_at)
         scheduler = Scheduler(
             traced,
             run_id=run_id,
@@ -184,6 +223,7 @@ class Runner:
             uniform=random.uniform,
             max_concurrency=self.max_concurrency,
             hooks=self.hooks,
+            journal=journal,
         )
         hook_error = None
         if chain:
@@ -217,6 +257,8 @@ class Runner:
             )
             if hook_error is not None:
                 result = _failed_by(result, hook_error)
+        if journal is not None:
+            journal.finish(result, scheduler.slots)
         return result
 
     def _result(

@@ -20,9 +20,7 @@ from typing import TYPE_CHECKING, TypeAlias, final
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 
-from fiscus_dsl._graph.model import (
-    TaskNode,
-)
+from fiscus_dsl._graph.model import TaskNode
 from fiscus_dsl._graph.render import describe_condition
 from fiscus_dsl._runtime import hooks as dispatch
 from fiscus_dsl._runtime import telemetry
@@ -37,6 +35,7 @@ from fiscus_dsl._runtime.dependencies import (
 from fiscus_dsl._runtime.executor import InProcessExecutor
 from fiscus_dsl._runtime.fanout import map_instances, workflow_instances
 from fiscus_dsl._runtime.hooks import TaskContext
+from fiscus_dsl._runtime.journal import RESUMED
 from fiscus_dsl._runtime.resolve import Unavailable, decide, mapped_items, resolve
 from fiscus_dsl._runtime.results import TaskStatus
 from fiscus_dsl._runtime.slots import OUTPUT_ID, Scope, Slot
@@ -55,6 +54,7 @@ if TYPE_CHECKING:
     from fiscus_dsl._dsl.task import TaskPlan
     from fiscus_dsl._dsl.tracing import TracedWorkflow
     from fiscus_dsl._runtime.executor import Executor
+    from fiscus_dsl._runtime.journal import Journal
     from fiscus_dsl._types import Clock, Sleep
 
 SUCCEEDED = TaskStatus.SUCCEEDED
@@ -63,9 +63,7 @@ SKIPPED = TaskStatus.SKIPPED
 HANDOFF_LIMIT = 64
 Outcome: TypeAlias = tuple[TaskStatus, object, BaseException | None, str | None]
 # The probe node that stands for a workflow's return value.
-_OUTPUT_NODE = TaskNode(
-    id=OUTPUT_ID, task=OUTPUT_ID
-)  # stands for the workflow's return value
+_OUTPUT_NODE = TaskNode(id=OUTPUT_ID, task=OUTPUT_ID)
 
 
 @final
@@ -85,8 +83,10 @@ class Scheduler:
         uniform: Callable[[float, float], float],
         max_concurrency: int | None,
         hooks: tuple[Hooks, ...],
+        journal: Journal | None = None,
     ) -> None:
         self.run_id = run_id
+        self.journal = journal
         # No spans at all when telemetry is a no-op: the hot path stays lean.
         self.tracer = None if telemetry.is_noop(tracer) else tracer
         self.attempt_runtime = AttemptRuntime(
@@ -256,6 +256,9 @@ class Scheduler:
     # ------------------------------------------------------------ tasks
 
     def _launch(self, slot: Slot) -> None:
+        if self.journal is not None and self.journal.restore(slot):
+            self._conclude(slot, SUCCEEDED, None, RESUMED)  # served, not run
+            return
         if self.handoff_open:  # a task that just finished runs this one itself
             self.handoff_open = False
             self.handoff = slot
@@ -521,13 +524,17 @@ class Scheduler:
         error: BaseException | None,
         reason: str | None,
     ) -> None:
-        """Settle a slot that never started; a span still says why, when tracing."""
+        """Settle a slot that did not run now; a span still says why, when tracing."""
         if self.tracer is not None:
             span = self._task_span(slot, slot.name)
             telemetry.end_task_span(
-                span, status=status.value, attempts=0, error=error, reason=reason
+                span,
+                status=status.value,
+                attempts=slot.attempts,
+                error=error,
+                reason=reason,
             )
-        self._settle(slot, status, None, error, reason)
+        self._settle(slot, status, slot.value, error, reason)
 
     def _settle(
         self,
@@ -541,6 +548,8 @@ class Scheduler:
         slot.value = value
         slot.error = error
         slot.reason = reason
+        if self.journal is not None:  # recorded before a dependent can start
+            self.journal.settled(slot)
         if status is FAILED and not self.stopping and _fails_run(slot):
             self.stopping = True
             self.failure = slot

@@ -1,0 +1,89 @@
+"""Measure what ``Runner(store=SQLiteRunStore(...))`` adds per task, in one process.
+
+Run ``python benchmarks/bench_store.py`` (``--quick`` for a smoke run). A
+chain and a fan-out of no-op async tasks run through a runner without a
+store and through one with a fresh SQLite file (WAL, ``synchronous=NORMAL``,
+one commit per settled task); the runs are interleaved, repeated, and
+reported as medians and as the added cost per task in µs:
+(with store - without) / tasks. The file lives in a temporary directory on
+the machine's own disk.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Final
+
+from fiscus_dsl import Runner, SQLiteRunStore, Workflow, task, workflow
+
+TASKS: Final = 1000
+
+
+@task
+async def step(x: int) -> int:
+    return x + 1
+
+
+@workflow
+def chain(n: int) -> int:
+    value = step(0)
+    for _ in range(n - 1):
+        value = step(value)
+    return value
+
+
+@workflow
+def fan_out(n: int) -> list[int]:
+    return [step(i) for i in range(n)]
+
+
+def _time(runner: Runner, flow: Workflow[..., Any], n: int) -> float:
+    gc.collect()
+    start = time.perf_counter()
+    result = asyncio.run(runner.arun(flow, n=n))
+    elapsed = time.perf_counter() - start
+    assert result.success
+    return elapsed
+
+
+def main() -> None:
+    """Print the median run times and the store's cost per task."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="a short smoke run")
+    quick = parser.parse_args().quick
+    repeats = 3 if quick else 15
+    n = 100 if quick else TASKS
+    with (
+        tempfile.TemporaryDirectory() as folder,
+        SQLiteRunStore(Path(folder) / "runs.sqlite3") as store,
+    ):
+        plain, stored = Runner(), Runner(store=store)
+        flows: tuple[tuple[str, Workflow[..., Any]], ...] = (
+            ("chain", chain),
+            ("fan-out", fan_out),
+        )
+        for name, flow in flows:
+            _time(plain, flow, n)
+            _time(stored, flow, n)
+            without: list[float] = []
+            with_store: list[float] = []
+            for _ in range(repeats):
+                without.append(_time(plain, flow, n))
+                with_store.append(_time(stored, flow, n))
+            base = statistics.median(without)
+            cost = statistics.median(with_store)
+            print(
+                f"{name:8} {n} tasks: without store {base * 1e3:8.2f} ms, "
+                f"with store {cost * 1e3:8.2f} ms, "
+                f"+{(cost - base) / n * 1e6:6.1f} µs per task"
+            )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,240 @@
+"""The journal of a run: record settled tasks in a ``RunStore``, serve them on resume.
+
+A ``Journal`` sits between the scheduler and the store. The scheduler tells
+it each slot that settles (written at once, before the tasks that need its
+value start) and asks it, before launching a task, whether a resumed run
+recorded that task as succeeded; then the stored JSON value, validated
+again against the task's return annotation, stands in for a call.
+``plan_resume`` loads a run and checks it still fits the workflow. Knows
+no HTTP.
+"""
+
+from __future__ import annotations
+
+import re
+import typing
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Final, final
+
+from pydantic import PydanticSchemaGenerationError, PydanticUserError, TypeAdapter
+from pydantic import ValidationError as PydanticValidationError
+
+from fiscus_dsl._runtime.results import TaskStatus
+from fiscus_dsl._runtime.store import (
+    RUNNING,
+    RunRecord,
+    TaskRecord,
+    error_message,
+    to_json_text,
+)
+from fiscus_dsl.errors import ResumeError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Mapping
+    from datetime import datetime
+
+    from fiscus_dsl._dsl.tracing import TracedWorkflow
+    from fiscus_dsl._dsl.workflow import Workflow
+    from fiscus_dsl._runtime.results import RunResult
+    from fiscus_dsl._runtime.slots import Slot
+    from fiscus_dsl._runtime.store import RunStore
+
+RESUMED: Final = "resumed from the run store"
+"""The reason of a task a resume served from the store instead of running it."""
+
+_INDEX: Final = re.compile(r"\[\d+\]$")
+_UNSERVABLE: Final = object()
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Resumption:
+    """What a resume carries into the run: its id and the tasks to serve."""
+
+    run_id: str
+    served: Mapping[str, TaskRecord]
+
+
+@final
+class Journal:
+    """Record one run's settled tasks; serve the tasks a resume restores."""
+
+    __slots__ = ("_adapters", "run_id", "served", "store", "written")
+
+    def __init__(
+        self, store: RunStore, run_id: str, served: Mapping[str, TaskRecord]
+    ) -> None:
+        self.store = store
+        self.run_id = run_id
+        self.served = served
+        self.written: set[str] = set()
+        self._adapters: dict[Callable[..., object], TypeAdapter[object] | None] = {}
+
+    def start(
+        self, workflow: str, inputs: Mapping[str, object], started_at: datetime
+    ) -> None:
+        """Record the run's start with its inputs as JSON."""
+        self.store.start_run(
+            RunRecord(
+                run_id=self.run_id,
+                workflow=workflow,
+                status=RUNNING,
+                inputs_json=to_json_text(inputs),
+                started_at=started_at,
+            )
+        )
+
+    def settled(self, slot: Slot) -> None:
+        """Record a slot that just settled, unless the store served it."""
+        if slot.id in self.written:
+            return
+        self.written.add(slot.id)
+        self.store.record_task(self.run_id, task_record(slot))
+
+    def restore(self, slot: Slot) -> bool:
+        """Give a slot its recorded value and tell whether it may skip running."""
+        record = self.served.get(slot.id)
+        if record is None:
+            return False
+        plan = slot.plan
+        assert plan is not None  # only task and map instance slots are launched
+        value = self._revalidate(record, plan.signature.function)
+        if value is _UNSERVABLE:
+            return False
+        slot.value = value
+        slot.attempts = record.attempts
+        slot.started_at = record.started_at
+        slot.ended_at = record.ended_at
+        self.written.add(slot.id)
+        return True
+
+    def finish(self, result: RunResult[Any], slots: Iterable[Slot]) -> None:
+        """Record the run's end and the slots it settled only at the end."""
+        self.store.finish_run(
+            self.run_id,
+            status=result.status.value,
+            ended_at=result.ended_at,
+            error_message=result.error_message,
+            tasks=[task_record(slot) for slot in slots if slot.id not in self.written],
+        )
+
+    def _revalidate(
+        self, record: TaskRecord, function: Callable[..., object]
+    ) -> object:
+        if function in self._adapters:
+            adapter = self._adapters[function]
+        else:
+            adapter = self._adapters[function] = return_adapter(function)
+        if adapter is None:
+            return _UNSERVABLE
+        assert record.value_json is not None  # served records are resumable
+        try:
+            return adapter.validate_json(record.value_json)
+        except PydanticValidationError:  # the annotation changed: run it again
+            return _UNSERVABLE
+
+
+def return_adapter(function: Callable[..., object]) -> TypeAdapter[object] | None:
+    """Return a validator for a function's return annotation, if pydantic has one."""
+    try:
+        hints = typing.get_type_hints(function, include_extras=True)
+    except (NameError, TypeError):  # an annotation that does not resolve
+        return None
+    try:
+        return TypeAdapter(hints.get("return", Any))
+    except (PydanticSchemaGenerationError, PydanticUserError):
+        return None
+
+
+def task_record(slot: Slot) -> TaskRecord:
+    """Return a settled slot as the store records it."""
+    status = slot.status or TaskStatus.NOT_RUN
+    value_json = None
+    # Only a task's own value is stored; a map or sub-workflow is rebuilt.
+    if status is TaskStatus.SUCCEEDED and (
+        slot.node.kind == "task" or slot.owner is not None
+    ):
+        value_json = to_json_text(slot.value)
+    error = slot.error
+    return TaskRecord(
+        task_id=slot.id,
+        name=slot.name,
+        status=status,
+        value_json=value_json,
+        error_type=None if error is None else type(error).__qualname__,
+        error_message=None if error is None else error_message(error),
+        attempts=slot.attempts,
+        started_at=slot.started_at,
+        ended_at=slot.ended_at,
+    )
+
+
+def plan_resume(
+    store: RunStore | None, wf: Workflow[..., Any], run_id: str
+) -> tuple[TracedWorkflow, dict[str, object], Resumption]:
+    """Load a run, trace the workflow with its inputs again, and check they fit.
+
+    Raises:
+        ResumeError: No store, an unknown run, another workflow's run, inputs
+            that were not stored, or a recorded task the workflow lacks.
+        WorkflowInputError: The stored inputs no longer bind.
+        ArgumentValidationError: A stored input no longer validates.
+    """
+    name = wf.name
+    run = _load(store, name, run_id)
+    stored = run.inputs
+    if stored is None:
+        msg = (
+            f"Run {run_id!r} of workflow {name!r} cannot be resumed: its inputs "
+            "could not be stored as JSON; start a new run with wf.run(...)"
+        )
+        raise ResumeError(msg, run_id=run_id, workflow=name)
+    inputs = wf.bind_inputs((), stored)
+    traced = wf.trace_with(inputs, ())
+    for task_id in run.tasks:
+        if not has_task(traced, task_id):
+            msg = (
+                f"Workflow {name!r} has no task {task_id!r}, which run {run_id!r} "
+                "recorded: the workflow changed since that run; resume with the "
+                "workflow as it was, or start a new run with wf.run(...)"
+            )
+            raise ResumeError(msg, run_id=run_id, workflow=name, task_id=task_id)
+    served = {key: task for key, task in run.tasks.items() if task.resumable}
+    return traced, inputs, Resumption(run_id=run_id, served=served)
+
+
+def _load(store: RunStore | None, name: str, run_id: str) -> RunRecord:
+    """Return the recorded run of workflow ``name``, or raise ``ResumeError``."""
+    if store is None:
+        msg = (
+            f"Run {run_id!r} of workflow {name!r} cannot be resumed: the runner has "
+            "no run store; record runs with Runner(store=SQLiteRunStore(path)) "
+            "and resume with that runner"
+        )
+        raise ResumeError(msg, run_id=run_id, workflow=name)
+    run = store.load_run(run_id)
+    if run is None:
+        msg = (
+            f"Run {run_id!r} of workflow {name!r} is not in {store!r}; resume a "
+            "run id of store.list_runs(), or start a new run with wf.run(...)"
+        )
+        raise ResumeError(msg, run_id=run_id, workflow=name)
+    if run.workflow != name:
+        msg = (
+            f"Run {run_id!r} is a run of workflow {run.workflow!r}, not {name!r}; "
+            f"resume it with workflow {run.workflow!r}"
+        )
+        raise ResumeError(msg, run_id=run_id, workflow=name)
+    return run
+
+
+def has_task(traced: TracedWorkflow, task_id: str) -> bool:
+    """Tell whether a recorded id (``sub[0]/fetch[2]``) names a node of the graph."""
+    *path, last = task_id.split("/")
+    for part in path:
+        child = traced.children.get(_INDEX.sub("", part))
+        if child is None:
+            return False
+        traced = child
+    node_id = _INDEX.sub("", last)
+    return any(node.id == node_id for node in traced.graph.nodes)
