@@ -5,10 +5,10 @@ This module imports nothing from fiscus_dsl, so every layer may use it.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Protocol, TypeAlias
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable
     from datetime import datetime
 
 NodeId: TypeAlias = str
@@ -33,7 +33,3 @@ class Clock(Protocol):
     def __call__(self) -> datetime:
         """Return the current time."""
         ...
-
-
-Jitter: TypeAlias = Callable[[float], float]
-"""Turn a backoff ceiling into the delay actually waited (full jitter by default)."""

@@ -35,7 +35,6 @@ if TYPE_CHECKING:
 
 #: Request extension keys the connector sets for the transport.
 TEMPLATE_EXTENSION: Final = "fiscus.url_template"
-OPERATION_EXTENSION: Final = "fiscus.operation"
 
 RETRY_STATUSES: Final = frozenset({408, 500, 502, 503, 504})
 TOO_MANY_REQUESTS: Final = 429

@@ -97,7 +97,8 @@ client_secret=Secret('**********'), scopes=('read',))
             )
             raise ValueError(msg)
         if not client_id:
-            msg = "OAuth2ClientCredentials needs a client_id, got an empty str"
+            msg = "OAuth2ClientCredentials needs a client_id, got an empty str; "
+            "pass the client id your provider issued"
             raise ValueError(msg)
         if isinstance(scopes, str):
             msg = (

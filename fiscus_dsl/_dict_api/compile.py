@@ -219,7 +219,10 @@ class Execution:
             made: object = spec.params(context)
             if not isinstance(made, Mapping):
                 kind = type(made).__name__
-                msg = f"Task {spec.index}: params(ctx) returned {kind}, not a dict"
+                msg = (
+                    f"Task {spec.index}: params(ctx) returned {kind}, not a dict; "
+                    "return a dict of the operation's parameters"
+                )
                 raise TaskDefinitionError(msg, index=spec.index, field="params")
             return dict(made)
         named = {}

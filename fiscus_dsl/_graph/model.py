@@ -356,7 +356,8 @@ class WorkflowGraph(BaseModel):
         for node in self.nodes:
             if node.id in seen:
                 msg = (
-                    f"Graph of workflow {self.name!r} has two nodes with id {node.id!r}"
+                    f"Graph of workflow {self.name!r} has two nodes with id "
+                    f"{node.id!r}; node ids must be unique: trace the workflow again"
                 )
                 raise ValueError(msg)
             for ref in node_dependencies(node):

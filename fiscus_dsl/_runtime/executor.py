@@ -47,7 +47,10 @@ class InProcessExecutor:
 
     def __init__(self, *, max_threads: int = 32) -> None:
         if max_threads < 1:
-            msg = f"InProcessExecutor(max_threads={max_threads!r}) must be at least 1"
+            msg = (
+                f"InProcessExecutor(max_threads={max_threads!r}) must be at least 1; "
+                "pass 1 or more threads"
+            )
             raise ValueError(msg)
         self.max_threads = max_threads
         self._pool: ThreadPoolExecutor | None = None

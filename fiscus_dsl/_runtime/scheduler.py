@@ -41,6 +41,7 @@ from fiscus_dsl._runtime.results import TaskStatus
 from fiscus_dsl._runtime.slots import OUTPUT_ID, Scope, Slot
 from fiscus_dsl.errors import (
     ArgumentValidationError,
+    GuardError,
     ProjectionError,
     SkipTask,
 )
@@ -236,9 +237,7 @@ class Scheduler:
         assert guard is not None
         try:
             decided = decide(guard, slot)
-        except (
-            Exception
-        ) as exc:  # GuardError or ProjectionError: the guarded task fails
+        except (GuardError, ProjectionError) as exc:  # the guarded task fails
             self._conclude(slot, FAILED, exc, None)
             return False
         if decided is None:
