@@ -134,7 +134,7 @@ def run(
     try:
         if as_json:
             result = default_runner().run(wf, **values)
-            typer.echo(result.model_dump_json(fallback=repr))
+            typer.echo(result.model_dump_json())
         else:
             result = run_live(new_console(), wf, values)
             report(result)

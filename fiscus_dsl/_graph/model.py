@@ -13,8 +13,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeAlias, TypeVar, final
 
 from pydantic import BaseModel, ConfigDict, Field, field_serializer, model_validator
-from pydantic_core import to_jsonable_python
 
+from fiscus_dsl._graph.jsonable import to_jsonable
 from fiscus_dsl._types import NodeId
 
 if TYPE_CHECKING:
@@ -79,7 +79,7 @@ class ValueArg(BaseModel):
 
     @field_serializer("value")
     def _json_value(self, value: Any) -> Any:
-        return to_jsonable_python(value, fallback=repr)
+        return to_jsonable(value)
 
 
 @final
@@ -123,7 +123,7 @@ class DictArg(BaseModel):
 
     @field_serializer("keys")
     def _json_keys(self, keys: tuple[Any, ...]) -> Any:
-        return to_jsonable_python(keys, fallback=repr)
+        return to_jsonable(keys)
 
 
 @final

@@ -12,6 +12,7 @@ import pytest
 from fiscus_dsl import (
     RunResult,
     RunStatus,
+    Secret,
     TaskResult,
     TaskStatus,
     WorkflowGraph,
@@ -161,6 +162,80 @@ def test_model_dump_json_writes_errors_as_type_and_message(runner: Runner) -> No
         "needs the value of 'broken', which failed"
     )
     assert dumped["graph"]["name"] == "hello_broken"
+
+
+class _Connection:
+    """A value pydantic cannot serialise."""
+
+    def __repr__(self) -> str:
+        return "_Connection(password='hunter22')"
+
+
+@task
+def leak() -> dict[str, object]:
+    return {"token": Secret("sk_results_dump_4242"), "conn": _Connection(), "n": 1}
+
+
+@workflow
+def leaky() -> dict[str, object]:
+    return leak()
+
+
+def test_model_dump_json_masks_secrets_and_names_unserialisable_types(
+    runner: Runner,
+) -> None:
+    result = runner.run(leaky)
+
+    text = result.model_dump_json()
+
+    dumped = json.loads(text)
+    expected = {"token": "**********", "conn": "<_Connection>", "n": 1}
+    assert dumped["output"] == expected
+    assert dumped["tasks"]["leak"]["value"] == expected
+    assert "sk_results_dump_4242" not in text
+    assert "hunter22" not in text
+
+
+def test_model_dump_in_python_mode_keeps_the_values(runner: Runner) -> None:
+    result = runner.run(leaky)
+
+    dumped = result.model_dump()
+
+    assert isinstance(dumped["output"]["conn"], _Connection)
+    assert isinstance(dumped["tasks"]["leak"]["value"]["token"], Secret)
+
+
+def test_repr_is_one_line_with_workflow_run_id_status_and_counts(
+    runner: Runner,
+) -> None:
+    result = runner.run(hello_broken, name="Ada")
+
+    assert repr(result) == (
+        f"RunResult(workflow='hello_broken', run_id={result.run_id!r}, "
+        "status='succeeded', tasks={'failed': 1, 'skipped': 1})"
+    )
+    assert str(result) == (
+        f"workflow='hello_broken' run_id={result.run_id!r} status='succeeded' "
+        "tasks={'failed': 1, 'skipped': 1}"
+    )
+
+
+def test_repr_does_not_grow_with_the_number_of_tasks(runner: Runner) -> None:
+    @workflow
+    def many(n: int) -> list[str]:
+        return greet.map(name=[str(i) for i in range(n)])
+
+    small, large = runner.run(many, n=2), runner.run(many, n=500)
+
+    assert len(repr(large)) == len(repr(small)) + 2  # only the digits of the count
+    assert "Hello" not in repr(large)
+
+
+def test_counts_tally_tasks_by_status_in_status_order(runner: Runner) -> None:
+    result = runner.run(hello_broken, name="Ada")
+
+    assert result.counts() == {"failed": 1, "skipped": 1}
+    assert list(runner.run(hello, name="Ada").counts()) == ["succeeded"]
 
 
 def test_statuses_are_str_enums() -> None:
