@@ -64,6 +64,7 @@ from fiscus_dsl.errors import GuardError as GuardError
 from fiscus_dsl.errors import HookSignatureError as HookSignatureError
 from fiscus_dsl.errors import HTTPStatusError as HTTPStatusError
 from fiscus_dsl.errors import MissingSecretError as MissingSecretError
+from fiscus_dsl.errors import PlanShippingError as PlanShippingError
 from fiscus_dsl.errors import ProjectionError as ProjectionError
 from fiscus_dsl.errors import ResponseValidationError as ResponseValidationError
 from fiscus_dsl.errors import ResumeError as ResumeError
@@ -102,6 +103,7 @@ __all__ = [
     "MissingSecretError",
     "OAuth2ClientCredentials",
     "Partial",
+    "PlanShippingError",
     "ProjectionError",
     "Query",
     "ResponseValidationError",

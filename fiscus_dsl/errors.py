@@ -6,6 +6,7 @@ The tree::
     ├── TracingError (TypeError)          misuse of the DSL while tracing
     │   └── WorkflowInputError            workflow inputs missing or unknown
     ├── HookSignatureError (TypeError)    a hook that cannot take its arguments
+    ├── PlanShippingError (TypeError)     a plan holds a lambda or a closure
     ├── ArgumentValidationError (ValueError)
     │                                     an argument of the wrong type
     ├── ProjectionError (LookupError)     ``f.attr`` / ``f["key"]`` missing
@@ -69,6 +70,19 @@ class FiscusError(Exception):
     retryable: bool = True
     code: FiscusErrorCode = FiscusErrorCode.EXECUTION_FAILURE
 
+    def __reduce__(self) -> tuple[object, ...]:
+        """Pickle with the fields, whatever ``__init__`` takes (plans ship errors)."""
+        return (_restore_error, (type(self), self.args, self.__dict__))
+
+
+def _restore_error(
+    cls: type[FiscusError], args: tuple[object, ...], state: dict[str, object]
+) -> FiscusError:
+    error = cls.__new__(cls)
+    error.args = args
+    error.__dict__.update(state)
+    return error
+
 
 class TracingError(FiscusError, TypeError):
     """A workflow used the DSL in a way tracing cannot turn into a graph.
@@ -107,6 +121,24 @@ class HookSignatureError(FiscusError, TypeError):
     def __init__(self, message: str, *, hook: str) -> None:
         super().__init__(message)
         self.hook = hook
+
+
+@final
+class PlanShippingError(FiscusError, TypeError):
+    """A plan cannot go to another process: it holds a lambda or a closure.
+
+    Raised when the plan is pickled (shipped), never while tracing.
+
+    Attributes:
+        workflow: The name of the workflow whose plan it is.
+    """
+
+    retryable = False
+    code = FiscusErrorCode.PLANNING_FAILURE
+
+    def __init__(self, message: str, *, workflow: str) -> None:
+        super().__init__(message)
+        self.workflow = workflow
 
 
 @final

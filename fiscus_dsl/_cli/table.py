@@ -195,7 +195,7 @@ def run_live(
         WorkflowInputError: The inputs do not bind to the workflow.
         ArgumentValidationError: An input does not match its annotation.
     """
-    table = TaskTable(wf.trace_graph((), inputs).graph)
+    table = TaskTable(wf.compile((), inputs).graph())
     with Live(
         console=console, get_renderable=table.render, refresh_per_second=8
     ) as live:

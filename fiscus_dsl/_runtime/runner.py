@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, final
 from opentelemetry import context as otel_context
 
 from fiscus_dsl._dsl.hooks import Hooks, as_hooks
+from fiscus_dsl._dsl.run_entry import install_engine
 from fiscus_dsl._graph.model import construct_trusted
 from fiscus_dsl._runtime import hooks as dispatch
 from fiscus_dsl._runtime import telemetry
@@ -37,7 +38,7 @@ if TYPE_CHECKING:
 
     from opentelemetry.trace import TracerProvider
 
-    from fiscus_dsl._dsl.tracing import TracedWorkflow
+    from fiscus_dsl._dsl.plan import Plan
     from fiscus_dsl._dsl.workflow import Workflow
     from fiscus_dsl._runtime.journal import Resumption
     from fiscus_dsl._runtime.slots import Slot
@@ -141,15 +142,15 @@ class Runner:
             ArgumentValidationError: An input does not match its annotation.
         """
         inputs = wf.bind_inputs(args, kwargs)
-        traced = wf.trace_with(inputs, ())
-        return run_sync(lambda: self.arun_traced(traced, inputs))
+        plan = wf.trace_plan(inputs, ())
+        return run_sync(lambda: self.arun_plan(plan, inputs))
 
     async def arun(
         self, wf: Workflow[..., T], /, *args: object, **kwargs: object
     ) -> RunResult[T]:
         """Run a workflow from async code; see ``run``."""
         inputs = wf.bind_inputs(args, kwargs)
-        return await self.arun_traced(wf.trace_with(inputs, ()), inputs)
+        return await self.arun_plan(wf.trace_plan(inputs, ()), inputs)
 
     def resume(self, wf: Workflow[..., T], run_id: str, /) -> RunResult[T]:
         """Finish a recorded run: serve the tasks that succeeded, run the rest.
@@ -164,13 +165,13 @@ class Runner:
                 of this workflow, its inputs were not stored, or the
                 workflow no longer has a task the run recorded.
         """
-        traced, inputs, resumption = plan_resume(self.store, wf, run_id)
-        return run_sync(lambda: self.arun_traced(traced, inputs, resume=resumption))
+        plan, inputs, resumption = plan_resume(self.store, wf, run_id)
+        return run_sync(lambda: self.arun_plan(plan, inputs, resume=resumption))
 
     async def aresume(self, wf: Workflow[..., T], run_id: str, /) -> RunResult[T]:
         """Finish a recorded run from async code; see ``resume``."""
-        traced, inputs, resumption = plan_resume(self.store, wf, run_id)
-        return await self.arun_traced(traced, inputs, resume=resumption)
+        plan, inputs, resumption = plan_resume(self.store, wf, run_id)
+        return await self.arun_plan(plan, inputs, resume=resumption)
 
     def call(self, wf: Workflow[..., T], /, *args: object, **kwargs: object) -> T:
         """Run a workflow and return its output, or raise ``WorkflowFailed``."""
@@ -179,14 +180,14 @@ class Runner:
             raise WorkflowFailed(result) from result.error  # type: ignore[arg-type]  # RunResult is covariant in use
         return result.output  # type: ignore[return-value]  # a succeeded run's output is the workflow's value
 
-    def run_standalone(self, traced: TracedWorkflow) -> object:
-        """Run a one-task graph; return the task's value or raise its error."""
-        return run_sync(lambda: self.arun_standalone(traced))
+    def run_standalone(self, plan: Plan) -> object:
+        """Run a one-task plan; return the task's value or raise its error."""
+        return run_sync(lambda: self.arun_standalone(plan))
 
-    async def arun_standalone(self, traced: TracedWorkflow) -> object:
-        """Run a one-task graph from async code; see ``run_standalone``."""
-        result = await self.arun_traced(traced, {})
-        node_id = traced.graph.nodes[0].id
+    async def arun_standalone(self, plan: Plan) -> object:
+        """Run a one-task plan from async code; see ``run_standalone``."""
+        result = await self.arun_plan(plan, {})
+        node_id = plan.nodes[0].id
         task_result = result.tasks[node_id]
         if task_result.error is not None:
             raise task_result.error
@@ -194,26 +195,26 @@ class Runner:
 
     # ------------------------------------------------------------ the engine
 
-    async def arun_traced(
+    async def arun_plan(
         self,
-        traced: TracedWorkflow,
+        plan: Plan,
         inputs: dict[str, object],
         *,
         resume: Resumption | None = None,
     ) -> RunResult[Any]:
-        """Run an already traced workflow with its inputs (or resume a run)."""
+        """Run a compiled plan with its inputs (or resume a run)."""
         run_id = uuid.uuid4().hex if resume is None else resume.run_id
-        run = RunContext(run_id=run_id, workflow=traced.name, inputs=inputs)
-        chain = (*self.hooks, *traced.hooks)
+        run = RunContext(run_id=run_id, workflow=plan.name, inputs=inputs)
+        chain = (*self.hooks, *plan.hooks)
         started_at = self.clock()
         journal = None
-        if self.store is not None and not traced.standalone:
+        if self.store is not None and not plan.standalone:
             journal = Journal(
                 self.store, run_id, {} if resume is None else resume.served
             )
-            journal.start(traced.name, inputs, started_at)
+            journal.start(plan.name, inputs, started_at)
         scheduler = Scheduler(
-            traced,
+            plan,
             run_id=run_id,
             inputs=inputs,
             tracer=self._tracer or telemetry.get_tracer(None),
@@ -228,7 +229,7 @@ class Runner:
         hook_error = None
         if chain:
             hook_error = await _guarded_hook(
-                "before_workflow", traced.name, dispatch.run_before_workflow(chain, run)
+                "before_workflow", plan.name, dispatch.run_before_workflow(chain, run)
             )
         if hook_error is None:
             run_exit = RunExit()
@@ -244,7 +245,7 @@ class Runner:
             finally:
                 leave_run(token)
                 await run_exit.aclose()
-        result = self._result(scheduler, traced, run_id, started_at, hook_error)
+        result = self._result(scheduler, plan, run_id, started_at, hook_error)
         scheduler.end_open_spans()
         scheduler.end_root_span(
             status=result.status.value, failure=result.error_message
@@ -252,7 +253,7 @@ class Runner:
         if chain:
             hook_error = await _guarded_hook(
                 "after_workflow",
-                traced.name,
+                plan.name,
                 dispatch.run_after_workflow(chain, run, result),
             )
             if hook_error is not None:
@@ -264,7 +265,7 @@ class Runner:
     def _result(
         self,
         scheduler: Scheduler,
-        traced: TracedWorkflow,
+        plan: Plan,
         run_id: str,
         started_at: datetime,
         hook_error: HookFailure | None,
@@ -286,12 +287,12 @@ class Runner:
         tasks = {slot.id: _task_result(slot) for slot in scheduler.slots}
         return RunResult.model_construct(
             run_id=run_id,
-            workflow=traced.name,
+            workflow=plan.name,
             status=RunStatus.FAILED if error_message else RunStatus.SUCCEEDED,
             output=output,
             error_message=error_message,
             tasks=tasks,
-            graph=traced.graph,
+            graph=plan.graph(),
             started_at=started_at,
             ended_at=self.clock(),
             _error=error,
@@ -409,3 +410,6 @@ def set_default_runner(runner: Runner | None) -> Runner | None:
     if runner is not None:
         _DEFAULT.append(runner)
     return previous
+
+
+install_engine(default_runner)

@@ -20,13 +20,12 @@ from typing import TYPE_CHECKING, TypeAlias, final
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 
-from fiscus_dsl._graph.model import TaskNode
+from fiscus_dsl._dsl.plan import PlanNode
 from fiscus_dsl._graph.render import describe_condition
 from fiscus_dsl._runtime import hooks as dispatch
 from fiscus_dsl._runtime import telemetry
 from fiscus_dsl._runtime.attempts import AttemptRuntime, run_attempts
 from fiscus_dsl._runtime.dependencies import (
-    dependencies,
     inside,
     output_value,
     past_tense,
@@ -52,8 +51,8 @@ if TYPE_CHECKING:
     from opentelemetry.trace import Span, Tracer
 
     from fiscus_dsl._dsl.hooks import Hooks
+    from fiscus_dsl._dsl.plan import Plan
     from fiscus_dsl._dsl.task import TaskPlan
-    from fiscus_dsl._dsl.tracing import TracedWorkflow
     from fiscus_dsl._runtime.executor import Executor
     from fiscus_dsl._runtime.journal import Journal
     from fiscus_dsl._types import Clock, Sleep
@@ -64,16 +63,16 @@ SKIPPED = TaskStatus.SKIPPED
 HANDOFF_LIMIT = 64
 Outcome: TypeAlias = tuple[TaskStatus, object, BaseException | None, str | None]
 # The probe node that stands for a workflow's return value.
-_OUTPUT_NODE = TaskNode(id=OUTPUT_ID, task=OUTPUT_ID)
+_OUTPUT_NODE = PlanNode(node_id=OUTPUT_ID, kind="task", name=OUTPUT_ID, args={})
 
 
 @final
 class Scheduler:
-    """Execute one run of a traced workflow; ``await scheduler.run()`` once."""
+    """Execute one run of a plan; ``await scheduler.run()`` once."""
 
     def __init__(
         self,
-        traced: TracedWorkflow,
+        plan: Plan,
         *,
         run_id: str,
         inputs: dict[str, object],
@@ -98,7 +97,7 @@ class Scheduler:
         self.clock = clock
         self.limit = max_concurrency if max_concurrency is not None else 1 << 62
         self.root = Scope(
-            traced, prefix="", inputs=inputs, owner=None, hooks=(*hooks, *traced.hooks)
+            plan, prefix="", inputs=inputs, owner=None, hooks=(*hooks, *plan.hooks)
         )
         self.slots: list[Slot] = []
         self.running = 0
@@ -121,7 +120,7 @@ class Scheduler:
         self.loop = asyncio.get_running_loop()
         self.done = self.loop.create_future()
         root = self.root
-        if not root.traced.standalone and self.tracer is not None:
+        if not root.plan.standalone and self.tracer is not None:
             root.span = telemetry.start_workflow_span(
                 self.tracer, root.workflow, self.run_id, parent
             )
@@ -174,20 +173,18 @@ class Scheduler:
     # ------------------------------------------------------------ graph instances
 
     def _instantiate(self, scope: Scope) -> None:
-        traced = scope.traced
-        nodes = traced.graph.nodes
+        nodes = scope.plan.nodes
         scope.remaining = len(nodes)
-        tasks = traced.tasks
         plans: dict[int, TaskPlan] = {}
         for node in nodes:
-            task = tasks.get(node.id)
+            task = node.task
             plan = None
             if task is not None:
                 plan = plans.get(id(task))
                 if plan is None:
                     plan = plans[id(task)] = task.plan
             slot = Slot(scope.prefix + node.id, node, scope, plan)
-            deps = [scope.slots[dep_id] for dep_id in dependencies(node)]
+            deps = [scope.slots[dep_id] for dep_id in node.deps]
             if deps:
                 slot.deps = deps
                 slot.waiting = len(deps)
@@ -322,7 +319,7 @@ class Scheduler:
 
     async def _traced_outcome(self, slot: Slot) -> Outcome:
         scope = slot.scope
-        plan = slot.plan
+        plan = slot.task_plan
         assert plan is not None  # task and map slots always have one
         assert self.tracer is not None  # only called with a tracer
         span = self._task_span(slot, plan.name)
@@ -365,12 +362,10 @@ class Scheduler:
 
     async def _call(self, slot: Slot, span: Span | None) -> object:
         scope = slot.scope
-        plan = slot.plan
+        plan = slot.task_plan
         assert plan is not None  # task and map slots always have one
-        if slot.owner is None and scope.traced.invalid:
-            invalid = scope.traced.invalid.get(slot.node.id)
-            if invalid is not None:
-                raise invalid
+        if slot.owner is None and slot.node.invalid is not None:
+            raise slot.node.invalid
         arguments = {name: resolve(spec, slot) for name, spec in slot.node.args.items()}
         if slot.item is not None:
             arguments.update(slot.item)
@@ -422,7 +417,7 @@ class Scheduler:
         return None
 
     def _expand_map(self, slot: Slot) -> None:
-        invalid = slot.scope.traced.invalid.get(slot.node.id)
+        invalid = slot.node.invalid
         if invalid is not None:  # a bound literal failed validation while tracing
             self._conclude(slot, FAILED, invalid, None)
             return
@@ -441,7 +436,7 @@ class Scheduler:
         node = slot.node
         assert node.kind == "workflow"
         scope = slot.scope
-        invalid = scope.traced.invalid.get(node.id)
+        invalid = node.invalid
         if invalid is not None:
             self._conclude(slot, FAILED, invalid, None)
             return
@@ -468,7 +463,7 @@ class Scheduler:
             self._instantiate(child)
 
     def _scope_done(self, scope: Scope) -> None:
-        output = scope.traced.graph.output
+        output = scope.plan.output
         owner = scope.owner
         if owner is None:
             self.root_done = True
@@ -507,7 +502,7 @@ class Scheduler:
 
     def output_of(self, scope: Scope) -> object:
         """Evaluate a scope's output; what depends on a missing value is ``None``."""
-        spec = scope.traced.graph.output
+        spec = scope.plan.output
         if spec is None:
             return None
         return output_value(

@@ -364,12 +364,12 @@ def test_when_with_a_predicate_records_it() -> None:
         with when(is_big, points, 9):
             act("y")
 
-    traced = flow.trace_graph((), {})
+    traced = flow.compile((), {})
 
-    assert _guard(traced.graph, "act") == PredicateCondition(
+    assert _guard(traced.graph(), "act") == PredicateCondition(
         name="is_big", key="when:is_big", args=(SCORE, ValueArg(value=5))
     )
-    assert _guard(traced.graph, "act#2") == PredicateCondition(
+    assert _guard(traced.graph(), "act#2") == PredicateCondition(
         name="is_big", key="when:is_big#2", args=(SCORE, ValueArg(value=9))
     )
     assert traced.predicates == {"when:is_big": is_big, "when:is_big#2": is_big}
@@ -387,8 +387,8 @@ def test_when_with_a_nameless_callable_uses_its_type_name() -> None:
         with when(check, score()):
             act("x")
 
-    traced = flow.trace_graph((), {})
-    assert _guard(traced.graph, "act") == PredicateCondition(
+    traced = flow.compile((), {})
+    assert _guard(traced.graph(), "act") == PredicateCondition(
         name="Threshold", key="when:Threshold", args=(SCORE,)
     )
     assert traced.predicates == {"when:Threshold": check}

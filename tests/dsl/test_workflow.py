@@ -17,7 +17,7 @@ from fiscus_dsl import (
     when,
     workflow,
 )
-from fiscus_dsl._dsl.tracing import TracedWorkflow
+from fiscus_dsl._dsl.plan import Plan
 from fiscus_dsl._graph.model import (
     InputArg,
     ListArg,
@@ -94,7 +94,7 @@ def test_workflow_hooks_option_registers_them() -> None:
         return make_contact(name)
 
     assert onboard.hooks == (hooks,)
-    assert onboard.trace_graph((), {"name": "Ada"}).hooks == (hooks,)
+    assert onboard.compile((), {"name": "Ada"}).hooks == (hooks,)
 
 
 def test_workflow_hooks_option_takes_a_sequence_and_drops_empty_hooks() -> None:
@@ -209,15 +209,15 @@ def test_each_trace_runs_the_body_anew_with_its_inputs() -> None:
         calls.append(name)
         return make_contact(name)
 
-    first = onboard.trace_graph((), {"name": "Ada"})
-    second = onboard.trace_graph((), {"name": "Grace"})
+    first = onboard.compile((), {"name": "Ada"})
+    second = onboard.compile((), {"name": "Grace"})
 
     assert calls == ["Ada", "Grace"]
-    assert isinstance(first, TracedWorkflow)
-    assert _task_node(first.graph, "make_contact").args == {
+    assert isinstance(first, Plan)
+    assert _task_node(first.graph(), "make_contact").args == {
         "name": ValueArg(value="Ada")
     }
-    assert _task_node(second.graph, "make_contact").args == {
+    assert _task_node(second.graph(), "make_contact").args == {
         "name": ValueArg(value="Grace")
     }
 
@@ -242,16 +242,17 @@ async def test_workflow_arun_returns_the_run_result() -> None:
     assert result.output == "Hi, Ada"
 
 
-def test_traced_workflow_keeps_the_task_behind_each_node() -> None:
-    traced = welcome.trace_graph(("Ada",), {})
+def test_plan_keeps_the_task_behind_each_step() -> None:
+    plan = welcome.compile(("Ada",), {})
 
-    assert traced.name == "welcome"
-    assert traced.tasks == {"greet": greet}
-    assert traced.children == {}
-    assert traced.predicates == {}
-    assert traced.invalid == {}
-    assert not traced.standalone
-    assert traced.as_standalone().standalone
+    assert plan.name == "welcome"
+    assert [(node.id, node.kind, node.task) for node in plan.nodes] == [
+        ("greet", "task", greet)
+    ]
+    assert plan.node("greet").child is None
+    assert plan.node("greet").invalid is None
+    assert plan.predicates == {}
+    assert not plan.standalone
 
 
 def test_workflow_method_binds_its_instance() -> None:
@@ -335,8 +336,8 @@ def test_sub_workflow_becomes_a_workflow_node_with_its_graph() -> None:
         contact = make_contact(name)
         return welcome(contact, greeting="Hi")
 
-    traced = onboard.trace_graph((), {"name": "Ada"})
-    node = _workflow_node(traced.graph, "welcome")
+    traced = onboard.compile((), {"name": "Ada"})
+    node = _workflow_node(traced.graph(), "welcome")
 
     assert node.workflow == "welcome"
     assert node.args == {"contact": RefArg(node="make_contact")}
@@ -348,8 +349,10 @@ def test_sub_workflow_becomes_a_workflow_node_with_its_graph() -> None:
         "contact": InputArg(name="contact"),
         "greeting": ValueArg(value="Hi"),
     }
-    assert traced.children["welcome"].graph == node.graph
-    assert traced.graph.output == RefArg(node="welcome")
+    child = traced.node("welcome").child
+    assert child is not None
+    assert child.graph() == node.graph
+    assert traced.graph().output == RefArg(node="welcome")
 
 
 def test_sub_workflow_with_only_literals_has_them_baked_into_its_graph() -> None:
