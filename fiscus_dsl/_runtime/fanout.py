@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from fiscus_dsl._runtime.hooks import merge_hooks
 from fiscus_dsl._runtime.slots import Scope, Slot
 
 if TYPE_CHECKING:
@@ -53,7 +54,7 @@ def workflow_instances(
             prefix=prefix,
             inputs=values,
             owner=slot,
-            hooks=(*scope.hooks, *child_plan.hooks),
+            hooks=merge_hooks(scope.hooks, child_plan.hooks),
         )
         for prefix, values in instances
     ]

@@ -26,7 +26,7 @@ from fiscus_dsl._runtime import hooks as dispatch
 from fiscus_dsl._runtime import telemetry
 from fiscus_dsl._runtime.dependencies import past_tense, value_dependencies
 from fiscus_dsl._runtime.executor import Executor, InProcessExecutor
-from fiscus_dsl._runtime.hooks import RunContext
+from fiscus_dsl._runtime.hooks import RunContext, merge_hooks
 from fiscus_dsl._runtime.journal import Journal, plan_resume
 from fiscus_dsl._runtime.lifecycle import RunExit, enter_run, leave_run
 from fiscus_dsl._runtime.results import RunResult, RunStatus, TaskResult, TaskStatus
@@ -205,7 +205,7 @@ class Runner:
         """Run a compiled plan with its inputs (or resume a run)."""
         run_id = uuid.uuid4().hex if resume is None else resume.run_id
         run = RunContext(run_id=run_id, workflow=plan.name, inputs=inputs)
-        chain = (*self.hooks, *plan.hooks)
+        chain = merge_hooks(self.hooks, plan.hooks)
         started_at = self.clock()
         journal = None
         if self.store is not None and not plan.standalone:

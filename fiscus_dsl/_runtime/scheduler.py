@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from dataclasses import replace
 from typing import TYPE_CHECKING, TypeAlias, final
 
 from opentelemetry import context as otel_context
@@ -22,9 +21,7 @@ from opentelemetry import trace
 
 from fiscus_dsl._dsl.plan import PlanNode
 from fiscus_dsl._graph.render import describe_condition
-from fiscus_dsl._runtime import hooks as dispatch
 from fiscus_dsl._runtime import telemetry
-from fiscus_dsl._runtime.attempts import AttemptRuntime, run_attempts
 from fiscus_dsl._runtime.dependencies import (
     inside,
     output_value,
@@ -33,7 +30,8 @@ from fiscus_dsl._runtime.dependencies import (
 )
 from fiscus_dsl._runtime.executor import InProcessExecutor
 from fiscus_dsl._runtime.fanout import map_instances, workflow_instances
-from fiscus_dsl._runtime.hooks import TaskContext
+from fiscus_dsl._runtime.hooks import merge_hooks
+from fiscus_dsl._runtime.invoker import Invoker
 from fiscus_dsl._runtime.journal import RESUMED
 from fiscus_dsl._runtime.resolve import Unavailable, decide, mapped_items, resolve
 from fiscus_dsl._runtime.results import TaskStatus
@@ -89,15 +87,23 @@ class Scheduler:
         self.journal = journal
         # No spans at all when telemetry is a no-op: the hot path stays lean.
         self.tracer = None if telemetry.is_noop(tracer) else tracer
-        self.attempt_runtime = AttemptRuntime(
-            executor, sleep, uniform, run_id, self.tracer
-        )
         # The in-process executor's work is done inline, one coroutine less.
-        self.inline = isinstance(executor, InProcessExecutor)
+        self.invoker = Invoker(
+            executor,
+            sleep,
+            uniform,
+            run_id,
+            self.tracer,
+            inline=isinstance(executor, InProcessExecutor),
+        )
         self.clock = clock
         self.limit = max_concurrency if max_concurrency is not None else 1 << 62
         self.root = Scope(
-            plan, prefix="", inputs=inputs, owner=None, hooks=(*hooks, *plan.hooks)
+            plan,
+            prefix="",
+            inputs=inputs,
+            owner=None,
+            hooks=merge_hooks(hooks, plan.hooks),
         )
         self.slots: list[Slot] = []
         self.running = 0
@@ -298,7 +304,7 @@ class Scheduler:
                     try:
                         outcome: Outcome = (
                             SUCCEEDED,
-                            await self._call(slot, None),
+                            await self.invoker.invoke(slot, None),
                             None,
                             None,
                         )
@@ -328,7 +334,12 @@ class Scheduler:
         token = otel_context.attach(trace.set_span_in_context(span, scope.context))
         slot.started_at = self.clock()
         try:
-            outcome: Outcome = (SUCCEEDED, await self._call(slot, span), None, None)
+            outcome: Outcome = (
+                SUCCEEDED,
+                await self.invoker.invoke(slot, span),
+                None,
+                None,
+            )
         except Exception as exc:  # the task boundary: see _failure
             outcome = _failure(exc)
         except BaseException as exc:  # cancelled: end the span, then let it go on
@@ -359,50 +370,6 @@ class Scheduler:
             run_id=self.run_id,
             task_id=slot.id,
         )
-
-    async def _call(self, slot: Slot, span: Span | None) -> object:
-        scope = slot.scope
-        plan = slot.task_plan
-        assert plan is not None  # task and map slots always have one
-        if slot.owner is None and slot.node.invalid is not None:
-            raise slot.node.invalid
-        arguments = {name: resolve(spec, slot) for name, spec in slot.node.args.items()}
-        if slot.item is not None:
-            arguments.update(slot.item)
-        hooks = plan.options.hooks
-        chain = scope.hooks if hooks is None else (*scope.hooks, hooks)
-        ctx = None
-        if chain:
-            ctx = TaskContext(
-                run_id=self.run_id,
-                workflow=scope.workflow,
-                task_id=slot.id,
-                task_name=plan.name,
-                args=arguments,
-            )
-            ctx = await dispatch.run_before_task(chain, ctx)
-            arguments = dict(ctx.args)
-        signature = plan.signature
-        arguments = signature.validate(
-            arguments, workflow=scope.workflow, task_id=slot.id
-        )
-        if plan.is_direct and self.inline:
-            slot.attempts = 1
-            args, kwargs = signature.call_parts(arguments)
-            if plan.is_async:
-                value = await plan.function(*args, **kwargs)  # type: ignore[misc]  # is_async: it returns an awaitable
-            else:
-                value = await self.attempt_runtime.executor.call(
-                    plan.function, args, kwargs, is_async=False
-                )
-        else:
-            value = await run_attempts(
-                slot, plan, arguments, chain, ctx, span, self.attempt_runtime
-            )
-        if ctx is not None:
-            final = replace(ctx, args=arguments, attempt=slot.attempts)
-            value = await dispatch.run_after_task(chain, final, value)
-        return value
 
     # ------------------------------------------------------------ fan-out
 
