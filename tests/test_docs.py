@@ -110,7 +110,7 @@ def test_page_python_blocks_run(page: Path) -> None:
             if block.info != RUNS:
                 continue
             source = "\n" * (block.line - 1) + block.code
-            exec(compile(source, str(page), "exec"), module.__dict__)
+            exec(compile(source, str(page), "exec", dont_inherit=True), module.__dict__)
     finally:
         del sys.modules[name]
 
