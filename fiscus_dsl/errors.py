@@ -263,7 +263,7 @@ class TaskTimeoutError(FiscusError, TimeoutError):
 
 
 @final
-class SkipTask(FiscusError):  # noqa: N818  (a signal, named as DESIGN.md names it)
+class SkipTask(FiscusError):  # noqa: N818  (a signal: the public name users raise)
     """Raise from a before-hook (or the task's body) to skip the task.
 
     The task is reported as ``skipped``, is never retried, and the tasks
@@ -275,7 +275,7 @@ class SkipTask(FiscusError):  # noqa: N818  (a signal, named as DESIGN.md names 
 
 
 @final
-class WorkflowFailed(FiscusError):  # noqa: N818  (named as DESIGN.md names it)
+class WorkflowFailed(FiscusError):  # noqa: N818  (the public name users catch)
     """The run of a workflow failed; raised by ``wf(...)``, never by ``wf.run(...)``.
 
     Attributes:

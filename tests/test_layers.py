@@ -5,7 +5,7 @@ tests say it in pytest's words, name the file and line, and check what a
 contract cannot: that no import runs back up, not even inside a function
 body (the DSL reaches the runtime through ``run_entry.install_engine``),
 that no module imports itself back through others (no circle), that the
-contract lists the layers in DESIGN.md's order, and that every module
+contract lists the layers in the architecture's order, and that every module
 opens with a docstring and ``from __future__ import annotations``. Imports
 under ``if TYPE_CHECKING:`` are for annotations only, so they may point
 anywhere.
@@ -26,7 +26,7 @@ import fiscus_dsl
 PACKAGE_DIR: Final = Path(fiscus_dsl.__file__).resolve().parent
 PYPROJECT: Final = PACKAGE_DIR.parent / "pyproject.toml"
 
-# DESIGN.md's layers, bottom first; a module may import its own layer and below.
+# The package's layers, bottom first; a module may import its own layer and below.
 LAYERS: Final = (
     ("fiscus_dsl._types",),
     ("fiscus_dsl.errors",),
@@ -148,7 +148,7 @@ IDS: Final = [str(path.relative_to(PACKAGE_DIR)) for path in MODULES]
 @pytest.mark.parametrize("path", MODULES, ids=IDS)
 def test_every_module_belongs_to_a_layer(path: Path) -> None:
     assert _layer(_module_name(path)) is not None, (
-        f"{_module_name(path)} is in no layer of DESIGN.md; add it to LAYERS "
+        f"{_module_name(path)} is in no layer of the package; add it to LAYERS "
         "here and to the import-linter contract in pyproject.toml"
     )
 

@@ -91,7 +91,7 @@ FAILURES: dict[str, httpx.Response | Exception] = {
         for status in (408, 500, 502, 503, 504, 400, 401, 403, 404, 409, 422)
     },
 }
-# The rule, as DESIGN.md writes it.
+# The rule, as docs/connectors.md writes it.
 RETRIED_ALWAYS = {"ConnectError", "ConnectTimeout", "PoolTimeout", "429"}
 RETRIED_IF_IDEMPOTENT = {
     "ReadTimeout",

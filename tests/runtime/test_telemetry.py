@@ -2,7 +2,7 @@
 
 Spans go to an in-memory exporter through ``Runner(tracer_provider=...)``;
 the process-wide provider is never set. Attribute keys are written out as
-literals on purpose: they are the contract DESIGN.md publishes.
+literals on purpose: they are the contract docs/observability.md publishes.
 """
 
 from __future__ import annotations
