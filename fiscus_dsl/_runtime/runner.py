@@ -10,28 +10,19 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-import random
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar, final
 
-from opentelemetry import context as otel_context
-
 from fiscus_dsl._dsl.hooks import Hooks, as_hooks
 from fiscus_dsl._dsl.run_entry import install_engine
-from fiscus_dsl._graph.model import construct_trusted
-from fiscus_dsl._runtime import hooks as dispatch
 from fiscus_dsl._runtime import telemetry
-from fiscus_dsl._runtime.dependencies import past_tense, value_dependencies
 from fiscus_dsl._runtime.executor import Executor, InProcessExecutor
-from fiscus_dsl._runtime.hooks import RunContext, merge_hooks
-from fiscus_dsl._runtime.journal import Journal, plan_resume
-from fiscus_dsl._runtime.lifecycle import RunExit, enter_run, leave_run
-from fiscus_dsl._runtime.results import RunResult, RunStatus, TaskResult, TaskStatus
-from fiscus_dsl._runtime.scheduler import Scheduler
-from fiscus_dsl.errors import ProjectionError, WorkflowFailed
+from fiscus_dsl._runtime.journal import plan_resume
+from fiscus_dsl._runtime.results import RunResult, TaskStatus
+from fiscus_dsl._runtime.run import Run, RunSettings
+from fiscus_dsl.errors import WorkflowFailed
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Coroutine, Sequence
@@ -41,7 +32,6 @@ if TYPE_CHECKING:
     from fiscus_dsl._dsl.plan import Plan
     from fiscus_dsl._dsl.workflow import Workflow
     from fiscus_dsl._runtime.journal import Resumption
-    from fiscus_dsl._runtime.slots import Slot
     from fiscus_dsl._runtime.store import RunStore
     from fiscus_dsl._types import Clock, Sleep
 
@@ -203,194 +193,22 @@ class Runner:
         resume: Resumption | None = None,
     ) -> RunResult[Any]:
         """Run a compiled plan with its inputs (or resume a run)."""
-        run_id = uuid.uuid4().hex if resume is None else resume.run_id
-        run = RunContext(run_id=run_id, workflow=plan.name, inputs=inputs)
-        chain = merge_hooks(self.hooks, plan.hooks)
-        started_at = self.clock()
-        journal = None
-        if self.store is not None and not plan.standalone:
-            journal = Journal(
-                self.store, run_id, {} if resume is None else resume.served
-            )
-            journal.start(plan.name, inputs, started_at)
-        scheduler = Scheduler(
+        run = Run(
             plan,
-            run_id=run_id,
-            inputs=inputs,
-            tracer=self._tracer or telemetry.get_tracer(None),
-            executor=self.executor,
-            sleep=self.sleep,
-            clock=self.clock,
-            uniform=random.uniform,
-            max_concurrency=self.max_concurrency,
-            hooks=self.hooks,
-            journal=journal,
+            inputs,
+            run_id=uuid.uuid4().hex if resume is None else resume.run_id,
+            settings=RunSettings(
+                hooks=self.hooks,
+                tracer=self._tracer or telemetry.get_tracer(None),
+                executor=self.executor,
+                sleep=self.sleep,
+                clock=self.clock,
+                max_concurrency=self.max_concurrency,
+                store=self.store,
+            ),
+            served={} if resume is None else resume.served,
         )
-        hook_error = None
-        if chain:
-            hook_error = await _guarded_hook(
-                "before_workflow", plan.name, dispatch.run_before_workflow(chain, run)
-            )
-        if hook_error is None:
-            run_exit = RunExit()
-            token = enter_run(run_exit)
-            try:
-                await scheduler.run(otel_context.get_current())
-            except BaseException:  # cancelled: the spans end, the cancel goes on
-                scheduler.end_open_spans()
-                scheduler.end_root_span(
-                    status="cancelled", failure="the run was cancelled"
-                )
-                raise
-            finally:
-                leave_run(token)
-                await run_exit.aclose()
-        result = self._result(scheduler, plan, run_id, started_at, hook_error)
-        scheduler.end_open_spans()
-        scheduler.end_root_span(
-            status=result.status.value, failure=result.error_message
-        )
-        if chain:
-            hook_error = await _guarded_hook(
-                "after_workflow",
-                plan.name,
-                dispatch.run_after_workflow(chain, run, result),
-            )
-            if hook_error is not None:
-                result = _failed_by(result, hook_error)
-        if journal is not None:
-            journal.finish(result, scheduler.slots)
-        return result
-
-    def _result(
-        self,
-        scheduler: Scheduler,
-        plan: Plan,
-        run_id: str,
-        started_at: datetime,
-        hook_error: HookFailure | None,
-    ) -> RunResult[Any]:
-        failure = scheduler.failure
-        _finalize(scheduler)
-        output: object = None
-        error_message = None
-        error: BaseException | None = None
-        if hook_error is not None:
-            error, error_message = hook_error.error, hook_error.message
-        elif failure is not None:
-            error, error_message = failure.error, _failure_message(failure)
-        else:
-            try:
-                output = scheduler.output_of(scheduler.root)
-            except ProjectionError as exc:
-                error, error_message = exc, str(exc)
-        tasks = {slot.id: _task_result(slot) for slot in scheduler.slots}
-        return RunResult.model_construct(
-            run_id=run_id,
-            workflow=plan.name,
-            status=RunStatus.FAILED if error_message else RunStatus.SUCCEEDED,
-            output=output,
-            error_message=error_message,
-            tasks=tasks,
-            graph=plan.graph(),
-            started_at=started_at,
-            ended_at=self.clock(),
-            _error=error,
-        )
-
-
-@final
-@dataclass(frozen=True, slots=True)
-class HookFailure:
-    """A workflow hook that raised: the run fails, with the hook named."""
-
-    error: Exception
-    message: str
-
-
-async def _guarded_hook(
-    kind: str, workflow: str, call: Coroutine[Any, Any, None]
-) -> HookFailure | None:
-    """Await a workflow hook; an error it raises fails the run rather than escaping."""
-    try:
-        await call
-    except Exception as exc:  # a hook is user code at the run's boundary
-        message = (
-            f"Hook {kind} of workflow {workflow!r} raised {type(exc).__name__}: "
-            f"{exc}; fix the hook (the error is RunResult.error)"
-        )
-        return HookFailure(exc, message)
-    return None
-
-
-def _failed_by(result: RunResult[Any], hook_error: HookFailure) -> RunResult[Any]:
-    """Return the result of a run whose after_workflow hook raised."""
-    fields = {name: getattr(result, name) for name in type(result).model_fields}
-    fields.update(
-        status=RunStatus.FAILED, output=None, error_message=hook_error.message
-    )
-    return RunResult.model_construct(**fields, _error=hook_error.error)
-
-
-def _failure_message(failure: Slot) -> str:
-    error = failure.error
-    kind = "Sub-workflow" if failure.node.kind == "workflow" else "Task"
-    return (
-        f"{kind} {failure.id!r} in workflow {failure.scope.workflow!r} failed: "
-        f"{type(error).__name__}: {error}"
-    )
-
-
-def _finalize(scheduler: Scheduler) -> None:
-    """Give every slot that never settled its status: failed, skipped or not run."""
-    failure = scheduler.failure
-    ancestors: set[int] = set()
-    if failure is not None:
-        owner = failure.owner or failure.scope.owner
-        while owner is not None:
-            ancestors.add(id(owner))
-            owner = owner.owner or owner.scope.owner
-    for slot in scheduler.slots:
-        if slot.status is not None:
-            continue
-        if id(slot) in ancestors:
-            assert failure is not None
-            slot.status, slot.error, slot.reason = (
-                TaskStatus.FAILED,
-                failure.error,
-                f"{failure.id!r} failed inside it",
-            )
-            continue
-        blocked = next(
-            (dep for dep in value_dependencies(slot) if dep.status in _BLOCKING), None
-        )
-        if blocked is not None:
-            slot.status = TaskStatus.SKIPPED
-            slot.reason = (
-                f"needs the value of {blocked.id!r}, which {past_tense(blocked.status)}"
-            )
-        else:
-            slot.status = TaskStatus.NOT_RUN
-            slot.reason = (
-                "the run stopped before it started" if failure is not None else None
-            )
-
-
-def _task_result(slot: Slot) -> TaskResult:
-    return construct_trusted(
-        TaskResult,
-        {
-            "id": slot.id,
-            "name": slot.name,
-            "status": slot.status or TaskStatus.NOT_RUN,
-            "value": slot.value,
-            "error": slot.error,
-            "attempts": slot.attempts,
-            "reason": slot.reason,
-            "started_at": slot.started_at,
-            "ended_at": slot.ended_at,
-        },
-    )
+        return await run.execute()
 
 
 _DEFAULT: list[Runner] = []

@@ -121,18 +121,15 @@ class Scheduler:
 
     # ------------------------------------------------------------ the run
 
-    async def run(self, parent: otel_context.Context | None) -> None:
-        """Run every slot that can run, then return; results stay on the slots."""
+    async def run(self, context: otel_context.Context | None) -> None:
+        """Run every slot that can run, then return; results stay on the slots.
+
+        ``context`` holds the run's workflow span, the parent of task spans.
+        """
         self.loop = asyncio.get_running_loop()
         self.done = self.loop.create_future()
         root = self.root
-        if not root.plan.standalone and self.tracer is not None:
-            root.span = telemetry.start_workflow_span(
-                self.tracer, root.workflow, self.run_id, parent
-            )
-            root.context = trace.set_span_in_context(root.span, parent)
-        else:
-            root.context = parent
+        root.context = context
         try:
             self._instantiate(root)
             self._drain()
@@ -147,11 +144,6 @@ class Scheduler:
             if in_flight:
                 await asyncio.wait(in_flight)
             raise
-
-    def end_root_span(self, *, status: str, failure: str | None) -> None:
-        """End the root workflow span with the run's outcome."""
-        if self.root.span is not None:
-            telemetry.end_workflow_span(self.root.span, status=status, failure=failure)
 
     def end_open_spans(self) -> None:
         """End the spans of sub-workflows the run left unfinished, with their status."""
@@ -486,16 +478,23 @@ class Scheduler:
         reason: str | None,
     ) -> None:
         """Settle a slot that did not run now; a span still says why, when tracing."""
-        if self.tracer is not None:
-            span = self._task_span(slot, slot.name)
-            telemetry.end_task_span(
-                span,
-                status=status.value,
-                attempts=slot.attempts,
-                error=error,
-                reason=reason,
-            )
         self._settle(slot, status, slot.value, error, reason)
+        if self.tracer is not None:
+            self.span_settled(slot)
+
+    def span_settled(self, slot: Slot) -> None:
+        """Write the span of a slot that settled without running: status and why."""
+        span = self._task_span(slot, slot.name)
+        status = slot.status
+        assert status is not None  # only settled slots get here
+        telemetry.end_task_span(
+            span,
+            status=status.value,
+            attempts=slot.attempts,
+            error=slot.error,
+            reason=slot.reason,
+        )
+        slot.unspanned = False
 
     def _settle(
         self,

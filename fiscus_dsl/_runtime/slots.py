@@ -87,6 +87,7 @@ class Slot:
         "started_at",
         "status",
         "task_plan",
+        "unspanned",
         "value",
         "waiting",
     )
@@ -112,6 +113,8 @@ class Slot:
         self.item: dict[str, object] | None = None
         self.children: Sequence[Slot] | Sequence[Scope] = ()
         self.children_left = 0
+        #: Settled when the run ended, its span not written yet.
+        self.unspanned = False
 
     @property
     def name(self) -> str:

@@ -588,7 +588,20 @@ def test_sub_workflow_span_ends_with_error_when_a_task_inside_fails(
 
     spans = exporter.get_finished_spans()
     assert tree(spans) == (
-        ("workflow checkout", (("workflow pay", (("task charge <pay/charge>", ()),)),)),
+        (
+            "workflow checkout",
+            (
+                (
+                    "workflow pay",
+                    (("task charge <pay/charge>", ()), ("task store <pay/store>", ())),
+                ),
+            ),
+        ),
+    )
+    skipped = by_label(spans)["task store <pay/store>"]
+    assert attributes(skipped)["fiscus.task.status"] == "skipped"
+    assert attributes(skipped)["fiscus.task.reason"] == (
+        "needs the value of 'pay/charge', which failed"
     )
     span = by_label(spans)["workflow pay"]
     assert attributes(span) == {
