@@ -11,6 +11,7 @@ called with.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -164,6 +165,57 @@ class RunResult(BaseModel, Generic[OutputT]):
     # The error that failed the run, set by the runner: a task that failed
     # with on_error="continue" earlier in ``tasks`` must not be mistaken for it.
     _error: BaseException | None = PrivateAttr(default=None)
+    # What ``graph`` is drawn from, on first use, when the runner made the
+    # result: most results are never drawn, and drawing costs per task.
+    _draw: Callable[[], WorkflowGraph] | None = PrivateAttr(default=None)
+
+    if not TYPE_CHECKING:  # pydantic's own __getattr__ serves private attributes
+
+        def __getattr__(self, name: str) -> Any:
+            if name == "graph" and self.__pydantic_private__.get("_draw"):
+                return self._drawn()
+            return super().__getattr__(name)
+
+    def _drawn(self) -> WorkflowGraph:
+        """Return the graph, drawing it into the fields on first use."""
+        fields = self.__dict__
+        if "graph" not in fields:
+            draw = self._draw
+            assert draw is not None  # a result without a graph has a way to draw it
+            fields["graph"] = draw()
+        graph: WorkflowGraph = fields["graph"]
+        return graph
+
+    def model_dump(self, **kwargs: Any) -> dict[str, Any]:
+        """Dump the result as Python data (the graph drawn first); see pydantic."""
+        self._drawn()
+        return super().model_dump(**kwargs)
+
+    def model_dump_json(self, **kwargs: Any) -> str:
+        """Dump the result as JSON (the graph drawn first); never raises."""
+        self._drawn()
+        return super().model_dump_json(**kwargs)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, RunResult):
+            self._drawn()
+            other._drawn()
+        return super().__eq__(other)
+
+    __hash__ = None  # type: ignore[assignment]  # results are compared, not hashed
+
+    def __getstate__(self) -> dict[Any, Any]:
+        """Pickle with the graph drawn, not the plan it is drawn from."""
+        self._drawn()
+        state = super().__getstate__()
+        private = dict(state.get("__pydantic_private__") or {})
+        private["_draw"] = None
+        state["__pydantic_private__"] = private
+        return state
+
+    def __iter__(self) -> Any:
+        self._drawn()
+        return super().__iter__()
 
     @field_serializer("output", when_used="json")
     def _json_output(self, output: Any) -> Any:

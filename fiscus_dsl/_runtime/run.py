@@ -213,17 +213,18 @@ class Run:
             except ProjectionError as exc:
                 error, error_message = exc, str(exc)
         tasks = {slot.id: _task_result(slot) for slot in scheduler.slots}
-        return RunResult.model_construct(
+        # The graph is drawn from the plan when first read (RunResult._draw).
+        return RunResult.model_construct(  # type: ignore[call-arg]  # graph is drawn later
             run_id=self.run_id,
             workflow=self.plan.name,
             status=RunStatus.FAILED if error_message else RunStatus.SUCCEEDED,
             output=output,
             error_message=error_message,
             tasks=tasks,
-            graph=self.plan.graph(),
             started_at=self.started_at,
             ended_at=self.settings.clock(),
             _error=error,
+            _draw=self.plan.graph,
         )
 
     def _end_unsettled(self) -> None:
@@ -239,11 +240,15 @@ class Run:
 
 def _failed_by(result: RunResult[Any], hook_error: HookFailure) -> RunResult[Any]:
     """Return the result of a run whose after_workflow hook raised."""
-    fields = {name: getattr(result, name) for name in type(result).model_fields}
-    fields.update(
-        status=RunStatus.FAILED, output=None, error_message=hook_error.message
+    failed = result.model_copy(
+        update={
+            "status": RunStatus.FAILED,
+            "output": None,
+            "error_message": hook_error.message,
+        }
     )
-    return RunResult.model_construct(**fields, _error=hook_error.error)
+    failed._error = hook_error.error  # noqa: SLF001  (the runner's own result)
+    return failed
 
 
 def _failure_message(failure: Slot) -> str:
