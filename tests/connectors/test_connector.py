@@ -387,9 +387,11 @@ async def test_concurrent_runs_each_send_through_their_own_transport_override(
 ) -> None:
     flow = _label_flow()
     barrier = asyncio.Barrier(2)  # both requests are in flight at once
+    entered = asyncio.Barrier(2)  # both blocks are entered before either runs
 
     async def run_with(label: str) -> str | None:
         with overriding_transport(_labelled(label, barrier.wait)):
+            await entered.wait()
             return (await runner.arun(flow)).output
 
     outputs = await asyncio.gather(run_with("first"), run_with("second"))
@@ -403,6 +405,7 @@ def test_threads_each_send_through_their_own_transport_override(
 ) -> None:
     flow = _label_flow()
     barrier = threading.Barrier(2, timeout=10)
+    entered = threading.Barrier(2, timeout=10)
     outputs: dict[str, str | None] = {}
 
     async def rendezvous() -> None:
@@ -410,6 +413,7 @@ def test_threads_each_send_through_their_own_transport_override(
 
     def run_with(label: str) -> None:
         with overriding_transport(_labelled(label, rendezvous)):
+            entered.wait()  # both threads are in their blocks now
             outputs[label] = runner.run(flow).output
 
     threads = [threading.Thread(target=run_with, args=(n,)) for n in ("a", "b")]
