@@ -38,7 +38,7 @@ from fiscus_dsl import (
 )
 from fiscus_dsl._connectors.http import InstrumentedTransport, overriding_transport
 
-from .conftest import BASE, FakeSleep
+from .conftest import BASE
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -46,6 +46,7 @@ if TYPE_CHECKING:
     import respx
 
     from fiscus_dsl import Workflow
+    from fiscus_dsl.testing import FakeSleep
 
 CANARY = "sk_live_connector_CANARY_c0ffee42"
 
