@@ -1,21 +1,19 @@
 """Context-scoped overrides of the sleep and clock every run uses.
 
 A runner owns a ``sleep`` and a ``clock``; code that must change them for a
-block (the testing kit's ``FakeSleep`` and ``FakeClock``) sets an override
-here instead of touching any runner. Overrides live in ``contextvars``, so
+block (the testing kit's ``FakeSleep`` and ``FakeClock``, entered as
+context managers) sets an override here, with a token to reset it,
+instead of touching any runner. Overrides live in ``contextvars``, so
 a block in one thread or asyncio task never changes the runs of another.
 A run reads them once, when it starts. Imports no HTTP and no asyncio.
 """
 
 from __future__ import annotations
 
-from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Final
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
-
     from fiscus_dsl._types import Clock, Sleep
 
 SLEEP_OVERRIDE: Final[ContextVar[Sleep | None]] = ContextVar(
@@ -36,23 +34,3 @@ def effective_clock(own: Clock) -> Clock:
     """Return the clock a run starting now uses: the override, else ``own``."""
     override = CLOCK_OVERRIDE.get()
     return own if override is None else override
-
-
-@contextmanager
-def overriding_sleep(sleep: Sleep) -> Iterator[None]:
-    """Make every run started in the block wait with ``sleep``; restore after."""
-    token = SLEEP_OVERRIDE.set(sleep)
-    try:
-        yield
-    finally:
-        SLEEP_OVERRIDE.reset(token)
-
-
-@contextmanager
-def overriding_clock(clock: Clock) -> Iterator[None]:
-    """Make every run started in the block tell time with ``clock``; restore after."""
-    token = CLOCK_OVERRIDE.set(clock)
-    try:
-        yield
-    finally:
-        CLOCK_OVERRIDE.reset(token)

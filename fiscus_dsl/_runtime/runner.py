@@ -86,8 +86,11 @@ class Runner:
         tracer_provider: The OpenTelemetry provider for spans; by default the
             global one (a no-op until the application installs the SDK).
         executor: Where task bodies run; in-process by default.
-        sleep: Awaited between retries; inject a fake one in tests.
-        clock: Tells task start and end times.
+        sleep: Awaited between retries; inject a fake one in tests. A
+            context-scoped override (``with FakeSleep():`` of the testing
+            kit) comes first, read when a run starts.
+        clock: Tells task start and end times; a context-scoped override
+            (``with FakeClock():``) comes first, as for ``sleep``.
         store: Where runs are recorded, so that ``resume`` can finish a
             failed or killed run (``SQLiteRunStore("runs.sqlite3")``);
             ``None`` (the default) records nothing.
@@ -401,7 +404,7 @@ def _task_result(slot: Slot) -> TaskResult:
 
 # The process-wide default (``set_default_runner``), made on first use, and
 # the default of the current context (``use_runner``), which wins over it.
-_PROCESS_DEFAULT: list[Runner] = []
+_PROCESS_DEFAULT: Final[list[Runner]] = []
 _PROCESS_LOCK: Final = threading.Lock()
 _SCOPED_DEFAULT: Final[contextvars.ContextVar[Runner | None]] = contextvars.ContextVar(
     "fiscus_default_runner", default=None
