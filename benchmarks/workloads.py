@@ -4,7 +4,7 @@ Every workload has a fiscus_dsl form (a ``@workflow`` built for a given size)
 and a baseline that does the same work with one ``asyncio.create_task`` per
 coroutine. The benchmark and the profiler share them. Uses the public API
 only, so it keeps working while the runtime changes underneath, except for
-the "execute only" measurements: they trace once with ``wf.trace_graph`` and
+the "execute only" measurements: they trace once with ``wf.compile`` and
 execute the traced workflow with ``runner.arun_plan``, the two halves of
 ``runner.arun``.
 """
@@ -176,7 +176,7 @@ def execute_workflow(
 ) -> Callable[[], Awaitable[object]]:
     """Trace ``wf`` once, now; return a factory that only executes the traced graph.
 
-    ``runner.arun(wf)`` is ``wf.trace_graph`` followed by ``runner.arun_plan``;
+    ``runner.arun(wf)`` is ``wf.compile`` followed by ``runner.arun_plan``;
     a traced workflow can be executed again and again, so timing the factory
     measures the runner alone, without the tracer.
     """

@@ -51,6 +51,7 @@ from fiscus_dsl._runtime.retry import Retry as Retry
 from fiscus_dsl._runtime.runner import Runner as Runner
 from fiscus_dsl._runtime.runner import default_runner as default_runner
 from fiscus_dsl._runtime.runner import set_default_runner as set_default_runner
+from fiscus_dsl._runtime.runner import use_runner as use_runner
 from fiscus_dsl._runtime.store import RunRecord as RunRecord
 from fiscus_dsl._runtime.store import RunStore as RunStore
 from fiscus_dsl._runtime.store import SQLiteRunStore as SQLiteRunStore
@@ -145,6 +146,7 @@ __all__ = [
     "skipped",
     "succeeded",
     "task",
+    "use_runner",
     "when",
     "workflow",
 ]

@@ -30,6 +30,7 @@ import wrapt
 from fiscus_dsl._dsl import run_entry
 from fiscus_dsl._dsl.futures import TaskFuture, future_spec, has_future, to_arg_spec
 from fiscus_dsl._dsl.hooks import HookFunction, Hooks
+from fiscus_dsl._dsl.overrides import plan_override
 from fiscus_dsl._dsl.plan import PlanNode
 from fiscus_dsl._dsl.signature import CallSignature
 from fiscus_dsl._dsl.tracing import TraceContext, current_trace, tracing, user_location
@@ -175,8 +176,9 @@ class Task(wrapt.FunctionWrapper[P, Any], Generic[P, R]):
 
     @property
     def plan(self) -> TaskPlan:
-        """Return what the runner needs to call the task."""
-        return self._self_plan
+        """Return what the runner needs to call the task (a stub's, where stubbed)."""
+        override = plan_override(self)
+        return self._self_plan if override is None else override
 
     @property
     def is_async(self) -> bool:

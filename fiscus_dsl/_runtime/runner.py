@@ -4,28 +4,34 @@ The runner owns what every run shares (concurrency limit, hooks, tracer
 provider, executor, and the injectable sleep and clock) and hands one run at
 a time to a ``Scheduler``. ``run`` is the sync form: it works inside a
 running event loop too (a notebook) by running the loop in a worker thread.
+The default runner is the ``use_runner`` block's, held in a ``ContextVar``
+so that threads and tasks never see each other's, else the process-wide
+one of ``set_default_runner``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextvars
+import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, TypeVar, final
+from typing import TYPE_CHECKING, Any, Final, TypeVar, final
 
 from fiscus_dsl._dsl.hooks import Hooks, as_hooks
 from fiscus_dsl._dsl.run_entry import install_engine
 from fiscus_dsl._runtime import telemetry
 from fiscus_dsl._runtime.executor import Executor, InProcessExecutor
 from fiscus_dsl._runtime.journal import plan_resume
+from fiscus_dsl._runtime.overrides import effective_clock, effective_sleep
 from fiscus_dsl._runtime.results import RunResult, TaskStatus
 from fiscus_dsl._runtime.run import Run, RunSettings
 from fiscus_dsl.errors import WorkflowFailed
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Coroutine, Sequence
+    from collections.abc import Callable, Coroutine, Iterator, Sequence
 
     from opentelemetry.trace import TracerProvider
 
@@ -71,8 +77,11 @@ class Runner:
         tracer_provider: The OpenTelemetry provider for spans; by default the
             global one (a no-op until the application installs the SDK).
         executor: Where task bodies run; in-process by default.
-        sleep: Awaited between retries; inject a fake one in tests.
-        clock: Tells task start and end times.
+        sleep: Awaited between retries; inject a fake one in tests. A
+            context-scoped override (``with FakeSleep():`` of the testing
+            kit) comes first, read when a run starts.
+        clock: Tells task start and end times; a context-scoped override
+            (``with FakeClock():``) comes first, as for ``sleep``.
         store: Where runs are recorded, so that ``resume`` can finish a
             failed or killed run (``SQLiteRunStore("runs.sqlite3")``);
             ``None`` (the default) records nothing.
@@ -201,8 +210,8 @@ class Runner:
                 hooks=self.hooks,
                 tracer=self._tracer or telemetry.get_tracer(None),
                 executor=self.executor,
-                sleep=self.sleep,
-                clock=self.clock,
+                sleep=effective_sleep(self.sleep),
+                clock=effective_clock(self.clock),
                 max_concurrency=self.max_concurrency,
                 store=self.store,
             ),
@@ -211,23 +220,88 @@ class Runner:
         return await run.execute()
 
 
-_DEFAULT: list[Runner] = []
+# The process-wide default (``set_default_runner``), made on first use, and
+# the default of the current context (``use_runner``), which wins over it.
+_PROCESS_DEFAULT: Final[list[Runner]] = []
+_PROCESS_LOCK: Final = threading.Lock()
+_SCOPED_DEFAULT: Final[contextvars.ContextVar[Runner | None]] = contextvars.ContextVar(
+    "fiscus_default_runner", default=None
+)
 
 
 def default_runner() -> Runner:
-    """Return the runner that ``wf(...)``, ``wf.run(...)`` and direct task calls use."""
-    if not _DEFAULT:
-        _DEFAULT.append(Runner())
-    return _DEFAULT[0]
+    """Return the runner that ``wf(...)``, ``wf.run(...)`` and direct task calls use.
+
+    That is the runner of the innermost ``use_runner`` block around the
+    caller, in this thread or asyncio task; outside any, the process-wide
+    default of ``set_default_runner`` (a ``Runner()`` made on first use).
+    """
+    scoped = _SCOPED_DEFAULT.get()
+    if scoped is not None:
+        return scoped
+    with _PROCESS_LOCK:
+        if not _PROCESS_DEFAULT:
+            _PROCESS_DEFAULT.append(Runner())
+        return _PROCESS_DEFAULT[0]
 
 
 def set_default_runner(runner: Runner | None) -> Runner | None:
-    """Replace the default runner (``None``: a fresh one); return the previous one."""
-    previous = _DEFAULT[0] if _DEFAULT else None
-    _DEFAULT.clear()
-    if runner is not None:
-        _DEFAULT.append(runner)
+    """Replace the process-wide default runner; return the previous one.
+
+    ``None`` resets it: a fresh ``Runner()`` is made on next use. Every
+    thread and task sees the new default, except inside a ``use_runner``
+    block, whose runner stays the default there. To change the default for
+    one block only (a test, a request), use ``use_runner``.
+
+    Examples:
+        >>> from fiscus_dsl import Runner, default_runner, set_default_runner
+        >>> mine = Runner(max_concurrency=8)
+        >>> previous = set_default_runner(mine)
+        >>> default_runner() is mine
+        True
+        >>> set_default_runner(previous) is mine
+        True
+    """
+    with _PROCESS_LOCK:
+        previous = _PROCESS_DEFAULT[0] if _PROCESS_DEFAULT else None
+        _PROCESS_DEFAULT.clear()
+        if runner is not None:
+            _PROCESS_DEFAULT.append(runner)
     return previous
+
+
+@contextmanager
+def use_runner(runner: Runner) -> Iterator[Runner]:
+    """Make ``runner`` the default runner inside the block, then restore the last one.
+
+    The default changes only for code running in this thread or asyncio
+    task (and the tasks and worker threads its runs start): another
+    thread or a concurrent task keeps its own default. Blocks nest, and the
+    previous default comes back when the block ends, even by an exception.
+
+    Args:
+        runner: The runner that ``wf(...)``, ``wf.run(...)`` and direct
+            task calls use inside the block.
+
+    Yields:
+        ``runner``.
+
+    Examples:
+        >>> from fiscus_dsl import Runner, default_runner, task, use_runner
+        >>> @task
+        ... def one() -> int:
+        ...     return 1
+        >>> with use_runner(Runner(max_concurrency=1)) as runner:
+        ...     default_runner() is runner, one()
+        (True, 1)
+        >>> default_runner() is runner
+        False
+    """
+    token = _SCOPED_DEFAULT.set(runner)
+    try:
+        yield runner
+    finally:
+        _SCOPED_DEFAULT.reset(token)
 
 
 install_engine(default_runner)

@@ -35,8 +35,7 @@ if TYPE_CHECKING:
 
     from fiscus_dsl import Runner, Task
     from fiscus_dsl._connectors.connector import IdempotencyKey
-
-    from .conftest import FakeSleep
+    from fiscus_dsl.testing import FakeSleep
 
 NO_JITTER = Retry(attempts=3, backoff=0.5, max_delay=30.0, jitter=False)
 

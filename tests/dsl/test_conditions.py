@@ -39,6 +39,8 @@ from fiscus_dsl._graph.model import (
 )
 from fiscus_dsl._graph.model import Condition as ConditionSpec
 
+from .conftest import as_future, node_of
+
 if TYPE_CHECKING:
     from collections.abc import Callable
 
@@ -68,16 +70,8 @@ def as_condition(value: object) -> Condition:
     return value
 
 
-def as_future(value: object) -> TaskFuture[object]:
-    """Return a task call's result as the future it is while tracing."""
-    assert isinstance(value, TaskFuture)
-    return value
-
-
 def _guard(graph: WorkflowGraph, node_id: str) -> ConditionSpec | None:
-    node = graph.node(node_id)
-    assert isinstance(node, TaskNode)
-    return node.guard
+    return node_of(graph, node_id, TaskNode).guard
 
 
 def _guard_of(build: Callable[[], object]) -> ConditionSpec | None:
@@ -631,9 +625,7 @@ def test_coalesce_gives_a_future_of_a_coalesce_arg() -> None:
     graph = flow.graph()
     (joined,) = futures
     assert isinstance(joined, TaskFuture)
-    node = graph.node("act#2")
-    assert isinstance(node, TaskNode)
-    assert node.args == {
+    assert node_of(graph, "act#2", TaskNode).args == {
         "label": CoalesceArg(options=(RefArg(node="act"), ValueArg(value="small")))
     }
 

@@ -19,6 +19,7 @@ from fiscus_dsl._graph.model import InputArg, TaskNode, ValueArg
 
 if TYPE_CHECKING:
     from fiscus_dsl._dsl.plan import Plan
+from .conftest import first_body_line
 
 SECRET = "sk_live_51HxQ9T7bAdVaLuE"
 
@@ -75,7 +76,7 @@ def test_run_with_a_missing_input_raises_workflow_input_error() -> None:
     ) as info:
         misuse()
 
-    line = misuse.__code__.co_firstlineno + 1
+    line = first_body_line(misuse)
     assert info.value.workflow == "billing"
     assert info.value.location == f"test_validation.py:{line}"
     assert isinstance(info.value, TracingError)

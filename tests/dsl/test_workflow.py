@@ -25,9 +25,10 @@ from fiscus_dsl._graph.model import (
     RefArg,
     TaskNode,
     ValueArg,
-    WorkflowGraph,
     WorkflowNode,
 )
+
+from .conftest import node_of
 
 
 @task
@@ -53,18 +54,6 @@ def welcome(contact: object, greeting: str = "Hello") -> str:
 
 def _before_workflow(run: object) -> None:
     return None
-
-
-def _task_node(graph: WorkflowGraph, node_id: str) -> TaskNode:
-    node = graph.node(node_id)
-    assert isinstance(node, TaskNode)
-    return node
-
-
-def _workflow_node(graph: WorkflowGraph, node_id: str) -> WorkflowNode:
-    node = graph.node(node_id)
-    assert isinstance(node, WorkflowNode)
-    return node
 
 
 # ---------------------------------------------------------------- declaring
@@ -121,7 +110,7 @@ def test_graph_without_inputs_uses_placeholders_and_defaults() -> None:
 
     assert graph.name == "welcome"
     assert graph.inputs == ("contact",)
-    assert _task_node(graph, "greet").args == {
+    assert node_of(graph, "greet", TaskNode).args == {
         "contact": InputArg(name="contact"),
         "greeting": ValueArg(value="Hello"),
     }
@@ -132,7 +121,7 @@ def test_graph_with_inputs_bakes_them_in_as_literals() -> None:
     graph = welcome.graph("Ada", greeting="Hi")
 
     assert graph.inputs == ()
-    assert _task_node(graph, "greet").args == {
+    assert node_of(graph, "greet", TaskNode).args == {
         "contact": ValueArg(value="Ada"),
         "greeting": ValueArg(value="Hi"),
     }
@@ -142,7 +131,7 @@ def test_graph_with_some_inputs_keeps_placeholders_for_the_rest() -> None:
     graph = welcome.graph(greeting="Hi")
 
     assert graph.inputs == ("contact",)
-    assert _task_node(graph, "greet").args["greeting"] == ValueArg(value="Hi")
+    assert node_of(graph, "greet", TaskNode).args["greeting"] == ValueArg(value="Hi")
 
 
 def test_graph_of_a_workflow_returning_nothing_has_no_output() -> None:
@@ -214,10 +203,10 @@ def test_each_trace_runs_the_body_anew_with_its_inputs() -> None:
 
     assert calls == ["Ada", "Grace"]
     assert isinstance(first, Plan)
-    assert _task_node(first.graph(), "make_contact").args == {
+    assert node_of(first.graph(), "make_contact", TaskNode).args == {
         "name": ValueArg(value="Ada")
     }
-    assert _task_node(second.graph(), "make_contact").args == {
+    assert node_of(second.graph(), "make_contact", TaskNode).args == {
         "name": ValueArg(value="Grace")
     }
 
@@ -277,7 +266,9 @@ def test_async_workflow_may_await_task_futures() -> None:
 
     graph = onboard.graph()
     assert [node.id for node in graph.nodes] == ["make_contact", "greet"]
-    assert _task_node(graph, "greet").args["contact"] == RefArg(node="make_contact")
+    assert node_of(graph, "greet", TaskNode).args["contact"] == RefArg(
+        node="make_contact"
+    )
     assert graph.output == RefArg(node="greet")
 
 
@@ -337,7 +328,7 @@ def test_sub_workflow_becomes_a_workflow_node_with_its_graph() -> None:
         return welcome(contact, greeting="Hi")
 
     traced = onboard.compile((), {"name": "Ada"})
-    node = _workflow_node(traced.graph(), "welcome")
+    node = node_of(traced.graph(), "welcome", WorkflowNode)
 
     assert node.workflow == "welcome"
     assert node.args == {"contact": RefArg(node="make_contact")}
@@ -345,7 +336,7 @@ def test_sub_workflow_becomes_a_workflow_node_with_its_graph() -> None:
     assert node.guard is None
     assert node.graph.name == "welcome"
     assert node.graph.inputs == ("contact",)
-    assert _task_node(node.graph, "greet").args == {
+    assert node_of(node.graph, "greet", TaskNode).args == {
         "contact": InputArg(name="contact"),
         "greeting": ValueArg(value="Hi"),
     }
@@ -360,11 +351,11 @@ def test_sub_workflow_with_only_literals_has_them_baked_into_its_graph() -> None
     def parent() -> str:
         return welcome("Ada")
 
-    node = _workflow_node(parent.graph(), "welcome")
+    node = node_of(parent.graph(), "welcome", WorkflowNode)
 
     assert node.args == {}
     assert node.graph.inputs == ()
-    assert _task_node(node.graph, "greet").args == {
+    assert node_of(node.graph, "greet", TaskNode).args == {
         "contact": ValueArg(value="Ada"),
         "greeting": ValueArg(value="Hello"),
     }
@@ -375,7 +366,7 @@ def test_sub_workflow_argument_holding_a_future_is_a_placeholder() -> None:
     def parent(name: str) -> str:
         return welcome([make_contact(name), "cc"])
 
-    node = _workflow_node(parent.graph(), "welcome")
+    node = node_of(parent.graph(), "welcome", WorkflowNode)
 
     assert node.args == {
         "contact": ListArg(items=(RefArg(node="make_contact"), ValueArg(value="cc")))
@@ -399,7 +390,7 @@ def test_sub_workflow_inside_when_is_guarded() -> None:
         with when(succeeded(contact)):
             welcome(contact)
 
-    node = _workflow_node(parent.graph(), "welcome")
+    node = node_of(parent.graph(), "welcome", WorkflowNode)
     assert node.guard == OutcomeCondition(test="succeeded", node="make_contact")
 
 
@@ -408,12 +399,12 @@ def test_sub_workflow_map_sets_mapped() -> None:
     def parent(count: int) -> list[str]:
         return welcome.map(contact=numbers(count))
 
-    node = _workflow_node(parent.graph(), "welcome")
+    node = node_of(parent.graph(), "welcome", WorkflowNode)
 
     assert node.mapped == {"contact": RefArg(node="numbers")}
     assert node.args == {}
     assert node.graph.inputs == ("contact",)
-    assert _task_node(node.graph, "greet").args == {
+    assert node_of(node.graph, "greet", TaskNode).args == {
         "contact": InputArg(name="contact"),
         "greeting": ValueArg(value="Hello"),
     }
@@ -433,12 +424,12 @@ def test_sub_workflow_partial_map_binds_futures_and_bakes_literals() -> None:
         owner = make_contact(name)
         return labelled.partial(label="vip", owner=owner).map(contact=["a", "b"])
 
-    node = _workflow_node(parent.graph(), "labelled")
+    node = node_of(parent.graph(), "labelled", WorkflowNode)
 
     assert node.args == {"owner": RefArg(node="make_contact")}
     assert node.mapped == {"contact": ValueArg(value=["a", "b"])}
     assert node.graph.inputs == ("owner", "contact")
-    assert _task_node(node.graph, "tag").args == {
+    assert node_of(node.graph, "tag", TaskNode).args == {
         "contact": InputArg(name="contact"),
         "label": ValueArg(value="vip"),
         "owner": InputArg(name="owner"),

@@ -18,7 +18,7 @@ from fiscus_dsl import (
 )
 
 if TYPE_CHECKING:
-    from .conftest import FakeSleep
+    from fiscus_dsl.testing import FakeSleep
 
 WAIT = 5.0  # a bound for threads waiting on each other; never reached when correct
 

@@ -29,7 +29,7 @@ from fiscus_dsl.testing import SpanCapture
 if TYPE_CHECKING:
     from fiscus_dsl import Workflow
 
-    from .conftest import FakeSleep
+    from fiscus_dsl.testing import FakeSleep
 
 
 @task

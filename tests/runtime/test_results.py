@@ -24,8 +24,7 @@ from .conftest import EPOCH
 
 if TYPE_CHECKING:
     from fiscus_dsl import Runner
-
-    from .conftest import FakeClock
+    from fiscus_dsl.testing import FakeClock
 
 
 @task

@@ -25,7 +25,9 @@ from fiscus_dsl import (
 )
 
 if TYPE_CHECKING:
-    from .conftest import FakeSleep, LiveServer
+    from fiscus_dsl.testing import FakeSleep
+
+    from .conftest import LiveServer
 
 #: The connectors' default retry policy makes three attempts in all.
 DEFAULT_ATTEMPTS: Final = 3
