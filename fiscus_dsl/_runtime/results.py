@@ -165,56 +165,59 @@ class RunResult(BaseModel, Generic[OutputT]):
     # The error that failed the run, set by the runner: a task that failed
     # with on_error="continue" earlier in ``tasks`` must not be mistaken for it.
     _error: BaseException | None = PrivateAttr(default=None)
-    # What ``graph`` is drawn from, on first use, when the runner made the
-    # result: most results are never drawn, and drawing costs per task.
-    _draw: Callable[[], WorkflowGraph] | None = PrivateAttr(default=None)
+    # How the runner builds ``tasks`` and ``graph`` on first read: many
+    # results are never read past ``output`` and ``success``, and both cost
+    # per task to build.
+    _lazy: dict[str, Callable[[], object]] | None = PrivateAttr(default=None)
+    # Counts by status without building ``tasks``: what ``repr`` shows, and
+    # ``asyncio.run`` reprs the result of its main task when it ends.
+    _counter: Callable[[], dict[str, int]] | None = PrivateAttr(default=None)
 
     if not TYPE_CHECKING:  # pydantic's own __getattr__ serves private attributes
 
         def __getattr__(self, name: str) -> Any:
-            if name == "graph" and self.__pydantic_private__.get("_draw"):
-                return self._drawn()
+            lazy = self.__pydantic_private__.get("_lazy")
+            if lazy and name in lazy:
+                self._complete()
+                return self.__dict__[name]
             return super().__getattr__(name)
 
-    def _drawn(self) -> WorkflowGraph:
-        """Return the graph, drawing it into the fields on first use."""
-        fields = self.__dict__
-        if "graph" not in fields:
-            draw = self._draw
-            assert draw is not None  # a result without a graph has a way to draw it
-            fields["graph"] = draw()
-        graph: WorkflowGraph = fields["graph"]
-        return graph
+    def _complete(self) -> None:
+        """Build the fields the runner left to build on first read."""
+        lazy = self._lazy
+        if lazy:
+            fields = self.__dict__
+            for name, build in lazy.items():
+                if name not in fields:
+                    fields[name] = build()
+            self._lazy = None
+            self._counter = None
 
     def model_dump(self, **kwargs: Any) -> dict[str, Any]:
-        """Dump the result as Python data (the graph drawn first); see pydantic."""
-        self._drawn()
+        """Dump the result as Python data; see pydantic."""
+        self._complete()
         return super().model_dump(**kwargs)
 
     def model_dump_json(self, **kwargs: Any) -> str:
-        """Dump the result as JSON (the graph drawn first); never raises."""
-        self._drawn()
+        """Dump the result as JSON; never raises (see the module docstring)."""
+        self._complete()
         return super().model_dump_json(**kwargs)
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, RunResult):
-            self._drawn()
-            other._drawn()
+            self._complete()
+            other._complete()
         return super().__eq__(other)
 
     __hash__ = None  # type: ignore[assignment]  # results are compared, not hashed
 
     def __getstate__(self) -> dict[Any, Any]:
-        """Pickle with the graph drawn, not the plan it is drawn from."""
-        self._drawn()
-        state = super().__getstate__()
-        private = dict(state.get("__pydantic_private__") or {})
-        private["_draw"] = None
-        state["__pydantic_private__"] = private
-        return state
+        """Pickle the built fields, not what they are built from."""
+        self._complete()
+        return super().__getstate__()
 
     def __iter__(self) -> Any:
-        self._drawn()
+        self._complete()
         return super().__iter__()
 
     @field_serializer("output", when_used="json")
@@ -242,6 +245,8 @@ class RunResult(BaseModel, Generic[OutputT]):
             >>> flow.run().counts()
             {'succeeded': 1}
         """
+        if "tasks" not in self.__dict__ and self._counter is not None:
+            return self._counter()
         tally = Counter(result.status for result in self.tasks.values())
         return {status.value: tally[status] for status in TaskStatus if tally[status]}
 

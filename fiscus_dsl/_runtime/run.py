@@ -19,6 +19,7 @@ So the spans and the ``RunResult`` agree for every outcome. Knows no HTTP.
 from __future__ import annotations
 
 import random
+from collections import Counter
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, final
 
@@ -212,19 +213,22 @@ class Run:
                 output = scheduler.output_of(scheduler.root)
             except ProjectionError as exc:
                 error, error_message = exc, str(exc)
-        tasks = {slot.id: _task_result(slot) for slot in scheduler.slots}
-        # The graph is drawn from the plan when first read (RunResult._draw).
-        return RunResult.model_construct(  # type: ignore[call-arg]  # graph is drawn later
+        slots = scheduler.slots
+        # tasks and graph are built when first read (RunResult._lazy).
+        return RunResult.model_construct(  # type: ignore[call-arg]  # built later
             run_id=self.run_id,
             workflow=self.plan.name,
             status=RunStatus.FAILED if error_message else RunStatus.SUCCEEDED,
             output=output,
             error_message=error_message,
-            tasks=tasks,
             started_at=self.started_at,
             ended_at=self.settings.clock(),
             _error=error,
-            _draw=self.plan.graph,
+            _lazy={
+                "tasks": lambda: {slot.id: _task_result(slot) for slot in slots},
+                "graph": self.plan.graph,
+            },
+            _counter=lambda: _counts(slots),
         )
 
     def _end_unsettled(self) -> None:
@@ -298,6 +302,12 @@ def _finalize(scheduler: Scheduler) -> None:
             slot.reason = (
                 "the run stopped before it started" if failure is not None else None
             )
+
+
+def _counts(slots: list[Slot]) -> dict[str, int]:
+    """Count settled slots by status, in ``TaskStatus`` order."""
+    tally = Counter(slot.status for slot in slots)
+    return {status.value: tally[status] for status in TaskStatus if tally[status]}
 
 
 def _task_result(slot: Slot) -> TaskResult:

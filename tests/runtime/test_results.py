@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import pickle
 from datetime import timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING
@@ -285,3 +286,25 @@ def test_error_of_a_failed_result_without_a_failed_task_is_none() -> None:
 
     assert not result.success
     assert result.error is None
+
+
+def test_task_results_and_graph_are_built_on_first_read(runner: Runner) -> None:
+    result = runner.run(hello_broken, name="Ada")
+
+    assert repr(result).endswith("tasks={'failed': 1, 'skipped': 1})")
+    assert "tasks" not in result.__dict__  # repr counted without building them
+    assert "graph" not in result.__dict__
+    assert result["greet"].status is TaskStatus.SKIPPED
+    assert result.graph.name == "hello_broken"
+    assert {"tasks", "graph"} <= set(result.__dict__)
+
+
+def test_a_result_pickles_and_compares_with_what_it_built(runner: Runner) -> None:
+    result = runner.run(hello, name="Ada")
+
+    copy = pickle.loads(pickle.dumps(result))
+
+    assert copy == result
+    assert copy.tasks["greet"].value == "Hello, Ada"
+    assert dict(copy)["graph"] == result.graph
+    assert result.model_dump()["tasks"]["greet"]["status"] == "succeeded"
