@@ -28,7 +28,6 @@ from fiscus_dsl.testing import SpanCapture
 
 if TYPE_CHECKING:
     from fiscus_dsl import Workflow
-
     from fiscus_dsl.testing import FakeSleep
 
 
