@@ -5,7 +5,8 @@ httpx raises a genuine ``RemoteProtocolError`` (or ``ReadError`` when the
 close reaches the client as a reset, which a loaded machine can cause).
 A GET is idempotent and a keyed POST is deduplicated by its
 ``Idempotency-Key``, so both are retried (the same key on every attempt); a
-POST without a key is not, since the server may have acted on it. The runner's sleep is fake.
+POST without a key is not, since the server may have acted on it. The
+runner's sleep is fake.
 """
 
 from __future__ import annotations
