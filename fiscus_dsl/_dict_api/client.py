@@ -17,6 +17,7 @@ from fiscus_dsl._dict_api.response import FiscusResponse
 from fiscus_dsl._dict_api.spec import Callback, read_callbacks, read_tasks
 from fiscus_dsl._runtime.retry import Retry
 from fiscus_dsl._runtime.runner import default_runner, run_sync
+from fiscus_dsl.errors import ConfigurationError, TaskDefinitionError
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -63,7 +64,8 @@ class FiscusClient:
                 f"FiscusClient(retries={retries!r}, backoff_factor={backoff_factor!r}) "
                 "takes numbers of 0 or more"
             )
-            raise ValueError(msg)
+            option = "retries" if retries < 0 else "backoff_factor"
+            raise ConfigurationError(msg, option=option)
         self.connectors = list(connectors)
         self.retries = retries
         self.backoff_factor = backoff_factor
@@ -122,7 +124,7 @@ class FiscusClient:
                     "Pass tasks=[...], or both connector_name and operation "
                     "(and params) to run one operation"
                 )
-                raise ValueError(msg)
+                raise TaskDefinitionError(msg, index=None, field="tasks")
             tasks = [
                 {
                     "connector": connector_name,

@@ -12,6 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final, TypeAlias, final
 
+from fiscus_dsl.errors import ConfigurationError
+
 RetryOn: TypeAlias = (
     type[BaseException]
     | tuple[type[BaseException], ...]
@@ -60,13 +62,14 @@ class Retry:
                 f"Retry(attempts={self.attempts!r}) must be at least 1 "
                 "(the first try counts)"
             )
-            raise ValueError(msg)
+            raise ConfigurationError(msg, option="attempts")
         if self.backoff < 0 or self.max_delay < 0:
             msg = (
                 f"Retry(backoff={self.backoff!r}, max_delay={self.max_delay!r}) "
                 "takes seconds of 0 or more"
             )
-            raise ValueError(msg)
+            option = "backoff" if self.backoff < 0 else "max_delay"
+            raise ConfigurationError(msg, option=option)
 
     def should_retry(self, error: BaseException) -> bool:
         """Tell whether ``error`` may be retried at all, attempts aside."""

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, final
 from opentelemetry import context as otel_context
 
 from fiscus_dsl._dsl.hooks import Hooks, as_hooks
+from fiscus_dsl._dsl.options import check_runner
 from fiscus_dsl._graph.model import construct_trusted
 from fiscus_dsl._runtime import hooks as dispatch
 from fiscus_dsl._runtime import telemetry
@@ -109,12 +110,16 @@ class Runner:
         clock: Clock | None = None,
         store: RunStore | None = None,
     ) -> None:
-        if max_concurrency is not None and max_concurrency < 1:
-            msg = (
-                f"Runner(max_concurrency={max_concurrency!r}) must be at least 1, "
-                "or None for no limit"
-            )
-            raise ValueError(msg)
+        check_runner(
+            max_concurrency,
+            {
+                "tracer_provider": tracer_provider,
+                "executor": executor,
+                "store": store,
+                "sleep": sleep,
+                "clock": clock,
+            },
+        )
         self.max_concurrency = max_concurrency
         self.hooks = as_hooks(hooks)
         self.tracer_provider = tracer_provider

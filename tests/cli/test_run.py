@@ -203,7 +203,7 @@ BAD_FILES = {
         (["{tmp}/flow.py:hello"], "Workflow 'hello' takes the inputs name, times"),
         (
             ["{tmp}/flow.py:hello", "-i", "name=A", "-i", "size=2"],
-            "got an unexpected keyword argument 'size'",
+            "unknown keyword 'size'",
         ),
         (
             ["{tmp}/flow.py:hello", "-i", "name=A", "-i", "times=x"],

@@ -21,6 +21,7 @@ from fiscus_dsl import (
     ApiKeyAuth,
     BasicAuth,
     BearerAuth,
+    ConfigurationError,
     Connector,
     FiscusErrorCode,
     Hooks,
@@ -130,11 +131,14 @@ def test_a_bad_base_url_is_named_without_its_credentials() -> None:
 @pytest.mark.parametrize("timeout", [0, -1.5])
 def test_a_timeout_must_be_positive(timeout: float) -> None:
     with pytest.raises(
-        ValueError,
-        match=rf"^Connector 'CRM' got timeout={timeout!r}; pass seconds above 0, "
-        r"or None$",
-    ):
+        ConfigurationError,
+        match=rf"^Connector 'CRM' got timeout={timeout!r}; pass a number of "
+        r"seconds above 0, or None$",
+    ) as info:
         Connector("CRM", BASE, timeout=timeout)
+
+    assert info.value.option == "timeout"
+    assert isinstance(info.value, ValueError)
 
 
 def test_max_concurrency_must_be_at_least_one() -> None:

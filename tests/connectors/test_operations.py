@@ -9,6 +9,7 @@ validates the answer. HTTP is mocked with respx; nothing leaves the process.
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 from typing import TYPE_CHECKING, Annotated
 
 import httpx
@@ -26,6 +27,7 @@ from fiscus_dsl import (
     ResponseValidationError,
     Retry,
     Secret,
+    SignatureError,
     UnsafeURLError,
 )
 
@@ -504,19 +506,65 @@ def test_a_plain_field_beside_a_body_marker_is_refused_at_declaration() -> None:
         shop.operation("POST /update")(update)
 
 
-def test_unresolvable_annotations_make_an_untyped_operation(
+def test_an_unresolvable_annotation_fails_the_call_instead_of_moving_a_header(
+    api: respx.MockRouter,
+) -> None:
+    from . import unresolved_operation
+
+    with pytest.raises(
+        SignatureError,
+        match=r"^Cannot resolve the annotation 'Decimal' of parameter 'limit' of "
+        r"'list_orders' \(unresolved_operation\.py:\d+\): NameError: name "
+        r"'Decimal' is not defined; define or import that name at module level in "
+        r"unresolved_operation\.py \(an import under `if TYPE_CHECKING:` is not "
+        r"enough",
+    ) as info:
+        unresolved_operation.list_orders(request_id="req-7", limit=Decimal("10"))
+
+    assert isinstance(info.value, TypeError)
+    assert (info.value.task, info.value.parameter) == ("list_orders", "limit")
+    assert not api.calls  # nothing was sent, least of all with the header moved
+
+
+@pytest.mark.usefixtures("runner")
+def test_with_every_annotation_resolved_the_header_is_sent_as_a_header(
+    api: respx.MockRouter,
+) -> None:
+    from . import resolved_operation
+
+    route = api.get("/orders").respond(json={"orders": ["o-1"]})
+
+    page = resolved_operation.list_orders(request_id="req-7", limit=Decimal("10"))
+
+    assert page == resolved_operation.OrderPage(orders=["o-1"])
+    request = route.calls.last.request
+    assert request.headers["X-Request-Id"] == "req-7"
+    assert request.url.params.multi_items() == [("limit", "10")]
+
+
+def test_a_local_class_defined_after_the_operation_is_resolved_at_first_call(
     runner: Runner, api: respx.MockRouter
 ) -> None:
     shop = Connector("Shop", BASE)
 
-    def lookup(code: NotDefinedAnywhere) -> NotDefinedAnywhere:  # type: ignore[name-defined]  # unresolvable on purpose  # noqa: F821
-        """Annotations that name nothing."""
+    @shop.operation("GET /lookup")
+    def lookup(
+        code: Annotated[Code, Header(alias="X-Code")],
+    ) -> dict[str, object]:
+        """Look a code up."""
+        raise NotImplementedError
 
-    operation = shop.operation("GET /lookup")(lookup)
-    route = api.get("/lookup").respond(json={"anything": ["goes"]})
+    class Code(BaseModel):
+        value: str
 
-    assert operation(code="x") == {"anything": ["goes"]}
-    assert route.calls.last.request.url.query == b"code=x"
+        def __str__(self) -> str:
+            return self.value
+
+    route = api.get("/lookup").respond(json={})
+
+    assert lookup(code=Code(value="x1")) == {}
+    assert route.calls.last.request.headers["X-Code"] == "x1"
+    assert route.calls.last.request.url.query == b""
 
 
 # ---------------------------------------------------------------- responses

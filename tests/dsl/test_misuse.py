@@ -480,7 +480,7 @@ def test_task_call_missing_an_argument_raises_with_the_signature() -> None:
     with pytest.raises(
         TracingError,
         match=rf"^Task 'add' was called with arguments that do not bind to "
-        rf"{ADD_SIGNATURE} \(missing a required argument: 'b'\) in workflow "
+        rf"{ADD_SIGNATURE} \(missing 'b'\) in workflow "
         r"'onboard' \(test_misuse\.py:\d+\); pass each required parameter once, "
         r"by its name, and no unknown ones$",
     ) as info:
@@ -501,7 +501,7 @@ def test_task_call_with_an_unknown_argument_raises_with_the_signature() -> None:
     with pytest.raises(
         TracingError,
         match=rf"^Task 'add' was called with arguments that do not bind to "
-        rf"{ADD_SIGNATURE} \(got an unexpected keyword argument 'c'\)",
+        rf"{ADD_SIGNATURE} \(unknown keyword 'c'\) in workflow",
     ) as info:
         onboard.graph()
 
@@ -520,7 +520,7 @@ def test_task_call_with_extra_positional_arguments_raises_with_the_signature() -
     with pytest.raises(
         TracingError,
         match=rf"^Task 'add' was called with arguments that do not bind to "
-        rf"{ADD_SIGNATURE} \(too many positional arguments\)",
+        rf"{ADD_SIGNATURE} \(3 positional arguments given, but it takes 2\) ",
     ) as info:
         onboard.graph()
 
@@ -538,12 +538,56 @@ def test_task_call_giving_an_argument_twice_raises() -> None:
 
     with pytest.raises(
         TracingError,
-        match=r"^Task 'add' was called with arguments .*\(multiple values for "
-        r"argument 'a'\)",
+        match=r"^Task 'add' was called with arguments .*\('a' given twice, by "
+        r"position and by keyword\) in workflow",
     ) as info:
         onboard.graph()
 
     assert_located(info.value, "onboard", line)
+    assert info.value.problems == ("'a' given twice, by position and by keyword",)
+
+
+def test_task_call_that_does_not_bind_lists_every_problem() -> None:
+    line = 0
+
+    @workflow
+    def onboard() -> None:
+        nonlocal line
+        line = next_line()
+        add(1, 2, 3, a=4, c=5)  # type: ignore[call-arg, misc]  # deliberately wrong thrice
+
+    with pytest.raises(
+        TracingError,
+        match=rf"^Task 'add' was called with arguments that do not bind to "
+        rf"{ADD_SIGNATURE} \(3 positional arguments given, but it takes 2; 'a' "
+        r"given twice, by position and by keyword; unknown keyword 'c'\) in "
+        r"workflow 'onboard'",
+    ) as info:
+        onboard.graph()
+
+    assert_located(info.value, "onboard", line)
+    assert info.value.problems == (
+        "3 positional arguments given, but it takes 2",
+        "'a' given twice, by position and by keyword",
+        "unknown keyword 'c'",
+    )
+
+
+def test_task_call_with_a_misspelt_keyword_lists_it_and_the_missing_one() -> None:
+    @workflow
+    def onboard() -> None:
+        add(a=1, bb=2)  # type: ignore[call-arg]  # deliberately misspelt b
+
+    with pytest.raises(
+        TracingError,
+        match=r"\(unknown keyword 'bb' \(did you mean 'b'\?\); missing 'b'\)",
+    ) as info:
+        onboard.graph()
+
+    assert info.value.problems == (
+        "unknown keyword 'bb' (did you mean 'b'?)",
+        "missing 'b'",
+    )
 
 
 def test_task_call_outside_a_workflow_that_does_not_bind_raises() -> None:
@@ -553,7 +597,7 @@ def test_task_call_outside_a_workflow_that_does_not_bind_raises() -> None:
     with pytest.raises(
         TracingError,
         match=rf"^Task 'add' was called with arguments that do not bind to "
-        rf"{ADD_SIGNATURE} \(missing a required argument: 'b'\) "
+        rf"{ADD_SIGNATURE} \(missing 'b'\) "
         r"in a direct call of task 'add'",
     ) as info:
         misuse()
