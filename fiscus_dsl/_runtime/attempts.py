@@ -116,7 +116,7 @@ async def run_attempts(
             )
         except SkipTask:
             raise
-        except Exception as exc:
+        except Exception as exc:  # the task boundary: the retry policy decides
             delay = (
                 -1.0
                 if retry is None

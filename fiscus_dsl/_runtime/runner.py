@@ -87,6 +87,10 @@ class Runner:
             failed or killed run (``SQLiteRunStore("runs.sqlite3")``);
             ``None`` (the default) records nothing.
 
+    Raises:
+        ConfigurationError: An option is wrong, checked here
+            (``OptionTypeError`` for a wrong type, e.g. ``executor=4``).
+
     Examples:
         >>> from fiscus_dsl import Runner, task, workflow
         >>> @task

@@ -14,6 +14,7 @@ from fiscus_dsl.testing.assertions import assert_skipped as assert_skipped
 from fiscus_dsl.testing.assertions import assert_succeeded as assert_succeeded
 from fiscus_dsl.testing.assertions import describe_run as describe_run
 from fiscus_dsl.testing.errors import MockExpectationError as MockExpectationError
+from fiscus_dsl.testing.errors import RequestBodyError as RequestBodyError
 from fiscus_dsl.testing.errors import StubExhaustedError as StubExhaustedError
 from fiscus_dsl.testing.errors import UnmockedRequestError as UnmockedRequestError
 from fiscus_dsl.testing.mocks import ConnectorMock as ConnectorMock
@@ -32,6 +33,7 @@ __all__ = [
     "MockExpectationError",
     "MockScope",
     "OperationCall",
+    "RequestBodyError",
     "SpanCapture",
     "SpanTree",
     "StubCall",

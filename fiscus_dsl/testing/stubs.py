@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Final, Generic, ParamSpec, TypeVar, final
 
 from fiscus_dsl._dsl.task import Task
+from fiscus_dsl.errors import OptionTypeError
 from fiscus_dsl.testing.errors import StubExhaustedError
 
 if TYPE_CHECKING:
@@ -195,7 +196,7 @@ def stub_task(
             the calls take in turn, an exception item being raised.
 
     Raises:
-        TypeError: ``task`` is not a task, or more than one outcome is given.
+        OptionTypeError: ``task`` is not a task, or more than one outcome is given.
     """
     _check_task(task)
     given = [
@@ -212,7 +213,7 @@ def stub_task(
             f"stub({task.name}) got {' and '.join(given)}; give one of returns=, "
             "raises= or side_effect= (a sequence mixes values and exceptions)"
         )
-        raise TypeError(msg)
+        raise OptionTypeError(msg, option=given[1])
     return TaskStub(task, returns=returns, raises=raises, side_effect=side_effect)
 
 
@@ -232,7 +233,7 @@ def _check_task(task: object) -> None:
             f"stub() takes a task (a @task function or a connector operation), "
             f"not {type(task).__name__}: {task!r}"
         )
-        raise TypeError(msg)
+        raise OptionTypeError(msg, option="task")
 
 
 def _is_exception(value: object) -> bool:
@@ -256,7 +257,7 @@ def _as_iterable(task: Task[..., Any], side_effect: object) -> Iterable[object]:
         f"stub({task.name}) got side_effect={side_effect!r}; pass a function, a "
         "sequence of values and exceptions, or use returns= for one value"
     )
-    raise TypeError(msg)
+    raise OptionTypeError(msg, option="side_effect")
 
 
 def _instance(error: BaseException | type[BaseException]) -> BaseException:

@@ -20,6 +20,7 @@ from pydantic import BaseModel, Field
 from fiscus_dsl import (
     ArgumentValidationError,
     Body,
+    ConfigurationError,
     Connector,
     FiscusErrorCode,
     Header,
@@ -462,7 +463,7 @@ def test_annotated_metadata_that_is_no_marker_still_validates(
 def test_a_malformed_route_is_refused_at_declaration(route: str, match: str) -> None:
     shop = Connector("Shop", BASE)
 
-    with pytest.raises(ValueError, match=match):
+    with pytest.raises(ConfigurationError, match=match):
         shop.operation(route)(things)
 
 
@@ -480,7 +481,9 @@ def test_var_args_are_refused_at_declaration() -> None:
     def search(*terms: str) -> None:
         """Search."""
 
-    with pytest.raises(ValueError, match=r"takes \*terms; declare each parameter"):
+    with pytest.raises(
+        ConfigurationError, match=r"takes \*terms; declare each parameter"
+    ):
         shop.operation("GET /search")(search)
 
 
@@ -490,7 +493,9 @@ def test_two_body_markers_are_refused_at_declaration() -> None:
     def both(a: Annotated[Contact, Body()], b: Annotated[Contact, Body()]) -> None:
         """Two bodies."""
 
-    with pytest.raises(ValueError, match=r"more than one parameter with Body\(\)"):
+    with pytest.raises(
+        ConfigurationError, match=r"more than one parameter with Body\(\)"
+    ):
         shop.operation("POST /both")(both)
 
 
@@ -501,7 +506,8 @@ def test_a_plain_field_beside_a_body_marker_is_refused_at_declaration() -> None:
         """A body and a field that would be lost."""
 
     with pytest.raises(
-        ValueError, match=r"so \['notify'\] have nowhere to go; mark them Query\(\)"
+        ConfigurationError,
+        match=r"so \['notify'\] have nowhere to go; mark them Query\(\)",
     ):
         shop.operation("POST /update")(update)
 

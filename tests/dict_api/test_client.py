@@ -20,6 +20,7 @@ import pytest
 
 from fiscus_dsl import (
     ArgumentValidationError,
+    ConfigurationError,
     Connector,
     FiscusClient,
     FiscusErrorCode,
@@ -342,8 +343,10 @@ def test_a_client_error_is_not_retried(
 def test_client_refuses_negative_retries_or_backoff(
     retries: int, backoff_factor: float
 ) -> None:
-    with pytest.raises(ValueError, match=r"takes numbers of 0 or more"):
+    with pytest.raises(ConfigurationError, match=r"takes numbers of 0 or more") as info:
         FiscusClient(retries=retries, backoff_factor=backoff_factor)
+
+    assert info.value.option == ("retries" if retries < 0 else "backoff_factor")
 
 
 def test_an_operation_keeps_its_own_timeout(runner: Runner) -> None:
@@ -429,7 +432,7 @@ def test_execute_needs_tasks_or_a_connector_and_an_operation(
     client: FiscusClient, api: FakeApi, arguments: dict[str, Any]
 ) -> None:
     with pytest.raises(
-        ValueError,
+        TaskDefinitionError,
         match=r"^Pass tasks=\[\.\.\.\], or both connector_name and operation",
     ):
         client.execute(**arguments)
@@ -456,8 +459,10 @@ async def test_execute_async_runs_one_operation(
 
 
 async def test_execute_async_needs_tasks_or_an_operation(client: FiscusClient) -> None:
-    with pytest.raises(ValueError, match=r"^Pass tasks="):
+    with pytest.raises(TaskDefinitionError, match=r"^Pass tasks=") as info:
         await client.execute_async()
+
+    assert (info.value.index, info.value.field) == (None, "tasks")
 
 
 async def test_execute_works_inside_a_running_event_loop(
