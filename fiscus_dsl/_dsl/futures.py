@@ -43,6 +43,13 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 _GUARD_FIX: Final = "guard with when(...), e.g. with when(succeeded(contact))"
+#: Python's ``if``, ``and``, ``or``, ``not`` and ``in`` need a bool at once;
+#: a lazy value has none, so the advice names the operators that build one.
+_OPERATORS_FIX: Final = (
+    "guard with when(...) and build the condition with & for and, | for or, "
+    "~ for not and .is_in([...]) for in, e.g. with when((plan == 'pro') | "
+    "~plan.is_in(['free', 'trial']))"
+)
 
 
 def _refuse(trace: TraceContext, what: str, fix: str) -> NoReturn:
@@ -194,15 +201,18 @@ class TaskFuture(Generic[T]):
     def __bool__(self) -> NoReturn:
         _refuse(
             self._trace,
-            f"Cannot use the future {self._label()!r} as a bool",
-            _GUARD_FIX,
+            f"Cannot use the future {self._label()!r} as a bool (if, and, or and "
+            "not need its value while tracing)",
+            _OPERATORS_FIX,
         )
 
     def __iter__(self) -> NoReturn:
         _refuse(
             self._trace,
-            f"Cannot iterate over the future {self._label()!r}",
-            "fan out with task.map(item=future) instead of a for loop",
+            f"Cannot iterate over the future {self._label()!r} (a for loop or "
+            "unpacking needs its value while tracing)",
+            "fan out with task.map(item=future) instead of a for loop; to test "
+            "membership inside when(...), write future.is_in([...])",
         )
 
     def __len__(self) -> NoReturn:
@@ -213,10 +223,16 @@ class TaskFuture(Generic[T]):
         )
 
     def __contains__(self, item: object) -> NoReturn:
+        label = self._label()
+        shown = repr(item) if isinstance(item, str | int) else "item"
+        shown = shown if len(shown) <= 30 else "item"
         _refuse(
             self._trace,
-            f"Cannot test membership in the future {self._label()!r}",
-            "use future.is_in([...]) inside when(...)",
+            f"Cannot test membership in the future {label!r} ('in' needs its "
+            "value while tracing)",
+            "for `future in [...]` write future.is_in([...]) inside when(...); to "
+            "look inside the value, guard with a predicate: "
+            f"with when(lambda value: {shown} in value, future)",
         )
 
     def __str__(self) -> NoReturn:
@@ -306,8 +322,16 @@ class Condition:
 
     def __bool__(self) -> NoReturn:
         trace = current_trace()
-        msg = "Cannot use a condition as a bool"
-        fix = "use it in a guard: with when(condition): ..."
+        msg = (
+            "Cannot use a condition as a bool (if, and, or, not and in need a "
+            "bool while tracing)"
+        )
+        fix = (
+            "combine conditions with & for and, | for or and ~ for not, write "
+            "`x in [...]` as x.is_in([...]), and use it in a guard: with "
+            "when(condition): ..., e.g. when((plan == 'pro') | "
+            "~plan.is_in(['free', 'trial']))"
+        )
         if trace is None:
             msg = f"{msg}; {fix}"
             raise TracingError(msg)

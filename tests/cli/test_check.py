@@ -61,7 +61,8 @@ def test_check_fails_a_bad_file_and_names_file_and_line(
     assert lines[0] == f"{path}: ok: workflow 'fine' (1 node)"
     assert lines[1].startswith(
         f"{path}:14: error: workflow 'truthy': Cannot use the future 'fetch' as a "
-        "bool in workflow 'truthy' (bad.py:14)"
+        "bool (if, and, or and not need its value while tracing) in workflow "
+        "'truthy' (bad.py:14)"
     )
     assert lines[2] == (
         f"{path}:20: error: workflow 'divides': "

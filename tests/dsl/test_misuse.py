@@ -22,6 +22,7 @@ from fiscus_dsl import (
     workflow,
 )
 from fiscus_dsl._graph.model import ConstCondition
+from fiscus_dsl._graph.render import describe_condition
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -95,9 +96,11 @@ def test_bool_of_a_future_raises() -> None:
 
     with pytest.raises(
         TracingError,
-        match=r"^Cannot use the future 'fetch' as a bool in workflow 'onboard' "
-        r"\(test_misuse\.py:\d+\); guard with when\(\.\.\.\), e\.g\. with "
-        r"when\(succeeded\(contact\)\)$",
+        match=r"^Cannot use the future 'fetch' as a bool \(if, and, or and not need "
+        r"its value while tracing\) in workflow 'onboard' \(test_misuse\.py:\d+\); "
+        r"guard with when\(\.\.\.\) and build the condition with & for and, \| for "
+        r"or, ~ for not and \.is_in\(\[\.\.\.\]\) for in, e\.g\. with "
+        r"when\(\(plan == 'pro'\) \| ~plan\.is_in\(\['free', 'trial'\]\)\)$",
     ) as info:
         onboard.graph()
 
@@ -155,9 +158,11 @@ def test_iter_of_a_future_raises() -> None:
 
     with pytest.raises(
         TracingError,
-        match=r"^Cannot iterate over the future 'fetch' in workflow 'onboard' "
+        match=r"^Cannot iterate over the future 'fetch' \(a for loop or unpacking "
+        r"needs its value while tracing\) in workflow 'onboard' "
         r"\(test_misuse\.py:\d+\); fan out with task\.map\(item=future\) instead "
-        r"of a for loop$",
+        r"of a for loop; to test membership inside when\(\.\.\.\), write "
+        r"future\.is_in\(\[\.\.\.\]\)$",
     ) as info:
         onboard.graph()
 
@@ -276,9 +281,11 @@ def test_membership_in_a_future_raises() -> None:
 
     with pytest.raises(
         TracingError,
-        match=r"^Cannot test membership in the future 'fetch' in workflow 'onboard' "
-        r"\(test_misuse\.py:\d+\); use future\.is_in\(\[\.\.\.\]\) inside "
-        r"when\(\.\.\.\)$",
+        match=r"^Cannot test membership in the future 'fetch' \('in' needs its value "
+        r"while tracing\) in workflow 'onboard' \(test_misuse\.py:\d+\); for "
+        r"`future in \[\.\.\.\]` write future\.is_in\(\[\.\.\.\]\) inside "
+        r"when\(\.\.\.\); to look inside the value, guard with a predicate: with "
+        r"when\(lambda value: 'url' in value, future\)$",
     ) as info:
         onboard.graph()
 
@@ -340,9 +347,12 @@ def test_bool_of_a_condition_raises() -> None:
 
     with pytest.raises(
         TracingError,
-        match=r"^Cannot use a condition as a bool in workflow 'onboard' "
-        r"\(test_misuse\.py:\d+\); use it in a guard: with when\(condition\): "
-        r"\.\.\.$",
+        match=r"^Cannot use a condition as a bool \(if, and, or, not and in need a "
+        r"bool while tracing\) in workflow 'onboard' \(test_misuse\.py:\d+\); "
+        r"combine conditions with & for and, \| for or and ~ for not, write `x in "
+        r"\[\.\.\.\]` as x\.is_in\(\[\.\.\.\]\), and use it in a guard: with "
+        r"when\(condition\): \.\.\., e\.g\. when\(\(plan == 'pro'\) \| "
+        r"~plan\.is_in\(\['free', 'trial'\]\)\)$",
     ) as info:
         onboard.graph()
 
@@ -361,11 +371,88 @@ def test_if_on_a_comparison_raises() -> None:
             use(1)
 
     with pytest.raises(
-        TracingError, match=r"^Cannot use a condition as a bool in workflow"
+        TracingError, match=r"^Cannot use a condition as a bool \(.*\) in workflow"
     ) as info:
         onboard.graph()
 
     assert_located(info.value, "onboard", line)
+
+
+def test_and_between_conditions_raises_showing_the_ampersand() -> None:
+    line = 0
+
+    @workflow
+    def onboard() -> None:
+        nonlocal line
+        total = count()
+        line = next_line()
+        with when((total > 1) and (total < 5)):
+            use(1)
+
+    with pytest.raises(
+        TracingError,
+        match=r"^Cannot use a condition as a bool .*; combine conditions with & for "
+        r"and, \| for or and ~ for not",
+    ) as info:
+        onboard.graph()
+
+    assert_located(info.value, "onboard", line)
+
+
+def test_not_of_a_condition_raises_showing_the_tilde() -> None:
+    @workflow
+    def onboard() -> None:
+        total = count()
+        with when(not (total > 1)):
+            use(1)
+
+    with pytest.raises(TracingError, match=r"~ for not"):
+        onboard.graph()
+
+
+def test_a_future_in_a_list_raises_showing_is_in() -> None:
+    line = 0
+
+    @workflow
+    def onboard() -> None:
+        nonlocal line
+        total = count()
+        line = next_line()
+        with when(total in [1, 2]):
+            use(1)
+
+    with pytest.raises(
+        TracingError,
+        match=r"write `x in \[\.\.\.\]` as x\.is_in\(\[\.\.\.\]\)",
+    ) as info:
+        onboard.graph()
+
+    assert_located(info.value, "onboard", line)
+
+
+def test_or_on_a_future_raises_showing_the_bar() -> None:
+    @workflow
+    def onboard() -> None:
+        total = count()
+        with when(total or True):
+            use(1)
+
+    with pytest.raises(
+        TracingError, match=r"^Cannot use the future 'count' as a bool .*\| for or"
+    ):
+        onboard.graph()
+
+
+def test_is_in_builds_the_condition_the_advice_shows() -> None:
+    @workflow
+    def onboard() -> None:
+        total = count()
+        with when((total == 0) | ~total.is_in([1, 2])):
+            use(1)
+
+    (_, guarded) = onboard.graph().nodes
+    assert guarded.guard is not None
+    assert describe_condition(guarded.guard) == "count == 0 or not (count in [1, 2])"
 
 
 def test_bool_of_a_condition_outside_a_workflow_raises() -> None:
@@ -373,8 +460,12 @@ def test_bool_of_a_condition_outside_a_workflow_raises() -> None:
 
     with pytest.raises(
         TracingError,
-        match=r"^Cannot use a condition as a bool; use it in a guard: "
-        r"with when\(condition\): \.\.\.$",
+        match=r"^Cannot use a condition as a bool \(if, and, or, not and in need a "
+        r"bool while tracing\); "
+        r"combine conditions with & for and, \| for or and ~ for not, write `x in "
+        r"\[\.\.\.\]` as x\.is_in\(\[\.\.\.\]\), and use it in a guard: with "
+        r"when\(condition\): \.\.\., e\.g\. when\(\(plan == 'pro'\) \| "
+        r"~plan\.is_in\(\['free', 'trial'\]\)\)$",
     ) as info:
         bool(condition)
 
