@@ -434,7 +434,7 @@ def test_or_on_a_future_raises_showing_the_bar() -> None:
     @workflow
     def onboard() -> None:
         total = count()
-        with when(total or True):
+        with when(total or True):  # type: ignore[call-overload]  # the misuse
             use(1)
 
     with pytest.raises(
@@ -446,7 +446,7 @@ def test_or_on_a_future_raises_showing_the_bar() -> None:
 def test_is_in_builds_the_condition_the_advice_shows() -> None:
     @workflow
     def onboard() -> None:
-        total = count()
+        total = as_future(count())
         with when((total == 0) | ~total.is_in([1, 2])):
             use(1)
 
