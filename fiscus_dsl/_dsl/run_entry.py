@@ -9,10 +9,11 @@ import-linter layers contract.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
+    from types import CoroutineType
 
     from fiscus_dsl._dsl.tracing import TracedWorkflow
     from fiscus_dsl._dsl.workflow import Workflow
@@ -23,6 +24,27 @@ def run_value(traced: TracedWorkflow) -> object:
     """Run a one-task graph; return its value or raise the task's error."""
     from fiscus_dsl._runtime.runner import default_runner
 
+    return default_runner().run_standalone(traced)
+
+
+def call_value(traced: TracedWorkflow, *, is_async: bool) -> object:
+    """Run the one-task graph of a task called outside any workflow.
+
+    An ``async def`` task called from a running event loop returns a
+    coroutine that runs it when awaited, as calling any ``async def`` does;
+    otherwise the task runs at once and its value is returned (inside a
+    running loop, a sync task runs on a fresh loop in a worker thread).
+    """
+    from fiscus_dsl._runtime.runner import default_runner, is_loop_running
+
+    if is_async and is_loop_running():
+        coroutine = cast(
+            "CoroutineType[Any, Any, object]",  # an async def's call is one
+            default_runner().arun_standalone(traced),
+        )
+        # "coroutine 'fetch' was never awaited" names the task, not the runner.
+        coroutine.__name__ = coroutine.__qualname__ = traced.name
+        return coroutine
     return default_runner().run_standalone(traced)
 
 

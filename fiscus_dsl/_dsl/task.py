@@ -119,13 +119,16 @@ class Task(wrapt.FunctionWrapper[P, Any], Generic[P, R]):
 
     Calling it inside a ``@workflow`` returns a lazy future; calling it
     anywhere else runs it at once on the default runner, with retries, hooks
-    and spans, and returns its value.
+    and spans, and returns its value. An ``async def`` task called while an
+    event loop is running returns a coroutine instead, as any ``async def``
+    does: ``await`` it (not awaited, it runs nothing and Python warns).
     """
 
     _self_options: TaskOptions
     _self_signature: CallSignature
     _self_policy: Policy
     _self_is_async: bool
+    _self_declared_async: bool
     _self_plan: TaskPlan
 
     def __init__(
@@ -150,6 +153,10 @@ class Task(wrapt.FunctionWrapper[P, Any], Generic[P, R]):
         self._self_signature = signature or CallSignature(function, options.name)
         self._self_policy = options.policy()
         self._self_is_async = inspect.iscoroutinefunction(runs)
+        # What the user declared decides how a direct call behaves: an
+        # operation declared with `def` returns its value even though the
+        # connector's sender, its body, is async.
+        self._self_declared_async = inspect.iscoroutinefunction(function)
         self._self_plan = TaskPlan(
             name=options.name,
             function=runs,
@@ -206,13 +213,19 @@ class Task(wrapt.FunctionWrapper[P, Any], Generic[P, R]):
             args = (instance, *args)
         trace = current_trace()
         if trace is None:
-            return run_entry.run_value(
-                trace_standalone(self, lambda t: record_call(self, t, args, kwargs))
+            traced = trace_standalone(
+                self, lambda t: record_call(self, t, args, kwargs)
             )
+            return run_entry.call_value(traced, is_async=self._self_declared_async)
         return record_call(self, trace, args, kwargs)
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
-        """Record a call inside a workflow (a future), or run the task at once."""
+        """Record a call inside a workflow (a future), or run the task at once.
+
+        Outside a workflow, an ``async def`` task called from a running event
+        loop returns a coroutine to ``await``; statically the call is typed
+        as the value, so typed async code writes ``await task.arun(...)``.
+        """
         return super().__call__(*args, **kwargs)  # type: ignore[no-any-return]  # the future stands for R
 
     async def arun(self, *args: P.args, **kwargs: P.kwargs) -> R:

@@ -55,6 +55,15 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+def is_loop_running() -> bool:
+    """Tell whether this thread is running an event loop (async code called us)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
 def run_sync(make: Callable[[], Coroutine[Any, Any, T]]) -> T:
     """Run a coroutine to completion from sync code, even inside a running loop.
 

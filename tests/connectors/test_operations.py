@@ -588,6 +588,17 @@ def test_a_model_return_annotation_validates_the_answer(
 
 
 @pytest.mark.usefixtures("runner")
+async def test_an_operation_declared_with_def_returns_its_value_in_a_running_loop(
+    api: respx.MockRouter,
+) -> None:
+    api.get("/contacts/42").respond(json={"id": "42", "name": "Ada", "email": "a@x"})
+
+    contact = get_contact(contact_id="42")  # the sender is async; the def is not
+
+    assert contact == Contact(id=42, name="Ada", email="a@x")
+
+
+@pytest.mark.usefixtures("runner")
 def test_a_list_of_models_is_validated_item_by_item(api: respx.MockRouter) -> None:
     api.get("/contacts").respond(json=[contact_json(1), contact_json(2)])
 
