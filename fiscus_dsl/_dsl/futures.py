@@ -269,7 +269,32 @@ class TaskFuture(Generic[T]):
     __floordiv__ = __rfloordiv__ = __mod__ = __rmod__ = _refuse_operator
     __pow__ = __rpow__ = __matmul__ = __rmatmul__ = _refuse_operator
     __neg__ = __pos__ = __abs__ = __invert__ = _refuse_operator
-    __and__ = __rand__ = __or__ = __ror__ = __xor__ = __rxor__ = _refuse_operator
+    __xor__ = __rxor__ = _refuse_operator
+
+    # ------------------------------------------------------------ inputs as guards
+
+    def _as_guard(self) -> Condition:
+        """Return a workflow input as the condition ``input == True``, or refuse.
+
+        While drawing or checking, an input is a placeholder; in a run it is
+        the bool itself, which ``when`` and ``&``/``|`` take as they are.
+        """
+        guard = input_guard(self)
+        if guard is None:
+            self._refuse_operator()
+        return guard
+
+    def __and__(self, other: object) -> Condition:
+        return self._as_guard() & as_condition(other)
+
+    def __rand__(self, other: object) -> Condition:
+        return as_condition(other) & self._as_guard()
+
+    def __or__(self, other: object) -> Condition:
+        return self._as_guard() | as_condition(other)
+
+    def __ror__(self, other: object) -> Condition:
+        return as_condition(other) | self._as_guard()
 
     def __await__(self) -> Generator[None, None, TaskFuture[T]]:
         """Let ``async def`` workflows write ``await task(...)``; nothing waits."""
@@ -341,12 +366,33 @@ class Condition:
         return f"<Condition {self.spec.kind}>"
 
 
+def input_guard(future: TaskFuture[T]) -> Condition | None:
+    """Return ``input == True`` for the future of a workflow input, else ``None``.
+
+    A guard on a workflow input (``with when(flag):``) is a plain bool in a
+    run, but a placeholder while the graph is drawn or checked, and in a
+    sub-workflow whose input comes from a future: there it is this condition.
+    """
+    trace = current_trace() or future._trace  # noqa: SLF001  (this module's own class)
+    spec = future._spec(trace)  # noqa: SLF001  (this module's own class)
+    if not isinstance(spec, InputArg):
+        return None
+    true = construct_trusted(ValueArg, {"kind": "value", "value": True})
+    return Condition(CompareCondition(op="eq", left=spec, right=true), trace)
+
+
 def as_condition(value: object) -> Condition:
-    """Return ``value`` as a ``Condition``; a bool becomes a constant one."""
+    """Return ``value`` as a ``Condition``; a bool becomes a constant one.
+
+    The future of a workflow input becomes ``input == True`` (``input_guard``).
+    """
     if isinstance(value, Condition):
         return value
     if isinstance(value, bool):
         return Condition(ConstCondition(value=value))
+    guard = input_guard(value) if isinstance(value, TaskFuture) else None
+    if guard is not None:
+        return guard
     msg = f"Expected a condition or a bool, got {type(value).__name__}"
     fix = "build one with ==, succeeded(...) or is_in(...)"
     trace = current_trace()
