@@ -27,6 +27,7 @@ from fiscus_dsl import (
     FiscusResponse,
     FiscusWarning,
     HTTPStatusError,
+    OptionTypeError,
     Runner,
     TaskDefinitionError,
     TaskStatus,
@@ -347,6 +348,22 @@ def test_client_refuses_negative_retries_or_backoff(
         FiscusClient(retries=retries, backoff_factor=backoff_factor)
 
     assert info.value.option == ("retries" if retries < 0 else "backoff_factor")
+
+
+@pytest.mark.parametrize(
+    ("options", "option", "match"),
+    [
+        ({"retries": "3"}, "retries", r"got retries='3'; pass an int, e\.g\. "),
+        ({"backoff_factor": "1s"}, "backoff_factor", r"got backoff_factor='1s'; "),
+    ],
+)
+def test_client_refuses_options_of_the_wrong_type(
+    options: dict[str, Any], option: str, match: str
+) -> None:
+    with pytest.raises(OptionTypeError, match=r"^FiscusClient " + match) as info:
+        FiscusClient(**options)
+
+    assert info.value.option == option
 
 
 def test_an_operation_keeps_its_own_timeout(runner: Runner) -> None:
