@@ -46,22 +46,8 @@ def check_connector(
     """
     check_name("Connector(...)", name)
     owner = f"Connector {name!r}"
-    if auth is not None and not callable(getattr(auth, "for_origin", None)):
-        msg = (
-            f"{owner} got auth={_shown(auth)}; pass an auth object such as "
-            "auth=BearerAuth(Secret.from_env('TOKEN')), ApiKeyAuth, BasicAuth or "
-            "OAuth2ClientCredentials"
-        )
-        raise OptionTypeError(msg, option="auth")
-    if headers is not None and not (
-        isinstance(headers, Mapping)
-        and all(isinstance(k, str) and isinstance(v, str) for k, v in headers.items())
-    ):
-        msg = (
-            f"{owner} got headers of type {type(headers).__name__}; pass a mapping "
-            "of str to str, e.g. headers={'Accept': 'application/json'}"
-        )
-        raise OptionTypeError(msg, option="headers")
+    _check_auth(owner, auth)
+    _check_headers(owner, headers)
     check_seconds(owner, "timeout", timeout)
     check_count_type(owner, "max_concurrency", max_concurrency)
     check_concurrency(owner, max_concurrency)
@@ -72,6 +58,28 @@ def check_connector(
         )
         raise OptionTypeError(msg, option="rate_limit")
     check_retry(owner, retry)
+
+
+def _check_auth(owner: str, auth: object) -> None:
+    if auth is not None and not callable(getattr(auth, "for_origin", None)):
+        msg = (
+            f"{owner} got auth={_shown(auth)}; pass an auth object such as "
+            "auth=BearerAuth(Secret.from_env('TOKEN')), ApiKeyAuth, BasicAuth or "
+            "OAuth2ClientCredentials"
+        )
+        raise OptionTypeError(msg, option="auth")
+
+
+def _check_headers(owner: str, headers: object) -> None:
+    if headers is not None and not (
+        isinstance(headers, Mapping)
+        and all(isinstance(k, str) and isinstance(v, str) for k, v in headers.items())
+    ):
+        msg = (
+            f"{owner} got headers of type {type(headers).__name__}; pass a mapping "
+            "of str to str, e.g. headers={'Accept': 'application/json'}"
+        )
+        raise OptionTypeError(msg, option="headers")
 
 
 def _shown(value: object) -> str:

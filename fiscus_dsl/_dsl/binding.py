@@ -39,17 +39,31 @@ def binding_problems(
     ``partial`` allows missing arguments, as ``Signature.bind_partial`` does.
     """
     parameters = list(signature.parameters.values())
-    kinds = {p.kind for p in parameters}
     positional = [p for p in parameters if p.kind in _POSITIONAL]
+    takes_more = any(p.kind is inspect.Parameter.VAR_POSITIONAL for p in parameters)
     problems: list[str] = []
-    if len(args) > len(positional) and inspect.Parameter.VAR_POSITIONAL not in kinds:
+    if len(args) > len(positional) and not takes_more:
         problems.append(
             f"{_plural(len(args), 'positional argument')} given, but it takes "
             f"{len(positional)}"
         )
     by_position = {p.name for p in positional[: len(args)]}
+    problems.extend(_keyword_problems(parameters, kwargs, by_position))
+    missing = [] if partial else _missing(parameters, kwargs, by_position)
+    if missing:
+        problems.append("missing " + ", ".join(repr(name) for name in missing))
+    return tuple(problems) or _inspect_problem(signature, args, kwargs, partial=partial)
+
+
+def _keyword_problems(
+    parameters: list[inspect.Parameter],
+    kwargs: Mapping[str, object],
+    by_position: set[str],
+) -> list[str]:
+    """Return the problems of the keywords: unknown, positional-only, repeated."""
     named = {p.name: p for p in parameters if p.kind not in _VARIADIC}
-    takes_any = inspect.Parameter.VAR_KEYWORD in kinds
+    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters)
+    problems = []
     for key in kwargs:
         found = named.get(key)
         if found is not None and found.kind is inspect.Parameter.POSITIONAL_ONLY:
@@ -59,18 +73,23 @@ def binding_problems(
             problems.append(_unknown(key, list(named)))
         elif key in by_position:
             problems.append(f"{key!r} given twice, by position and by keyword")
-    if not partial:
-        missing = [
-            p.name
-            for p in parameters
-            if p.kind not in _VARIADIC
-            and p.default is inspect.Parameter.empty
-            and p.name not in by_position
-            and (p.name not in kwargs or p.kind is inspect.Parameter.POSITIONAL_ONLY)
-        ]
-        if missing:
-            problems.append("missing " + ", ".join(repr(name) for name in missing))
-    return tuple(problems) or _inspect_problem(signature, args, kwargs, partial=partial)
+    return problems
+
+
+def _missing(
+    parameters: list[inspect.Parameter],
+    kwargs: Mapping[str, object],
+    by_position: set[str],
+) -> list[str]:
+    """Return the required parameters that got no argument."""
+    return [
+        p.name
+        for p in parameters
+        if p.kind not in _VARIADIC
+        and p.default is inspect.Parameter.empty
+        and p.name not in by_position
+        and (p.name not in kwargs or p.kind is inspect.Parameter.POSITIONAL_ONLY)
+    ]
 
 
 def _unknown(key: str, names: list[str]) -> str:
