@@ -214,6 +214,17 @@ def test_a_connector_name_must_be_a_str() -> None:
         Connector(name, BASE)
 
 
+def test_a_connector_name_must_not_be_blank() -> None:
+    with pytest.raises(
+        ConfigurationError,
+        match=r"^Connector\(\.\.\.\) got name=' '; pass a non-empty name, or leave "
+        r"it out$",
+    ) as info:
+        Connector(" ", BASE)
+
+    assert info.value.option == "name"
+
+
 def test_a_base_url_must_be_a_str() -> None:
     base_url: Any = 8080
 

@@ -877,6 +877,23 @@ def test_params_that_do_not_fit_the_operation_are_refused_before_sending(
     assert info.value.code is FiscusErrorCode.INVALID_REQUEST
     assert "give exactly its parameters" in str(info.value)
     assert api.requests == []  # not even the first, well-formed task
+    assert "(unknown keyword 'cc'; missing 'subject', 'body')" in str(info.value)
+
+
+def test_params_made_by_a_function_that_do_not_fit_fail_the_task_unsent(
+    client: FiscusClient, api: FakeApi
+) -> None:
+    response = client.execute(
+        tasks=[task("send_email", params=lambda context: {"to": "x", "subjct": "y"})]
+    )
+
+    assert isinstance(response.error, TaskDefinitionError)
+    assert response.error_message is not None
+    assert (
+        "(unknown keyword 'subjct' (did you mean 'subject'?); missing 'subject', "
+        "'body')" in response.error_message
+    )
+    assert api.requests == []
 
 
 def test_a_param_of_the_wrong_type_fails_unsent_and_unechoed(

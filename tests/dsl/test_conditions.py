@@ -822,3 +822,22 @@ def test_and_of_a_task_future_is_still_refused() -> None:
 
     with pytest.raises(TracingError, match=r"^Cannot compute with the future 'score'"):
         flow.graph()
+
+
+def test_an_input_combines_with_or_in_either_order() -> None:
+    @workflow
+    def flow(flag: bool) -> None:
+        total = score()
+        with when(flag | (total > 5)):
+            act("a")
+        with when(False | flag):
+            act("b")
+
+    flag = CompareCondition(op="eq", left=InputArg(name="flag"), right=IS_TRUE)
+    above = CompareCondition(
+        op="gt", left=RefArg(node="score"), right=ValueArg(value=5)
+    )
+    assert _guards(flow.graph())[1:] == [
+        OrCondition(operands=(flag, above)),
+        OrCondition(operands=(ConstCondition(value=False), flag)),
+    ]

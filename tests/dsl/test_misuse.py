@@ -695,3 +695,22 @@ def test_task_call_outside_a_workflow_that_does_not_bind_raises() -> None:
 
     assert info.value.workflow == "add"
     assert info.value.location == f"test_misuse.py:{first_body_line(misuse)}"
+
+
+def test_a_positional_only_parameter_given_by_keyword_is_named() -> None:
+    def pick(first: int, /, second: int) -> int:
+        return first + second
+
+    picked = task(pick)
+
+    @workflow
+    def onboard() -> None:
+        picked(first=1, second=2)  # type: ignore[call-arg]  # deliberately by keyword
+
+    with pytest.raises(TracingError, match=r"\('first' is positional-only") as info:
+        onboard.graph()
+
+    assert info.value.problems == (
+        "'first' is positional-only, but was given by keyword",
+        "missing 'first'",
+    )

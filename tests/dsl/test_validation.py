@@ -378,3 +378,17 @@ def test_call_signature_passes_simple_arguments_by_name() -> None:
         (),
         {"amount": 1, "tags": []},
     )
+
+
+def test_an_unresolvable_annotation_of_a_callable_object_names_no_line() -> None:
+    class Scorer:
+        def __call__(self, item: object) -> int:
+            return 1
+
+    scorer = Scorer()
+    scorer.__annotations__ = {"item": "NoSuchItem"}  # on purpose
+
+    signature = CallSignature(scorer, "scorer")
+
+    with pytest.raises(SignatureError, match=r"of 'scorer' \(unknown location\)"):
+        signature.adapters()
