@@ -21,7 +21,7 @@ from __future__ import annotations
 import inspect
 import types
 import typing
-from typing import Annotated, Any, Final, final, get_args, get_origin
+from typing import Annotated, Any, Final, Union, final, get_args, get_origin
 
 from pydantic import (
     ConfigDict,
@@ -261,13 +261,14 @@ class CallSignature:
     def metadata(self, name: str) -> tuple[object, ...]:
         """Return the ``Annotated[...]`` metadata of a parameter (its markers).
 
+        ``Annotated[str, Header()] | None`` counts as well as
+        ``Annotated[str | None, Header()]``: a marker is never lost to the
+        way an optional parameter is written.
+
         Raises:
             SignatureError: An annotation does not resolve.
         """
-        annotation = self.hints().get(name)
-        if get_origin(annotation) is not Annotated:
-            return ()
-        return get_args(annotation)[1:]
+        return _metadata(self.hints().get(name))
 
     def adapters(self) -> dict[str, TypeAdapter[object]]:
         """Return a validator per annotated parameter, built on first use.
@@ -297,13 +298,12 @@ class CallSignature:
 
         ``problems(args, kwargs)`` then says every reason why.
         """
-        if self.is_simple:
-            bound = self._bind_simple(args, kwargs)
-            if bound is not None:
-                return bound
-        if self.problems(args, kwargs):
+        if self.is_simple:  # None from the fast path means a problem exists
+            return self._bind_simple(args, kwargs)
+        try:
+            return dict(self.signature.bind(*args, **kwargs).arguments)
+        except TypeError:  # inspect names one problem; problems() names them all
             return None
-        return dict(self.signature.bind(*args, **kwargs).arguments)
 
     def problems(
         self,
@@ -380,6 +380,15 @@ class CallSignature:
             return (), arguments
         bound = inspect.BoundArguments(self.signature, arguments)
         return bound.args, bound.kwargs
+
+
+def _metadata(annotation: object) -> tuple[object, ...]:
+    origin = get_origin(annotation)
+    if origin is Annotated:
+        return get_args(annotation)[1:]
+    if origin is Union or origin is types.UnionType:
+        return tuple(extra for arg in get_args(annotation) for extra in _metadata(arg))
+    return ()
 
 
 def _describe(name: str, exc: ValidationError) -> list[tuple[str, str]]:

@@ -573,6 +573,28 @@ def test_a_local_class_defined_after_the_operation_is_resolved_at_first_call(
     assert route.calls.last.request.url.query == b""
 
 
+@pytest.mark.usefixtures("runner")
+def test_a_marker_inside_an_optional_is_kept(api: respx.MockRouter) -> None:
+    shop = Connector("Shop", BASE)
+
+    @shop.operation("GET /orders")
+    def orders(
+        trace: Annotated[str, Header(alias="X-Trace-Id")] | None = None,
+    ) -> dict[str, object]:
+        """List orders, maybe traced."""
+        raise NotImplementedError
+
+    route = api.get("/orders").respond(json={})
+
+    orders(trace="t-1")
+    orders()
+
+    first, second = route.calls
+    assert first.request.headers["X-Trace-Id"] == "t-1"
+    assert first.request.url.query == b""
+    assert "X-Trace-Id" not in second.request.headers
+
+
 # ---------------------------------------------------------------- responses
 
 
