@@ -12,7 +12,7 @@ independent no-op async tasks joined by one task that takes them all, both
 with no tracer provider and with a recording SDK provider, each measured two
 ways: ``run (trace+execute)``, what ``runner.arun(wf)`` and ``wf.run()`` cost,
 and ``execute only``, the traced workflow executed by
-``runner.arun_traced`` after tracing once outside the timed region (the
+``runner.arun_plan`` after tracing once outside the timed region (the
 runner's own cost, which the targets are about); (c) tracing a fan-out
 workflow (``wf.graph()``) against building as many plain dicts. Last, the
 OpenTelemetry SDK's own cost per span, measured without fiscus_dsl.
@@ -407,7 +407,7 @@ def cpu_model() -> str:
 NOTES: Final = (
     "measures: 'run (trace+execute)' is runner.arun(wf), what wf.run() costs: it "
     "traces the workflow, then executes the graph; 'execute only' is "
-    "runner.arun_traced() of a workflow traced once before timing (the runner's "
+    "runner.arun_plan() of a workflow traced once before timing (the runner's "
     "own cost); 'trace only' is wf.graph()",
     "verdict: only the execute-only rows with max_concurrency=None are judged "
     "against the targets (the runner's own cost per task); the run rows include "

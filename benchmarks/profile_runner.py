@@ -121,9 +121,9 @@ async def measure_phases(
         gc.callbacks.append(meter)
         try:
             start = time.perf_counter()
-            traced = wf.trace_graph((), {})
+            traced = wf.compile((), {})
             traced_at, gc_traced = time.perf_counter(), meter.total()
-            await runner.arun_traced(traced, {})
+            await runner.arun_plan(traced, {})
             ended_at, gc_total = time.perf_counter(), meter.total()
         finally:
             gc.callbacks.remove(meter)
@@ -133,7 +133,7 @@ async def measure_phases(
         gc.callbacks.append(again)
         try:
             again_start = time.perf_counter()
-            await runner.arun_traced(traced, {})
+            await runner.arun_plan(traced, {})
             again_end = time.perf_counter()
         finally:
             gc.callbacks.remove(again)
@@ -167,9 +167,9 @@ def print_phases(phases: Phases, tasks: int) -> None:
         return f"  {name:<34} {seconds * 1e3:9.1f} ms {per_task:8.2f} µs/task"
 
     print(f"phases (medians of {PHASE_REPEATS}, no profiler):")
-    print(line("trace: wf.trace_graph()", phases.trace))
+    print(line("trace: wf.compile((), {})", phases.trace))
     print(line("  of which cyclic GC", phases.gc_trace))
-    print(line("execute: runner.arun_traced()", phases.execute))
+    print(line("execute: runner.arun_plan()", phases.execute))
     print(line("  of which cyclic GC", phases.gc_execute))
     print(line("execute again (graph collected)", phases.reexecute))
     print(line("  of which cyclic GC", phases.gc_reexecute))
@@ -214,12 +214,12 @@ def phase_call(
         return await runner.arun(wf)
 
     async def trace() -> object:
-        return wf.trace_graph((), {})
+        return wf.compile((), {})
 
-    traced = wf.trace_graph((), {})
+    traced = wf.compile((), {})
 
     async def execute() -> object:
-        return await runner.arun_traced(traced, {})
+        return await runner.arun_plan(traced, {})
 
     return {"run": run, "trace": trace, "execute": execute}[phase]
 

@@ -4,8 +4,8 @@ Every workload has a fiscus_dsl form (a ``@workflow`` built for a given size)
 and a baseline that does the same work with one ``asyncio.create_task`` per
 coroutine. The benchmark and the profiler share them. Uses the public API
 only, so it keeps working while the runtime changes underneath, except for
-the "execute only" measurements: they trace once with ``wf.trace_graph`` and
-execute the traced workflow with ``runner.arun_traced``, the two halves of
+the "execute only" measurements: they trace once with ``wf.compile`` and
+execute the traced workflow with ``runner.arun_plan``, the two halves of
 ``runner.arun``.
 """
 
@@ -176,14 +176,14 @@ def execute_workflow(
 ) -> Callable[[], Awaitable[object]]:
     """Trace ``wf`` once, now; return a factory that only executes the traced graph.
 
-    ``runner.arun(wf)`` is ``wf.trace_graph`` followed by ``runner.arun_traced``;
+    ``runner.arun(wf)`` is ``wf.compile`` followed by ``runner.arun_plan``;
     a traced workflow can be executed again and again, so timing the factory
     measures the runner alone, without the tracer.
     """
-    traced = wf.trace_graph((), {})
+    traced = wf.compile((), {})
 
     async def execute() -> object:
-        result = await runner.arun_traced(traced, {})
+        result = await runner.arun_plan(traced, {})
         if not result.success:
             msg = f"benchmark execution of {wf.name!r} failed: {result.error_message}"
             raise RuntimeError(msg)

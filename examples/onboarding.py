@@ -1,4 +1,4 @@
-"""Onboard a user: the workflow of DESIGN.md's "user's view", without the network.
+"""Onboard a user: the workflow of the getting-started page, without the network.
 
 The CRM and the mail service are plain ``@task`` functions over an
 in-memory dict and an outbox list, so this runs anywhere::

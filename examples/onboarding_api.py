@@ -1,4 +1,4 @@
-"""Onboard a user over HTTP: DESIGN.md's onboarding, on connectors, against the sandbox.
+"""Onboard a user over HTTP: the tutorial's onboarding, on connectors, against the sandbox.
 
 The CRM, the mail service and a flaky mailbox checker are real HTTP APIs
 here: the sandbox API that ships with fiscus_dsl, served on 127.0.0.1 from

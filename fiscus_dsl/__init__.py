@@ -51,6 +51,7 @@ from fiscus_dsl._runtime.retry import Retry as Retry
 from fiscus_dsl._runtime.runner import Runner as Runner
 from fiscus_dsl._runtime.runner import default_runner as default_runner
 from fiscus_dsl._runtime.runner import set_default_runner as set_default_runner
+from fiscus_dsl._runtime.runner import use_runner as use_runner
 from fiscus_dsl._runtime.store import RunRecord as RunRecord
 from fiscus_dsl._runtime.store import RunStore as RunStore
 from fiscus_dsl._runtime.store import SQLiteRunStore as SQLiteRunStore
@@ -66,6 +67,7 @@ from fiscus_dsl.errors import HookSignatureError as HookSignatureError
 from fiscus_dsl.errors import HTTPStatusError as HTTPStatusError
 from fiscus_dsl.errors import MissingSecretError as MissingSecretError
 from fiscus_dsl.errors import OptionTypeError as OptionTypeError
+from fiscus_dsl.errors import PlanShippingError as PlanShippingError
 from fiscus_dsl.errors import ProjectionError as ProjectionError
 from fiscus_dsl.errors import ResponseValidationError as ResponseValidationError
 from fiscus_dsl.errors import ResumeError as ResumeError
@@ -108,6 +110,7 @@ __all__ = [
     "OAuth2ClientCredentials",
     "OptionTypeError",
     "Partial",
+    "PlanShippingError",
     "ProjectionError",
     "Query",
     "ResponseValidationError",
@@ -151,6 +154,7 @@ __all__ = [
     "skipped",
     "succeeded",
     "task",
+    "use_runner",
     "when",
     "workflow",
 ]

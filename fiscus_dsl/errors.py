@@ -11,6 +11,7 @@ The tree::
     │   └── OptionTypeError (TypeError)   an option of the wrong type: ``retry=3``
     ├── HookSignatureError (TypeError)    a hook that cannot take its arguments,
     │                                     or returned what its kind forbids
+    ├── PlanShippingError (TypeError)     a plan holds a lambda or a closure
     ├── ArgumentValidationError (ValueError)
     │                                     an argument of the wrong type
     ├── ProjectionError (LookupError)     ``f.attr`` / ``f["key"]`` missing
@@ -74,6 +75,19 @@ class FiscusError(Exception):
 
     retryable: bool = True
     code: FiscusErrorCode = FiscusErrorCode.EXECUTION_FAILURE
+
+    def __reduce__(self) -> tuple[object, ...]:
+        """Pickle with the fields, whatever ``__init__`` takes (plans ship errors)."""
+        return (_restore_error, (type(self), self.args, self.__dict__))
+
+
+def _restore_error(
+    cls: type[FiscusError], args: tuple[object, ...], state: dict[str, object]
+) -> FiscusError:
+    error = cls.__new__(cls)
+    error.args = args
+    error.__dict__.update(state)
+    return error
 
 
 class TracingError(FiscusError, TypeError):
@@ -178,6 +192,24 @@ class HookSignatureError(FiscusError, TypeError):
     def __init__(self, message: str, *, hook: str) -> None:
         super().__init__(message)
         self.hook = hook
+
+
+@final
+class PlanShippingError(FiscusError, TypeError):
+    """A plan cannot go to another process: it holds a lambda or a closure.
+
+    Raised when the plan is pickled (shipped), never while tracing.
+
+    Attributes:
+        workflow: The name of the workflow whose plan it is.
+    """
+
+    retryable = False
+    code = FiscusErrorCode.PLANNING_FAILURE
+
+    def __init__(self, message: str, *, workflow: str) -> None:
+        super().__init__(message)
+        self.workflow = workflow
 
 
 @final
@@ -302,7 +334,7 @@ class TaskTimeoutError(FiscusError, TimeoutError):
 
 
 @final
-class SkipTask(FiscusError):  # noqa: N818  (a signal, named as DESIGN.md names it)
+class SkipTask(FiscusError):  # noqa: N818  (a signal: the public name users raise)
     """Raise from a before-hook (or the task's body) to skip the task.
 
     The task is reported as ``skipped``, is never retried, and the tasks
@@ -314,7 +346,7 @@ class SkipTask(FiscusError):  # noqa: N818  (a signal, named as DESIGN.md names 
 
 
 @final
-class WorkflowFailed(FiscusError):  # noqa: N818  (named as DESIGN.md names it)
+class WorkflowFailed(FiscusError):  # noqa: N818  (the public name users catch)
     """The run of a workflow failed; raised by ``wf(...)``, never by ``wf.run(...)``.
 
     Attributes:

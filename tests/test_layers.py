@@ -2,11 +2,13 @@
 
 ``lint-imports`` enforces the same contracts from ``pyproject.toml``; these
 tests say it in pytest's words, name the file and line, and check what a
-contract cannot: that the one sanctioned upward edge (``run_entry`` to the
-runtime) stays inside function bodies, that the contract lists the layers
-in DESIGN.md's order, and that every module opens with a docstring and
-``from __future__ import annotations``. Imports under ``if TYPE_CHECKING:``
-are for annotations only, so they may point anywhere.
+contract cannot: that no import runs back up, not even inside a function
+body (the DSL reaches the runtime through ``run_entry.install_engine``),
+that no module imports itself back through others (no circle), that the
+contract lists the layers in the architecture's order, and that every module
+opens with a docstring and ``from __future__ import annotations``. Imports
+under ``if TYPE_CHECKING:`` are for annotations only, so they may point
+anywhere.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import fiscus_dsl
 PACKAGE_DIR: Final = Path(fiscus_dsl.__file__).resolve().parent
 PYPROJECT: Final = PACKAGE_DIR.parent / "pyproject.toml"
 
-# DESIGN.md's layers, bottom first; a module may import its own layer and below.
+# The package's layers, bottom first; a module may import its own layer and below.
 LAYERS: Final = (
     ("fiscus_dsl._types",),
     ("fiscus_dsl.errors",),
@@ -41,7 +43,6 @@ LAYERS: Final = (
     ),
 )
 TOP: Final = len(LAYERS)  # fiscus_dsl/__init__.py re-exports every layer
-SANCTIONED_EDGE: Final = ("fiscus_dsl._dsl.run_entry", "fiscus_dsl._runtime.runner")
 RUNS_NOTHING: Final = ("fiscus_dsl._graph", "fiscus_dsl._dsl")
 SPEAKS_HTTP: Final = ("fiscus_dsl._connectors", *LAYERS[-1])
 
@@ -147,7 +148,7 @@ IDS: Final = [str(path.relative_to(PACKAGE_DIR)) for path in MODULES]
 @pytest.mark.parametrize("path", MODULES, ids=IDS)
 def test_every_module_belongs_to_a_layer(path: Path) -> None:
     assert _layer(_module_name(path)) is not None, (
-        f"{_module_name(path)} is in no layer of DESIGN.md; add it to LAYERS "
+        f"{_module_name(path)} is in no layer of the package; add it to LAYERS "
         "here and to the import-linter contract in pyproject.toml"
     )
 
@@ -163,20 +164,63 @@ def test_modules_import_only_their_layer_and_those_beneath(path: Path) -> None:
         if not imp.type_checking
         and imp.module.startswith("fiscus_dsl")
         and (_layer(imp.module) or 0) > own
-        and not (
-            (name, imp.module) == SANCTIONED_EDGE and imp.in_function  # STYLE.md
-        )
     ]
 
     assert not upward, f"{name} imports a layer above its own: {upward}"
 
 
-def test_the_sanctioned_upward_edge_stays_inside_function_bodies() -> None:
-    path = PACKAGE_DIR / "_dsl" / "run_entry.py"
-    edges = [imp for imp in _imports(path) if imp.module == SANCTIONED_EDGE[1]]
+def _import_graph() -> dict[str, set[str]]:
+    """Return each module's package imports (function bodies included)."""
+    names = {_module_name(path) for path in MODULES}
+    graph: dict[str, set[str]] = {}
+    for path in MODULES:
+        targets = set()
+        for imp in _imports(path):
+            if imp.type_checking or not imp.module.startswith("fiscus_dsl."):
+                continue
+            # ``from fiscus_dsl._dsl import run_entry`` imports a module too.
+            targets.add(imp.module)
+        graph[_module_name(path)] = {
+            target for target in targets if target in names and target != "fiscus_dsl"
+        }
+    return graph
 
-    assert edges, "run_entry no longer reaches the runtime; update SANCTIONED_EDGE"
-    assert all(imp.in_function or imp.type_checking for imp in edges)
+
+def _find_circle(graph: dict[str, set[str]]) -> list[str] | None:
+    """Return one circle of imports, or ``None`` (depth-first, three colours)."""
+    done: set[str] = set()
+    stack: list[str] = []
+
+    def visit(module: str) -> list[str] | None:
+        if module in stack:
+            return [*stack[stack.index(module) :], module]
+        if module in done:
+            return None
+        stack.append(module)
+        for target in sorted(graph.get(module, ())):
+            found = visit(target)
+            if found:
+                return found
+        stack.pop()
+        done.add(module)
+        return None
+
+    for module in sorted(graph):
+        found = visit(module)
+        if found:
+            return found
+    return None
+
+
+def test_no_module_imports_itself_back_through_others() -> None:
+    assert _find_circle(_import_graph()) is None
+
+
+def test_the_circle_finder_finds_a_circle() -> None:
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
+
+    assert _find_circle(graph) == ["a", "b", "c", "a"]
+    assert _find_circle({"a": {"b"}, "b": set()}) is None
 
 
 @pytest.mark.parametrize(

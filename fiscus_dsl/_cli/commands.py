@@ -134,7 +134,7 @@ def run(
     try:
         if as_json:
             result = default_runner().run(wf, **values)
-            typer.echo(result.model_dump_json(fallback=repr))
+            typer.echo(result.model_dump_json())
         else:
             result = run_live(new_console(), wf, values)
             report(result)
@@ -198,7 +198,7 @@ def check(
 
 def _check_one(file: str, name: str, wf: Workflow[..., Any]) -> bool:
     try:
-        drawn = wf.graph()
+        plan = wf.compile((), {}, partial=True)
     except TracingError as exc:
         where = _here(file, exc.location or Path(file).name)
         typer.echo(f"{where}: error: workflow {name!r}: {one_line(str(exc))}")
@@ -208,7 +208,13 @@ def _check_one(file: str, name: str, wf: Workflow[..., Any]) -> bool:
         where = _here(file, error_location(exc, Path(file).resolve()))
         typer.echo(f"{where}: error: workflow {name!r}: {describe(exc)}")
         return False
-    typer.echo(f"{file}: ok: workflow {name!r} ({plural(len(drawn.nodes), 'node')})")
+    invalid = [node for _, node in plan.walk() if node.invalid is not None]
+    for node in invalid:
+        where = _here(file, node.location or Path(file).name)
+        typer.echo(f"{where}: error: workflow {name!r}: {one_line(str(node.invalid))}")
+    if invalid:
+        return False
+    typer.echo(f"{file}: ok: workflow {name!r} ({plural(len(plan.nodes), 'node')})")
     return True
 
 

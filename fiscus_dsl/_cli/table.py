@@ -20,13 +20,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, final
 
 import typer
-from pydantic_core import to_json
 from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
 from fiscus_dsl._cli.output import STYLES, describe, detail_cell, duration, one_line
 from fiscus_dsl._dsl.hooks import Hooks
+from fiscus_dsl._graph.jsonable import to_json_bytes
 from fiscus_dsl._graph.model import WorkflowNode
 from fiscus_dsl._runtime.results import TaskStatus
 from fiscus_dsl._runtime.runner import Runner, default_runner
@@ -195,7 +195,7 @@ def run_live(
         WorkflowInputError: The inputs do not bind to the workflow.
         ArgumentValidationError: An input does not match its annotation.
     """
-    table = TaskTable(wf.trace_graph((), inputs).graph)
+    table = TaskTable(wf.compile((), inputs).graph())
     with Live(
         console=console, get_renderable=table.render, refresh_per_second=8
     ) as live:
@@ -218,6 +218,6 @@ def report(result: RunResult[Any]) -> None:
     )
     if result.success:
         typer.echo("Output:")
-        typer.echo(to_json(result.output, indent=2, fallback=repr).decode())
+        typer.echo(to_json_bytes(result.output, indent=2).decode())
     status = result.status.value
     typer.echo(f"Run {status} in {duration(seconds)}: {tally or 'no tasks'}")

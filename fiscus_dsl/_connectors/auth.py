@@ -17,7 +17,7 @@ import os
 import re
 from base64 import b64encode
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Final, NoReturn, Protocol, final
+from typing import TYPE_CHECKING, ClassVar, Final, NoReturn, Protocol, final
 
 import httpx
 from pydantic_core import core_schema
@@ -71,6 +71,7 @@ class Secret:
     """
 
     __slots__ = ("_value",)
+    __fiscus_mask__: ClassVar[str] = MASK  # how to_jsonable writes a secret
     _value: str
 
     def __init__(self, value: str) -> None:

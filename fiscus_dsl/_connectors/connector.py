@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import threading
 import uuid
 import weakref
 from collections.abc import Callable, Mapping, Sequence
@@ -100,6 +101,19 @@ class _LoopState:
     runs: set[int] = field(default_factory=set)
 
 
+# Every connector alive, for lookups by name (the testing kit's mocks); weak,
+# so a connector goes when its last user drops it.
+_LIVE: Final[weakref.WeakSet[Connector]] = weakref.WeakSet()
+_LIVE_LOCK: Final = threading.Lock()
+
+
+def live_connectors() -> list[Connector]:
+    """Return every connector alive in the process, in name order."""
+    with _LIVE_LOCK:
+        found = list(_LIVE)
+    return sorted(found, key=lambda connector: connector.name)
+
+
 @final
 class Connector:
     """A declared HTTP API: base URL, auth, limits and retries for its operations.
@@ -161,6 +175,8 @@ class Connector:
         self._states: weakref.WeakKeyDictionary[
             asyncio.AbstractEventLoop, _LoopState
         ] = weakref.WeakKeyDictionary()
+        with _LIVE_LOCK:
+            _LIVE.add(self)
 
     def __repr__(self) -> str:
         auth = "" if self.auth is None else f", auth={self.auth!r}"

@@ -7,12 +7,16 @@ attempt following the OpenTelemetry HTTP conventions, injects the W3C
 ``traceparent``, and releases the slot when the response is closed.
 ``classify`` turns httpx failures and error statuses into connector errors
 that say whether a retry is safe and how long the server asked to wait.
+``overriding_transport`` puts another transport under every connector for
+one context only (the testing kit's mocks).
 """
 
 from __future__ import annotations
 
 import asyncio
 import email.utils
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Final, final
 
@@ -27,7 +31,7 @@ from fiscus_dsl._runtime.telemetry import error_type
 from fiscus_dsl.errors import ConnectorError, FiscusErrorCode, HTTPStatusError
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Callable
+    from collections.abc import AsyncIterator, Callable, Iterator
 
     from opentelemetry.trace import Span
 
@@ -55,19 +59,28 @@ _DEFAULT_PORTS: Final = {"http": 80, "https": 443}
 
 # ---------------------------------------------------------------- the transport
 
-# Transports that replace every connector's own while set (the testing kit's
-# mock router): limits, deadline, auth and spans still apply around them.
-_OVERRIDE: list[httpx.AsyncBaseTransport] = []
+# The transport that replaces every connector's own while set (the testing
+# kit's mock router); limits, deadline, auth and spans still apply around it.
+# A ContextVar, so an override in one thread or asyncio task (one test, one
+# run) never reaches the requests of another.
+_TRANSPORT_OVERRIDE: Final[ContextVar[httpx.AsyncBaseTransport | None]] = ContextVar(
+    "fiscus_transport_override", default=None
+)
 
 
-def push_transport_override(transport: httpx.AsyncBaseTransport) -> None:
-    """Send every connector's requests through ``transport`` until popped."""
-    _OVERRIDE.append(transport)
+@contextmanager
+def overriding_transport(transport: httpx.AsyncBaseTransport) -> Iterator[None]:
+    """Send every connector request made in the block through ``transport``.
 
-
-def pop_transport_override(transport: httpx.AsyncBaseTransport) -> None:
-    """Undo ``push_transport_override`` for ``transport``."""
-    _OVERRIDE.remove(transport)
+    Only requests sent from this context see it (the runs started in the
+    block, their tasks and worker threads); the previous override, if any,
+    comes back when the block ends, even by an exception.
+    """
+    token = _TRANSPORT_OVERRIDE.set(transport)
+    try:
+        yield
+    finally:
+        _TRANSPORT_OVERRIDE.reset(token)
 
 
 @final
@@ -111,7 +124,8 @@ class InstrumentedTransport(httpx.AsyncBaseTransport):
     async def _send(
         self, request: httpx.Request, span: Span | None, deadline: float | None
     ) -> httpx.Response:
-        inner = _OVERRIDE[-1] if _OVERRIDE else self._inner
+        override = _TRANSPORT_OVERRIDE.get()
+        inner = self._inner if override is None else override
         async with asyncio.timeout_at(deadline):
             if span is None:
                 return await inner.handle_async_request(request)

@@ -157,9 +157,9 @@ class FiscusClient:
 
     async def _run(self, execution: Execution, *, single: bool) -> FiscusResponse:
         runner = self.runner or default_runner()
-        traced = execution.compile().trace_graph((), {})
-        execution.step_ids = [node.id for node in traced.graph.nodes]
-        run = await runner.arun_traced(traced, {})
+        plan = execution.compile().compile((), {})
+        execution.step_ids = [node.id for node in plan.nodes]
+        run = await runner.arun_plan(plan, {})
         context = execution.final_context(run)  # runs every custom_logic once
         responses = execution.responses(run)
         await execution.report_errors(responses)

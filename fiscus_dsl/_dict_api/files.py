@@ -1,6 +1,6 @@
 """Task files: Fiscus task lists read from YAML or JSON, checked, never run as code.
 
-``load_tasks("onboarding.yaml")`` returns the task dicts that
+``load_tasks("examples/onboarding.yaml")`` returns the task dicts that
 ``FiscusClient.execute(tasks=...)`` takes. A file is data: its size is
 capped before parsing; YAML is scanned as events first (values counted as
 aliases repeat them, nesting, aliases that are undefined or inside what

@@ -10,7 +10,7 @@ nothing; no asyncio.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Final, TypeAlias, final
 
@@ -113,6 +113,12 @@ class Hooks:
         object.__setattr__(
             self, "after_workflow", _verified("after_workflow", after_workflow)
         )
+
+    def functions(self) -> Iterator[tuple[str, HookFunction]]:
+        """Yield ``(kind, function)`` for every registered hook."""
+        for kind in HOOK_SIGNATURES:
+            for function in getattr(self, kind):
+                yield kind, function
 
     def is_empty(self) -> bool:
         """Tell whether no hook of any kind is registered."""

@@ -37,15 +37,15 @@ from fiscus_dsl._dsl.options import (
     check_retry,
     check_seconds,
 )
+from fiscus_dsl._dsl.overrides import plan_override
+from fiscus_dsl._dsl.plan import PlanNode
 from fiscus_dsl._dsl.signature import CallSignature
 from fiscus_dsl._dsl.tracing import TraceContext, current_trace, tracing, user_location
-from fiscus_dsl._graph.model import (
+from fiscus_dsl._graph.specs import (
     ArgSpec,
-    MapNode,
     Policy,
     RefArg,
     RetrySpec,
-    TaskNode,
     construct_trusted,
 )
 from fiscus_dsl.errors import ArgumentValidationError, TracingError
@@ -53,7 +53,7 @@ from fiscus_dsl.errors import ArgumentValidationError, TracingError
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Mapping, Sequence
 
-    from fiscus_dsl._dsl.tracing import TracedWorkflow
+    from fiscus_dsl._dsl.plan import Plan
     from fiscus_dsl._runtime.retry import Retry
 
 P = ParamSpec("P")
@@ -192,8 +192,9 @@ class Task(wrapt.FunctionWrapper[P, Any], Generic[P, R]):
 
     @property
     def plan(self) -> TaskPlan:
-        """Return what the runner needs to call the task."""
-        return self._self_plan
+        """Return what the runner needs to call the task (a stub's, where stubbed)."""
+        override = plan_override(self)
+        return self._self_plan if override is None else override
 
     @property
     def is_async(self) -> bool:
@@ -213,10 +214,10 @@ class Task(wrapt.FunctionWrapper[P, Any], Generic[P, R]):
             args = (instance, *args)
         trace = current_trace()
         if trace is None:
-            traced = trace_standalone(
-                self, lambda t: record_call(self, t, args, kwargs)
+            plan = trace_standalone(self, lambda t: record_call(self, t, args, kwargs))
+            return run_entry.engine().call_standalone(
+                plan, is_async=self._self_declared_async
             )
-            return run_entry.call_value(traced, is_async=self._self_declared_async)
         return record_call(self, trace, args, kwargs)
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
@@ -238,7 +239,7 @@ class Task(wrapt.FunctionWrapper[P, Any], Generic[P, R]):
                 f"await {self.name}(...) in an async workflow",
             )
         traced = trace_standalone(self, lambda t: record_call(self, t, args, kwargs))
-        return await run_entry.arun_value(traced)  # type: ignore[return-value]  # the run's output is the task's value
+        return await run_entry.engine().arun_standalone(traced)  # type: ignore[return-value]  # the run's output is the task's value
 
     def map(self, **mapped: object) -> list[R]:
         """Run one instance per item of the given lists, in parallel.
@@ -292,7 +293,7 @@ class Partial(Generic[R]):
                 traced = trace_standalone(
                     target, lambda t: record_map(target, t, self.bound, mapped)
                 )
-                return run_entry.run_value(traced)  # type: ignore[return-value]  # the run's output is the list
+                return run_entry.engine().run_standalone(traced)  # type: ignore[return-value]  # the run's output is the list
             return record_map(target, trace, self.bound, mapped)  # type: ignore[return-value]  # statically the list
         return target.record_map(self.bound, mapped)
 
@@ -332,7 +333,8 @@ def _check_literals(
     trace: TraceContext,
     node_id: str,
     arguments: dict[str, object],
-) -> None:
+) -> ArgumentValidationError | None:
+    """Validate the literal arguments; return the error for the step to fail with."""
     try:
         task.call_signature.validate(
             arguments,
@@ -341,7 +343,8 @@ def _check_literals(
             only=lambda v: not has_future(v),
         )
     except ArgumentValidationError as exc:
-        trace.invalid[node_id] = exc
+        return exc
+    return None
 
 
 def record_call(
@@ -358,20 +361,19 @@ def record_call(
         raise bind_error(trace, f"Task {task.name!r}", signature, problems)
     node_id = trace.next_id(task.name)
     specs = {name: to_arg_spec(value, trace) for name, value in arguments.items()}
-    _check_literals(task, trace, node_id, arguments)
-    node = construct_trusted(
-        TaskNode,
-        {
-            "id": node_id,
-            "args": specs,
-            "guard": trace.current_guard(),
-            "location": user_location(),
-            "kind": "task",
-            "task": task.name,
-            "policy": task.policy,
-        },
+    trace.add(
+        PlanNode(
+            node_id=node_id,
+            kind="task",
+            name=task.name,
+            task=task,
+            args=specs,
+            guard=trace.current_guard(),
+            policy=task.policy,
+            location=user_location(),
+            invalid=_check_literals(task, trace, node_id, arguments),
+        )
     )
-    trace.add(node, task)
     ref = construct_trusted(RefArg, {"kind": "ref", "node": node_id, "path": ()})
     return TaskFuture(trace, ref)
 
@@ -420,29 +422,31 @@ def record_map(
         trace, f"Task {task.name!r}", task.call_signature, bound, mapped
     )
     node_id = trace.next_id(task.name)
-    _check_literals(task, trace, node_id, dict(bound))
-    node = MapNode(
-        id=node_id,
-        task=task.name,
-        args=args,
-        mapped=lists,
-        guard=trace.current_guard(),
-        policy=task.policy,
-        location=user_location(),
+    trace.add(
+        PlanNode(
+            node_id=node_id,
+            kind="map",
+            name=task.name,
+            task=task,
+            args=args,
+            mapped=lists,
+            guard=trace.current_guard(),
+            policy=task.policy,
+            location=user_location(),
+            invalid=_check_literals(task, trace, node_id, dict(bound)),
+        )
     )
-    trace.add(node, task)
     return TaskFuture(trace, RefArg(node=node_id))
 
 
 def trace_standalone(
     task: Task[..., Any], record: Callable[[TraceContext], TaskFuture[Any]]
-) -> TracedWorkflow:
-    """Trace the one-task graph of a task called outside any workflow."""
+) -> Plan:
+    """Compile the one-task plan of a task called outside any workflow."""
     trace = TraceContext(workflow=task.name, direct=True)
     with tracing(trace):
         future = record(trace)
-    traced = trace.finish(inputs=(), output=future_spec(future, trace), hooks=())
-    return traced.as_standalone()
+    return trace.finish(inputs=(), output=future_spec(future, trace), hooks=())
 
 
 # ---------------------------------------------------------------- decorator

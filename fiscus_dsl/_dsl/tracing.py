@@ -3,7 +3,7 @@
 Tracing means calling a workflow function once with a ``TraceContext`` in a
 ``ContextVar``; every task call records a node and returns a future. This
 module owns that context, the deterministic ids (``name``, ``name#2``), the
-guard stack of ``when`` blocks, and the ``TracedWorkflow`` it produces. It
+guard stack of ``when`` blocks, and the ``Plan`` it compiles. It
 builds graphs and runs nothing: no asyncio, no opentelemetry.
 """
 
@@ -14,28 +14,22 @@ import inspect
 import os
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final, NoReturn, final
+from typing import TYPE_CHECKING, Final, NoReturn, final
 
 import wrapt
 
-from fiscus_dsl._graph.model import (
-    AndCondition,
-    ArgSpec,
-    Condition,
-    Node,
-    WorkflowGraph,
-    construct_trusted,
-)
-from fiscus_dsl.errors import ArgumentValidationError, TracingError
+from fiscus_dsl._dsl.plan import Plan
+from fiscus_dsl._graph.specs import AndCondition, ArgSpec, Condition
+from fiscus_dsl.errors import TracingError
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator, Mapping
+    from collections.abc import Callable, Iterator
     from types import FrameType
 
     from fiscus_dsl._dsl.hooks import Hooks
-    from fiscus_dsl._dsl.task import Task
+    from fiscus_dsl._dsl.plan import PlanNode
     from fiscus_dsl._types import NodeId
 
 _SKIPPED_DIRS: Final = (
@@ -61,36 +55,6 @@ def user_location(frame: FrameType | None = None) -> str | None:
 
 
 @final
-@dataclass(frozen=True, slots=True, kw_only=True)
-class TracedWorkflow:
-    """A traced graph together with the callables it names.
-
-    Attributes:
-        name: The workflow's name.
-        graph: The data-only graph.
-        tasks: The task behind each task and map node.
-        children: The traced sub-workflow behind each workflow node.
-        predicates: The functions of ``when(predicate, ...)`` guards, by key.
-        invalid: Nodes whose literal arguments failed validation while tracing.
-        hooks: Hooks registered on the workflow.
-        standalone: True for the one-task run of a task called outside a workflow.
-    """
-
-    name: str
-    graph: WorkflowGraph
-    tasks: Mapping[NodeId, Task[..., Any]]
-    children: Mapping[NodeId, TracedWorkflow]
-    predicates: Mapping[str, Callable[..., object]]
-    invalid: Mapping[NodeId, ArgumentValidationError]
-    hooks: tuple[Hooks, ...] = ()
-    standalone: bool = False
-
-    def as_standalone(self) -> TracedWorkflow:
-        """Return a copy marked as the one-task run of a direct task call."""
-        return replace(self, standalone=True)
-
-
-@final
 @dataclass(slots=True, kw_only=True)
 class _ClosedBlock:
     depth: int
@@ -103,11 +67,8 @@ class TraceContext:
     """The mutable state of one tracing pass over a workflow function."""
 
     workflow: str
-    nodes: list[Node] = field(default_factory=list)
-    tasks: dict[NodeId, Task[..., Any]] = field(default_factory=dict)
-    children: dict[NodeId, TracedWorkflow] = field(default_factory=dict)
+    nodes: list[PlanNode] = field(default_factory=list)
     predicates: dict[str, Callable[..., object]] = field(default_factory=dict)
-    invalid: dict[NodeId, ArgumentValidationError] = field(default_factory=dict)
     guards: list[Condition] = field(default_factory=list)
     last_closed: _ClosedBlock | None = None
     #: Tracing the one-task graph of a task called outside any workflow.
@@ -132,11 +93,9 @@ class TraceContext:
             return self.guards[0]
         return AndCondition(operands=tuple(self.guards))
 
-    def add(self, node: Node, task: Task[..., Any] | None = None) -> None:
-        """Record a node (and its task) in call order."""
+    def add(self, node: PlanNode) -> None:
+        """Record a step in call order."""
         self.nodes.append(node)
-        if task is not None:
-            self.tasks[node.id] = task
         self.last_closed = None
 
     def fail(
@@ -172,27 +131,16 @@ class TraceContext:
         inputs: tuple[str, ...],
         output: ArgSpec | None,
         hooks: tuple[Hooks, ...],
-    ) -> TracedWorkflow:
-        """Freeze what was recorded into a ``TracedWorkflow``."""
-        # Traced graphs are sound by construction (every reference is to an
-        # earlier node), so the validator that guards loaded graphs is skipped.
-        graph = construct_trusted(
-            WorkflowGraph,
-            {
-                "name": self.workflow,
-                "inputs": inputs,
-                "nodes": tuple(self.nodes),
-                "output": output,
-            },
-        )
-        return TracedWorkflow(
+    ) -> Plan:
+        """Freeze what was recorded into a ``Plan``."""
+        return Plan(
             name=self.workflow,
-            graph=graph,
-            tasks=self.tasks,
-            children=self.children,
-            predicates=self.predicates,
-            invalid=self.invalid,
+            nodes=tuple(self.nodes),
+            inputs=inputs,
+            output=output,
             hooks=hooks,
+            predicates=self.predicates,
+            standalone=self.direct,
         )
 
 

@@ -18,22 +18,23 @@ from fiscus_dsl._dsl import run_entry
 from fiscus_dsl._dsl.futures import TaskFuture, has_future, to_arg_spec
 from fiscus_dsl._dsl.hooks import Hooks, as_hooks
 from fiscus_dsl._dsl.options import check_decorated, check_name
+from fiscus_dsl._dsl.plan import Plan, PlanNode
 from fiscus_dsl._dsl.signature import CallSignature
 from fiscus_dsl._dsl.task import Partial, bind_error, mapped_specs
 from fiscus_dsl._dsl.tracing import (
     TraceContext,
-    TracedWorkflow,
     current_trace,
     outside_workflow_error,
     tracing,
     user_location,
 )
-from fiscus_dsl._graph.model import InputArg, RefArg, WorkflowGraph, WorkflowNode
+from fiscus_dsl._graph.specs import InputArg, RefArg
 from fiscus_dsl.errors import ArgumentValidationError, WorkflowInputError
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
 
+    from fiscus_dsl._graph.model import WorkflowGraph
     from fiscus_dsl._runtime.results import RunResult
 
 P = ParamSpec("P")
@@ -87,7 +88,7 @@ class Workflow(wrapt.FunctionWrapper[P, Any], Generic[P, R]):
             args = (instance, *args)
         trace = current_trace()
         if trace is None:
-            return run_entry.call_workflow(self, args, kwargs)
+            return run_entry.engine().call(self, *args, **kwargs)
         return self._record_call(trace, args, kwargs)
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
@@ -103,11 +104,11 @@ class Workflow(wrapt.FunctionWrapper[P, Any], Generic[P, R]):
         A failed run is reported in the result, never raised; only a
         definition error (``TracingError``, bad inputs) raises.
         """
-        return run_entry.run_workflow(self, args, kwargs)
+        return run_entry.engine().run(self, *args, **kwargs)
 
     async def arun(self, *args: P.args, **kwargs: P.kwargs) -> RunResult[R]:
         """Run the workflow from async code; see ``run``."""
-        return await run_entry.arun_workflow(self, args, kwargs)
+        return await run_entry.engine().arun(self, *args, **kwargs)
 
     def resume(self, run_id: str, /) -> RunResult[R]:
         """Finish a recorded run on the default runner; see ``Runner.resume``.
@@ -118,11 +119,11 @@ class Workflow(wrapt.FunctionWrapper[P, Any], Generic[P, R]):
         Raises:
             ResumeError: The run cannot be resumed; the message says why.
         """
-        return run_entry.resume_workflow(self, run_id)
+        return run_entry.engine().resume(self, run_id)
 
     async def aresume(self, run_id: str, /) -> RunResult[R]:
         """Finish a recorded run from async code; see ``resume``."""
-        return await run_entry.aresume_workflow(self, run_id)
+        return await run_entry.engine().aresume(self, run_id)
 
     def graph(self, *args: object, **kwargs: object) -> WorkflowGraph:
         """Trace the workflow and return its graph, running nothing.
@@ -130,7 +131,7 @@ class Workflow(wrapt.FunctionWrapper[P, Any], Generic[P, R]):
         Inputs not given are placeholders (a parameter's default is used
         where it has one), so the graph shows every branch.
         """
-        return self.trace_graph(args, kwargs, partial=True).graph
+        return self.compile(args, kwargs, partial=True).graph()
 
     # ------------------------------------------------------------ tracing
 
@@ -170,14 +171,14 @@ class Workflow(wrapt.FunctionWrapper[P, Any], Generic[P, R]):
             only=lambda v: not has_future(v),
         )
 
-    def trace_graph(
+    def compile(
         self,
         args: Sequence[object],
         kwargs: Mapping[str, object],
         *,
         partial: bool = False,
-    ) -> TracedWorkflow:
-        """Bind the inputs and trace the workflow with them."""
+    ) -> Plan:
+        """Bind the inputs and trace the workflow with them into its plan."""
         arguments = self.bind_inputs(args, kwargs, partial=partial)
         placeholders = [
             name
@@ -187,11 +188,11 @@ class Workflow(wrapt.FunctionWrapper[P, Any], Generic[P, R]):
             and parameter.kind
             not in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
         ]
-        return self.trace_with(arguments, placeholders)
+        return self.trace_plan(arguments, placeholders)
 
-    def trace_with(
+    def trace_plan(
         self, arguments: Mapping[str, object], placeholders: Sequence[str]
-    ) -> TracedWorkflow:
+    ) -> Plan:
         """Trace the body with real values, and placeholder futures for the rest."""
         context = TraceContext(workflow=self.name)
         values = dict(arguments)
@@ -255,26 +256,29 @@ class Workflow(wrapt.FunctionWrapper[P, Any], Generic[P, R]):
         mapped: dict[str, Any] | None,
     ) -> TaskFuture[object]:
         node_id = trace.next_id(self.name)
+        invalid = None
         try:
             literals = self.call_signature.validate(
                 literals, workflow=trace.workflow, task_id=node_id
             )
         except ArgumentValidationError as exc:
-            trace.invalid[node_id] = exc
-        child = self.trace_with(literals, placeholders)
-        trace.children[node_id] = child
-        node = WorkflowNode(
-            id=node_id,
-            workflow=self.name,
-            args={
-                name: to_arg_spec(value, trace) for name, value in future_args.items()
-            },
-            guard=trace.current_guard(),
-            graph=child.graph,
-            mapped=mapped,
-            location=user_location(),
+            invalid = exc
+        trace.add(
+            PlanNode(
+                node_id=node_id,
+                kind="workflow",
+                name=self.name,
+                args={
+                    name: to_arg_spec(value, trace)
+                    for name, value in future_args.items()
+                },
+                mapped=mapped,
+                guard=trace.current_guard(),
+                location=user_location(),
+                invalid=invalid,
+                child=self.trace_plan(literals, placeholders),
+            )
         )
-        trace.add(node)
         return TaskFuture(trace, RefArg(node=node_id))
 
     def map(self, **mapped: object) -> list[R]:

@@ -6,7 +6,8 @@ the graph out once (boxes, a cluster per sub-workflow, edges labelled with
 guards) and write that layout in either syntax, deterministically. Node labels
 carry ids and task names only, never argument values; a guard shows its
 literals truncated to ``LITERAL_LIMIT`` characters. It reads the graph model
-only and must not import asyncio, opentelemetry or httpx.
+only (the graph's own module is imported for types alone, so that
+``WorkflowGraph`` can draw itself) and must not import asyncio, opentelemetry or httpx.
 """
 
 from __future__ import annotations
@@ -15,14 +16,13 @@ import itertools
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final, Literal
 
-from fiscus_dsl._graph.model import (
+from fiscus_dsl._graph.specs import (
     AndCondition,
     CompareCondition,
     ConstCondition,
     DictArg,
     InputArg,
     ListArg,
-    MapNode,
     NotCondition,
     OrCondition,
     OutcomeArg,
@@ -30,7 +30,6 @@ from fiscus_dsl._graph.model import (
     PredicateCondition,
     RefArg,
     ValueArg,
-    WorkflowNode,
     condition_refs,
     format_path,
     node_dependencies,
@@ -39,7 +38,8 @@ from fiscus_dsl._graph.model import (
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
 
-    from fiscus_dsl._graph.model import ArgSpec, Condition, Node, WorkflowGraph
+    from fiscus_dsl._graph.model import Node, WorkflowGraph
+    from fiscus_dsl._graph.specs import ArgSpec, Condition
     from fiscus_dsl._types import NodeId
 
 LITERAL_LIMIT: Final = 40
@@ -224,11 +224,11 @@ def _layout(graph: WorkflowGraph, keys: Iterator[str], prefix: str) -> _Chart:
 
 
 def _box(node: Node, key: str, keys: Iterator[str]) -> _Box:
-    if isinstance(node, WorkflowNode):
+    if node.kind == "workflow":
         label = _label(node.id, node.workflow, is_mapped=node.mapped is not None)
         inner = _layout(node.graph, keys, f"{key}_")
         return _Box(key=key, label=label, inner=inner)
-    if isinstance(node, MapNode):
+    if node.kind == "map":
         return _Box(
             key=key, label=_label(node.id, node.task, is_mapped=True), shape="map"
         )

@@ -1,44 +1,20 @@
-"""The attempt loop: call a task's function, retrying as its policy says.
+"""The attempt in progress, for code running inside a task (connectors).
 
-The ``Retry`` policy decides (give up, or wait this long); this loop does
-the waiting with the runner's injected sleep, bounds each attempt by the
-task's ``timeout``, runs ``on_retry`` hooks and records retry events.
+The invoker sets ``CURRENT_ATTEMPT`` around each attempt of a task's body;
+a connector reads it (``current_attempt()``) to name the task in its spans,
+derive a stable Idempotency-Key and pause with the run's sleep.
 """
 
 from __future__ import annotations
 
-import asyncio
 from contextvars import ContextVar
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, final
 
-from fiscus_dsl._runtime import hooks as dispatch
-from fiscus_dsl._runtime import telemetry
-from fiscus_dsl.errors import SkipTask, TaskTimeoutError
-
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from opentelemetry.trace import Tracer
 
-    from opentelemetry.trace import Span, Tracer
-
-    from fiscus_dsl._dsl.hooks import Hooks
-    from fiscus_dsl._dsl.task import TaskPlan
-    from fiscus_dsl._runtime.executor import Executor
-    from fiscus_dsl._runtime.hooks import TaskContext
-    from fiscus_dsl._runtime.slots import Slot
     from fiscus_dsl._types import Sleep
-
-
-@final
-@dataclass(frozen=True, slots=True)
-class AttemptRuntime:
-    """What the attempt loop takes from the runner: executor, sleep, jitter."""
-
-    executor: Executor
-    sleep: Sleep
-    uniform: Callable[[float, float], float]
-    run_id: str
-    tracer: Tracer | None
 
 
 @final
@@ -65,94 +41,9 @@ class Attempt:
     sleep: Sleep
 
 
-_CURRENT_ATTEMPT: ContextVar[Attempt | None] = ContextVar(
-    "fiscus_attempt", default=None
-)
+CURRENT_ATTEMPT: ContextVar[Attempt | None] = ContextVar("fiscus_attempt", default=None)
 
 
 def current_attempt() -> Attempt | None:
     """Return the attempt running now, or ``None`` outside a retried task."""
-    return _CURRENT_ATTEMPT.get()
-
-
-async def run_attempts(
-    slot: Slot,
-    plan: TaskPlan,
-    arguments: dict[str, object],
-    chain: tuple[Hooks, ...],
-    ctx: TaskContext | None,
-    span: Span | None,
-    runtime: AttemptRuntime,
-) -> object:
-    """Try a task until it succeeds or its retry policy gives up.
-
-    Each attempt may be bounded by the task's ``timeout``; between attempts
-    the policy's delay is awaited with the runner's sleep, after the
-    ``on_retry`` hooks ran and a retry event was added to the span.
-    """
-    options = plan.options
-    retry = options.retry
-    args, kwargs = plan.signature.call_parts(arguments)
-    while True:
-        slot.attempts += 1
-        token = _CURRENT_ATTEMPT.set(
-            Attempt(
-                run_id=runtime.run_id,
-                workflow=slot.scope.workflow,
-                task_id=slot.id,
-                task_name=plan.name,
-                number=slot.attempts,
-                tracer=runtime.tracer,
-                sleep=runtime.sleep,
-            )
-        )
-        try:
-            if options.timeout is None:
-                return await runtime.executor.call(
-                    plan.function, args, kwargs, is_async=plan.is_async
-                )
-            return await _with_timeout(
-                slot, options.timeout, plan, args, kwargs, runtime.executor
-            )
-        except SkipTask:
-            raise
-        except Exception as exc:  # the task boundary: the retry policy decides
-            delay = (
-                -1.0
-                if retry is None
-                else retry.decide(slot.attempts, exc, runtime.uniform)
-            )
-            if delay < 0:
-                raise
-            if span is not None:
-                telemetry.record_retry(
-                    span, attempt=slot.attempts, error=exc, delay=delay
-                )
-            if ctx is not None:
-                retry_ctx = replace(ctx, args=arguments, attempt=slot.attempts)
-                await dispatch.run_on_retry(chain, retry_ctx, exc, delay)
-            await runtime.sleep(delay)
-        finally:
-            _CURRENT_ATTEMPT.reset(token)
-
-
-async def _with_timeout(
-    slot: Slot,
-    limit: float,
-    plan: TaskPlan,
-    args: tuple[object, ...],
-    kwargs: dict[str, object],
-    executor: Executor,
-) -> object:
-    deadline = asyncio.timeout(limit)
-    try:
-        async with deadline:
-            return await executor.call(
-                plan.function, args, kwargs, is_async=plan.is_async
-            )
-    except TimeoutError as exc:
-        if deadline.expired():
-            raise TaskTimeoutError(
-                task_id=slot.id, timeout=limit, attempt=slot.attempts
-            ) from exc
-        raise
+    return CURRENT_ATTEMPT.get()

@@ -14,33 +14,14 @@ from fiscus_dsl._graph.model import (
     ArgSpec,
     DictArg,
     ListArg,
-    Node,
-    RefArg,
-    ValueArg,
-    node_dependencies,
-    value_refs,
 )
 from fiscus_dsl._runtime.resolve import Unavailable, resolve
 from fiscus_dsl._runtime.results import TaskStatus
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator
+    from collections.abc import Iterator
 
     from fiscus_dsl._runtime.slots import Scope, Slot
-
-
-def dependencies(node: Node) -> Iterable[str]:
-    """Return the ids a node waits for; plain task calls take a fast path."""
-    if node.guard is not None or node.kind != "task":
-        return node_dependencies(node)
-    deps: list[str] = []
-    for spec in node.args.values():
-        kind = type(spec)
-        if kind is RefArg:
-            deps.append(spec.node)  # type: ignore[union-attr]  # kind checked above
-        elif kind is not ValueArg:
-            return node_dependencies(node)
-    return deps if len(deps) < 2 else list(dict.fromkeys(deps))
 
 
 def inside(slot: Slot, scope: Scope) -> bool:
@@ -56,14 +37,8 @@ def inside(slot: Slot, scope: Scope) -> bool:
 def value_dependencies(slot: Slot) -> Iterator[Slot]:
     """Yield the slots whose values a slot's arguments cannot do without."""
     scope_slots = slot.scope.slots
-    node = slot.node
-    for spec in node.args.values():
-        for dep_id in value_refs(spec):
-            yield scope_slots[dep_id]
-    if node.kind != "task" and node.mapped:
-        for spec in node.mapped.values():
-            for dep_id in value_refs(spec):
-                yield scope_slots[dep_id]
+    for dep_id in slot.node.value_deps:
+        yield scope_slots[dep_id]
 
 
 def past_tense(status: TaskStatus | None) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from fiscus_dsl._runtime.hooks import merge_hooks
 from fiscus_dsl._runtime.slots import Scope, Slot
 
 if TYPE_CHECKING:
@@ -21,7 +22,7 @@ def map_instances(slot: Slot, items: Sequence[dict[str, object]]) -> list[Slot]:
     """Make one slot per item of a mapped task, owned by ``slot``."""
     children = []
     for index, item in enumerate(items):
-        child = Slot(f"{slot.id}[{index}]", slot.node, slot.scope, slot.plan)
+        child = Slot(f"{slot.id}[{index}]", slot.node, slot.scope, slot.task_plan)
         child.owner = slot
         child.item = item
         children.append(child)
@@ -45,14 +46,15 @@ def workflow_instances(
         instances = [
             (f"{slot.id}[{i}]/", {**inputs, **item}) for i, item in enumerate(items)
         ]
-    child_traced = scope.traced.children[node.id]
+    child_plan = node.child
+    assert child_plan is not None  # a sub-workflow step always has its plan
     scopes = [
         Scope(
-            child_traced,
+            child_plan,
             prefix=prefix,
             inputs=values,
             owner=slot,
-            hooks=(*scope.hooks, *child_traced.hooks),
+            hooks=merge_hooks(scope.hooks, child_plan.hooks),
         )
         for prefix, values in instances
     ]

@@ -2,15 +2,23 @@
 
 Registration and signature checks live in ``_dsl.hooks`` (``Hooks``); this
 module runs them. Before-hooks run outermost first (runner, workflow, task),
-after-hooks innermost first, as wrappers do.
+after-hooks innermost first, as wrappers do. A ``Hooks`` object attached at
+several levels (the runner, a workflow and its sub-workflow) is called once
+per event (``merge_hooks``). Async hooks run on the event loop; sync hooks
+run in a worker thread with the caller's context, so a slow one stalls only
+the task or run it belongs to, never the loop.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
+import functools
 import inspect
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, final
+from typing import TYPE_CHECKING, Any, Final, final
 
 from fiscus_dsl.errors import HookSignatureError
 
@@ -57,12 +65,53 @@ class RunContext:
     inputs: Mapping[str, Any]
 
 
+HOOK_THREADS: Final = 8
+"""How many synchronous hooks may run at once, in the process."""
+
+_THREADS: list[ThreadPoolExecutor] = []
+
+
+def _hook_threads() -> ThreadPoolExecutor:
+    """Return the worker threads of sync hooks, started on first use.
+
+    A pool of its own, not the event loop's default executor: a hook that
+    outlives its task's deadline keeps its thread without holding up the end
+    of ``asyncio.run`` (a thread cannot be stopped from outside).
+    """
+    if not _THREADS:
+        _THREADS.append(
+            ThreadPoolExecutor(
+                max_workers=HOOK_THREADS, thread_name_prefix="fiscus-hook"
+            )
+        )
+    return _THREADS[0]
+
+
 async def call_hook(function: HookFunction, *args: object) -> object:
-    """Call a hook, awaiting it if it is async."""
-    returned = function(*args)
-    if inspect.isawaitable(returned):
+    """Call a hook: await an async one, run a sync one in a worker thread."""
+    if inspect.iscoroutinefunction(function):
+        return await function(*args)
+    context = contextvars.copy_context()  # spans and the attempt reach the thread
+    call = functools.partial(context.run, function, *args)
+    returned = await asyncio.get_running_loop().run_in_executor(_hook_threads(), call)
+    if inspect.isawaitable(returned):  # a sync callable that returned a coroutine
         returned = await returned
     return returned
+
+
+def merge_hooks(
+    outer: tuple[Hooks, ...], inner: Hooks | Sequence[Hooks] | None
+) -> tuple[Hooks, ...]:
+    """Return ``outer`` then ``inner``, each ``Hooks`` object once, first place kept."""
+    if inner is None:
+        return outer
+    added = (inner,) if not isinstance(inner, Sequence) else tuple(inner)
+    if not outer:
+        return added
+    merged = (*outer, *added)
+    if len({id(hooks) for hooks in merged}) == len(merged):
+        return merged
+    return tuple({id(hooks): hooks for hooks in merged}.values())
 
 
 def _functions(chain: Sequence[Hooks], kind: str) -> list[HookFunction]:

@@ -33,8 +33,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping
     from datetime import datetime
 
+    from fiscus_dsl._dsl.plan import Plan
     from fiscus_dsl._dsl.signature import CallSignature
-    from fiscus_dsl._dsl.tracing import TracedWorkflow
     from fiscus_dsl._dsl.workflow import Workflow
     from fiscus_dsl._runtime.results import RunResult
     from fiscus_dsl._runtime.slots import Slot
@@ -97,7 +97,7 @@ class Journal:
         record = self.served.get(slot.id)
         if record is None:
             return False
-        plan = slot.plan
+        plan = slot.task_plan
         assert plan is not None  # only task and map instance slots are launched
         value = self._revalidate(record, plan.signature)
         if value is _UNSERVABLE:
@@ -177,7 +177,7 @@ def task_record(slot: Slot) -> TaskRecord:
 
 def plan_resume(
     store: RunStore | None, wf: Workflow[..., Any], run_id: str
-) -> tuple[TracedWorkflow, dict[str, object], Resumption]:
+) -> tuple[Plan, dict[str, object], Resumption]:
     """Load a run, trace the workflow with its inputs again, and check they fit.
 
     Raises:
@@ -196,9 +196,9 @@ def plan_resume(
         )
         raise ResumeError(msg, run_id=run_id, workflow=name)
     inputs = wf.bind_inputs((), stored)
-    traced = wf.trace_with(inputs, ())
+    plan = wf.trace_plan(inputs, ())
     for task_id in run.tasks:
-        if not has_task(traced, task_id):
+        if not has_task(plan, task_id):
             msg = (
                 f"Workflow {name!r} has no task {task_id!r}, which run {run_id!r} "
                 "recorded: the workflow changed since that run; resume with the "
@@ -206,7 +206,7 @@ def plan_resume(
             )
             raise ResumeError(msg, run_id=run_id, workflow=name, task_id=task_id)
     served = {key: task for key, task in run.tasks.items() if task.resumable}
-    return traced, inputs, Resumption(run_id=run_id, served=served)
+    return plan, inputs, Resumption(run_id=run_id, served=served)
 
 
 def _load(store: RunStore | None, name: str, run_id: str) -> RunRecord:
@@ -234,13 +234,19 @@ def _load(store: RunStore | None, name: str, run_id: str) -> RunRecord:
     return run
 
 
-def has_task(traced: TracedWorkflow, task_id: str) -> bool:
-    """Tell whether a recorded id (``sub[0]/fetch[2]``) names a node of the graph."""
+def has_task(plan: Plan, task_id: str) -> bool:
+    """Tell whether a recorded id (``sub[0]/fetch[2]``) names a step of the plan."""
     *path, last = task_id.split("/")
     for part in path:
-        child = traced.children.get(_INDEX.sub("", part))
+        try:
+            child = plan.node(_INDEX.sub("", part)).child
+        except KeyError:
+            return False
         if child is None:
             return False
-        traced = child
-    node_id = _INDEX.sub("", last)
-    return any(node.id == node_id for node in traced.graph.nodes)
+        plan = child
+    try:
+        plan.node(_INDEX.sub("", last))
+    except KeyError:
+        return False
+    return True

@@ -1,16 +1,21 @@
 """``RunResult`` and ``TaskResult``: what a run reports, task by task.
 
 Results are pydantic models, so a run dumps to JSON (errors as their type
-and message). They hold values and errors but never the arguments a task
-was called with.
+and message) and the dump never raises: a secret is written masked and a
+value pydantic cannot serialise as its type name (``"<Connection>"``), as the
+CLI prints it. A ``RunResult``'s ``repr`` is a one-line summary, however many
+tasks ran. Results hold values and errors but never the arguments a task was
+called with.
 """
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Generic, TypeVar, final
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, final
 
 from pydantic import (
     BaseModel,
@@ -21,8 +26,12 @@ from pydantic import (
 )
 from pydantic_core import core_schema
 
+from fiscus_dsl._graph.jsonable import to_jsonable
 from fiscus_dsl._graph.model import WorkflowGraph
 from fiscus_dsl._types import NodeId
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 OutputT = TypeVar("OutputT")
 
@@ -110,6 +119,10 @@ class TaskResult(BaseModel):
     def _json_error(self, error: BaseException | None) -> dict[str, str] | None:
         return describe_error(error)
 
+    @field_serializer("value", when_used="json")
+    def _json_value(self, value: Any) -> Any:
+        return to_jsonable(value)
+
     @property
     def success(self) -> bool:
         """Tell whether the task succeeded."""
@@ -152,6 +165,90 @@ class RunResult(BaseModel, Generic[OutputT]):
     # The error that failed the run, set by the runner: a task that failed
     # with on_error="continue" earlier in ``tasks`` must not be mistaken for it.
     _error: BaseException | None = PrivateAttr(default=None)
+    # How the runner builds ``tasks`` and ``graph`` on first read: many
+    # results are never read past ``output`` and ``success``, and both cost
+    # per task to build.
+    _lazy: dict[str, Callable[[], object]] | None = PrivateAttr(default=None)
+    # Counts by status without building ``tasks``: what ``repr`` shows, and
+    # ``asyncio.run`` reprs the result of its main task when it ends.
+    _counter: Callable[[], dict[str, int]] | None = PrivateAttr(default=None)
+
+    if not TYPE_CHECKING:  # pydantic's own __getattr__ serves private attributes
+
+        def __getattr__(self, name: str) -> Any:
+            lazy = self.__pydantic_private__.get("_lazy")
+            if lazy and name in lazy:
+                self._complete()
+                return self.__dict__[name]
+            return super().__getattr__(name)
+
+    def _complete(self) -> None:
+        """Build the fields the runner left to build on first read."""
+        lazy = self._lazy
+        if lazy:
+            fields = self.__dict__
+            for name, build in lazy.items():
+                if name not in fields:
+                    fields[name] = build()
+            self._lazy = None
+            self._counter = None
+
+    def model_dump(self, **kwargs: Any) -> dict[str, Any]:
+        """Dump the result as Python data; see pydantic."""
+        self._complete()
+        return super().model_dump(**kwargs)
+
+    def model_dump_json(self, **kwargs: Any) -> str:
+        """Dump the result as JSON; never raises (see the module docstring)."""
+        self._complete()
+        return super().model_dump_json(**kwargs)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, RunResult):
+            self._complete()
+            other._complete()
+        return super().__eq__(other)
+
+    __hash__ = None  # type: ignore[assignment]  # results are compared, not hashed
+
+    def __getstate__(self) -> dict[Any, Any]:
+        """Pickle the built fields, not what they are built from."""
+        self._complete()
+        return super().__getstate__()
+
+    def __iter__(self) -> Any:
+        self._complete()
+        return super().__iter__()
+
+    @field_serializer("output", when_used="json")
+    def _json_output(self, output: Any) -> Any:
+        return to_jsonable(output)
+
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
+        """Summarise: workflow, run id, status and task counts, never the values."""
+        yield "workflow", self.workflow
+        yield "run_id", self.run_id
+        yield "status", self.status.value
+        yield "tasks", self.counts()
+
+    def counts(self) -> dict[str, int]:
+        """Return how many tasks ended in each status, in ``TaskStatus`` order.
+
+        Examples:
+            >>> from fiscus_dsl import task, workflow
+            >>> @task
+            ... def one() -> int:
+            ...     return 1
+            >>> @workflow
+            ... def flow() -> int:
+            ...     return one()
+            >>> flow.run().counts()
+            {'succeeded': 1}
+        """
+        if "tasks" not in self.__dict__ and self._counter is not None:
+            return self._counter()
+        tally = Counter(result.status for result in self.tasks.values())
+        return {status.value: tally[status] for status in TaskStatus if tally[status]}
 
     @property
     def success(self) -> bool:

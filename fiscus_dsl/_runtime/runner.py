@@ -4,44 +4,42 @@ The runner owns what every run shares (concurrency limit, hooks, tracer
 provider, executor, and the injectable sleep and clock) and hands one run at
 a time to a ``Scheduler``. ``run`` is the sync form: it works inside a
 running event loop too (a notebook) by running the loop in a worker thread.
+The default runner is the ``use_runner`` block's, held in a ``ContextVar``
+so that threads and tasks never see each other's, else the process-wide
+one of ``set_default_runner``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextvars
-import random
+import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, TypeVar, final
-
-from opentelemetry import context as otel_context
+from typing import TYPE_CHECKING, Any, Final, TypeVar, cast, final
 
 from fiscus_dsl._dsl.hooks import Hooks, as_hooks
 from fiscus_dsl._dsl.options import check_runner
-from fiscus_dsl._graph.model import construct_trusted
-from fiscus_dsl._runtime import hooks as dispatch
+from fiscus_dsl._dsl.run_entry import install_engine
 from fiscus_dsl._runtime import telemetry
-from fiscus_dsl._runtime.dependencies import past_tense, value_dependencies
 from fiscus_dsl._runtime.executor import Executor, InProcessExecutor
-from fiscus_dsl._runtime.hooks import RunContext
-from fiscus_dsl._runtime.journal import Journal, plan_resume
-from fiscus_dsl._runtime.lifecycle import RunExit, enter_run, leave_run
-from fiscus_dsl._runtime.results import RunResult, RunStatus, TaskResult, TaskStatus
-from fiscus_dsl._runtime.scheduler import Scheduler
-from fiscus_dsl.errors import ProjectionError, WorkflowFailed
+from fiscus_dsl._runtime.journal import plan_resume
+from fiscus_dsl._runtime.overrides import effective_clock, effective_sleep
+from fiscus_dsl._runtime.results import RunResult, TaskStatus
+from fiscus_dsl._runtime.run import Run, RunSettings
+from fiscus_dsl.errors import WorkflowFailed
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Coroutine, Sequence
+    from collections.abc import Callable, Coroutine, Iterator, Sequence
+    from types import CoroutineType
 
     from opentelemetry.trace import TracerProvider
 
-    from fiscus_dsl._dsl.tracing import TracedWorkflow
+    from fiscus_dsl._dsl.plan import Plan
     from fiscus_dsl._dsl.workflow import Workflow
     from fiscus_dsl._runtime.journal import Resumption
-    from fiscus_dsl._runtime.slots import Slot
     from fiscus_dsl._runtime.store import RunStore
     from fiscus_dsl._types import Clock, Sleep
 
@@ -90,8 +88,11 @@ class Runner:
         tracer_provider: The OpenTelemetry provider for spans; by default the
             global one (a no-op until the application installs the SDK).
         executor: Where task bodies run; in-process by default.
-        sleep: Awaited between retries; inject a fake one in tests.
-        clock: Tells task start and end times.
+        sleep: Awaited between retries; inject a fake one in tests. A
+            context-scoped override (``with FakeSleep():`` of the testing
+            kit) comes first, read when a run starts.
+        clock: Tells task start and end times; a context-scoped override
+            (``with FakeClock():``) comes first, as for ``sleep``.
         store: Where runs are recorded, so that ``resume`` can finish a
             failed or killed run (``SQLiteRunStore("runs.sqlite3")``);
             ``None`` (the default) records nothing.
@@ -159,15 +160,15 @@ class Runner:
             ArgumentValidationError: An input does not match its annotation.
         """
         inputs = wf.bind_inputs(args, kwargs)
-        traced = wf.trace_with(inputs, ())
-        return run_sync(lambda: self.arun_traced(traced, inputs))
+        plan = wf.trace_plan(inputs, ())
+        return run_sync(lambda: self.arun_plan(plan, inputs))
 
     async def arun(
         self, wf: Workflow[..., T], /, *args: object, **kwargs: object
     ) -> RunResult[T]:
         """Run a workflow from async code; see ``run``."""
         inputs = wf.bind_inputs(args, kwargs)
-        return await self.arun_traced(wf.trace_with(inputs, ()), inputs)
+        return await self.arun_plan(wf.trace_plan(inputs, ()), inputs)
 
     def resume(self, wf: Workflow[..., T], run_id: str, /) -> RunResult[T]:
         """Finish a recorded run: serve the tasks that succeeded, run the rest.
@@ -182,13 +183,13 @@ class Runner:
                 of this workflow, its inputs were not stored, or the
                 workflow no longer has a task the run recorded.
         """
-        traced, inputs, resumption = plan_resume(self.store, wf, run_id)
-        return run_sync(lambda: self.arun_traced(traced, inputs, resume=resumption))
+        plan, inputs, resumption = plan_resume(self.store, wf, run_id)
+        return run_sync(lambda: self.arun_plan(plan, inputs, resume=resumption))
 
     async def aresume(self, wf: Workflow[..., T], run_id: str, /) -> RunResult[T]:
         """Finish a recorded run from async code; see ``resume``."""
-        traced, inputs, resumption = plan_resume(self.store, wf, run_id)
-        return await self.arun_traced(traced, inputs, resume=resumption)
+        plan, inputs, resumption = plan_resume(self.store, wf, run_id)
+        return await self.arun_plan(plan, inputs, resume=resumption)
 
     def call(self, wf: Workflow[..., T], /, *args: object, **kwargs: object) -> T:
         """Run a workflow and return its output, or raise ``WorkflowFailed``."""
@@ -197,14 +198,31 @@ class Runner:
             raise WorkflowFailed(result) from result.error  # type: ignore[arg-type]  # RunResult is covariant in use
         return result.output  # type: ignore[return-value]  # a succeeded run's output is the workflow's value
 
-    def run_standalone(self, traced: TracedWorkflow) -> object:
-        """Run a one-task graph; return the task's value or raise its error."""
-        return run_sync(lambda: self.arun_standalone(traced))
+    def run_standalone(self, plan: Plan) -> object:
+        """Run a one-task plan; return the task's value or raise its error."""
+        return run_sync(lambda: self.arun_standalone(plan))
 
-    async def arun_standalone(self, traced: TracedWorkflow) -> object:
-        """Run a one-task graph from async code; see ``run_standalone``."""
-        result = await self.arun_traced(traced, {})
-        node_id = traced.graph.nodes[0].id
+    def call_standalone(self, plan: Plan, *, is_async: bool) -> object:
+        """Run the one-task plan of a task called outside any workflow.
+
+        An ``async def`` task (``is_async``) called while an event loop is
+        running returns a coroutine that runs it when awaited, as calling
+        any ``async def`` does; otherwise this is ``run_standalone``.
+        """
+        if not (is_async and is_loop_running()):
+            return self.run_standalone(plan)
+        coroutine = cast(
+            "CoroutineType[Any, Any, object]",  # what an async def's call returns
+            self.arun_standalone(plan),
+        )
+        # "coroutine 'fetch' was never awaited" names the task, not the runner.
+        coroutine.__name__ = coroutine.__qualname__ = plan.name
+        return coroutine
+
+    async def arun_standalone(self, plan: Plan) -> object:
+        """Run a one-task plan from async code; see ``run_standalone``."""
+        result = await self.arun_plan(plan, {})
+        node_id = plan.nodes[0].id
         task_result = result.tasks[node_id]
         if task_result.error is not None:
             raise task_result.error
@@ -212,218 +230,114 @@ class Runner:
 
     # ------------------------------------------------------------ the engine
 
-    async def arun_traced(
+    async def arun_plan(
         self,
-        traced: TracedWorkflow,
+        plan: Plan,
         inputs: dict[str, object],
         *,
         resume: Resumption | None = None,
     ) -> RunResult[Any]:
-        """Run an already traced workflow with its inputs (or resume a run)."""
-        run_id = uuid.uuid4().hex if resume is None else resume.run_id
-        run = RunContext(run_id=run_id, workflow=traced.name, inputs=inputs)
-        chain = (*self.hooks, *traced.hooks)
-        started_at = self.clock()
-        journal = None
-        if self.store is not None and not traced.standalone:
-            journal = Journal(
-                self.store, run_id, {} if resume is None else resume.served
-            )
-            journal.start(traced.name, inputs, started_at)
-        scheduler = Scheduler(
-            traced,
-            run_id=run_id,
-            inputs=inputs,
-            tracer=self._tracer or telemetry.get_tracer(None),
-            executor=self.executor,
-            sleep=self.sleep,
-            clock=self.clock,
-            uniform=random.uniform,
-            max_concurrency=self.max_concurrency,
-            hooks=self.hooks,
-            journal=journal,
+        """Run a compiled plan with its inputs (or resume a run)."""
+        run = Run(
+            plan,
+            inputs,
+            run_id=uuid.uuid4().hex if resume is None else resume.run_id,
+            settings=RunSettings(
+                hooks=self.hooks,
+                tracer=self._tracer or telemetry.get_tracer(None),
+                executor=self.executor,
+                sleep=effective_sleep(self.sleep),
+                clock=effective_clock(self.clock),
+                max_concurrency=self.max_concurrency,
+                store=self.store,
+            ),
+            served={} if resume is None else resume.served,
         )
-        hook_error = None
-        if chain:
-            hook_error = await _guarded_hook(
-                "before_workflow", traced.name, dispatch.run_before_workflow(chain, run)
-            )
-        if hook_error is None:
-            run_exit = RunExit()
-            token = enter_run(run_exit)
-            try:
-                await scheduler.run(otel_context.get_current())
-            except BaseException:  # cancelled: the spans end, the cancel goes on
-                scheduler.end_open_spans()
-                scheduler.end_root_span(
-                    status="cancelled", failure="the run was cancelled"
-                )
-                raise
-            finally:
-                leave_run(token)
-                await run_exit.aclose()
-        result = self._result(scheduler, traced, run_id, started_at, hook_error)
-        scheduler.end_open_spans()
-        scheduler.end_root_span(
-            status=result.status.value, failure=result.error_message
-        )
-        if chain:
-            hook_error = await _guarded_hook(
-                "after_workflow",
-                traced.name,
-                dispatch.run_after_workflow(chain, run, result),
-            )
-            if hook_error is not None:
-                result = _failed_by(result, hook_error)
-        if journal is not None:
-            journal.finish(result, scheduler.slots)
-        return result
-
-    def _result(
-        self,
-        scheduler: Scheduler,
-        traced: TracedWorkflow,
-        run_id: str,
-        started_at: datetime,
-        hook_error: HookFailure | None,
-    ) -> RunResult[Any]:
-        failure = scheduler.failure
-        _finalize(scheduler)
-        output: object = None
-        error_message = None
-        error: BaseException | None = None
-        if hook_error is not None:
-            error, error_message = hook_error.error, hook_error.message
-        elif failure is not None:
-            error, error_message = failure.error, _failure_message(failure)
-        else:
-            try:
-                output = scheduler.output_of(scheduler.root)
-            except ProjectionError as exc:
-                error, error_message = exc, str(exc)
-        tasks = {slot.id: _task_result(slot) for slot in scheduler.slots}
-        return RunResult.model_construct(
-            run_id=run_id,
-            workflow=traced.name,
-            status=RunStatus.FAILED if error_message else RunStatus.SUCCEEDED,
-            output=output,
-            error_message=error_message,
-            tasks=tasks,
-            graph=traced.graph,
-            started_at=started_at,
-            ended_at=self.clock(),
-            _error=error,
-        )
+        return await run.execute()
 
 
-@final
-@dataclass(frozen=True, slots=True)
-class HookFailure:
-    """A workflow hook that raised: the run fails, with the hook named."""
-
-    error: Exception
-    message: str
-
-
-async def _guarded_hook(
-    kind: str, workflow: str, call: Coroutine[Any, Any, None]
-) -> HookFailure | None:
-    """Await a workflow hook; an error it raises fails the run rather than escaping."""
-    try:
-        await call
-    except Exception as exc:  # a hook is user code at the run's boundary
-        message = (
-            f"Hook {kind} of workflow {workflow!r} raised {type(exc).__name__}: "
-            f"{exc}; fix the hook (the error is RunResult.error)"
-        )
-        return HookFailure(exc, message)
-    return None
-
-
-def _failed_by(result: RunResult[Any], hook_error: HookFailure) -> RunResult[Any]:
-    """Return the result of a run whose after_workflow hook raised."""
-    fields = {name: getattr(result, name) for name in type(result).model_fields}
-    fields.update(
-        status=RunStatus.FAILED, output=None, error_message=hook_error.message
-    )
-    return RunResult.model_construct(**fields, _error=hook_error.error)
-
-
-def _failure_message(failure: Slot) -> str:
-    error = failure.error
-    kind = "Sub-workflow" if failure.node.kind == "workflow" else "Task"
-    return (
-        f"{kind} {failure.id!r} in workflow {failure.scope.workflow!r} failed: "
-        f"{type(error).__name__}: {error}"
-    )
-
-
-def _finalize(scheduler: Scheduler) -> None:
-    """Give every slot that never settled its status: failed, skipped or not run."""
-    failure = scheduler.failure
-    ancestors: set[int] = set()
-    if failure is not None:
-        owner = failure.owner or failure.scope.owner
-        while owner is not None:
-            ancestors.add(id(owner))
-            owner = owner.owner or owner.scope.owner
-    for slot in scheduler.slots:
-        if slot.status is not None:
-            continue
-        if id(slot) in ancestors:
-            assert failure is not None
-            slot.status, slot.error, slot.reason = (
-                TaskStatus.FAILED,
-                failure.error,
-                f"{failure.id!r} failed inside it",
-            )
-            continue
-        blocked = next(
-            (dep for dep in value_dependencies(slot) if dep.status in _BLOCKING), None
-        )
-        if blocked is not None:
-            slot.status = TaskStatus.SKIPPED
-            slot.reason = (
-                f"needs the value of {blocked.id!r}, which {past_tense(blocked.status)}"
-            )
-        else:
-            slot.status = TaskStatus.NOT_RUN
-            slot.reason = (
-                "the run stopped before it started" if failure is not None else None
-            )
-
-
-def _task_result(slot: Slot) -> TaskResult:
-    return construct_trusted(
-        TaskResult,
-        {
-            "id": slot.id,
-            "name": slot.name,
-            "status": slot.status or TaskStatus.NOT_RUN,
-            "value": slot.value,
-            "error": slot.error,
-            "attempts": slot.attempts,
-            "reason": slot.reason,
-            "started_at": slot.started_at,
-            "ended_at": slot.ended_at,
-        },
-    )
-
-
-_DEFAULT: list[Runner] = []
+# The process-wide default (``set_default_runner``), made on first use, and
+# the default of the current context (``use_runner``), which wins over it.
+_PROCESS_DEFAULT: Final[list[Runner]] = []
+_PROCESS_LOCK: Final = threading.Lock()
+_SCOPED_DEFAULT: Final[contextvars.ContextVar[Runner | None]] = contextvars.ContextVar(
+    "fiscus_default_runner", default=None
+)
 
 
 def default_runner() -> Runner:
-    """Return the runner that ``wf(...)``, ``wf.run(...)`` and direct task calls use."""
-    if not _DEFAULT:
-        _DEFAULT.append(Runner())
-    return _DEFAULT[0]
+    """Return the runner that ``wf(...)``, ``wf.run(...)`` and direct task calls use.
+
+    That is the runner of the innermost ``use_runner`` block around the
+    caller, in this thread or asyncio task; outside any, the process-wide
+    default of ``set_default_runner`` (a ``Runner()`` made on first use).
+    """
+    scoped = _SCOPED_DEFAULT.get()
+    if scoped is not None:
+        return scoped
+    with _PROCESS_LOCK:
+        if not _PROCESS_DEFAULT:
+            _PROCESS_DEFAULT.append(Runner())
+        return _PROCESS_DEFAULT[0]
 
 
 def set_default_runner(runner: Runner | None) -> Runner | None:
-    """Replace the default runner (``None``: a fresh one); return the previous one."""
-    previous = _DEFAULT[0] if _DEFAULT else None
-    _DEFAULT.clear()
-    if runner is not None:
-        _DEFAULT.append(runner)
+    """Replace the process-wide default runner; return the previous one.
+
+    ``None`` resets it: a fresh ``Runner()`` is made on next use. Every
+    thread and task sees the new default, except inside a ``use_runner``
+    block, whose runner stays the default there. To change the default for
+    one block only (a test, a request), use ``use_runner``.
+
+    Examples:
+        >>> from fiscus_dsl import Runner, default_runner, set_default_runner
+        >>> mine = Runner(max_concurrency=8)
+        >>> previous = set_default_runner(mine)
+        >>> default_runner() is mine
+        True
+        >>> set_default_runner(previous) is mine
+        True
+    """
+    with _PROCESS_LOCK:
+        previous = _PROCESS_DEFAULT[0] if _PROCESS_DEFAULT else None
+        _PROCESS_DEFAULT.clear()
+        if runner is not None:
+            _PROCESS_DEFAULT.append(runner)
     return previous
+
+
+@contextmanager
+def use_runner(runner: Runner) -> Iterator[Runner]:
+    """Make ``runner`` the default runner inside the block, then restore the last one.
+
+    The default changes only for code running in this thread or asyncio
+    task (and the tasks and worker threads its runs start): another
+    thread or a concurrent task keeps its own default. Blocks nest, and the
+    previous default comes back when the block ends, even by an exception.
+
+    Args:
+        runner: The runner that ``wf(...)``, ``wf.run(...)`` and direct
+            task calls use inside the block.
+
+    Yields:
+        ``runner``.
+
+    Examples:
+        >>> from fiscus_dsl import Runner, default_runner, task, use_runner
+        >>> @task
+        ... def one() -> int:
+        ...     return 1
+        >>> with use_runner(Runner(max_concurrency=1)) as runner:
+        ...     default_runner() is runner, one()
+        (True, 1)
+        >>> default_runner() is runner
+        False
+    """
+    token = _SCOPED_DEFAULT.set(runner)
+    try:
+        yield runner
+    finally:
+        _SCOPED_DEFAULT.reset(token)
+
+
+install_engine(default_runner)

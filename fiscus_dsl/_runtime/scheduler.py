@@ -14,19 +14,15 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from dataclasses import replace
 from typing import TYPE_CHECKING, TypeAlias, final
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 
-from fiscus_dsl._graph.model import TaskNode
+from fiscus_dsl._dsl.plan import PlanNode
 from fiscus_dsl._graph.render import describe_condition
-from fiscus_dsl._runtime import hooks as dispatch
 from fiscus_dsl._runtime import telemetry
-from fiscus_dsl._runtime.attempts import AttemptRuntime, run_attempts
 from fiscus_dsl._runtime.dependencies import (
-    dependencies,
     inside,
     output_value,
     past_tense,
@@ -34,7 +30,8 @@ from fiscus_dsl._runtime.dependencies import (
 )
 from fiscus_dsl._runtime.executor import InProcessExecutor
 from fiscus_dsl._runtime.fanout import map_instances, workflow_instances
-from fiscus_dsl._runtime.hooks import TaskContext
+from fiscus_dsl._runtime.hooks import merge_hooks
+from fiscus_dsl._runtime.invoker import Invoker
 from fiscus_dsl._runtime.journal import RESUMED
 from fiscus_dsl._runtime.resolve import Unavailable, decide, mapped_items, resolve
 from fiscus_dsl._runtime.results import TaskStatus
@@ -52,8 +49,8 @@ if TYPE_CHECKING:
     from opentelemetry.trace import Span, Tracer
 
     from fiscus_dsl._dsl.hooks import Hooks
+    from fiscus_dsl._dsl.plan import Plan
     from fiscus_dsl._dsl.task import TaskPlan
-    from fiscus_dsl._dsl.tracing import TracedWorkflow
     from fiscus_dsl._runtime.executor import Executor
     from fiscus_dsl._runtime.journal import Journal
     from fiscus_dsl._types import Clock, Sleep
@@ -64,16 +61,16 @@ SKIPPED = TaskStatus.SKIPPED
 HANDOFF_LIMIT = 64
 Outcome: TypeAlias = tuple[TaskStatus, object, BaseException | None, str | None]
 # The probe node that stands for a workflow's return value.
-_OUTPUT_NODE = TaskNode(id=OUTPUT_ID, task=OUTPUT_ID)
+_OUTPUT_NODE = PlanNode(node_id=OUTPUT_ID, kind="task", name=OUTPUT_ID, args={})
 
 
 @final
 class Scheduler:
-    """Execute one run of a traced workflow; ``await scheduler.run()`` once."""
+    """Execute one run of a plan; ``await scheduler.run()`` once."""
 
     def __init__(
         self,
-        traced: TracedWorkflow,
+        plan: Plan,
         *,
         run_id: str,
         inputs: dict[str, object],
@@ -90,15 +87,23 @@ class Scheduler:
         self.journal = journal
         # No spans at all when telemetry is a no-op: the hot path stays lean.
         self.tracer = None if telemetry.is_noop(tracer) else tracer
-        self.attempt_runtime = AttemptRuntime(
-            executor, sleep, uniform, run_id, self.tracer
-        )
         # The in-process executor's work is done inline, one coroutine less.
-        self.inline = isinstance(executor, InProcessExecutor)
+        self.invoker = Invoker(
+            executor,
+            sleep,
+            uniform,
+            run_id,
+            self.tracer,
+            inline=isinstance(executor, InProcessExecutor),
+        )
         self.clock = clock
         self.limit = max_concurrency if max_concurrency is not None else 1 << 62
         self.root = Scope(
-            traced, prefix="", inputs=inputs, owner=None, hooks=(*hooks, *traced.hooks)
+            plan,
+            prefix="",
+            inputs=inputs,
+            owner=None,
+            hooks=merge_hooks(hooks, plan.hooks),
         )
         self.slots: list[Slot] = []
         self.running = 0
@@ -116,18 +121,15 @@ class Scheduler:
 
     # ------------------------------------------------------------ the run
 
-    async def run(self, parent: otel_context.Context | None) -> None:
-        """Run every slot that can run, then return; results stay on the slots."""
+    async def run(self, context: otel_context.Context | None) -> None:
+        """Run every slot that can run, then return; results stay on the slots.
+
+        ``context`` holds the run's workflow span, the parent of task spans.
+        """
         self.loop = asyncio.get_running_loop()
         self.done = self.loop.create_future()
         root = self.root
-        if not root.traced.standalone and self.tracer is not None:
-            root.span = telemetry.start_workflow_span(
-                self.tracer, root.workflow, self.run_id, parent
-            )
-            root.context = trace.set_span_in_context(root.span, parent)
-        else:
-            root.context = parent
+        root.context = context
         try:
             self._instantiate(root)
             self._drain()
@@ -142,11 +144,6 @@ class Scheduler:
             if in_flight:
                 await asyncio.wait(in_flight)
             raise
-
-    def end_root_span(self, *, status: str, failure: str | None) -> None:
-        """End the root workflow span with the run's outcome."""
-        if self.root.span is not None:
-            telemetry.end_workflow_span(self.root.span, status=status, failure=failure)
 
     def end_open_spans(self) -> None:
         """End the spans of sub-workflows the run left unfinished, with their status."""
@@ -174,20 +171,18 @@ class Scheduler:
     # ------------------------------------------------------------ graph instances
 
     def _instantiate(self, scope: Scope) -> None:
-        traced = scope.traced
-        nodes = traced.graph.nodes
+        nodes = scope.plan.nodes
         scope.remaining = len(nodes)
-        tasks = traced.tasks
         plans: dict[int, TaskPlan] = {}
         for node in nodes:
-            task = tasks.get(node.id)
+            task = node.task
             plan = None
             if task is not None:
                 plan = plans.get(id(task))
                 if plan is None:
                     plan = plans[id(task)] = task.plan
             slot = Slot(scope.prefix + node.id, node, scope, plan)
-            deps = [scope.slots[dep_id] for dep_id in dependencies(node)]
+            deps = [scope.slots[dep_id] for dep_id in node.deps]
             if deps:
                 slot.deps = deps
                 slot.waiting = len(deps)
@@ -301,7 +296,7 @@ class Scheduler:
                     try:
                         outcome: Outcome = (
                             SUCCEEDED,
-                            await self._call(slot, None),
+                            await self.invoker.invoke(slot, None),
                             None,
                             None,
                         )
@@ -322,7 +317,7 @@ class Scheduler:
 
     async def _traced_outcome(self, slot: Slot) -> Outcome:
         scope = slot.scope
-        plan = slot.plan
+        plan = slot.task_plan
         assert plan is not None  # task and map slots always have one
         assert self.tracer is not None  # only called with a tracer
         span = self._task_span(slot, plan.name)
@@ -331,7 +326,12 @@ class Scheduler:
         token = otel_context.attach(trace.set_span_in_context(span, scope.context))
         slot.started_at = self.clock()
         try:
-            outcome: Outcome = (SUCCEEDED, await self._call(slot, span), None, None)
+            outcome: Outcome = (
+                SUCCEEDED,
+                await self.invoker.invoke(slot, span),
+                None,
+                None,
+            )
         except Exception as exc:  # the task boundary: see _failure
             outcome = _failure(exc)
         except BaseException as exc:  # cancelled: end the span, then let it go on
@@ -363,52 +363,6 @@ class Scheduler:
             task_id=slot.id,
         )
 
-    async def _call(self, slot: Slot, span: Span | None) -> object:
-        scope = slot.scope
-        plan = slot.plan
-        assert plan is not None  # task and map slots always have one
-        if slot.owner is None and scope.traced.invalid:
-            invalid = scope.traced.invalid.get(slot.node.id)
-            if invalid is not None:
-                raise invalid
-        arguments = {name: resolve(spec, slot) for name, spec in slot.node.args.items()}
-        if slot.item is not None:
-            arguments.update(slot.item)
-        hooks = plan.options.hooks
-        chain = scope.hooks if hooks is None else (*scope.hooks, hooks)
-        ctx = None
-        if chain:
-            ctx = TaskContext(
-                run_id=self.run_id,
-                workflow=scope.workflow,
-                task_id=slot.id,
-                task_name=plan.name,
-                args=arguments,
-            )
-            ctx = await dispatch.run_before_task(chain, ctx)
-            arguments = dict(ctx.args)
-        signature = plan.signature
-        arguments = signature.validate(
-            arguments, workflow=scope.workflow, task_id=slot.id
-        )
-        if plan.is_direct and self.inline:
-            slot.attempts = 1
-            args, kwargs = signature.call_parts(arguments)
-            if plan.is_async:
-                value = await plan.function(*args, **kwargs)  # type: ignore[misc]  # is_async: it returns an awaitable
-            else:
-                value = await self.attempt_runtime.executor.call(
-                    plan.function, args, kwargs, is_async=False
-                )
-        else:
-            value = await run_attempts(
-                slot, plan, arguments, chain, ctx, span, self.attempt_runtime
-            )
-        if ctx is not None:
-            final = replace(ctx, args=arguments, attempt=slot.attempts)
-            value = await dispatch.run_after_task(chain, final, value)
-        return value
-
     # ------------------------------------------------------------ fan-out
 
     def _mapped_items(self, slot: Slot) -> list[dict[str, object]] | None:
@@ -422,7 +376,7 @@ class Scheduler:
         return None
 
     def _expand_map(self, slot: Slot) -> None:
-        invalid = slot.scope.traced.invalid.get(slot.node.id)
+        invalid = slot.node.invalid
         if invalid is not None:  # a bound literal failed validation while tracing
             self._conclude(slot, FAILED, invalid, None)
             return
@@ -441,7 +395,7 @@ class Scheduler:
         node = slot.node
         assert node.kind == "workflow"
         scope = slot.scope
-        invalid = scope.traced.invalid.get(node.id)
+        invalid = node.invalid
         if invalid is not None:
             self._conclude(slot, FAILED, invalid, None)
             return
@@ -468,7 +422,7 @@ class Scheduler:
             self._instantiate(child)
 
     def _scope_done(self, scope: Scope) -> None:
-        output = scope.traced.graph.output
+        output = scope.plan.output
         owner = scope.owner
         if owner is None:
             self.root_done = True
@@ -507,7 +461,7 @@ class Scheduler:
 
     def output_of(self, scope: Scope) -> object:
         """Evaluate a scope's output; what depends on a missing value is ``None``."""
-        spec = scope.traced.graph.output
+        spec = scope.plan.output
         if spec is None:
             return None
         return output_value(
@@ -524,16 +478,23 @@ class Scheduler:
         reason: str | None,
     ) -> None:
         """Settle a slot that did not run now; a span still says why, when tracing."""
-        if self.tracer is not None:
-            span = self._task_span(slot, slot.name)
-            telemetry.end_task_span(
-                span,
-                status=status.value,
-                attempts=slot.attempts,
-                error=error,
-                reason=reason,
-            )
         self._settle(slot, status, slot.value, error, reason)
+        if self.tracer is not None:
+            self.span_settled(slot)
+
+    def span_settled(self, slot: Slot) -> None:
+        """Write the span of a slot that settled without running: status and why."""
+        span = self._task_span(slot, slot.name)
+        status = slot.status
+        assert status is not None  # only settled slots get here
+        telemetry.end_task_span(
+            span,
+            status=status.value,
+            attempts=slot.attempts,
+            error=slot.error,
+            reason=slot.reason,
+        )
+        slot.unspanned = False
 
     def _settle(
         self,

@@ -17,9 +17,8 @@ if TYPE_CHECKING:
     from opentelemetry.trace import Span
 
     from fiscus_dsl._dsl.hooks import Hooks
+    from fiscus_dsl._dsl.plan import Plan, PlanNode
     from fiscus_dsl._dsl.task import TaskPlan
-    from fiscus_dsl._dsl.tracing import TracedWorkflow
-    from fiscus_dsl._graph.model import Node
     from fiscus_dsl._runtime.results import TaskStatus
 
 
@@ -37,25 +36,25 @@ class Scope:
         "inputs",
         "output",
         "owner",
+        "plan",
         "prefix",
         "remaining",
         "slots",
         "span",
-        "traced",
         "workflow",
     )
 
     def __init__(
         self,
-        traced: TracedWorkflow,
+        plan: Plan,
         *,
         prefix: str,
         inputs: dict[str, object],
         owner: Slot | None,
         hooks: tuple[Hooks, ...],
     ) -> None:
-        self.traced = traced
-        self.workflow = traced.name
+        self.plan = plan
+        self.workflow = plan.name
         self.prefix = prefix
         self.inputs = inputs
         self.owner = owner
@@ -83,22 +82,23 @@ class Slot:
         "item",
         "node",
         "owner",
-        "plan",
         "reason",
         "scope",
         "started_at",
         "status",
+        "task_plan",
+        "unspanned",
         "value",
         "waiting",
     )
 
     def __init__(
-        self, node_id: str, node: Node, scope: Scope, plan: TaskPlan | None
+        self, node_id: str, node: PlanNode, scope: Scope, plan: TaskPlan | None
     ) -> None:
         self.id = node_id
         self.node = node
         self.scope = scope
-        self.plan = plan
+        self.task_plan = plan
         self.waiting = 0
         self.deps: Sequence[Slot] = ()
         self.dependents: list[Slot] | None = None
@@ -113,9 +113,10 @@ class Slot:
         self.item: dict[str, object] | None = None
         self.children: Sequence[Slot] | Sequence[Scope] = ()
         self.children_left = 0
+        #: Settled when the run ended, its span not written yet.
+        self.unspanned = False
 
     @property
     def name(self) -> str:
         """Return the task's or sub-workflow's name."""
-        node = self.node
-        return node.workflow if node.kind == "workflow" else node.task
+        return self.node.name

@@ -2,7 +2,7 @@
 
 ``sandbox_connectors(base_url)`` returns the three connectors of the
 sandbox at ``base_url`` with their operations: ``CRMSystem`` and ``Gmail``
-(named as in DESIGN.md and the Fiscus guide, so their task lists run
+(named as in the docs and the Fiscus guide, so their task lists run
 against the sandbox unchanged) and ``Flaky``. A base URL is only known once
 the sandbox listens, so the connectors are made by a function rather than
 at import. The demo tokens are the sandbox's own and protect nothing else.

@@ -1,4 +1,4 @@
-"""The onboarding workflow of ``fiscus demo``: DESIGN.md's onboarding on the sandbox.
+"""The onboarding workflow of ``fiscus demo``: the tutorial's onboarding on the sandbox.
 
 ``build_onboarding(base_url)`` declares the sandbox connectors and returns
 the ``onboard`` workflow: create the contact in the CRM (``on_error=

@@ -4,6 +4,9 @@ The pytest plugin (``plugin.py``, entry point ``fiscus_dsl``) gives the
 ``fiscus_mock`` and ``fiscus_spans`` fixtures; ``mock_connectors()`` and
 ``capture_spans()`` are the same outside pytest. ``assert_ran`` and its
 siblings check a ``RunResult`` and show the whole run when they fail.
+``FakeSleep`` and ``FakeClock`` give runs a time the test controls. Every
+override the kit makes is scoped with ``contextvars`` to the thread or
+asyncio task that made it; nothing global is patched.
 respx and opentelemetry-sdk (extra ``fiscus_dsl[testing]``) are imported
 only when a mock or a capture is made.
 """
@@ -17,6 +20,8 @@ from fiscus_dsl.testing.errors import MockExpectationError as MockExpectationErr
 from fiscus_dsl.testing.errors import RequestBodyError as RequestBodyError
 from fiscus_dsl.testing.errors import StubExhaustedError as StubExhaustedError
 from fiscus_dsl.testing.errors import UnmockedRequestError as UnmockedRequestError
+from fiscus_dsl.testing.fake_time import FakeClock as FakeClock
+from fiscus_dsl.testing.fake_time import FakeSleep as FakeSleep
 from fiscus_dsl.testing.mocks import ConnectorMock as ConnectorMock
 from fiscus_dsl.testing.scope import MockScope as MockScope
 from fiscus_dsl.testing.scope import mock_connectors as mock_connectors
@@ -30,6 +35,8 @@ from fiscus_dsl.testing.targets import OperationCall as OperationCall
 
 __all__ = [
     "ConnectorMock",
+    "FakeClock",
+    "FakeSleep",
     "MockExpectationError",
     "MockScope",
     "OperationCall",

@@ -6,25 +6,27 @@ transports, httpx or aiohttp, are left aside; limits, deadline, auth and
 CLIENT spans still apply around it). A request that matches no route fails
 its task with ``UnmockedRequestError`` and is remembered, so the test fails
 even where the run swallowed the error; a route never called fails it too,
-unless it is optional. The default runner's retry waits return at once
-(recorded in ``waits``). The ``fiscus_mock`` fixture and
-``mock_connectors()`` (``scope.py``) start and stop one. respx is imported
-when a mock is made.
+unless it is optional. Retry waits return at once (recorded in
+``waits``). A started mock changes nothing global: its transport and its
+``FakeSleep`` are context-scoped overrides, seen by the runs started in the
+thread or asyncio task that started it, and by no other. The
+``fiscus_mock`` fixture and ``mock_connectors()`` (``scope.py``) start and
+stop one. respx is imported when a mock is made.
 """
 
 from __future__ import annotations
 
-import asyncio
+from contextlib import ExitStack
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, final, overload
 
 import httpx
 
-from fiscus_dsl._connectors.http import pop_transport_override, push_transport_override
+from fiscus_dsl._connectors.http import overriding_transport
 from fiscus_dsl._connectors.scrub import scrub_url
 from fiscus_dsl._runtime.attempts import current_attempt
-from fiscus_dsl._runtime.runner import default_runner
 from fiscus_dsl.errors import OptionTypeError
 from fiscus_dsl.testing.errors import MockExpectationError, UnmockedRequestError
+from fiscus_dsl.testing.fake_time import FakeSleep
 from fiscus_dsl.testing.stubs import stub_task
 from fiscus_dsl.testing.targets import (
     OperationCall,
@@ -43,8 +45,6 @@ if TYPE_CHECKING:
 
     from fiscus_dsl._connectors.connector import Connector
     from fiscus_dsl._dsl.task import Task
-    from fiscus_dsl._runtime.runner import Runner
-    from fiscus_dsl._types import Sleep
     from fiscus_dsl.testing.stubs import TaskStub
 
 P = ParamSpec("P")
@@ -64,7 +64,8 @@ class ConnectorMock:
     Attributes:
         router: The ``respx.Router`` answering every connector request; add
             routes of your own to it as with respx.
-        waits: The retry delays the default runner asked for (it did not wait).
+        waits: The retry delays the runs asked for while the mock was
+            started (they did not wait).
 
     Examples:
         >>> from fiscus_dsl import Connector
@@ -90,13 +91,14 @@ class ConnectorMock:
         self.router: respx.Router = respx.Router(
             assert_all_called=False, assert_all_mocked=True
         )
-        self.waits: list[float] = []
+        self._sleep = FakeSleep()
+        self.waits: list[float] = self._sleep.delays
         self._transport = httpx.MockTransport(self._handle)
         self._targets: dict[tuple[str, str], tuple[respx.Route, Target]] = {}
         self._optional: set[int] = set()
         self._stubs: list[TaskStub[Any]] = []
         self._unmocked: list[str] = []
-        self._runner: tuple[Runner, Sleep] | None = None
+        self._overrides: ExitStack | None = None
 
     def __repr__(self) -> str:
         state = "started" if self.is_started else "stopped"
@@ -299,32 +301,33 @@ class ConnectorMock:
     @property
     def is_started(self) -> bool:
         """Tell whether connector requests go through this mock now."""
-        return self._runner is not None
+        return self._overrides is not None
 
     def start(self) -> None:
-        """Send every connector request through the router; make retries instant."""
-        if self._runner is not None:
+        """Send connector requests through the router; make retries instant.
+
+        For the runs started from here on in this thread or asyncio task
+        (and the tasks and threads they start), until ``stop()``, which
+        must be called in the same thread or task.
+        """
+        if self._overrides is not None:
             return
-        runner = default_runner()
-        self._runner = (runner, runner.sleep)
-        runner.sleep = self._wait
-        push_transport_override(self._transport)
+        with ExitStack() as overrides:
+            overrides.enter_context(overriding_transport(self._transport))
+            overrides.enter_context(self._sleep)
+            self._overrides = overrides.pop_all()
 
     def stop(self) -> None:
         """Undo ``start``: connectors send for real, stubs are restored."""
-        if self._runner is None:
+        if self._overrides is None:
             return
-        pop_transport_override(self._transport)
-        runner, sleep = self._runner
-        runner.sleep = sleep
-        self._runner = None
-        for made in reversed(self._stubs):
-            made.restore()
-        self._stubs.clear()
-
-    async def _wait(self, seconds: float, /) -> None:
-        self.waits.append(seconds)
-        await asyncio.sleep(0)
+        overrides, self._overrides = self._overrides, None
+        try:
+            overrides.close()
+        finally:
+            for made in reversed(self._stubs):
+                made.restore()
+            self._stubs.clear()
 
     def problems(self) -> str | None:
         """Describe what the mocks expected and did not get, if anything.

@@ -32,8 +32,9 @@ def fiscus_mock(request: pytest.FixtureRequest) -> Iterator[ConnectorMock]:
     mocks an operation; a request no mock matches fails the test, and so
     does a mock never called (unless ``optional=True``).
     ``fiscus_mock.stub(task, returns=...)`` replaces a task without HTTP.
-    Retries of the default runner do not wait. Everything is undone after
-    the test.
+    Retries do not wait (``fiscus_mock.waits`` has the delays). Everything
+    is undone after the test, and nothing is seen outside it: the mocks are
+    context-scoped, not global.
     """
     from fiscus_dsl.testing.mocks import ConnectorMock
 

@@ -4,8 +4,9 @@ A capture owns an OpenTelemetry SDK ``TracerProvider`` with an in-memory
 exporter and a ``Runner`` built on it (a copy of the default runner's
 settings: hooks, concurrency, executor, sleep and clock). It is handed to
 the runner only, never set as the process-wide provider; ``capture_spans()``
-installs that runner as the default for a block, which is what the
-``fiscus_spans`` fixture does for a test. opentelemetry-sdk (the
+makes that runner the default for a block with ``use_runner`` (for that
+thread or asyncio task only), which is what the ``fiscus_spans`` fixture
+does for a test. opentelemetry-sdk (the
 ``fiscus_dsl[testing]`` extra) is imported when a capture is made.
 """
 
@@ -14,7 +15,7 @@ from __future__ import annotations
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, TypeAlias, final
 
-from fiscus_dsl._runtime.runner import Runner, default_runner, set_default_runner
+from fiscus_dsl._runtime.runner import Runner, default_runner, use_runner
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -70,7 +71,7 @@ class SpanCapture:
         except ImportError as exc:
             raise ImportError(_EXTRA_HINT) from exc
         self.exporter = InMemorySpanExporter()
-        self.provider = TracerProvider()
+        self.provider = TracerProvider(shutdown_on_exit=False)  # close() does it
         self.provider.add_span_processor(SimpleSpanProcessor(self.exporter))
         base = runner or default_runner()
         self.runner = Runner(
@@ -161,7 +162,9 @@ def capture_spans(runner: Runner | None = None) -> Iterator[SpanCapture]:
 
     The default runner is replaced, for the block, by a copy of ``runner``
     (default: the current default runner) that sends its spans to memory;
-    the process-wide tracer provider is never touched.
+    the process-wide tracer provider is never touched. The replacement is
+    ``use_runner``'s: another thread or a concurrent asyncio task keeps its
+    own default runner, and the previous one comes back when the block ends.
 
     Raises:
         ImportError: opentelemetry-sdk is not installed.
@@ -179,11 +182,10 @@ def capture_spans(runner: Runner | None = None) -> Iterator[SpanCapture]:
         'succeeded'
     """
     capture = SpanCapture(runner)
-    previous = set_default_runner(capture.runner)
     try:
-        yield capture
+        with use_runner(capture.runner):
+            yield capture
     finally:
-        set_default_runner(previous)
         capture.close()
 
 

@@ -1,12 +1,14 @@
 """Task stubs: replace what a task runs, not the task, and record each call.
 
-``stub_task`` swaps the function in the task's ``TaskPlan`` (what the
-runner calls) for a stub that returns a value, raises, or calls a side
+``stub_task`` gives the task another ``TaskPlan`` (what the runner calls),
+whose function is a stub that returns a value, raises, or calls a side
 effect, and records the arguments of every call by parameter name. The
 task object stays the same, so the runner still wraps every call of the
 stub in the task's hooks, retries, timeout and span, and guards and skips
-work as they do for the real task. ``TaskStub.restore`` puts the plan back.
-Imports the DSL only; no HTTP.
+work as they do for the real task. The plan is a context-scoped override
+(``fiscus_dsl._dsl.overrides``): only code in the thread or asyncio task
+that made the stub (and the runs it starts) sees it. ``TaskStub.restore``
+puts the plan back. Imports the DSL only; no HTTP.
 """
 
 from __future__ import annotations
@@ -14,8 +16,9 @@ from __future__ import annotations
 import inspect
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, Final, Generic, ParamSpec, TypeVar, final
+from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, final
 
+from fiscus_dsl._dsl.overrides import plan_override, set_plan_override
 from fiscus_dsl._dsl.task import Task
 from fiscus_dsl.errors import OptionTypeError
 from fiscus_dsl.testing.errors import StubExhaustedError
@@ -27,11 +30,6 @@ if TYPE_CHECKING:
 
 P = ParamSpec("P")
 R = TypeVar("R")
-
-#: Where a ``Task`` keeps its plan. The runner reads ``task.plan`` for every
-#: run, so setting this attribute is how a stub takes the function's place
-#: while the task object (and its options, hooks and span name) stays.
-_PLAN_ATTRIBUTE: Final = "_self_plan"
 
 
 @final
@@ -85,6 +83,7 @@ class TaskStub(Generic[R]):
         self.task = task
         self.calls: list[StubCall] = []
         self.original: TaskPlan = task.plan
+        self._replaced = plan_override(task)
         self._returns = returns
         self._raises = raises
         self._effect: Callable[..., object] | None = None
@@ -97,10 +96,8 @@ class TaskStub(Generic[R]):
             self._sequence = iter(_as_iterable(task, side_effect))
         is_async = self.original.is_async or _is_async(side_effect)
         body = self._acall if is_async else self._call
-        setattr(
-            task,
-            _PLAN_ATTRIBUTE,
-            replace(self.original, function=body, is_async=is_async),
+        set_plan_override(
+            task, replace(self.original, function=body, is_async=is_async)
         )
 
     def __repr__(self) -> str:
@@ -123,7 +120,7 @@ class TaskStub(Generic[R]):
 
     def restore(self) -> None:
         """Give the task back the plan it had when it was stubbed."""
-        setattr(self.task, _PLAN_ATTRIBUTE, self.original)
+        set_plan_override(self.task, self._replaced)
 
     # ------------------------------------------------------------ calls
 

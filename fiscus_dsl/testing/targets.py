@@ -7,7 +7,8 @@ connector's scheme, host, port and base path, then the route with
 ``[^/?#]+`` per ``{param}`` (path values are quoted whole, so they never
 hold a ``/``), then any query. ``OperationCall`` reads a recorded request
 back as the operation saw it. Connectors are found by name among the live
-ones. Imports the connector layer; respx is used through its objects only.
+ones, which the connector layer registers (weakly) as they are made.
+Imports the connector layer; respx is used through its objects only.
 """
 
 from __future__ import annotations
@@ -20,7 +21,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, final
 from urllib.parse import unquote
 
-from fiscus_dsl._connectors.connector import Connector, _OperationSender
+from fiscus_dsl._connectors.connector import (
+    Connector,
+    _OperationSender,
+    live_connectors,
+)
 from fiscus_dsl._connectors.request import METHODS, same_origin
 from fiscus_dsl._connectors.scrub import scrub_url
 from fiscus_dsl._dsl.task import Task
@@ -147,17 +152,6 @@ def route_target(connector: Connector, route: str) -> Target:
 
 
 # ---------------------------------------------------------------- finding them
-
-
-def live_connectors() -> list[Connector]:
-    """Return every connector alive in the process, by name.
-
-    A connector keeps no registry, but every instance refers to its class,
-    so the garbage collector knows them all; only lookups by name and the
-    messages about unmocked requests pay for the search.
-    """
-    found = [obj for obj in gc.get_referrers(Connector) if type(obj) is Connector]
-    return sorted(found, key=lambda connector: connector.name)
 
 
 def module_connectors() -> list[Connector]:

@@ -154,3 +154,32 @@ def test_check_of_a_missing_file_is_bad_usage(cli: Cli) -> None:
 
     assert result.exit_code == 2
     assert one_error_line(result) == "fiscus: error: No such file: nowhere.py"
+
+
+INVALID = """
+    from fiscus_dsl import task, workflow
+
+    @task
+    def charge(amount: int) -> int:
+        return amount
+
+    @workflow
+    def billing() -> int:
+        return charge("twelve")
+    """
+
+
+def test_check_fails_a_literal_argument_that_does_not_validate(
+    cli: Cli, write: Callable[[str, str], Path]
+) -> None:
+    path = write("invalid.py", INVALID)
+
+    result = cli("check", str(path))
+
+    assert result.exit_code == 1
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith(
+        f"{path}:9: error: workflow 'billing': Task 'charge' in workflow "
+        "'billing' got an invalid argument ('amount': "
+    )
+    assert lines[1] == "1 workflow traced: 0 ok, 1 failed"

@@ -172,20 +172,22 @@ def test_settle_takes_statuses_attempts_and_errors_from_the_result() -> None:
 
 
 def test_the_runner_keeps_the_default_runners_settings_and_hooks() -> None:
-    seen: list[str] = []
+    seen: list[tuple[str, str]] = []
     base = Runner(
-        max_concurrency=3, hooks=Hooks(before_task=lambda c: seen.append("a"))
+        max_concurrency=3,
+        hooks=Hooks(before_task=lambda c: seen.append((c.task_id, "a"))),
     )
     previous = set_default_runner(base)
     try:
-        runner = runner_with(Hooks(before_task=lambda c: seen.append("b")))
+        runner = runner_with(Hooks(before_task=lambda c: seen.append((c.task_id, "b"))))
     finally:
         set_default_runner(previous)
 
     assert runner.max_concurrency == 3
     assert runner.executor is base.executor
     runner.run(plain)
-    assert seen[:2] == ["a", "b"]
+    fetch_hooks = [hook for task_id, hook in seen if task_id == "fetch"]
+    assert fetch_hooks == ["a", "b"]
 
 
 def test_run_live_redraws_on_a_terminal() -> None:

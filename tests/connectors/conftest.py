@@ -1,10 +1,11 @@
-"""Shared fixtures for the connector tests: a strict respx router, a fake sleep, spans.
+"""Shared fixtures for the connector tests: a strict respx router, a runner, spans.
 
 ``api`` mocks the connectors' HTTP with respx (every route must be called,
-every request must be mocked); ``runner`` is a ``Runner`` with a fake sleep
-and an in-memory span exporter, installed as the default runner so that a
-task called outside a workflow uses it too. The process-wide tracer
-provider is never set.
+every request must be mocked); ``runner`` is a ``Runner`` with the kit's
+``FakeSleep`` and an in-memory span exporter (``fake_sleep``, ``provider``
+and ``exporter`` come from ``tests/conftest.py``), installed as the default
+runner so that a task called outside a workflow uses it too. The
+process-wide tracer provider is never set.
 """
 
 from __future__ import annotations
@@ -13,53 +14,20 @@ from typing import TYPE_CHECKING, Final
 
 import pytest
 import respx
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import (
-    InMemorySpanExporter,
-)
 
 from fiscus_dsl import Runner, set_default_runner
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
 
-    from opentelemetry.sdk.trace import ReadableSpan
+    from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
     from opentelemetry.util.types import AttributeValue
+
+    from fiscus_dsl.testing import FakeSleep
 
 BASE: Final = "https://api.example.test/v1"
 
 Tree = tuple[tuple[str, "Tree"], ...]
-
-
-class FakeSleep:
-    """Record every delay the runner asks for and return at once."""
-
-    def __init__(self) -> None:
-        self.delays: list[float] = []
-
-    async def __call__(self, seconds: float, /) -> None:
-        self.delays.append(seconds)
-
-
-@pytest.fixture
-def fake_sleep() -> FakeSleep:
-    return FakeSleep()
-
-
-@pytest.fixture
-def exporter() -> Iterator[InMemorySpanExporter]:
-    exporter = InMemorySpanExporter()
-    yield exporter
-    exporter.clear()
-
-
-@pytest.fixture
-def provider(exporter: InMemorySpanExporter) -> Iterator[TracerProvider]:
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    yield provider
-    provider.shutdown()
 
 
 @pytest.fixture

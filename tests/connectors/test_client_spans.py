@@ -40,7 +40,7 @@ if TYPE_CHECKING:
         InMemorySpanExporter,
     )
 
-    from .conftest import FakeSleep
+    from fiscus_dsl.testing import FakeSleep
 
 TOKEN = "sk_live_spans_bearer_CANARY_51c0ffee"
 API_KEY = "sk_live_spans_apikey_CANARY_7e57ab1e"

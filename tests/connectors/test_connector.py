@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import sys
+import threading
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -38,16 +39,17 @@ from fiscus_dsl import (
     UnsafeURLError,
     workflow,
 )
-from fiscus_dsl._connectors.http import (
-    InstrumentedTransport,
-    pop_transport_override,
-    push_transport_override,
-)
+from fiscus_dsl._connectors.http import InstrumentedTransport, overriding_transport
 
-from .conftest import BASE, FakeSleep
+from .conftest import BASE
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
     import respx
+
+    from fiscus_dsl import Workflow
+    from fiscus_dsl.testing import FakeSleep
 
 CANARY = "sk_live_connector_CANARY_c0ffee42"
 
@@ -457,7 +459,7 @@ def test_an_httpx_transport_is_used_with_auth_limits_and_spans(runner: Runner) -
     assert "traceparent" in request.headers
 
 
-def test_a_transport_override_replaces_every_connectors_own_until_popped(
+def test_a_transport_override_replaces_every_connectors_own_in_its_block(
     runner: Runner,
 ) -> None:
     seen: list[httpx.Request] = []
@@ -475,11 +477,8 @@ def test_a_transport_override_replaces_every_connectors_own_until_popped(
     def flow() -> None:
         ping()
 
-    push_transport_override(override)
-    try:
+    with overriding_transport(override):
         overridden = runner.run(flow)
-    finally:
-        pop_transport_override(override)
     restored = runner.run(flow)
 
     assert overridden.status is RunStatus.SUCCEEDED
@@ -487,6 +486,94 @@ def test_a_transport_override_replaces_every_connectors_own_until_popped(
     assert request.headers["Authorization"] == f"Bearer {CANARY}"
     assert "traceparent" in request.headers
     assert restored.status is RunStatus.FAILED, "the connector's own transport again"
+
+
+def _labelled(
+    label: str, rendezvous: Callable[[], Awaitable[object]]
+) -> httpx.MockTransport:
+    """Return a transport that answers with ``label`` once ``rendezvous`` returns."""
+
+    async def answer(request: httpx.Request) -> httpx.Response:
+        await rendezvous()
+        return httpx.Response(200, json=label)
+
+    return httpx.MockTransport(answer)
+
+
+def _label_flow() -> Workflow[[], str]:
+    own = httpx.MockTransport(lambda request: httpx.Response(200, json="own"))
+    shop = Connector("Shop", BASE, transport=own)
+
+    @shop.operation("GET /label", retry=None)
+    def label() -> str:
+        raise NotImplementedError  # the connector sends the request
+
+    @workflow
+    def flow() -> str:
+        return label()
+
+    return flow
+
+
+async def test_concurrent_runs_each_send_through_their_own_transport_override(
+    runner: Runner,
+) -> None:
+    flow = _label_flow()
+    barrier = asyncio.Barrier(2)  # both requests are in flight at once
+    entered = asyncio.Barrier(2)  # both blocks are entered before either runs
+
+    async def run_with(label: str) -> str | None:
+        with overriding_transport(_labelled(label, barrier.wait)):
+            await entered.wait()
+            return (await runner.arun(flow)).output
+
+    outputs = await asyncio.gather(run_with("first"), run_with("second"))
+
+    assert list(outputs) == ["first", "second"]
+    assert (await runner.arun(flow)).output == "own"
+
+
+def test_threads_each_send_through_their_own_transport_override(
+    runner: Runner,
+) -> None:
+    flow = _label_flow()
+    barrier = threading.Barrier(2, timeout=10)
+    entered = threading.Barrier(2, timeout=10)
+    outputs: dict[str, str | None] = {}
+
+    async def rendezvous() -> None:
+        await asyncio.to_thread(barrier.wait)
+
+    def run_with(label: str) -> None:
+        with overriding_transport(_labelled(label, rendezvous)):
+            entered.wait()  # both threads are in their blocks now
+            outputs[label] = runner.run(flow).output
+
+    threads = [threading.Thread(target=run_with, args=(n,)) for n in ("a", "b")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert outputs == {"a": "a", "b": "b"}
+    assert runner.run(flow).output == "own", "the main thread saw no override"
+
+
+def test_a_transport_override_is_undone_when_its_block_raises(runner: Runner) -> None:
+    flow = _label_flow()
+    override = httpx.MockTransport(lambda request: httpx.Response(200, json="mock"))
+    inside: list[str | None] = []
+
+    def block() -> None:
+        with overriding_transport(override):
+            inside.append(runner.run(flow).output)
+            raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match=r"^boom$"):
+        block()
+
+    assert inside == ["mock"]
+    assert runner.run(flow).output == "own"
 
 
 # ---------------------------------------------------------------- clients

@@ -19,7 +19,7 @@ from fiscus_dsl._connectors.connector import DEFAULT_RETRY
 from fiscus_dsl._connectors.http import _ReleasingStream
 from fiscus_dsl._connectors.limits import Limits, Rate, parse_rate
 
-from .conftest import BASE, FakeSleep
+from .conftest import BASE
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     import respx
 
     from fiscus_dsl import Runner
+    from fiscus_dsl.testing import FakeSleep
 
 TURNS = 20
 

@@ -35,8 +35,7 @@ if TYPE_CHECKING:
 
     from fiscus_dsl import Runner, Task
     from fiscus_dsl._connectors.connector import IdempotencyKey
-
-    from .conftest import FakeSleep
+    from fiscus_dsl.testing import FakeSleep
 
 NO_JITTER = Retry(attempts=3, backoff=0.5, max_delay=30.0, jitter=False)
 
@@ -91,7 +90,7 @@ FAILURES: dict[str, httpx.Response | Exception] = {
         for status in (408, 500, 502, 503, 504, 400, 401, 403, 404, 409, 422)
     },
 }
-# The rule, as DESIGN.md writes it.
+# The rule, as docs/connectors.md writes it.
 RETRIED_ALWAYS = {"ConnectError", "ConnectTimeout", "PoolTimeout", "429"}
 RETRIED_IF_IDEMPOTENT = {
     "ReadTimeout",

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
@@ -45,18 +45,11 @@ from .fake_api import (
     connectors,
 )
 
+if TYPE_CHECKING:
+    from fiscus_dsl.testing import FakeSleep
+
 CONTACTS = "POST /v1/contacts"
 MESSAGES = "POST /v1/messages"
-
-
-class FakeSleep:
-    """Record every delay the runner asks for and return at once."""
-
-    def __init__(self) -> None:
-        self.delays: list[float] = []
-
-    async def __call__(self, seconds: float, /) -> None:
-        self.delays.append(seconds)
 
 
 @pytest.fixture
@@ -65,13 +58,8 @@ def api() -> FakeApi:
 
 
 @pytest.fixture
-def sleep() -> FakeSleep:
-    return FakeSleep()
-
-
-@pytest.fixture
-def runner(sleep: FakeSleep) -> Runner:
-    return Runner(sleep=sleep)
+def runner(fake_sleep: FakeSleep) -> Runner:
+    return Runner(sleep=fake_sleep)
 
 
 @pytest.fixture
@@ -263,7 +251,7 @@ def test_the_chained_email_starts_only_after_the_contact_ended(
 
 
 def test_a_failing_first_task_is_retried_with_backoff(
-    api: FakeApi, runner: Runner, sleep: FakeSleep
+    api: FakeApi, runner: Runner, fake_sleep: FakeSleep
 ) -> None:
     api.failures = 2
     client = FiscusClient(
@@ -274,13 +262,13 @@ def test_a_failing_first_task_is_retried_with_backoff(
 
     assert response.success, response.error_message
     assert api.paths() == [CONTACTS, CONTACTS, CONTACTS, MESSAGES]
-    assert sleep.delays == [0.5, 1.0]
+    assert fake_sleep.delays == [0.5, 1.0]
     assert response.run is not None
     assert response.run["create_contact"].attempts == 3
 
 
 def test_a_first_task_that_keeps_failing_is_tried_retries_plus_one_times(
-    api: FakeApi, runner: Runner, sleep: FakeSleep
+    api: FakeApi, runner: Runner, fake_sleep: FakeSleep
 ) -> None:
     api.failures = 100
     client = FiscusClient(
@@ -292,7 +280,7 @@ def test_a_first_task_that_keeps_failing_is_tried_retries_plus_one_times(
     assert not response.success
     assert api.count(CONTACTS) == 3
     assert api.count(MESSAGES) == 0  # the condition was false: the email skipped
-    assert sleep.delays == [0.25, 0.5]
+    assert fake_sleep.delays == [0.25, 0.5]
     assert response.error_code is FiscusErrorCode.INTERNAL_ERROR
     assert isinstance(response.error, HTTPStatusError)
     assert response.error.status_code == 503
@@ -301,7 +289,7 @@ def test_a_first_task_that_keeps_failing_is_tried_retries_plus_one_times(
 
 
 def test_retries_zero_tries_once(
-    api: FakeApi, runner: Runner, sleep: FakeSleep
+    api: FakeApi, runner: Runner, fake_sleep: FakeSleep
 ) -> None:
     api.failures = 1
     client = FiscusClient(connectors=connectors(api), retries=0, runner=runner)
@@ -310,11 +298,11 @@ def test_retries_zero_tries_once(
 
     assert not response.success
     assert api.count(CONTACTS) == 1
-    assert sleep.delays == []
+    assert fake_sleep.delays == []
 
 
 def test_the_default_is_three_retries_from_half_a_second(
-    api: FakeApi, runner: Runner, sleep: FakeSleep
+    api: FakeApi, runner: Runner, fake_sleep: FakeSleep
 ) -> None:
     api.failures = 100
     client = FiscusClient(connectors=connectors(api), runner=runner)
@@ -322,11 +310,11 @@ def test_the_default_is_three_retries_from_half_a_second(
     client.execute("CRMSystem", "create_contact", JOHN)
 
     assert api.count(CONTACTS) == 4
-    assert sleep.delays == [0.5, 1.0, 2.0]
+    assert fake_sleep.delays == [0.5, 1.0, 2.0]
 
 
 def test_a_client_error_is_not_retried(
-    client: FiscusClient, api: FakeApi, sleep: FakeSleep
+    client: FiscusClient, api: FakeApi, fake_sleep: FakeSleep
 ) -> None:
     response = client.execute(
         "CRMSystem", "create_contact", {"name": "Jo", "email": "no-at-sign"}
@@ -334,7 +322,7 @@ def test_a_client_error_is_not_retried(
 
     assert not response.success
     assert api.count(CONTACTS) == 1
-    assert sleep.delays == []
+    assert fake_sleep.delays == []
     assert response.error_code is FiscusErrorCode.INVALID_REQUEST
 
 
@@ -492,7 +480,7 @@ async def test_execute_works_inside_a_running_event_loop(
 
 
 def test_the_client_uses_the_default_runner_unless_given_one(
-    api: FakeApi, runner: Runner, sleep: FakeSleep
+    api: FakeApi, runner: Runner, fake_sleep: FakeSleep
 ) -> None:
     api.failures = 1
     client = FiscusClient(connectors=connectors(api), retries=1)
@@ -503,7 +491,7 @@ def test_the_client_uses_the_default_runner_unless_given_one(
         set_default_runner(previous)
 
     assert response.success
-    assert sleep.delays == [0.5]
+    assert fake_sleep.delays == [0.5]
 
 
 def test_an_empty_task_list_succeeds_with_no_results(

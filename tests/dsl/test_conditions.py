@@ -40,6 +40,8 @@ from fiscus_dsl._graph.model import (
 )
 from fiscus_dsl._graph.model import Condition as ConditionSpec
 
+from .conftest import as_future, node_of
+
 if TYPE_CHECKING:
     from collections.abc import Callable
 
@@ -69,16 +71,8 @@ def as_condition(value: object) -> Condition:
     return value
 
 
-def as_future(value: object) -> TaskFuture[object]:
-    """Return a task call's result as the future it is while tracing."""
-    assert isinstance(value, TaskFuture)
-    return value
-
-
 def _guard(graph: WorkflowGraph, node_id: str) -> ConditionSpec | None:
-    node = graph.node(node_id)
-    assert isinstance(node, TaskNode)
-    return node.guard
+    return node_of(graph, node_id, TaskNode).guard
 
 
 def _guard_of(build: Callable[[], object]) -> ConditionSpec | None:
@@ -365,12 +359,12 @@ def test_when_with_a_predicate_records_it() -> None:
         with when(is_big, points, 9):
             act("y")
 
-    traced = flow.trace_graph((), {})
+    traced = flow.compile((), {})
 
-    assert _guard(traced.graph, "act") == PredicateCondition(
+    assert _guard(traced.graph(), "act") == PredicateCondition(
         name="is_big", key="when:is_big", args=(SCORE, ValueArg(value=5))
     )
-    assert _guard(traced.graph, "act#2") == PredicateCondition(
+    assert _guard(traced.graph(), "act#2") == PredicateCondition(
         name="is_big", key="when:is_big#2", args=(SCORE, ValueArg(value=9))
     )
     assert traced.predicates == {"when:is_big": is_big, "when:is_big#2": is_big}
@@ -388,8 +382,8 @@ def test_when_with_a_nameless_callable_uses_its_type_name() -> None:
         with when(check, score()):
             act("x")
 
-    traced = flow.trace_graph((), {})
-    assert _guard(traced.graph, "act") == PredicateCondition(
+    traced = flow.compile((), {})
+    assert _guard(traced.graph(), "act") == PredicateCondition(
         name="Threshold", key="when:Threshold", args=(SCORE,)
     )
     assert traced.predicates == {"when:Threshold": check}
@@ -632,9 +626,7 @@ def test_coalesce_gives_a_future_of_a_coalesce_arg() -> None:
     graph = flow.graph()
     (joined,) = futures
     assert isinstance(joined, TaskFuture)
-    node = graph.node("act#2")
-    assert isinstance(node, TaskNode)
-    assert node.args == {
+    assert node_of(graph, "act#2", TaskNode).args == {
         "label": CoalesceArg(options=(RefArg(node="act"), ValueArg(value="small")))
     }
 

@@ -20,6 +20,8 @@ from fiscus_dsl._graph.model import (
     WorkflowGraph,
 )
 
+from .conftest import as_future, node_of
+
 
 class Contact(BaseModel):
     id: str
@@ -46,16 +48,8 @@ def use(value: object) -> object:
     return value
 
 
-def as_future(value: object) -> TaskFuture[object]:
-    """Return a task call's result as the future it is while tracing."""
-    assert isinstance(value, TaskFuture)
-    return value
-
-
 def _arg_of_use(graph: WorkflowGraph) -> object:
-    node = graph.node("use")
-    assert isinstance(node, TaskNode)
-    return node.args["value"]
+    return node_of(graph, "use", TaskNode).args["value"]
 
 
 def _traced_arg(make: Any) -> object:

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import inspect
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pytest
 
 from fiscus_dsl import (
     Condition,
-    TaskFuture,
     TracingError,
     coalesce,
     failed,
@@ -24,8 +23,7 @@ from fiscus_dsl import (
 from fiscus_dsl._graph.model import ConstCondition
 from fiscus_dsl._graph.render import describe_condition
 
-if TYPE_CHECKING:
-    from collections.abc import Callable
+from .conftest import as_future, first_body_line, next_line
 
 
 @task
@@ -49,25 +47,6 @@ def use(value: object) -> object:
 
 
 ADD_SIGNATURE = re.escape(f"add{inspect.signature(add)}")
-
-
-def next_line() -> int:
-    """Return the number of the line after the caller's current line."""
-    frame = inspect.currentframe()
-    assert frame is not None
-    assert frame.f_back is not None
-    return frame.f_back.f_lineno + 1
-
-
-def first_body_line(function: Callable[..., object]) -> int:
-    """Return the line of the first statement of an undecorated ``def``."""
-    return function.__code__.co_firstlineno + 1
-
-
-def as_future(value: object) -> TaskFuture[object]:
-    """Return a task call's result as the future it is while tracing."""
-    assert isinstance(value, TaskFuture)
-    return value
 
 
 def assert_located(error: TracingError, workflow: str | None, line: int) -> None:

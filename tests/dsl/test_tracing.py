@@ -20,8 +20,9 @@ from fiscus_dsl._graph.model import (
     Step,
     TaskNode,
     ValueArg,
-    WorkflowGraph,
 )
+
+from .conftest import next_line, node_of
 
 
 @task
@@ -42,20 +43,6 @@ def add(a: int, b: int) -> int:
 @task(retry=Retry(attempts=2, jitter=False), on_error="continue")
 def double(x: int) -> int:
     return 2 * x
-
-
-def _map_node(graph: WorkflowGraph, node_id: str) -> MapNode:
-    node = graph.node(node_id)
-    assert isinstance(node, MapNode)
-    return node
-
-
-def _line() -> int:
-    """Return the line number of the caller."""
-    frame = inspect.currentframe()
-    assert frame is not None
-    assert frame.f_back is not None
-    return frame.f_back.f_lineno
 
 
 # ---------------------------------------------------------------- ids
@@ -122,7 +109,7 @@ def test_map_records_one_map_node_over_a_future_list() -> None:
         return double.map(x=numbers())
 
     graph = flow.graph()
-    node = _map_node(graph, "double")
+    node = node_of(graph, "double", MapNode)
 
     assert node.task == "double"
     assert node.mapped == {"x": RefArg(node="numbers")}
@@ -150,8 +137,8 @@ def test_map_ids_share_the_counter_with_calls() -> None:
 
     graph = flow.graph()
     assert [node.id for node in graph.nodes] == ["double", "double#2", "double#3"]
-    assert _map_node(graph, "double#2").mapped == {"x": ValueArg(value=[1, 2])}
-    assert _map_node(graph, "double#3").mapped == {"x": ValueArg(value=(3,))}
+    assert node_of(graph, "double#2", MapNode).mapped == {"x": ValueArg(value=[1, 2])}
+    assert node_of(graph, "double#3", MapNode).mapped == {"x": ValueArg(value=(3,))}
 
 
 def test_map_zips_several_lists() -> None:
@@ -159,7 +146,7 @@ def test_map_zips_several_lists() -> None:
     def flow(left: list[int]) -> list[int]:
         return add.map(a=left, b=numbers())
 
-    node = _map_node(flow.graph(), "add")
+    node = node_of(flow.graph(), "add", MapNode)
     assert node.mapped == {"a": InputArg(name="left"), "b": RefArg(node="numbers")}
 
 
@@ -168,7 +155,7 @@ def test_partial_map_records_the_bound_arguments() -> None:
     def flow() -> list[int]:
         return add.partial(b=10).map(a=numbers())
 
-    node = _map_node(flow.graph(), "add")
+    node = node_of(flow.graph(), "add", MapNode)
     assert node.args == {"b": ValueArg(value=10)}
     assert node.mapped == {"a": RefArg(node="numbers")}
 
@@ -182,7 +169,7 @@ def test_chained_partials_bind_all_their_arguments() -> None:
     def flow() -> list[int]:
         return scale.partial(factor=2).partial(offset=1).map(x=numbers())
 
-    node = _map_node(flow.graph(), "scale")
+    node = node_of(flow.graph(), "scale", MapNode)
     assert node.args == {"factor": ValueArg(value=2), "offset": ValueArg(value=1)}
     assert node.mapped == {"x": RefArg(node="numbers")}
 
@@ -193,7 +180,7 @@ def test_partial_bound_future_is_a_ref() -> None:
         base = fetch("x")
         return add.partial(b=base["n"]).map(a=[1, 2])
 
-    node = _map_node(flow.graph(), "add")
+    node = node_of(flow.graph(), "add", MapNode)
     assert node.args == {"b": RefArg(node="fetch", path=(Step(kind="item", key="n"),))}
 
 
@@ -204,7 +191,7 @@ def test_map_inside_when_is_guarded() -> None:
         with when(succeeded(items)):
             double.map(x=items)
 
-    node = _map_node(flow.graph(), "double")
+    node = node_of(flow.graph(), "double", MapNode)
     assert node.guard == OutcomeCondition(test="succeeded", node="numbers")
 
 
@@ -294,9 +281,9 @@ def test_each_node_records_the_line_of_its_call() -> None:
 
     @workflow
     def flow() -> None:
-        lines.append(_line() + 1)
+        lines.append(next_line())
         fetch("a")
-        lines.append(_line() + 1)
+        lines.append(next_line())
         double.map(x=[1])
 
     graph = flow.graph()
@@ -306,7 +293,7 @@ def test_each_node_records_the_line_of_its_call() -> None:
 
 
 def test_user_location_names_the_callers_file_and_line() -> None:
-    line = _line() + 1
+    line = next_line()
     assert user_location() == f"test_tracing.py:{line}"
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from pydantic import BaseModel
@@ -18,7 +18,16 @@ from fiscus_dsl import (
 from fiscus_dsl._dsl.signature import CallSignature
 from fiscus_dsl._graph.model import InputArg, TaskNode, ValueArg
 
+if TYPE_CHECKING:
+    from fiscus_dsl._dsl.plan import Plan
+from .conftest import first_body_line
+
 SECRET = "sk_live_51HxQ9T7bAdVaLuE"
+
+
+def invalid_of(plan: Plan) -> dict[str, ArgumentValidationError]:
+    """Return the validation errors tracing found, by step id."""
+    return {node.id: node.invalid for node in plan.nodes if node.invalid is not None}
 
 
 @task
@@ -68,7 +77,7 @@ def test_run_with_a_missing_input_raises_workflow_input_error() -> None:
     ) as info:
         misuse()
 
-    line = misuse.__code__.co_firstlineno + 1
+    line = first_body_line(misuse)
     assert info.value.workflow == "billing"
     assert info.value.location == f"test_validation.py:{line}"
     assert info.value.problems == ("missing 'amount'",)
@@ -178,9 +187,9 @@ def test_literal_argument_of_the_wrong_type_is_recorded_as_invalid() -> None:
     def pay() -> int:
         return charge(SECRET, tags=[7, "ok"])  # type: ignore[arg-type, list-item]  # deliberately wrong types
 
-    traced = pay.trace_graph((), {})
+    traced = pay.compile((), {})
 
-    error = traced.invalid["charge"]
+    error = invalid_of(traced)["charge"]
     assert isinstance(error, ArgumentValidationError)
     assert error.workflow == "pay"
     assert error.task_id == "charge"
@@ -193,7 +202,7 @@ def test_literal_argument_of_the_wrong_type_is_recorded_as_invalid() -> None:
     )
     assert SECRET not in str(error)
     assert SECRET not in repr(error.errors)
-    assert traced.graph.node("charge").id == "charge"
+    assert traced.graph().node("charge").id == "charge"
 
 
 def test_invalid_literal_is_recorded_under_its_numbered_id() -> None:
@@ -202,16 +211,16 @@ def test_invalid_literal_is_recorded_under_its_numbered_id() -> None:
         charge(1, ["a"])
         charge("many", ["a"])  # type: ignore[arg-type]  # deliberately a str
 
-    traced = pay.trace_graph((), {})
+    traced = pay.compile((), {})
 
-    assert list(traced.invalid) == ["charge#2"]
-    assert traced.invalid["charge#2"].fields == ("amount",)
+    assert list(invalid_of(traced)) == ["charge#2"]
+    assert invalid_of(traced)["charge#2"].fields == ("amount",)
 
 
 def test_valid_literals_record_nothing() -> None:
-    traced = billing.trace_graph((), {"amount": 5})
+    traced = billing.compile((), {"amount": 5})
 
-    assert traced.invalid == {}
+    assert invalid_of(traced) == {}
 
 
 def test_future_arguments_are_not_validated_while_tracing() -> None:
@@ -223,9 +232,9 @@ def test_future_arguments_are_not_validated_while_tracing() -> None:
     def pay() -> int:
         return charge(label(), tags=[label()])  # type: ignore[arg-type]  # a str future on purpose
 
-    traced = pay.trace_graph((), {})
+    traced = pay.compile((), {})
 
-    assert traced.invalid == {}
+    assert invalid_of(traced) == {}
 
 
 def test_bound_literal_of_a_map_is_validated_while_tracing() -> None:
@@ -233,9 +242,9 @@ def test_bound_literal_of_a_map_is_validated_while_tracing() -> None:
     def pay() -> list[int]:
         return charge.partial(tags=SECRET).map(amount=[1, 2])
 
-    traced = pay.trace_graph((), {})
+    traced = pay.compile((), {})
 
-    error = traced.invalid["charge"]
+    error = invalid_of(traced)["charge"]
     assert error.task_id == "charge"
     assert error.fields == ("tags",)
     assert SECRET not in str(error)
@@ -246,9 +255,9 @@ def test_invalid_literal_of_a_sub_workflow_is_recorded_as_invalid() -> None:
     def parent() -> int:
         return billing(amount=SECRET)  # type: ignore[arg-type]  # deliberately a str
 
-    traced = parent.trace_graph((), {})
+    traced = parent.compile((), {})
 
-    error = traced.invalid["billing"]
+    error = invalid_of(traced)["billing"]
     assert error.workflow == "parent"
     assert error.task_id == "billing"
     assert error.fields == ("amount",)
@@ -260,7 +269,7 @@ def test_unannotated_any_object_and_variadic_parameters_are_not_validated() -> N
     def flow() -> None:
         audit(object(), object(), object(), 1, 2, key=3)
 
-    assert flow.trace_graph((), {}).invalid == {}
+    assert invalid_of(flow.compile((), {})) == {}
     assert audit.call_signature.adapters() == {}
 
 
@@ -269,7 +278,7 @@ def test_annotation_defined_after_the_task_is_resolved_on_first_use() -> None:
     def flow() -> None:
         store({"size": SECRET})  # type: ignore[arg-type]  # deliberately a dict with a str
 
-    error = flow.trace_graph((), {}).invalid["store"]
+    error = invalid_of(flow.compile((), {}))["store"]
 
     assert error.fields == ("item.size",)
     assert SECRET not in str(error)
@@ -334,7 +343,7 @@ def test_a_local_class_defined_after_the_task_resolves_at_first_use() -> None:
         put({"size": SECRET})  # type: ignore[arg-type]  # deliberately a dict with a str
 
     assert not put.call_signature.is_resolved  # defined after the decorator
-    error = flow.trace_graph((), {}).invalid["put"]
+    error = invalid_of(flow.compile((), {}))["put"]
 
     assert error.fields == ("item.size",)
     assert put.call_signature.is_resolved
@@ -352,7 +361,7 @@ def test_a_local_class_defined_before_the_task_is_resolved() -> None:
     def flow() -> None:
         put(SECRET, Local(size=1))  # type: ignore[arg-type]  # deliberately a str
 
-    assert flow.trace_graph((), {}).invalid["put"].fields == ("amount",)
+    assert invalid_of(flow.compile((), {}))["put"].fields == ("amount",)
 
 
 # ---------------------------------------------------------------- signatures

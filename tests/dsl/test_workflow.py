@@ -17,7 +17,7 @@ from fiscus_dsl import (
     when,
     workflow,
 )
-from fiscus_dsl._dsl.tracing import TracedWorkflow
+from fiscus_dsl._dsl.plan import Plan
 from fiscus_dsl._graph.model import (
     InputArg,
     ListArg,
@@ -25,9 +25,10 @@ from fiscus_dsl._graph.model import (
     RefArg,
     TaskNode,
     ValueArg,
-    WorkflowGraph,
     WorkflowNode,
 )
+
+from .conftest import node_of
 
 
 @task
@@ -53,18 +54,6 @@ def welcome(contact: object, greeting: str = "Hello") -> str:
 
 def _before_workflow(run: object) -> None:
     return None
-
-
-def _task_node(graph: WorkflowGraph, node_id: str) -> TaskNode:
-    node = graph.node(node_id)
-    assert isinstance(node, TaskNode)
-    return node
-
-
-def _workflow_node(graph: WorkflowGraph, node_id: str) -> WorkflowNode:
-    node = graph.node(node_id)
-    assert isinstance(node, WorkflowNode)
-    return node
 
 
 # ---------------------------------------------------------------- declaring
@@ -94,7 +83,7 @@ def test_workflow_hooks_option_registers_them() -> None:
         return make_contact(name)
 
     assert onboard.hooks == (hooks,)
-    assert onboard.trace_graph((), {"name": "Ada"}).hooks == (hooks,)
+    assert onboard.compile((), {"name": "Ada"}).hooks == (hooks,)
 
 
 def test_workflow_hooks_option_takes_a_sequence_and_drops_empty_hooks() -> None:
@@ -121,7 +110,7 @@ def test_graph_without_inputs_uses_placeholders_and_defaults() -> None:
 
     assert graph.name == "welcome"
     assert graph.inputs == ("contact",)
-    assert _task_node(graph, "greet").args == {
+    assert node_of(graph, "greet", TaskNode).args == {
         "contact": InputArg(name="contact"),
         "greeting": ValueArg(value="Hello"),
     }
@@ -132,7 +121,7 @@ def test_graph_with_inputs_bakes_them_in_as_literals() -> None:
     graph = welcome.graph("Ada", greeting="Hi")
 
     assert graph.inputs == ()
-    assert _task_node(graph, "greet").args == {
+    assert node_of(graph, "greet", TaskNode).args == {
         "contact": ValueArg(value="Ada"),
         "greeting": ValueArg(value="Hi"),
     }
@@ -142,7 +131,7 @@ def test_graph_with_some_inputs_keeps_placeholders_for_the_rest() -> None:
     graph = welcome.graph(greeting="Hi")
 
     assert graph.inputs == ("contact",)
-    assert _task_node(graph, "greet").args["greeting"] == ValueArg(value="Hi")
+    assert node_of(graph, "greet", TaskNode).args["greeting"] == ValueArg(value="Hi")
 
 
 def test_graph_of_a_workflow_returning_nothing_has_no_output() -> None:
@@ -209,15 +198,15 @@ def test_each_trace_runs_the_body_anew_with_its_inputs() -> None:
         calls.append(name)
         return make_contact(name)
 
-    first = onboard.trace_graph((), {"name": "Ada"})
-    second = onboard.trace_graph((), {"name": "Grace"})
+    first = onboard.compile((), {"name": "Ada"})
+    second = onboard.compile((), {"name": "Grace"})
 
     assert calls == ["Ada", "Grace"]
-    assert isinstance(first, TracedWorkflow)
-    assert _task_node(first.graph, "make_contact").args == {
+    assert isinstance(first, Plan)
+    assert node_of(first.graph(), "make_contact", TaskNode).args == {
         "name": ValueArg(value="Ada")
     }
-    assert _task_node(second.graph, "make_contact").args == {
+    assert node_of(second.graph(), "make_contact", TaskNode).args == {
         "name": ValueArg(value="Grace")
     }
 
@@ -242,16 +231,17 @@ async def test_workflow_arun_returns_the_run_result() -> None:
     assert result.output == "Hi, Ada"
 
 
-def test_traced_workflow_keeps_the_task_behind_each_node() -> None:
-    traced = welcome.trace_graph(("Ada",), {})
+def test_plan_keeps_the_task_behind_each_step() -> None:
+    plan = welcome.compile(("Ada",), {})
 
-    assert traced.name == "welcome"
-    assert traced.tasks == {"greet": greet}
-    assert traced.children == {}
-    assert traced.predicates == {}
-    assert traced.invalid == {}
-    assert not traced.standalone
-    assert traced.as_standalone().standalone
+    assert plan.name == "welcome"
+    assert [(node.id, node.kind, node.task) for node in plan.nodes] == [
+        ("greet", "task", greet)
+    ]
+    assert plan.node("greet").child is None
+    assert plan.node("greet").invalid is None
+    assert plan.predicates == {}
+    assert not plan.standalone
 
 
 def test_workflow_method_binds_its_instance() -> None:
@@ -276,7 +266,9 @@ def test_async_workflow_may_await_task_futures() -> None:
 
     graph = onboard.graph()
     assert [node.id for node in graph.nodes] == ["make_contact", "greet"]
-    assert _task_node(graph, "greet").args["contact"] == RefArg(node="make_contact")
+    assert node_of(graph, "greet", TaskNode).args["contact"] == RefArg(
+        node="make_contact"
+    )
     assert graph.output == RefArg(node="greet")
 
 
@@ -335,8 +327,8 @@ def test_sub_workflow_becomes_a_workflow_node_with_its_graph() -> None:
         contact = make_contact(name)
         return welcome(contact, greeting="Hi")
 
-    traced = onboard.trace_graph((), {"name": "Ada"})
-    node = _workflow_node(traced.graph, "welcome")
+    traced = onboard.compile((), {"name": "Ada"})
+    node = node_of(traced.graph(), "welcome", WorkflowNode)
 
     assert node.workflow == "welcome"
     assert node.args == {"contact": RefArg(node="make_contact")}
@@ -344,12 +336,14 @@ def test_sub_workflow_becomes_a_workflow_node_with_its_graph() -> None:
     assert node.guard is None
     assert node.graph.name == "welcome"
     assert node.graph.inputs == ("contact",)
-    assert _task_node(node.graph, "greet").args == {
+    assert node_of(node.graph, "greet", TaskNode).args == {
         "contact": InputArg(name="contact"),
         "greeting": ValueArg(value="Hi"),
     }
-    assert traced.children["welcome"].graph == node.graph
-    assert traced.graph.output == RefArg(node="welcome")
+    child = traced.node("welcome").child
+    assert child is not None
+    assert child.graph() == node.graph
+    assert traced.graph().output == RefArg(node="welcome")
 
 
 def test_sub_workflow_with_only_literals_has_them_baked_into_its_graph() -> None:
@@ -357,11 +351,11 @@ def test_sub_workflow_with_only_literals_has_them_baked_into_its_graph() -> None
     def parent() -> str:
         return welcome("Ada")
 
-    node = _workflow_node(parent.graph(), "welcome")
+    node = node_of(parent.graph(), "welcome", WorkflowNode)
 
     assert node.args == {}
     assert node.graph.inputs == ()
-    assert _task_node(node.graph, "greet").args == {
+    assert node_of(node.graph, "greet", TaskNode).args == {
         "contact": ValueArg(value="Ada"),
         "greeting": ValueArg(value="Hello"),
     }
@@ -372,7 +366,7 @@ def test_sub_workflow_argument_holding_a_future_is_a_placeholder() -> None:
     def parent(name: str) -> str:
         return welcome([make_contact(name), "cc"])
 
-    node = _workflow_node(parent.graph(), "welcome")
+    node = node_of(parent.graph(), "welcome", WorkflowNode)
 
     assert node.args == {
         "contact": ListArg(items=(RefArg(node="make_contact"), ValueArg(value="cc")))
@@ -396,7 +390,7 @@ def test_sub_workflow_inside_when_is_guarded() -> None:
         with when(succeeded(contact)):
             welcome(contact)
 
-    node = _workflow_node(parent.graph(), "welcome")
+    node = node_of(parent.graph(), "welcome", WorkflowNode)
     assert node.guard == OutcomeCondition(test="succeeded", node="make_contact")
 
 
@@ -405,12 +399,12 @@ def test_sub_workflow_map_sets_mapped() -> None:
     def parent(count: int) -> list[str]:
         return welcome.map(contact=numbers(count))
 
-    node = _workflow_node(parent.graph(), "welcome")
+    node = node_of(parent.graph(), "welcome", WorkflowNode)
 
     assert node.mapped == {"contact": RefArg(node="numbers")}
     assert node.args == {}
     assert node.graph.inputs == ("contact",)
-    assert _task_node(node.graph, "greet").args == {
+    assert node_of(node.graph, "greet", TaskNode).args == {
         "contact": InputArg(name="contact"),
         "greeting": ValueArg(value="Hello"),
     }
@@ -430,12 +424,12 @@ def test_sub_workflow_partial_map_binds_futures_and_bakes_literals() -> None:
         owner = make_contact(name)
         return labelled.partial(label="vip", owner=owner).map(contact=["a", "b"])
 
-    node = _workflow_node(parent.graph(), "labelled")
+    node = node_of(parent.graph(), "labelled", WorkflowNode)
 
     assert node.args == {"owner": RefArg(node="make_contact")}
     assert node.mapped == {"contact": ValueArg(value=["a", "b"])}
     assert node.graph.inputs == ("owner", "contact")
-    assert _task_node(node.graph, "tag").args == {
+    assert node_of(node.graph, "tag", TaskNode).args == {
         "contact": InputArg(name="contact"),
         "label": ValueArg(value="vip"),
         "owner": InputArg(name="owner"),

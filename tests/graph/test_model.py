@@ -191,17 +191,21 @@ def test_every_condition_kind_round_trips_through_json() -> None:
     assert WorkflowGraph.model_validate_json(graph.model_dump_json()) == graph
 
 
-def test_value_that_json_cannot_hold_is_dumped_as_its_repr() -> None:
+def test_value_that_json_cannot_hold_is_dumped_as_its_type_name() -> None:
     arg = ValueArg(value={1, 2})
 
     assert arg.model_dump_json() == '{"kind":"value","value":[1,2]}'
-    assert ValueArg(value=object).model_dump()["value"] == repr(object)
+    assert ValueArg(value=object).model_dump()["value"] == "<type>"
+    assert (
+        ValueArg(value=object()).model_dump_json()
+        == '{"kind":"value","value":"<object>"}'
+    )
 
 
-def test_dict_keys_that_json_cannot_hold_are_dumped_as_their_repr() -> None:
+def test_dict_keys_that_json_cannot_hold_are_dumped_as_their_type_name() -> None:
     arg = DictArg(keys=(object,), values=(ValueArg(value=1),))
 
-    assert arg.model_dump()["keys"] == [repr(object)]
+    assert arg.model_dump()["keys"] == ["<type>"]
 
 
 def test_node_returns_the_node_with_that_id() -> None:

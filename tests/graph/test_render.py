@@ -37,7 +37,7 @@ EMAIL = RefArg(node="create_contact", path=(Step(kind="attr", key="email"),))
 
 
 def _onboard() -> WorkflowGraph:
-    """The graph of DESIGN.md's ``onboard`` workflow."""
+    """The graph of the tutorial's ``onboard`` workflow."""
     return WorkflowGraph(
         name="onboard",
         inputs=("name", "email"),

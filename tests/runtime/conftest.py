@@ -1,51 +1,28 @@
-"""Shared fixtures for the runtime tests: a fake sleep, a fake clock, runners."""
+"""Shared fixtures for the runtime tests: a fake clock and runners.
+
+``fake_sleep`` comes from ``tests/conftest.py``; both fakes are the kit's.
+"""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Final
 
 import pytest
 
 from fiscus_dsl import Runner, set_default_runner
+from fiscus_dsl.testing import FakeClock, FakeSleep
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-EPOCH = datetime(2024, 1, 1, tzinfo=UTC)
-
-
-class FakeSleep:
-    """Record every delay the runner asks for and return at once."""
-
-    def __init__(self) -> None:
-        self.delays: list[float] = []
-
-    async def __call__(self, seconds: float, /) -> None:
-        self.delays.append(seconds)
-
-
-class FakeClock:
-    """Tell a time that moves one second forward on every reading."""
-
-    def __init__(self) -> None:
-        self.now = EPOCH
-        self.readings = 0
-
-    def __call__(self) -> datetime:
-        self.readings += 1
-        self.now += timedelta(seconds=1)
-        return self.now
-
-
-@pytest.fixture
-def fake_sleep() -> FakeSleep:
-    return FakeSleep()
+#: Where ``fake_clock`` starts: its first reading is one second later.
+EPOCH: Final = datetime(2024, 1, 1, tzinfo=UTC)
 
 
 @pytest.fixture
 def fake_clock() -> FakeClock:
-    return FakeClock()
+    return FakeClock(EPOCH)
 
 
 @pytest.fixture

@@ -26,7 +26,7 @@ from fiscus_dsl import (
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from .conftest import FakeClock, FakeSleep
+    from fiscus_dsl.testing import FakeClock, FakeSleep
 
 
 def _runner(fake_sleep: FakeSleep, fake_clock: FakeClock, *hooks: Hooks) -> Runner:

@@ -19,8 +19,7 @@ from fiscus_dsl import (
 
 if TYPE_CHECKING:
     from fiscus_dsl import Runner
-
-    from .conftest import FakeClock, FakeSleep
+    from fiscus_dsl.testing import FakeClock, FakeSleep
 
 SUCCEEDED = TaskStatus.SUCCEEDED
 FAILED = TaskStatus.FAILED

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import pickle
 from datetime import timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING
@@ -12,6 +13,7 @@ import pytest
 from fiscus_dsl import (
     RunResult,
     RunStatus,
+    Secret,
     TaskResult,
     TaskStatus,
     WorkflowGraph,
@@ -23,8 +25,7 @@ from .conftest import EPOCH
 
 if TYPE_CHECKING:
     from fiscus_dsl import Runner
-
-    from .conftest import FakeClock
+    from fiscus_dsl.testing import FakeClock
 
 
 @task
@@ -163,6 +164,80 @@ def test_model_dump_json_writes_errors_as_type_and_message(runner: Runner) -> No
     assert dumped["graph"]["name"] == "hello_broken"
 
 
+class _Connection:
+    """A value pydantic cannot serialise."""
+
+    def __repr__(self) -> str:
+        return "_Connection(password='hunter22')"
+
+
+@task
+def leak() -> dict[str, object]:
+    return {"token": Secret("sk_results_dump_4242"), "conn": _Connection(), "n": 1}
+
+
+@workflow
+def leaky() -> dict[str, object]:
+    return leak()
+
+
+def test_model_dump_json_masks_secrets_and_names_unserialisable_types(
+    runner: Runner,
+) -> None:
+    result = runner.run(leaky)
+
+    text = result.model_dump_json()
+
+    dumped = json.loads(text)
+    expected = {"token": "**********", "conn": "<_Connection>", "n": 1}
+    assert dumped["output"] == expected
+    assert dumped["tasks"]["leak"]["value"] == expected
+    assert "sk_results_dump_4242" not in text
+    assert "hunter22" not in text
+
+
+def test_model_dump_in_python_mode_keeps_the_values(runner: Runner) -> None:
+    result = runner.run(leaky)
+
+    dumped = result.model_dump()
+
+    assert isinstance(dumped["output"]["conn"], _Connection)
+    assert isinstance(dumped["tasks"]["leak"]["value"]["token"], Secret)
+
+
+def test_repr_is_one_line_with_workflow_run_id_status_and_counts(
+    runner: Runner,
+) -> None:
+    result = runner.run(hello_broken, name="Ada")
+
+    assert repr(result) == (
+        f"RunResult(workflow='hello_broken', run_id={result.run_id!r}, "
+        "status='succeeded', tasks={'failed': 1, 'skipped': 1})"
+    )
+    assert str(result) == (
+        f"workflow='hello_broken' run_id={result.run_id!r} status='succeeded' "
+        "tasks={'failed': 1, 'skipped': 1}"
+    )
+
+
+def test_repr_does_not_grow_with_the_number_of_tasks(runner: Runner) -> None:
+    @workflow
+    def many(n: int) -> list[str]:
+        return greet.map(name=[str(i) for i in range(n)])
+
+    small, large = runner.run(many, n=2), runner.run(many, n=500)
+
+    assert len(repr(large)) == len(repr(small)) + 2  # only the digits of the count
+    assert "Hello" not in repr(large)
+
+
+def test_counts_tally_tasks_by_status_in_status_order(runner: Runner) -> None:
+    result = runner.run(hello_broken, name="Ada")
+
+    assert result.counts() == {"failed": 1, "skipped": 1}
+    assert list(runner.run(hello, name="Ada").counts()) == ["succeeded"]
+
+
 def test_statuses_are_str_enums() -> None:
     assert issubclass(TaskStatus, StrEnum)
     assert issubclass(RunStatus, StrEnum)
@@ -211,3 +286,25 @@ def test_error_of_a_failed_result_without_a_failed_task_is_none() -> None:
 
     assert not result.success
     assert result.error is None
+
+
+def test_task_results_and_graph_are_built_on_first_read(runner: Runner) -> None:
+    result = runner.run(hello_broken, name="Ada")
+
+    assert repr(result).endswith("tasks={'failed': 1, 'skipped': 1})")
+    assert "tasks" not in result.__dict__  # repr counted without building them
+    assert "graph" not in result.__dict__
+    assert result["greet"].status is TaskStatus.SKIPPED
+    assert result.graph.name == "hello_broken"
+    assert {"tasks", "graph"} <= set(result.__dict__)
+
+
+def test_a_result_pickles_and_compares_with_what_it_built(runner: Runner) -> None:
+    result = runner.run(hello, name="Ada")
+
+    copy = pickle.loads(pickle.dumps(result))
+
+    assert copy == result
+    assert copy.tasks["greet"].value == "Hello, Ada"
+    assert dict(copy)["graph"] == result.graph
+    assert result.model_dump()["tasks"]["greet"]["status"] == "succeeded"

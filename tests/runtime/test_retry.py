@@ -21,8 +21,7 @@ from fiscus_dsl import (
 
 if TYPE_CHECKING:
     from fiscus_dsl import Runner
-
-    from .conftest import FakeSleep
+    from fiscus_dsl.testing import FakeSleep
 
 
 class RateLimitedError(Exception):

@@ -30,7 +30,7 @@ from fiscus_dsl import (
 from fiscus_dsl._runtime.runner import run_sync, utc_now
 
 if TYPE_CHECKING:
-    from .conftest import FakeClock, FakeSleep
+    from fiscus_dsl.testing import FakeClock, FakeSleep
 
 
 @task

@@ -14,7 +14,7 @@ from fiscus_dsl._runtime.dependencies import past_tense
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
 
-    from .conftest import FakeClock, FakeSleep
+    from fiscus_dsl.testing import FakeClock, FakeSleep
 
 SUCCEEDED = TaskStatus.SUCCEEDED
 FAILED = TaskStatus.FAILED

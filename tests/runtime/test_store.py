@@ -21,11 +21,6 @@ from typing import TYPE_CHECKING
 import httpx
 import pytest
 import respx
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import (
-    InMemorySpanExporter,
-)
 from pydantic import BaseModel, SecretStr
 
 from fiscus_dsl import (
@@ -51,7 +46,7 @@ from . import crash_flow
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-    from .conftest import FakeClock, FakeSleep
+    from fiscus_dsl.testing import FakeClock, FakeSleep, SpanCapture
 
 RESUMED = "resumed from the run store"
 
@@ -624,21 +619,19 @@ def test_mapped_instances_and_sub_workflow_tasks_are_served(
 
 
 def test_a_resumed_task_has_a_span_with_the_reason(
-    store: SQLiteRunStore, fake_clock: FakeClock
+    store: SQLiteRunStore, fake_clock: FakeClock, span_capture: SpanCapture
 ) -> None:
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    runner = Runner(store=store, clock=fake_clock, tracer_provider=provider)
+    runner = Runner(
+        store=store, clock=fake_clock, tracer_provider=span_capture.provider
+    )
     broken.add("send")
     first = runner.run(onboard, name="Ada")
     broken.clear()
-    exporter.clear()
+    span_capture.clear()
 
     runner.resume(onboard, first.run_id)
 
-    spans = {span.name: span for span in exporter.get_finished_spans()}
-    provider.shutdown()
+    spans = {span.name: span for span in span_capture.spans}
     assert dict(spans["task create"].attributes or {}) == {
         "fiscus.workflow.name": "onboard",
         "fiscus.run.id": first.run_id,

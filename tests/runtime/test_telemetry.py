@@ -1,8 +1,10 @@
 """Workflow and task spans: names, kinds, attribute dicts, statuses, events, tree.
 
-Spans go to an in-memory exporter through ``Runner(tracer_provider=...)``;
-the process-wide provider is never set. Attribute keys are written out as
-literals on purpose: they are the contract DESIGN.md publishes.
+Spans go to an in-memory exporter through ``Runner(tracer_provider=...)``
+(``provider`` and ``exporter``, from the kit's ``SpanCapture``, come from
+``tests/conftest.py``); the process-wide provider is never set. Attribute
+keys are written out as literals on purpose: they are the contract
+docs/observability.md publishes.
 """
 
 from __future__ import annotations
@@ -13,11 +15,6 @@ from typing import TYPE_CHECKING
 
 import pytest
 from opentelemetry import trace
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import (
-    InMemorySpanExporter,
-)
 from opentelemetry.trace import SpanKind, StatusCode
 
 from fiscus_dsl import (
@@ -36,12 +33,15 @@ from fiscus_dsl import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Sequence
+    from collections.abc import Sequence
 
-    from opentelemetry.sdk.trace import ReadableSpan
+    from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import (
+        InMemorySpanExporter,
+    )
     from opentelemetry.util.types import AttributeValue
 
-    from .conftest import FakeClock, FakeSleep
+    from fiscus_dsl.testing import FakeClock, FakeSleep
 
 # A value that looks like a live credential; it must never reach a span.
 SECRET = "sk_live_51HxQ7fEXAMPLEc0ffee9d8e7f6a5b4c3d2e1"
@@ -80,21 +80,6 @@ class QuotaExceededError(Exception):
 
 
 # ---------------------------------------------------------------- fixtures
-
-
-@pytest.fixture
-def exporter() -> Iterator[InMemorySpanExporter]:
-    exporter = InMemorySpanExporter()
-    yield exporter
-    exporter.clear()
-
-
-@pytest.fixture
-def provider(exporter: InMemorySpanExporter) -> Iterator[TracerProvider]:
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    yield provider
-    provider.shutdown()
 
 
 @pytest.fixture
@@ -588,7 +573,20 @@ def test_sub_workflow_span_ends_with_error_when_a_task_inside_fails(
 
     spans = exporter.get_finished_spans()
     assert tree(spans) == (
-        ("workflow checkout", (("workflow pay", (("task charge <pay/charge>", ()),)),)),
+        (
+            "workflow checkout",
+            (
+                (
+                    "workflow pay",
+                    (("task charge <pay/charge>", ()), ("task store <pay/store>", ())),
+                ),
+            ),
+        ),
+    )
+    skipped = by_label(spans)["task store <pay/store>"]
+    assert attributes(skipped)["fiscus.task.status"] == "skipped"
+    assert attributes(skipped)["fiscus.task.reason"] == (
+        "needs the value of 'pay/charge', which failed"
     )
     span = by_label(spans)["workflow pay"]
     assert attributes(span) == {

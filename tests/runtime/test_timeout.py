@@ -15,7 +15,7 @@ import pytest
 from fiscus_dsl import Retry, Runner, TaskStatus, TaskTimeoutError, task, workflow
 
 if TYPE_CHECKING:
-    from .conftest import FakeSleep
+    from fiscus_dsl.testing import FakeSleep
 
 TINY = 0.01
 

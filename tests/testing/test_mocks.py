@@ -20,6 +20,8 @@ from fiscus_dsl import (
     default_runner,
     workflow,
 )
+from fiscus_dsl._connectors.http import _TRANSPORT_OVERRIDE
+from fiscus_dsl._runtime.overrides import SLEEP_OVERRIDE
 from fiscus_dsl.testing import (
     ConnectorMock,
     MockExpectationError,
@@ -497,22 +499,36 @@ def test_a_non_json_body_reads_back_with_a_clear_error(mock: ConnectorMock) -> N
 
 
 def test_start_and_stop_are_idempotent_and_undo_everything() -> None:
-    runner = default_runner()
-    own_sleep = runner.sleep
     mock = ConnectorMock()
 
     mock.start()
     mock.start()
-    started = (mock.is_started, runner.sleep == own_sleep, repr(mock))
+    started = (
+        mock.is_started,
+        SLEEP_OVERRIDE.get() is not None,
+        _TRANSPORT_OVERRIDE.get() is not None,
+        repr(mock),
+    )
     stub = mock.stub(apis.welcome_subject, returns="hi")
     mock.stop()
     mock.stop()
 
-    assert started == (True, False, "<ConnectorMock started, 0 route(s)>")
+    assert started == (True, True, True, "<ConnectorMock started, 0 route(s)>")
     assert not mock.is_started
-    assert runner.sleep == own_sleep
+    assert (SLEEP_OVERRIDE.get(), _TRANSPORT_OVERRIDE.get()) == (None, None)
     assert not stub.is_active
     assert repr(mock) == "<ConnectorMock stopped, 0 route(s)>"
+
+
+def test_a_mock_changes_no_runner() -> None:
+    runner = default_runner()
+    own = (runner.sleep, runner.clock)
+
+    with mock_connectors():
+        during = (runner.sleep, runner.clock)
+
+    assert during == own
+    assert default_runner() is runner
 
 
 def test_mock_connectors_checks_its_mocks_when_the_block_ends() -> None:

@@ -6,8 +6,8 @@ import httpx
 import pytest
 
 from fiscus_dsl import BasicAuth, Connector, Secret
+from fiscus_dsl._connectors.connector import live_connectors
 from fiscus_dsl.testing.targets import (
-    live_connectors,
     named_target,
     route_target,
     task_target,

@@ -1,8 +1,9 @@
-"""Fixtures of the integration tests: a live loopback server, keys, sleep, spans.
+"""Fixtures of the integration tests: a live loopback server and keys.
 
 ``live_server`` serves ``server.build_app`` with uvicorn on 127.0.0.1 (a
 free port) in a background thread, once per session. Requests go through
-real httpx (or aiohttp) sockets; nothing is mocked.
+real httpx (or aiohttp) sockets; nothing is mocked. ``fake_sleep``,
+``provider`` and ``exporter`` come from ``tests/conftest.py``.
 """
 
 from __future__ import annotations
@@ -15,11 +16,6 @@ from typing import TYPE_CHECKING, Final, final
 
 import pytest
 import uvicorn
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import (
-    InMemorySpanExporter,
-)
 
 from .server import ServerState, build_app
 
@@ -38,16 +34,6 @@ class LiveServer:
     url: str
     port: int
     state: ServerState
-
-
-class FakeSleep:
-    """Record every delay the runner asks for and return at once."""
-
-    def __init__(self) -> None:
-        self.delays: list[float] = []
-
-    async def __call__(self, seconds: float, /) -> None:
-        self.delays.append(seconds)
 
 
 @pytest.fixture(scope="session")
@@ -89,18 +75,3 @@ def _wait_started(server: uvicorn.Server, thread: threading.Thread) -> None:
 def key() -> str:
     """Return a key of this test's own, for the paths it calls."""
     return uuid.uuid4().hex
-
-
-@pytest.fixture
-def fake_sleep() -> FakeSleep:
-    return FakeSleep()
-
-
-@pytest.fixture
-def spans() -> Iterator[tuple[TracerProvider, InMemorySpanExporter]]:
-    """Give a recording SDK provider and the exporter its spans end in."""
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider(shutdown_on_exit=False)
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    yield provider, exporter
-    provider.shutdown()

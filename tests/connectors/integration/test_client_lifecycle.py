@@ -22,7 +22,9 @@ from fiscus_dsl import Connector, Runner, workflow
 if TYPE_CHECKING:
     import httpx
 
-    from .conftest import FakeSleep, LiveServer
+    from fiscus_dsl.testing import FakeSleep
+
+    from .conftest import LiveServer
 
 
 class Contact(BaseModel):

@@ -25,7 +25,9 @@ from fiscus_dsl import (
 )
 
 if TYPE_CHECKING:
-    from .conftest import FakeSleep, LiveServer
+    from fiscus_dsl.testing import FakeSleep
+
+    from .conftest import LiveServer
 
 DEADLINE: Final = 0.2
 #: How late past the deadline a failure may come on a busy shared machine.

@@ -1,10 +1,12 @@
 """A connection the server drops unanswered: retried only when that is safe.
 
 The loopback server closes ``/drop/...`` connections without a response, so
-httpx raises a genuine ``RemoteProtocolError``. A GET is idempotent and a
-keyed POST is deduplicated by its ``Idempotency-Key``, so both are retried
-(the same key on every attempt); a POST without a key is not, since the
-server may have acted on it. The runner's sleep is fake.
+httpx raises a genuine ``RemoteProtocolError`` (or ``ReadError`` when the
+close reaches the client as a reset, which a loaded machine can cause).
+A GET is idempotent and a keyed POST is deduplicated by its
+``Idempotency-Key``, so both are retried (the same key on every attempt); a
+POST without a key is not, since the server may have acted on it. The
+runner's sleep is fake.
 """
 
 from __future__ import annotations
@@ -25,7 +27,9 @@ from fiscus_dsl import (
 )
 
 if TYPE_CHECKING:
-    from .conftest import FakeSleep, LiveServer
+    from fiscus_dsl.testing import FakeSleep
+
+    from .conftest import LiveServer
 
 #: The connectors' default retry policy makes three attempts in all.
 DEFAULT_ATTEMPTS: Final = 3
@@ -40,7 +44,8 @@ def _dropped(error: BaseException | None, *, method: str, fix: str) -> Connector
     with pytest.raises(
         ConnectorError,
         match=rf"^{method} http://127\.0\.0\.1:\d+/drop/\w+ \(operation '\w+' of "
-        rf"connector 'loopback'\) failed with RemoteProtocolError: .*; {fix}",
+        rf"connector 'loopback'\) failed with "
+        rf"(?:RemoteProtocolError|ReadError): .*; {fix}",
     ):
         raise error
     assert error.code is FiscusErrorCode.INTERNAL_ERROR

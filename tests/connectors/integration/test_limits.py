@@ -33,7 +33,9 @@ if TYPE_CHECKING:
         InMemorySpanExporter,
     )
 
-    from .conftest import FakeSleep, LiveServer
+    from fiscus_dsl.testing import FakeSleep
+
+    from .conftest import LiveServer
 
 #: How late a wait may end on a busy two-core machine, in seconds.
 LATE: Final = 1.5
@@ -119,9 +121,9 @@ def test_a_rate_limit_holds_its_rate(
     live_server: LiveServer,
     key: str,
     fake_sleep: FakeSleep,
-    spans: tuple[TracerProvider, InMemorySpanExporter],
+    provider: TracerProvider,
+    exporter: InMemorySpanExporter,
 ) -> None:
-    provider, exporter = spans
     api = Connector(
         "loopback", live_server.url, max_concurrency=None, rate_limit=f"{RATE}/s"
     )

@@ -21,7 +21,9 @@ if TYPE_CHECKING:
         InMemorySpanExporter,
     )
 
-    from .conftest import FakeSleep, LiveServer
+    from fiscus_dsl.testing import FakeSleep
+
+    from .conftest import LiveServer
 
 
 class Call(BaseModel):
@@ -41,9 +43,9 @@ def test_a_flaky_get_succeeds_on_its_third_attempt(
     live_server: LiveServer,
     key: str,
     fake_sleep: FakeSleep,
-    spans: tuple[TracerProvider, InMemorySpanExporter],
+    provider: TracerProvider,
+    exporter: InMemorySpanExporter,
 ) -> None:
-    provider, exporter = spans
     api = Connector("loopback", live_server.url)
 
     @api.operation("GET /flaky/{key}")

@@ -1,0 +1,327 @@
+"""``Run``: one run of a plan, from its first hook to its ``RunResult``.
+
+A ``Run`` owns everything one run has: its id, inputs, hooks, the journal
+of its store, its workflow span, its clean-ups, the clock and the sleep,
+and the scheduler that executes the plan. ``execute`` follows one order:
+
+1. open the workflow span (the run's hooks and tasks are inside it);
+2. ``before_workflow`` hooks; one that raises fails the run before any task;
+3. the scheduler runs the plan (cancelling the run ends every open span
+   with status ``cancelled`` and lets the cancellation go on);
+4. every task that never settled gets its status (failed, skipped, not run)
+   and, when spans record, a span saying why;
+5. ``after_workflow`` hooks; one that raises fails the run;
+6. the workflow span ends with the run's final status, the journal records it.
+
+So the spans and the ``RunResult`` agree for every outcome. Knows no HTTP.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Final, final
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+
+from fiscus_dsl._graph.specs import construct_trusted
+from fiscus_dsl._runtime import hooks as dispatch
+from fiscus_dsl._runtime import telemetry
+from fiscus_dsl._runtime.dependencies import past_tense, value_dependencies
+from fiscus_dsl._runtime.hooks import RunContext, merge_hooks
+from fiscus_dsl._runtime.journal import Journal
+from fiscus_dsl._runtime.lifecycle import RunExit, enter_run, leave_run
+from fiscus_dsl._runtime.results import RunResult, RunStatus, TaskResult, TaskStatus
+from fiscus_dsl._runtime.scheduler import Scheduler
+from fiscus_dsl.errors import ProjectionError
+
+if TYPE_CHECKING:
+    from collections.abc import Coroutine, Mapping
+
+    from opentelemetry.trace import Span, Tracer
+
+    from fiscus_dsl._dsl.hooks import Hooks
+    from fiscus_dsl._dsl.plan import Plan
+    from fiscus_dsl._runtime.executor import Executor
+    from fiscus_dsl._runtime.slots import Slot
+    from fiscus_dsl._runtime.store import RunStore, TaskRecord
+    from fiscus_dsl._types import Clock, Sleep
+
+_BLOCKING: Final = (TaskStatus.FAILED, TaskStatus.SKIPPED)
+CANCELLED: Final = "cancelled"
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunSettings:
+    """What a runner gives each of its runs."""
+
+    hooks: tuple[Hooks, ...]
+    tracer: Tracer
+    executor: Executor
+    sleep: Sleep
+    clock: Clock
+    max_concurrency: int | None
+    store: RunStore | None
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class HookFailure:
+    """A workflow hook that raised: the run fails, with the hook named."""
+
+    error: Exception
+    message: str
+
+
+@final
+class Run:
+    """One run of a plan; ``await run.execute()`` once."""
+
+    __slots__ = (
+        "context",
+        "hooks",
+        "journal",
+        "plan",
+        "run_id",
+        "scheduler",
+        "settings",
+        "span",
+        "started_at",
+    )
+
+    def __init__(
+        self,
+        plan: Plan,
+        inputs: dict[str, object],
+        *,
+        run_id: str,
+        settings: RunSettings,
+        served: Mapping[str, TaskRecord],
+    ) -> None:
+        self.plan = plan
+        self.run_id = run_id
+        self.settings = settings
+        self.context = RunContext(run_id=run_id, workflow=plan.name, inputs=inputs)
+        self.hooks = merge_hooks(settings.hooks, plan.hooks)
+        self.started_at = settings.clock()
+        self.journal = None
+        if settings.store is not None and not plan.standalone:
+            self.journal = Journal(settings.store, run_id, dict(served))
+            self.journal.start(plan.name, inputs, self.started_at)
+        self.scheduler = Scheduler(
+            plan,
+            run_id=run_id,
+            inputs=inputs,
+            tracer=settings.tracer,
+            executor=settings.executor,
+            sleep=settings.sleep,
+            clock=settings.clock,
+            uniform=random.uniform,
+            max_concurrency=settings.max_concurrency,
+            hooks=settings.hooks,
+            journal=self.journal,
+        )
+        self.span: Span | None = None
+
+    async def execute(self) -> RunResult[Any]:
+        """Run the plan and return its ``RunResult``; see the module docstring."""
+        parent = self._open_span()
+        token = otel_context.attach(parent) if self.span is not None else None
+        try:
+            hook_error = await self._workflow_hook("before_workflow")
+            if hook_error is None:
+                await self._schedule(parent)
+            result = self._result(hook_error)
+            self._end_unsettled()
+            hook_error = await self._workflow_hook("after_workflow", result)
+            if hook_error is not None:
+                result = _failed_by(result, hook_error)
+        finally:
+            if token is not None:
+                otel_context.detach(token)
+        self._end_span(result.status.value, result.error_message)
+        if self.journal is not None:
+            self.journal.finish(result, self.scheduler.slots)
+        return result
+
+    def _open_span(self) -> otel_context.Context:
+        parent = otel_context.get_current()
+        tracer = self.scheduler.tracer
+        if tracer is None or self.plan.standalone:
+            return parent
+        self.span = telemetry.start_workflow_span(
+            tracer, self.plan.name, self.run_id, parent
+        )
+        return trace.set_span_in_context(self.span, parent)
+
+    def _end_span(self, status: str, failure: str | None) -> None:
+        if self.span is not None:
+            telemetry.end_workflow_span(self.span, status=status, failure=failure)
+            self.span = None
+
+    async def _schedule(self, context: otel_context.Context) -> None:
+        run_exit = RunExit()
+        token = enter_run(run_exit)
+        try:
+            await self.scheduler.run(context)
+        except BaseException:  # cancelled: the spans end, the cancel goes on
+            self.scheduler.end_open_spans()
+            self._end_span(CANCELLED, "the run was cancelled")
+            raise
+        finally:
+            leave_run(token)
+            await run_exit.aclose()
+
+    async def _workflow_hook(
+        self, kind: str, result: RunResult[Any] | None = None
+    ) -> HookFailure | None:
+        """Run the workflow hooks of ``kind``; an error fails the run, never escapes."""
+        if not self.hooks:
+            return None
+        call: Coroutine[Any, Any, None] = (
+            dispatch.run_before_workflow(self.hooks, self.context)
+            if result is None
+            else dispatch.run_after_workflow(self.hooks, self.context, result)
+        )
+        try:
+            await call
+        except Exception as exc:  # a hook is user code at the run's boundary
+            message = (
+                f"Hook {kind} of workflow {self.plan.name!r} raised "
+                f"{type(exc).__name__}: {exc}; fix the hook (the error is "
+                "RunResult.error)"
+            )
+            return HookFailure(exc, message)
+        return None
+
+    def _result(self, hook_error: HookFailure | None) -> RunResult[Any]:
+        scheduler = self.scheduler
+        failure = scheduler.failure
+        _finalize(scheduler)
+        output: object = None
+        error_message = None
+        error: BaseException | None = None
+        if hook_error is not None:
+            error, error_message = hook_error.error, hook_error.message
+        elif failure is not None:
+            error, error_message = failure.error, _failure_message(failure)
+        else:
+            try:
+                output = scheduler.output_of(scheduler.root)
+            except ProjectionError as exc:
+                error, error_message = exc, str(exc)
+        slots = scheduler.slots
+        # tasks and graph are built when first read (RunResult._lazy).
+        return RunResult.model_construct(  # type: ignore[call-arg]  # built later
+            run_id=self.run_id,
+            workflow=self.plan.name,
+            status=RunStatus.FAILED if error_message else RunStatus.SUCCEEDED,
+            output=output,
+            error_message=error_message,
+            started_at=self.started_at,
+            ended_at=self.settings.clock(),
+            _error=error,
+            _lazy={
+                "tasks": lambda: {slot.id: _task_result(slot) for slot in slots},
+                "graph": self.plan.graph,
+            },
+            _counter=lambda: _counts(slots),
+        )
+
+    def _end_unsettled(self) -> None:
+        """End the spans of sub-workflows left open, and span what never ran."""
+        scheduler = self.scheduler
+        scheduler.end_open_spans()
+        if scheduler.tracer is None:
+            return
+        for slot in scheduler.slots:
+            if slot.unspanned:
+                scheduler.span_settled(slot)
+
+
+def _failed_by(result: RunResult[Any], hook_error: HookFailure) -> RunResult[Any]:
+    """Return the result of a run whose after_workflow hook raised."""
+    failed = result.model_copy(
+        update={
+            "status": RunStatus.FAILED,
+            "output": None,
+            "error_message": hook_error.message,
+        }
+    )
+    failed._error = hook_error.error  # noqa: SLF001  (the runner's own result)
+    return failed
+
+
+def _failure_message(failure: Slot) -> str:
+    error = failure.error
+    kind = "Sub-workflow" if failure.node.kind == "workflow" else "Task"
+    return (
+        f"{kind} {failure.id!r} in workflow {failure.scope.workflow!r} failed: "
+        f"{type(error).__name__}: {error}"
+    )
+
+
+def _finalize(scheduler: Scheduler) -> None:
+    """Give every slot that never settled its status: failed, skipped or not run.
+
+    Those that are not a failed sub-workflow (which has its workflow span)
+    are marked ``unspanned``: their span is written once the run ends.
+    """
+    failure = scheduler.failure
+    ancestors: set[int] = set()
+    if failure is not None:
+        owner = failure.owner or failure.scope.owner
+        while owner is not None:
+            ancestors.add(id(owner))
+            owner = owner.owner or owner.scope.owner
+    for slot in scheduler.slots:
+        if slot.status is not None:
+            continue
+        if id(slot) in ancestors:
+            assert failure is not None
+            slot.status, slot.error, slot.reason = (
+                TaskStatus.FAILED,
+                failure.error,
+                f"{failure.id!r} failed inside it",
+            )
+            continue
+        slot.unspanned = True
+        blocked = next(
+            (dep for dep in value_dependencies(slot) if dep.status in _BLOCKING), None
+        )
+        if blocked is not None:
+            slot.status = TaskStatus.SKIPPED
+            slot.reason = (
+                f"needs the value of {blocked.id!r}, which {past_tense(blocked.status)}"
+            )
+        else:
+            slot.status = TaskStatus.NOT_RUN
+            slot.reason = (
+                "the run stopped before it started" if failure is not None else None
+            )
+
+
+def _counts(slots: list[Slot]) -> dict[str, int]:
+    """Count settled slots by status, in ``TaskStatus`` order."""
+    tally = Counter(slot.status for slot in slots)
+    return {status.value: tally[status] for status in TaskStatus if tally[status]}
+
+
+def _task_result(slot: Slot) -> TaskResult:
+    return construct_trusted(
+        TaskResult,
+        {
+            "id": slot.id,
+            "name": slot.name,
+            "status": slot.status or TaskStatus.NOT_RUN,
+            "value": slot.value,
+            "error": slot.error,
+            "attempts": slot.attempts,
+            "reason": slot.reason,
+            "started_at": slot.started_at,
+            "ended_at": slot.ended_at,
+        },
+    )
