@@ -57,6 +57,7 @@ from fiscus_dsl._runtime.store import RunStore as RunStore
 from fiscus_dsl._runtime.store import SQLiteRunStore as SQLiteRunStore
 from fiscus_dsl._runtime.store import TaskRecord as TaskRecord
 from fiscus_dsl.errors import ArgumentValidationError as ArgumentValidationError
+from fiscus_dsl.errors import ConfigurationError as ConfigurationError
 from fiscus_dsl.errors import ConnectorError as ConnectorError
 from fiscus_dsl.errors import FiscusError as FiscusError
 from fiscus_dsl.errors import FiscusErrorCode as FiscusErrorCode
@@ -65,10 +66,13 @@ from fiscus_dsl.errors import GuardError as GuardError
 from fiscus_dsl.errors import HookSignatureError as HookSignatureError
 from fiscus_dsl.errors import HTTPStatusError as HTTPStatusError
 from fiscus_dsl.errors import MissingSecretError as MissingSecretError
+from fiscus_dsl.errors import OptionTypeError as OptionTypeError
 from fiscus_dsl.errors import PlanShippingError as PlanShippingError
 from fiscus_dsl.errors import ProjectionError as ProjectionError
 from fiscus_dsl.errors import ResponseValidationError as ResponseValidationError
 from fiscus_dsl.errors import ResumeError as ResumeError
+from fiscus_dsl.errors import SecretPicklingError as SecretPicklingError
+from fiscus_dsl.errors import SignatureError as SignatureError
 from fiscus_dsl.errors import SkipTask as SkipTask
 from fiscus_dsl.errors import TaskDefinitionError as TaskDefinitionError
 from fiscus_dsl.errors import TaskTimeoutError as TaskTimeoutError
@@ -86,6 +90,7 @@ __all__ = [
     "BearerAuth",
     "Body",
     "Condition",
+    "ConfigurationError",
     "Connector",
     "ConnectorError",
     "Executor",
@@ -103,6 +108,7 @@ __all__ = [
     "InProcessExecutor",
     "MissingSecretError",
     "OAuth2ClientCredentials",
+    "OptionTypeError",
     "Partial",
     "PlanShippingError",
     "ProjectionError",
@@ -118,6 +124,8 @@ __all__ = [
     "Runner",
     "SQLiteRunStore",
     "Secret",
+    "SecretPicklingError",
+    "SignatureError",
     "SkipTask",
     "Task",
     "TaskContext",

@@ -5,7 +5,12 @@ The tree::
     FiscusError
     ├── TracingError (TypeError)          misuse of the DSL while tracing
     │   └── WorkflowInputError            workflow inputs missing or unknown
-    ├── HookSignatureError (TypeError)    a hook that cannot take its arguments
+    ├── SignatureError (TypeError)        a signature that cannot be used: an
+    │                                     annotation that does not resolve
+    ├── ConfigurationError (ValueError)   a bad option: ``timeout=-1``, a bad route
+    │   └── OptionTypeError (TypeError)   an option of the wrong type: ``retry=3``
+    ├── HookSignatureError (TypeError)    a hook that cannot take its arguments,
+    │                                     or returned what its kind forbids
     ├── PlanShippingError (TypeError)     a plan holds a lambda or a closure
     ├── ArgumentValidationError (ValueError)
     │                                     an argument of the wrong type
@@ -16,6 +21,7 @@ The tree::
     ├── WorkflowFailed                    ``wf(...)`` of a failed run
     ├── ResumeError                       a run cannot be resumed from the store
     ├── MissingSecretError (LookupError)  ``Secret.from_env`` of an unset variable
+    ├── SecretPicklingError (TypeError)   pickling a ``Secret`` or an auth holding one
     ├── TaskDefinitionError (ValueError)  a bad task dict or task file
     └── ConnectorError                    an HTTP call of a connector failed
         ├── HTTPStatusError               the API answered 4xx or 5xx
@@ -92,17 +98,25 @@ class TracingError(FiscusError, TypeError):
     Attributes:
         workflow: The name of the workflow being traced, if any.
         location: ``"file.py:LINE"`` of the user code that misused the DSL.
+        problems: Each problem of a call that does not bind to its signature
+            (missing, unknown or repeated arguments), all of them; else empty.
     """
 
     retryable = False
     code = FiscusErrorCode.PLANNING_FAILURE
 
     def __init__(
-        self, message: str, *, workflow: str | None = None, location: str | None = None
+        self,
+        message: str,
+        *,
+        workflow: str | None = None,
+        location: str | None = None,
+        problems: Sequence[str] = (),
     ) -> None:
         super().__init__(message)
         self.workflow = workflow
         self.location = location
+        self.problems = tuple(problems)
 
 
 @final
@@ -111,8 +125,65 @@ class WorkflowInputError(TracingError):
 
 
 @final
+class SignatureError(FiscusError, TypeError):
+    """A task's or workflow's function has a signature fiscus_dsl cannot use.
+
+    An annotation names something that does not exist where the function
+    was defined (this is raised at the first call, not by the decorator, so
+    that annotations may name classes defined further down the module), or
+    the function does not fit its decorator (``@connector.task`` needs an
+    ``async def`` whose first parameter receives the client). Nothing ran.
+
+    Attributes:
+        task: The task's or workflow's name.
+        parameter: The parameter at fault (``"return"`` for the return
+            annotation), or ``None`` when it is the function as a whole.
+    """
+
+    retryable = False
+    code = FiscusErrorCode.PLANNING_FAILURE
+
+    def __init__(self, message: str, *, task: str, parameter: str | None) -> None:
+        super().__init__(message)
+        self.task = task
+        self.parameter = parameter
+
+
+class ConfigurationError(FiscusError, ValueError):
+    """An option or argument given to fiscus_dsl is wrong; nothing ran.
+
+    Raised where the option is given, so the traceback points at it:
+    ``@task(...)``, ``@workflow(...)``, ``Runner(...)``, ``Connector(...)``
+    and its operations' routes, ``Retry(...)``, the auth classes, the dict
+    API's client and loaders, and the testing kit. The message shows the
+    form that works.
+
+    Attributes:
+        option: The name of the option or argument at fault, e.g. ``"timeout"``.
+    """
+
+    retryable = False
+    code = FiscusErrorCode.INVALID_REQUEST
+
+    def __init__(self, message: str, *, option: str) -> None:
+        super().__init__(message)
+        self.option = option
+
+
+@final
+class OptionTypeError(ConfigurationError, TypeError):
+    """An option of the wrong type, such as ``@task(retry=3)`` or ``timeout="5s"``.
+
+    Both a ``ConfigurationError`` (so a ``ValueError``) and a ``TypeError``.
+    """
+
+
+@final
 class HookSignatureError(FiscusError, TypeError):
-    """A hook was registered that cannot accept the arguments the runner passes.
+    """A hook cannot accept the arguments the runner passes, or returned a wrong value.
+
+    Registration checks the arguments; a ``before_task`` hook that returns
+    something other than ``None`` or a mapping fails its task with this error.
 
     Attributes:
         hook: The hook kind, such as ``"before_task"``.
@@ -338,6 +409,25 @@ class MissingSecretError(FiscusError, LookupError):
             f"Environment variable {name!r} is not set, so Secret.from_env({name!r}) "
             f"has no value; export {name} before running, or pass Secret('...')"
         )
+
+
+@final
+class SecretPicklingError(FiscusError, TypeError):
+    """A ``Secret``, or an auth object holding one, was pickled.
+
+    Refused so that a credential never lands in a pickle, a log or a cache:
+    create it in each process instead, e.g. with ``Secret.from_env("NAME")``.
+
+    Attributes:
+        owner: What was pickled, such as ``"Secret"``.
+    """
+
+    retryable = False
+    code = FiscusErrorCode.USER_OPERATION_ERROR
+
+    def __init__(self, message: str, *, owner: str) -> None:
+        super().__init__(message)
+        self.owner = owner
 
 
 @final

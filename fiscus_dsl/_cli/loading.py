@@ -15,12 +15,12 @@ import json
 import re
 import sys
 import traceback
-import typing
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, final
 
 from fiscus_dsl._cli.output import describe, fail
 from fiscus_dsl._dsl.workflow import Workflow
+from fiscus_dsl.errors import SignatureError
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -147,8 +147,8 @@ def find_workflow(target: str) -> Workflow[..., Any]:
 def _text_inputs(wf: Workflow[..., Any]) -> set[str]:
     """Return the inputs annotated ``str``: their values are taken as typed."""
     try:
-        hints = typing.get_type_hints(wf.__wrapped__)
-    except (NameError, TypeError):  # annotations that do not resolve: parse all
+        hints = wf.call_signature.hints()
+    except SignatureError:  # the run reports it; until then, parse every value
         return set()
     return {name for name, hint in hints.items() if hint is str}
 
@@ -197,9 +197,8 @@ def _json_inputs(json_file: str) -> dict[str, object]:
 def check_binds(wf: Workflow[..., Any], inputs: Mapping[str, object]) -> None:
     """Refuse missing or unknown inputs, naming the inputs the workflow takes."""
     signature = wf.call_signature.signature
-    try:
-        signature.bind(**inputs)
-    except TypeError as exc:
+    problems = wf.call_signature.problems((), inputs)
+    if problems:
         names = [
             name if parameter.default is parameter.empty else f"{name} (optional)"
             for name, parameter in signature.parameters.items()
@@ -207,5 +206,5 @@ def check_binds(wf: Workflow[..., Any], inputs: Mapping[str, object]) -> None:
         takes = f"the inputs {', '.join(names)}" if names else "no inputs"
         fail(
             f"Workflow {wf.name!r} takes {takes}, and got inputs that do not fit "
-            f"({exc}); pass each input as -i NAME=VALUE"
+            f"({'; '.join(problems)}); pass each input as -i NAME=VALUE"
         )

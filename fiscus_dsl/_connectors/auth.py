@@ -23,7 +23,12 @@ import httpx
 from pydantic_core import core_schema
 
 from fiscus_dsl._connectors.scrub import MASK, register_secret, scrub_url
-from fiscus_dsl.errors import MissingSecretError, UnsafeURLError
+from fiscus_dsl.errors import (
+    ConfigurationError,
+    MissingSecretError,
+    SecretPicklingError,
+    UnsafeURLError,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Generator
@@ -52,7 +57,7 @@ class Secret:
         value: The credential. It must be a non-empty str.
 
     Raises:
-        ValueError: If ``value`` is not a str, or is empty.
+        ConfigurationError: If ``value`` is not a str, or is empty.
 
     Examples:
         >>> from fiscus_dsl import Secret
@@ -77,7 +82,7 @@ class Secret:
                 f"Secret(...) needs the credential as a non-empty str, got {got}; "
                 "pass Secret('...') or Secret.from_env('NAME')"
             )
-            raise ValueError(msg)
+            raise ConfigurationError(msg, option="value")
         object.__setattr__(self, "_value", given)
         register_secret(given)
 
@@ -187,7 +192,7 @@ def _refuse_pickle() -> NoReturn:
         "A Secret cannot be pickled; so that it never lands in a pickle, a log "
         "or a cache, create it where it is used, e.g. with Secret.from_env('NAME')"
     )
-    raise TypeError(msg)
+    raise SecretPicklingError(msg, owner="Secret")
 
 
 def as_secret(value: Secret | str, *, owner: str) -> Secret:
@@ -202,7 +207,7 @@ def as_secret(value: Secret | str, *, owner: str) -> Secret:
         f"{owner} needs a Secret or a non-empty str, got {got}; "
         "pass Secret.from_env('NAME') or Secret('...')"
     )
-    raise ValueError(msg)
+    raise ConfigurationError(msg, option=owner.partition("(")[2].rstrip(")") or owner)
 
 
 class Auth(Protocol):
@@ -245,7 +250,7 @@ def base_origin(base_url: str | httpx.URL, *, owner: str) -> Origin:
             f"{owner}.for_origin() needs an absolute base URL, got "
             f"{scrub_url(url)!r}; pass one such as 'https://api.example.com/v1'"
         )
-        raise ValueError(msg)
+        raise ConfigurationError(msg, option="base_url")
     return Origin.of(url)
 
 
@@ -319,7 +324,7 @@ class BearerAuth:
         """Return an ``httpx.Auth`` that sends the token to ``base_url``'s origin only.
 
         Raises:
-            ValueError: If ``base_url`` is not absolute.
+            ConfigurationError: If ``base_url`` is not absolute.
         """
         origin = base_origin(base_url, owner="BearerAuth")
         return OriginBoundAuth(origin, connector=connector, apply=self._apply)
@@ -340,7 +345,7 @@ class ApiKeyAuth:
             shows it.
 
     Raises:
-        ValueError: Unless exactly one of ``header`` and ``query`` is given.
+        ConfigurationError: Unless exactly one of ``header`` and ``query`` is given.
 
     Examples:
         >>> from fiscus_dsl import ApiKeyAuth, Secret
@@ -364,12 +369,16 @@ class ApiKeyAuth:
                 f"ApiKeyAuth takes exactly one of header= and query=, got {given}; "
                 "pass header='X-API-Key' or query='api_key', as the API documents"
             )
-            raise ValueError(msg)
+            raise ConfigurationError(msg, option="header")
         if not (_QUERY_NAME if self._in_query else _HEADER_NAME).fullmatch(name):
             where = "query" if self._in_query else "header"
             what = "query parameter" if self._in_query else "header"
-            msg = f"ApiKeyAuth({where}={name!r}) is not a valid {what} name"
-            raise ValueError(msg)
+            example = "api_key" if self._in_query else "X-API-Key"
+            msg = (
+                f"ApiKeyAuth({where}={name!r}) is not a valid {what} name; pass the "
+                f"name the API documents, such as {where}={example!r}"
+            )
+            raise ConfigurationError(msg, option=where)
         self._name = name
 
     def __repr__(self) -> str:
@@ -382,7 +391,7 @@ class ApiKeyAuth:
         """Return an ``httpx.Auth`` that sends the key to ``base_url``'s origin only.
 
         Raises:
-            ValueError: If ``base_url`` is not absolute.
+            ConfigurationError: If ``base_url`` is not absolute.
         """
         origin = base_origin(base_url, owner="ApiKeyAuth")
         return OriginBoundAuth(origin, connector=connector, apply=self._apply)
@@ -416,7 +425,7 @@ class BasicAuth:
                 f"BasicAuth(username={username!r}) may not contain ':' (RFC 7617); "
                 "check that the user name and the password are not swapped"
             )
-            raise ValueError(msg)
+            raise ConfigurationError(msg, option="username")
         self._username = username
         self._password = as_secret(password, owner="BasicAuth(password)")
 
@@ -429,7 +438,7 @@ class BasicAuth:
         """Return an ``httpx.Auth`` that sends the credentials to ``base_url`` only.
 
         Raises:
-            ValueError: If ``base_url`` is not absolute.
+            ConfigurationError: If ``base_url`` is not absolute.
         """
         origin = base_origin(base_url, owner="BasicAuth")
         return OriginBoundAuth(origin, connector=connector, apply=self._apply)

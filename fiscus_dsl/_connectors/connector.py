@@ -39,6 +39,13 @@ from fiscus_dsl._connectors.http import (
     transport_error,
 )
 from fiscus_dsl._connectors.limits import Limits, Rate, parse_rate
+from fiscus_dsl._connectors.options import (
+    TransportOption,
+    check_base_url,
+    check_connector,
+    check_operation,
+    check_transport,
+)
 from fiscus_dsl._connectors.request import (
     IDEMPOTENT_METHODS,
     Operation,
@@ -48,11 +55,13 @@ from fiscus_dsl._connectors.request import (
 )
 from fiscus_dsl._connectors.scrub import scrub_url
 from fiscus_dsl._dsl.hooks import Hooks
+from fiscus_dsl._dsl.options import check_decorated
+from fiscus_dsl._dsl.signature import CallSignature
 from fiscus_dsl._dsl.task import Task, TaskOptions
 from fiscus_dsl._runtime.attempts import current_attempt
 from fiscus_dsl._runtime.lifecycle import current_run_exit
 from fiscus_dsl._runtime.retry import Retry
-from fiscus_dsl.errors import ResponseValidationError, UnsafeURLError
+from fiscus_dsl.errors import ResponseValidationError, SignatureError, UnsafeURLError
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable
@@ -70,7 +79,6 @@ IDEMPOTENCY_NAMESPACE: Final = uuid.UUID("6f1c2c9e-3c1a-5b7e-9f0e-1d2a3b4c5d6e")
 _KEYED_METHODS: Final = frozenset({"POST", "PATCH"})
 
 IdempotencyKey = bool | Callable[[Mapping[str, object]], str]
-TransportOption = httpx.AsyncBaseTransport | Literal["httpx", "aiohttp"] | None
 
 
 class ConnectorAuth(Protocol):
@@ -145,15 +153,24 @@ class Connector:
         retry: Retry | None = DEFAULT_RETRY,
         transport: TransportOption = None,
     ) -> None:
+        check_connector(
+            name,
+            auth=auth,
+            headers=headers,
+            timeout=timeout,
+            max_concurrency=max_concurrency,
+            rate_limit=rate_limit,
+            retry=retry,
+        )
         self.name = name
-        self.base_url = _check_base_url(name, base_url)
+        self.base_url = check_base_url(name, base_url)
         self.auth = auth
         self.headers = dict(headers or {})
-        self.timeout = _check_positive(name, "timeout", timeout)
-        self.max_concurrency = _check_concurrency(name, max_concurrency)
+        self.timeout = timeout
+        self.max_concurrency = max_concurrency
         self.rate: Rate | None = None if rate_limit is None else parse_rate(rate_limit)
         self.retry = retry
-        self.transport = _check_transport(name, transport)
+        self.transport = check_transport(name, transport)
         self._tasks: dict[str, Task[..., Any]] = {}
         self._states: weakref.WeakKeyDictionary[
             asyncio.AbstractEventLoop, _LoopState
@@ -280,15 +297,19 @@ class Connector:
             >>> get_contact.name
             'get_contact'
         """
+        check_operation(self.name, route, retry=retry, idempotency_key=idempotency_key)
 
         def decorate(function: Callable[P, R]) -> Task[P, R]:
+            check_decorated(f"@{self.name}.operation", function)
             task_name = name or function.__name__
-            spec = read_operation(function, route, connector=self.name, name=task_name)
             options = self._options(
                 task_name, retry, timeout, on_error, before, after, on_retry
             )
+            signature = CallSignature(function, task_name)
+            spec = read_operation(signature, route, connector=self.name)
             sender = _OperationSender(self, spec, idempotency_key)
-            return self._register(Task(function, options, body=sender.send))
+            made = Task(function, options, body=sender.send, signature=signature)
+            return self._register(made)
 
         return decorate
 
@@ -340,7 +361,7 @@ class Connector:
                     f"@{self.name}.task {target.__qualname__} is not async; write "
                     "`async def` and await the client's requests"
                 )
-                raise TypeError(msg)
+                raise SignatureError(msg, task=task_name, parameter=None)
             visible = _without_first_parameter(target, connector=self.name)
 
             async def body(*args: object, **kwargs: object) -> R:
@@ -516,50 +537,9 @@ class _OperationSender:
 # ---------------------------------------------------------------- helpers
 
 
-def _check_base_url(name: str, base_url: str) -> httpx.URL:
-    url = httpx.URL(base_url)
-    if url.scheme not in ("http", "https") or not url.host or url.query or url.fragment:
-        msg = (
-            f"Connector {name!r} got base_url={scrub_url(url)!r}; give an http(s) URL "
-            "with a host and an optional base path, no query or fragment"
-        )
-        raise ValueError(msg)
-    return url
-
-
-def _check_positive(name: str, option: str, value: float | None) -> float | None:
-    if value is not None and value <= 0:
-        msg = (
-            f"Connector {name!r} got {option}={value!r}; pass seconds above 0, or None"
-        )
-        raise ValueError(msg)
-    return value
-
-
-def _check_concurrency(name: str, value: int | None) -> int | None:
-    if value is not None and value < 1:
-        msg = (
-            f"Connector {name!r} got max_concurrency={value!r}; pass 1 or more, or None"
-        )
-        raise ValueError(msg)
-    return value
-
-
 def _is_idempotent(request: httpx.Request) -> bool:
     """Tell whether a request may be repeated: its method, or an Idempotency-Key."""
     return request.method in IDEMPOTENT_METHODS or "idempotency-key" in request.headers
-
-
-def _check_transport(name: str, option: TransportOption) -> TransportOption:
-    if option is None or option in ("httpx", "aiohttp"):
-        return option
-    if isinstance(option, httpx.AsyncBaseTransport):
-        return option
-    msg = (
-        f"Connector {name!r} got transport={option!r}; pass 'httpx', 'aiohttp' "
-        "or an httpx.AsyncBaseTransport"
-    )
-    raise ValueError(msg)
 
 
 def _inner_transport(
@@ -594,7 +574,8 @@ def _without_first_parameter(
             f"@{connector}.task {function.__qualname__} takes no parameter for the "
             "client; make the first parameter `client: httpx.AsyncClient`"
         )
-        raise TypeError(msg)
+        name = getattr(function, "__name__", repr(function))
+        raise SignatureError(msg, task=name, parameter=None)
 
     @functools.wraps(function)
     def visible(*args: object, **kwargs: object) -> object:

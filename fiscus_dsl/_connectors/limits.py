@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Final, final
 from aiolimiter import AsyncLimiter
 
 from fiscus_dsl._runtime.attempts import current_attempt
+from fiscus_dsl.errors import ConfigurationError
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -54,7 +55,8 @@ def parse_rate(text: str) -> Rate:
     """Read ``"10/s"``, ``"600/min"``, ``"100/h"`` or ``"5/10s"`` into a ``Rate``.
 
     Raises:
-        ValueError: The text is not of that form, or the rate is not positive.
+        ConfigurationError: The text is not of that form, or the rate is not
+            positive.
     """
     match = _RATE.match(text.lower())
     unit = _UNITS.get(match.group(3)) if match else None
@@ -63,12 +65,15 @@ def parse_rate(text: str) -> Rate:
             f"rate_limit={text!r} is not a rate; write requests per unit, "
             "such as '10/s', '600/min' or '100/h'"
         )
-        raise ValueError(msg)
+        raise ConfigurationError(msg, option="rate_limit")
     count = float(match.group(1))
     period = float(match.group(2) or 1) * unit
     if count <= 0 or period <= 0:
-        msg = f"rate_limit={text!r} must allow more than 0 requests per period"
-        raise ValueError(msg)
+        msg = (
+            f"rate_limit={text!r} must allow more than 0 requests per period; "
+            "write a positive rate, such as '10/s'"
+        )
+        raise ConfigurationError(msg, option="rate_limit")
     return Rate(count, period)
 
 

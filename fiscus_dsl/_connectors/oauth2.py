@@ -29,7 +29,13 @@ from fiscus_dsl._connectors.auth import (
     check_origin,
 )
 from fiscus_dsl._connectors.scrub import scrub_excerpt, scrub_url
-from fiscus_dsl.errors import ConnectorError, FiscusErrorCode
+from fiscus_dsl.errors import (
+    ConfigurationError,
+    ConnectorError,
+    FiscusErrorCode,
+    OptionTypeError,
+    SecretPicklingError,
+)
 
 if TYPE_CHECKING:
     from collections.abc import AsyncGenerator, Callable, Generator, Sequence
@@ -65,9 +71,9 @@ class OAuth2ClientCredentials:
         expiry_margin: Refresh this many seconds before the token expires.
 
     Raises:
-        ValueError: If ``token_url`` is not absolute, ``client_id`` is empty,
+        ConfigurationError: If ``token_url`` is not absolute, ``client_id`` is empty,
             or ``expiry_margin`` is negative.
-        TypeError: If ``scopes`` is a str rather than a list of scopes.
+        OptionTypeError: If ``scopes`` is a str rather than a list of scopes.
 
     Examples:
         >>> from fiscus_dsl import OAuth2ClientCredentials, Secret
@@ -95,23 +101,25 @@ client_secret=Secret('**********'), scopes=('read',))
                 f"OAuth2ClientCredentials needs an absolute token_url, got "
                 f"{scrub_url(url)!r}; pass one such as 'https://auth.example.com/token'"
             )
-            raise ValueError(msg)
+            raise ConfigurationError(msg, option="token_url")
         if not client_id:
-            msg = "OAuth2ClientCredentials needs a client_id, got an empty str; "
-            "pass the client id your provider issued"
-            raise ValueError(msg)
+            msg = (
+                "OAuth2ClientCredentials needs a client_id, got an empty str; "
+                "pass the client id your provider issued"
+            )
+            raise ConfigurationError(msg, option="client_id")
         if isinstance(scopes, str):
             msg = (
                 f"OAuth2ClientCredentials(scopes={scopes!r}) takes a list of "
                 f"scopes, not a str; pass scopes={scopes.split()!r}"
             )
-            raise TypeError(msg)
+            raise OptionTypeError(msg, option="scopes")
         if expiry_margin < 0:
             msg = (
                 f"OAuth2ClientCredentials(expiry_margin={expiry_margin!r}) is "
                 "negative; pass the seconds to refresh before expiry, 0 or more"
             )
-            raise ValueError(msg)
+            raise ConfigurationError(msg, option="expiry_margin")
         self._endpoint = _TokenEndpoint(
             url=url,
             client_id=client_id,
@@ -135,7 +143,7 @@ client_secret=Secret('**********'), scopes=('read',))
             "OAuth2ClientCredentials cannot be pickled: it holds a Secret and its "
             "token; create it in each process, e.g. with Secret.from_env('NAME')"
         )
-        raise TypeError(msg)
+        raise SecretPicklingError(msg, owner="OAuth2ClientCredentials")
 
     def for_origin(
         self, base_url: str | httpx.URL, *, connector: str = ""
@@ -145,7 +153,7 @@ client_secret=Secret('**********'), scopes=('read',))
         Every ``httpx.Auth`` it returns shares this object's cached token.
 
         Raises:
-            ValueError: If ``base_url`` is not absolute.
+            ConfigurationError: If ``base_url`` is not absolute.
         """
         origin = base_origin(base_url, owner="OAuth2ClientCredentials")
         return _OAuth2Flow(
@@ -304,7 +312,7 @@ class _OAuth2Flow(httpx.Auth):
             "OAuth2ClientCredentials works with httpx.AsyncClient only; "
             "send the request from an AsyncClient"
         )
-        raise TypeError(msg)
+        raise OptionTypeError(msg, option="auth")
 
     async def async_auth_flow(
         self, request: httpx.Request

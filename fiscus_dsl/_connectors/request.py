@@ -13,10 +13,9 @@ from __future__ import annotations
 
 import inspect
 import re
-import typing
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Annotated, Any, Final, Literal, final, get_args, get_origin
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Final, Literal, final
 from urllib.parse import quote
 
 import httpx
@@ -24,6 +23,10 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from pydantic_core import to_jsonable_python
 
 from fiscus_dsl._connectors.auth import Secret
+from fiscus_dsl.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from fiscus_dsl._dsl.signature import CallSignature
 
 METHODS: Final = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 QUERY_METHODS: Final = frozenset({"GET", "HEAD", "DELETE", "OPTIONS"})
@@ -78,10 +81,9 @@ class Parameter:
     wire_name: str
 
 
-def _marker(annotation: object) -> Query | Header | Body | None:
-    if get_origin(annotation) is not Annotated:
-        return None
-    for extra in get_args(annotation)[1:]:
+def _marker(metadata: tuple[object, ...]) -> Query | Header | Body | None:
+    """Return the first marker among a parameter's ``Annotated`` metadata."""
+    for extra in metadata:
         if isinstance(extra, Query | Header | Body):
             return extra
     return None
@@ -105,18 +107,70 @@ class RequestParts:
 
 
 @final
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Operation:
-    """An HTTP operation of a connector, read from its route and signature."""
+@dataclass(frozen=True, slots=True)
+class Layout:
+    """Where each parameter goes and how the response is read, from the annotations."""
 
-    connector: str
-    name: str
-    method: str
-    path: str
-    signature: inspect.Signature
     parameters: tuple[Parameter, ...]
     returns: object
-    adapter: TypeAdapter[Any] | None = field(default=None, compare=False)
+    adapter: TypeAdapter[Any] | None
+
+
+@final
+class Operation:
+    """An HTTP operation of a connector, read from its route and signature.
+
+    The parameters' places (path, query, header, body) and the response's
+    validator come from the task's one ``CallSignature`` analysis. They are
+    laid out when the decorator runs, or at the first call when an
+    annotation names a class defined later; an annotation that never
+    resolves is a ``SignatureError`` then, rather than a guess.
+    """
+
+    __slots__ = ("_layout", "call_signature", "connector", "method", "name", "path")
+
+    def __init__(
+        self,
+        *,
+        connector: str,
+        name: str,
+        method: str,
+        path: str,
+        call_signature: CallSignature,
+    ) -> None:
+        self.connector = connector
+        self.name = name
+        self.method = method
+        self.path = path
+        self.call_signature = call_signature
+        self._layout: Layout | None = None
+
+    @property
+    def signature(self) -> inspect.Signature:
+        """Return the operation function's ``inspect.Signature``."""
+        return self.call_signature.signature
+
+    @property
+    def layout(self) -> Layout:
+        """Return where the parameters go, laid out on first use.
+
+        Raises:
+            SignatureError: An annotation does not resolve.
+            ConfigurationError: The markers contradict each other.
+        """
+        if self._layout is None:
+            self._layout = _lay_out(self)
+        return self._layout
+
+    @property
+    def parameters(self) -> tuple[Parameter, ...]:
+        """Return where each parameter goes; see ``layout``."""
+        return self.layout.parameters
+
+    @property
+    def returns(self) -> object:
+        """Return the resolved return annotation (``None`` for no body)."""
+        return self.layout.returns
 
     @property
     def is_idempotent(self) -> bool:
@@ -133,7 +187,8 @@ class Operation:
         """Build the request for bound arguments (defaults applied).
 
         Raises:
-            UnsafeURLError: The URL would leave the connector's origin or base path.
+            ValueError: A path value is ``None`` or empty (the sender makes
+                it an ``UnsafeURLError``).
         """
         path_values: dict[str, str] = {}
         params: list[tuple[str, str]] = []
@@ -185,55 +240,85 @@ class Operation:
             ValidationError: The body does not match the return annotation.
             ValueError: The body is not JSON where JSON was expected.
         """
-        if self.returns is httpx.Response:
+        layout = self.layout
+        if layout.returns is httpx.Response:
             return response
-        if self.returns is None or self.returns is type(None):
+        if layout.returns is None:
             return None
         if not response.content:
             payload: object = None
         else:
             payload = response.json()
-        if self.adapter is None:
+        if layout.adapter is None:
             return payload
-        return self.adapter.validate_python(payload)
+        return layout.adapter.validate_python(payload)
 
 
 def read_operation(
-    function: Callable[..., object], route: str, *, connector: str, name: str
+    signature: CallSignature, route: str, *, connector: str
 ) -> Operation:
-    """Read an operation's route (``"METHOD /path/{param}"``) and signature.
+    """Read an operation's route (``"METHOD /path/{param}"``) against its signature.
+
+    The route is checked at once; the parameters are laid out now if their
+    annotations resolve, else at the first call.
 
     Raises:
-        ValueError: The route is malformed, or names a parameter the
-            function does not have, or the function takes ``*args``/``**kwargs``.
+        ConfigurationError: The route is malformed, or names a parameter the
+            function does not have, or the function takes ``*args``/``**kwargs``,
+            or its ``Body()`` markers contradict each other.
     """
+    name = signature.name
     method, path = _split_route(route, connector=connector, name=name)
-    signature = inspect.signature(function)
-    hints = _hints(function)
     placeholders = _PLACEHOLDER.findall(path)
-    where = f"operation {name!r} of connector {connector!r} ({route!r})"
-    unknown = [p for p in placeholders if p not in signature.parameters]
+    unknown = [p for p in placeholders if p not in signature.signature.parameters]
     if unknown:
+        where = f"operation {name!r} of connector {connector!r} ({route!r})"
         msg = (
             f"The route of {where} names {unknown} that are not parameters of "
-            f"{name}{signature}; add them to the function or fix the route"
+            f"{name}{signature.signature}; add them to the function or fix the route"
         )
-        raise ValueError(msg)
-    parameters = tuple(
-        _parameter(param, hints.get(param.name), method, placeholders, where)
-        for param in signature.parameters.values()
-    )
-    if sum(p.location == "body" for p in parameters) > 1:
-        msg = f"{where} marks more than one parameter with Body(); mark one at most"
-        raise ValueError(msg)
-    _check_body_alone(parameters, where)
-    returns = hints.get("return", inspect.Signature.empty)
-    return Operation(
+        raise ConfigurationError(msg, option="route")
+    operation = Operation(
         connector=connector,
         name=name,
         method=method,
         path=path,
-        signature=signature,
+        call_signature=signature,
+    )
+    for param in signature.signature.parameters.values():
+        _check_kind(param, _where(operation))
+    if signature.is_resolved:
+        _ = operation.layout  # contradicting markers fail where they are written
+    return operation
+
+
+def _where(operation: Operation) -> str:
+    route = f"{operation.method} {operation.path}"
+    return (
+        f"operation {operation.name!r} of connector {operation.connector!r} ({route!r})"
+    )
+
+
+def _lay_out(operation: Operation) -> Layout:
+    """Place each parameter by the route and its marker; read the return annotation."""
+    signature = operation.call_signature
+    placeholders = _PLACEHOLDER.findall(operation.path)
+    where = _where(operation)
+    parameters = tuple(
+        _parameter(
+            param,
+            _marker(signature.metadata(param.name)),
+            operation.method,
+            placeholders,
+        )
+        for param in signature.signature.parameters.values()
+    )
+    if sum(p.location == "body" for p in parameters) > 1:
+        msg = f"{where} marks more than one parameter with Body(); mark one at most"
+        raise ConfigurationError(msg, option="Body")
+    _check_body_alone(parameters, where)
+    returns = signature.return_hint()
+    return Layout(
         parameters=parameters,
         returns=None if returns is type(None) else returns,
         adapter=_adapter(returns),
@@ -250,7 +335,7 @@ def _check_body_alone(parameters: tuple[Parameter, ...], where: str) -> None:
             f"{where} sends one parameter as the whole body with Body(), so "
             f"{fields} have nowhere to go; mark them Query() or Header()"
         )
-        raise ValueError(msg)
+        raise ConfigurationError(msg, option="Body")
 
 
 def _split_route(route: str, *, connector: str, name: str) -> tuple[str, str]:
@@ -262,30 +347,31 @@ def _split_route(route: str, *, connector: str, name: str) -> tuple[str, str]:
             f"Operation {name!r} of connector {connector!r} has the route {route!r}; "
             f"write it as 'METHOD /path/{{param}}' with METHOD one of {sorted(METHODS)}"
         )
-        raise ValueError(msg)
+        raise ConfigurationError(msg, option="route")
     if "?" in path or "#" in path:
         msg = (
             f"The route of operation {name!r} of connector {connector!r} has a query "
             "or fragment; declare query parameters as function parameters instead"
         )
-        raise ValueError(msg)
+        raise ConfigurationError(msg, option="route")
     return method, path
 
 
-def _parameter(
-    param: inspect.Parameter,
-    annotation: object,
-    method: str,
-    placeholders: list[str],
-    where: str,
-) -> Parameter:
+def _check_kind(param: inspect.Parameter, where: str) -> None:
     if param.kind in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD):
         msg = (
             f"{where} takes *{param.name}; declare each parameter by name so it can "
             "be placed in the path, query, headers or body"
         )
-        raise ValueError(msg)
-    marker = _marker(annotation)
+        raise ConfigurationError(msg, option=param.name)
+
+
+def _parameter(
+    param: inspect.Parameter,
+    marker: Query | Header | Body | None,
+    method: str,
+    placeholders: list[str],
+) -> Parameter:
     if param.name in placeholders:
         return Parameter(param.name, "path", param.name)
     if isinstance(marker, Query):
@@ -298,13 +384,6 @@ def _parameter(
         return Parameter(param.name, "body", param.name)
     location: Location = "query" if method in QUERY_METHODS else "field"
     return Parameter(param.name, location, param.name)
-
-
-def _hints(function: Callable[..., object]) -> dict[str, object]:
-    try:
-        return typing.get_type_hints(function, include_extras=True)
-    except (NameError, TypeError):  # unresolvable annotations: treat as untyped
-        return {}
 
 
 def _adapter(returns: object) -> TypeAdapter[Any] | None:

@@ -15,8 +15,10 @@ from typing import TYPE_CHECKING, final
 from fiscus_dsl._dict_api.compile import Execution, check_params, resolve_operations
 from fiscus_dsl._dict_api.response import FiscusResponse
 from fiscus_dsl._dict_api.spec import Callback, read_callbacks, read_tasks
+from fiscus_dsl._dsl.options import is_number
 from fiscus_dsl._runtime.retry import Retry
 from fiscus_dsl._runtime.runner import default_runner, run_sync
+from fiscus_dsl.errors import ConfigurationError, OptionTypeError, TaskDefinitionError
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -46,7 +48,7 @@ class FiscusClient:
         >>> client.execute()
         Traceback (most recent call last):
         ...
-        ValueError: Pass tasks=[...], or both connector_name and operation ...
+        fiscus_dsl.errors.TaskDefinitionError: Pass tasks=[...], or both ...
     """
 
     def __init__(
@@ -58,12 +60,23 @@ class FiscusClient:
         callbacks: Mapping[str, Callback] | None = None,
         runner: Runner | None = None,
     ) -> None:
+        given: object = retries  # annotated int; callers may pass anything
+        if not isinstance(given, int) or isinstance(given, bool):
+            msg = f"FiscusClient got retries={retries!r}; pass an int, e.g. retries=3"
+            raise OptionTypeError(msg, option="retries")
+        if not is_number(backoff_factor):
+            msg = (
+                f"FiscusClient got backoff_factor={backoff_factor!r}; pass seconds as "
+                "a number, e.g. backoff_factor=0.5"
+            )
+            raise OptionTypeError(msg, option="backoff_factor")
         if retries < 0 or backoff_factor < 0:
             msg = (
                 f"FiscusClient(retries={retries!r}, backoff_factor={backoff_factor!r}) "
                 "takes numbers of 0 or more"
             )
-            raise ValueError(msg)
+            option = "retries" if retries < 0 else "backoff_factor"
+            raise ConfigurationError(msg, option=option)
         self.connectors = list(connectors)
         self.retries = retries
         self.backoff_factor = backoff_factor
@@ -83,8 +96,8 @@ class FiscusClient:
         """Run one operation, or a list of task dicts, and return the response.
 
         Raises:
-            ValueError: Neither ``tasks`` nor both ``connector_name`` and
-                ``operation`` were given.
+            TaskDefinitionError: Neither ``tasks`` nor both ``connector_name``
+                and ``operation`` were given (also a ``ValueError``).
             TaskDefinitionError: A task dict is malformed or names an unknown
                 connector or operation; nothing was sent.
         """
@@ -122,7 +135,7 @@ class FiscusClient:
                     "Pass tasks=[...], or both connector_name and operation "
                     "(and params) to run one operation"
                 )
-                raise ValueError(msg)
+                raise TaskDefinitionError(msg, index=None, field="tasks")
             tasks = [
                 {
                     "connector": connector_name,

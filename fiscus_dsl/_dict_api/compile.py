@@ -423,15 +423,9 @@ async def _call(
     operation: Task[..., Any], spec: TaskSpec, params: dict[str, object]
 ) -> object:
     signature = operation.call_signature
-    try:
-        arguments = signature.bind((), params)
-    except TypeError as exc:
-        msg = (
-            f"Task {spec.index} ({spec.connector}.{spec.operation}): params do not fit "
-            f"{operation.name}{signature.signature} ({exc}); give exactly its "
-            "parameters"
-        )
-        raise TaskDefinitionError(msg, index=spec.index, field="params") from exc
+    arguments = signature.bind((), params)
+    if arguments is None:
+        raise _params_error(spec, operation, signature.problems((), params))
     attempt = current_attempt()
     task_id = spec.key if attempt is None else attempt.task_id
     arguments = signature.validate(arguments, workflow="fiscus_tasks", task_id=task_id)
@@ -454,16 +448,22 @@ def check_params(
     for spec, operation in zip(specs, operations, strict=True):
         if not isinstance(spec.params, Mapping) or _has_callables(spec.params):
             continue
-        signature = operation.call_signature
-        try:
-            signature.bind((), dict(spec.params))
-        except TypeError as exc:
-            msg = (
-                f"Task {spec.index} ({spec.connector}.{spec.operation}): params do "
-                f"not fit {operation.name}{signature.signature} ({exc}); give exactly "
-                "its parameters"
-            )
-            raise TaskDefinitionError(msg, index=spec.index, field="params") from exc
+        problems = operation.call_signature.problems((), dict(spec.params))
+        if problems:
+            raise _params_error(spec, operation, problems)
+
+
+def _params_error(
+    spec: TaskSpec, operation: Task[..., Any], problems: Sequence[str]
+) -> TaskDefinitionError:
+    """Build the error for params that do not bind, listing every problem."""
+    signature = operation.call_signature.signature
+    msg = (
+        f"Task {spec.index} ({spec.connector}.{spec.operation}): params do not fit "
+        f"{operation.name}{signature} ({'; '.join(problems)}); give exactly its "
+        "parameters"
+    )
+    return TaskDefinitionError(msg, index=spec.index, field="params")
 
 
 def resolve_operations(

@@ -77,7 +77,7 @@ from fiscus_dsl._dict_api.file_schema import (
     validate_task,
 )
 from fiscus_dsl._dict_api.spec import read_tasks
-from fiscus_dsl.errors import TaskDefinitionError
+from fiscus_dsl.errors import ConfigurationError, TaskDefinitionError
 
 if TYPE_CHECKING:
     import os
@@ -180,7 +180,16 @@ def _check_limits(max_bytes: int, max_depth: int, max_tasks: int) -> None:
             f"max_bytes={max_bytes!r}, max_depth={max_depth!r} and "
             f"max_tasks={max_tasks!r} must each be at least 1"
         )
-        raise ValueError(msg)
+        option = next(
+            name
+            for name, value in (
+                ("max_bytes", max_bytes),
+                ("max_depth", max_depth),
+                ("max_tasks", max_tasks),
+            )
+            if value < 1
+        )
+        raise ConfigurationError(msg, option=option)
 
 
 def _too_big(max_bytes: int) -> str:

@@ -17,6 +17,7 @@ from fiscus_dsl._dsl.futures import (
     as_condition,
     future_label,
     future_spec,
+    input_guard,
     to_arg_spec,
 )
 from fiscus_dsl._dsl.tracing import (
@@ -92,10 +93,12 @@ def when(predicate: Callable[..., bool], /, *values: object) -> GuardBlock: ...
 def when(condition: object, /, *values: object) -> GuardBlock:
     """Guard the tasks called inside the ``with`` block by a condition.
 
-    ``when(cond)`` takes a condition (``f == x``, ``succeeded(f)``, ...) or a
-    bool. ``when(predicate, *futures)`` calls ``predicate`` with the resolved
-    values at run time. A task whose guard is false is ``skipped``; so is one
-    whose guard needs the value of a failed or skipped task.
+    ``when(cond)`` takes a condition (``f == x``, ``succeeded(f)``, ...), a
+    bool, or a workflow input (``when(flag)``, drawn as ``flag == True``
+    where the input is not known while tracing). ``when(predicate,
+    *futures)`` calls ``predicate`` with the resolved values at run time. A
+    task whose guard is false is ``skipped``; so is one whose guard needs the
+    value of a failed or skipped task.
 
     Examples:
         >>> from fiscus_dsl import task, workflow, when, otherwise
@@ -128,7 +131,7 @@ def when(condition: object, /, *values: object) -> GuardBlock:
             "when(condition) got extra values",
             fix="pass values only with a predicate: when(predicate, *futures)",
         )
-    if isinstance(condition, TaskFuture):
+    if isinstance(condition, TaskFuture) and input_guard(condition) is None:
         trace.fail(
             f"when() got the future {future_label(condition)!r}, not a condition",
             fix=f"compare it (when({future_label(condition)} == ...)) or test "

@@ -43,6 +43,13 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 _GUARD_FIX: Final = "guard with when(...), e.g. with when(succeeded(contact))"
+#: Python's ``if``, ``and``, ``or``, ``not`` and ``in`` need a bool at once;
+#: a lazy value has none, so the advice names the operators that build one.
+_OPERATORS_FIX: Final = (
+    "guard with when(...) and build the condition with & for and, | for or, "
+    "~ for not and .is_in([...]) for in, e.g. with when((plan == 'pro') | "
+    "~plan.is_in(['free', 'trial']))"
+)
 
 
 def _refuse(trace: TraceContext, what: str, fix: str) -> NoReturn:
@@ -194,15 +201,18 @@ class TaskFuture(Generic[T]):
     def __bool__(self) -> NoReturn:
         _refuse(
             self._trace,
-            f"Cannot use the future {self._label()!r} as a bool",
-            _GUARD_FIX,
+            f"Cannot use the future {self._label()!r} as a bool (if, and, or and "
+            "not need its value while tracing)",
+            _OPERATORS_FIX,
         )
 
     def __iter__(self) -> NoReturn:
         _refuse(
             self._trace,
-            f"Cannot iterate over the future {self._label()!r}",
-            "fan out with task.map(item=future) instead of a for loop",
+            f"Cannot iterate over the future {self._label()!r} (a for loop or "
+            "unpacking needs its value while tracing)",
+            "fan out with task.map(item=future) instead of a for loop; to test "
+            "membership inside when(...), write future.is_in([...])",
         )
 
     def __len__(self) -> NoReturn:
@@ -213,10 +223,16 @@ class TaskFuture(Generic[T]):
         )
 
     def __contains__(self, item: object) -> NoReturn:
+        label = self._label()
+        shown = repr(item) if isinstance(item, str | int) else "item"
+        shown = shown if len(shown) <= 30 else "item"
         _refuse(
             self._trace,
-            f"Cannot test membership in the future {self._label()!r}",
-            "use future.is_in([...]) inside when(...)",
+            f"Cannot test membership in the future {label!r} ('in' needs its "
+            "value while tracing)",
+            "for `future in [...]` write future.is_in([...]) inside when(...); to "
+            "look inside the value, guard with a predicate: "
+            f"with when(lambda value: {shown} in value, future)",
         )
 
     def __str__(self) -> NoReturn:
@@ -253,7 +269,32 @@ class TaskFuture(Generic[T]):
     __floordiv__ = __rfloordiv__ = __mod__ = __rmod__ = _refuse_operator
     __pow__ = __rpow__ = __matmul__ = __rmatmul__ = _refuse_operator
     __neg__ = __pos__ = __abs__ = __invert__ = _refuse_operator
-    __and__ = __rand__ = __or__ = __ror__ = __xor__ = __rxor__ = _refuse_operator
+    __xor__ = __rxor__ = _refuse_operator
+
+    # ------------------------------------------------------------ inputs as guards
+
+    def _as_guard(self) -> Condition:
+        """Return a workflow input as the condition ``input == True``, or refuse.
+
+        While drawing or checking, an input is a placeholder; in a run it is
+        the bool itself, which ``when`` and ``&``/``|`` take as they are.
+        """
+        guard = input_guard(self)
+        if guard is None:
+            self._refuse_operator()
+        return guard
+
+    def __and__(self, other: object) -> Condition:
+        return self._as_guard() & as_condition(other)
+
+    def __rand__(self, other: object) -> Condition:
+        return as_condition(other) & self._as_guard()
+
+    def __or__(self, other: object) -> Condition:
+        return self._as_guard() | as_condition(other)
+
+    def __ror__(self, other: object) -> Condition:
+        return as_condition(other) | self._as_guard()
 
     def __await__(self) -> Generator[None, None, TaskFuture[T]]:
         """Let ``async def`` workflows write ``await task(...)``; nothing waits."""
@@ -306,8 +347,16 @@ class Condition:
 
     def __bool__(self) -> NoReturn:
         trace = current_trace()
-        msg = "Cannot use a condition as a bool"
-        fix = "use it in a guard: with when(condition): ..."
+        msg = (
+            "Cannot use a condition as a bool (if, and, or, not and in need a "
+            "bool while tracing)"
+        )
+        fix = (
+            "combine conditions with & for and, | for or and ~ for not, write "
+            "`x in [...]` as x.is_in([...]), and use it in a guard: with "
+            "when(condition): ..., e.g. when((plan == 'pro') | "
+            "~plan.is_in(['free', 'trial']))"
+        )
         if trace is None:
             msg = f"{msg}; {fix}"
             raise TracingError(msg)
@@ -317,12 +366,33 @@ class Condition:
         return f"<Condition {self.spec.kind}>"
 
 
+def input_guard(future: TaskFuture[T]) -> Condition | None:
+    """Return ``input == True`` for the future of a workflow input, else ``None``.
+
+    A guard on a workflow input (``with when(flag):``) is a plain bool in a
+    run, but a placeholder while the graph is drawn or checked, and in a
+    sub-workflow whose input comes from a future: there it is this condition.
+    """
+    trace = current_trace() or future._trace  # noqa: SLF001  (this module's own class)
+    spec = future._spec(trace)  # noqa: SLF001  (this module's own class)
+    if not isinstance(spec, InputArg):
+        return None
+    true = construct_trusted(ValueArg, {"kind": "value", "value": True})
+    return Condition(CompareCondition(op="eq", left=spec, right=true), trace)
+
+
 def as_condition(value: object) -> Condition:
-    """Return ``value`` as a ``Condition``; a bool becomes a constant one."""
+    """Return ``value`` as a ``Condition``; a bool becomes a constant one.
+
+    The future of a workflow input becomes ``input == True`` (``input_guard``).
+    """
     if isinstance(value, Condition):
         return value
     if isinstance(value, bool):
         return Condition(ConstCondition(value=value))
+    guard = input_guard(value) if isinstance(value, TaskFuture) else None
+    if guard is not None:
+        return guard
     msg = f"Expected a condition or a bool, got {type(value).__name__}"
     fix = "build one with ==, succeeded(...) or is_in(...)"
     trace = current_trace()

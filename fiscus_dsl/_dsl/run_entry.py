@@ -57,6 +57,10 @@ class Engine(Protocol):
         """Run a one-task plan from async code."""
         ...
 
+    def call_standalone(self, plan: Plan, *, is_async: bool) -> object:
+        """Run a direct task call: a coroutine for an async task in a running loop."""
+        ...
+
 
 _ENGINE: list[Callable[[], Engine]] = []
 

@@ -30,6 +30,13 @@ import wrapt
 from fiscus_dsl._dsl import run_entry
 from fiscus_dsl._dsl.futures import TaskFuture, future_spec, has_future, to_arg_spec
 from fiscus_dsl._dsl.hooks import HookFunction, Hooks
+from fiscus_dsl._dsl.options import (
+    check_decorated,
+    check_name,
+    check_on_error,
+    check_retry,
+    check_seconds,
+)
 from fiscus_dsl._dsl.overrides import plan_override
 from fiscus_dsl._dsl.plan import PlanNode
 from fiscus_dsl._dsl.signature import CallSignature
@@ -96,16 +103,15 @@ class TaskPlan:
     is_direct: bool
 
 
-def _check_options(name: str, timeout: float | None, on_error: str) -> None:
-    if timeout is not None and timeout <= 0:
-        msg = (
-            f"Task {name!r} got timeout={timeout!r}; "
-            "pass a number of seconds above 0, or None"
-        )
-        raise ValueError(msg)
-    if on_error not in ("fail", "continue"):
-        msg = f"Task {name!r} got on_error={on_error!r}; pass 'fail' or 'continue'"
-        raise ValueError(msg)
+def _check_options(function: Callable[..., object], options: TaskOptions) -> None:
+    """Refuse wrong options where the task is declared, showing the right form."""
+    check_name(
+        f"The task of {getattr(function, '__qualname__', function)!r}", options.name
+    )
+    owner = f"Task {options.name!r}"
+    check_retry(owner, options.retry)
+    check_seconds(owner, "timeout", options.timeout)
+    check_on_error(owner, options.on_error)
 
 
 class Task(wrapt.FunctionWrapper[P, Any], Generic[P, R]):
@@ -113,13 +119,16 @@ class Task(wrapt.FunctionWrapper[P, Any], Generic[P, R]):
 
     Calling it inside a ``@workflow`` returns a lazy future; calling it
     anywhere else runs it at once on the default runner, with retries, hooks
-    and spans, and returns its value.
+    and spans, and returns its value. An ``async def`` task called while an
+    event loop is running returns a coroutine instead, as any ``async def``
+    does: ``await`` it (not awaited, it runs nothing and Python warns).
     """
 
     _self_options: TaskOptions
     _self_signature: CallSignature
     _self_policy: Policy
     _self_is_async: bool
+    _self_declared_async: bool
     _self_plan: TaskPlan
 
     def __init__(
@@ -128,19 +137,26 @@ class Task(wrapt.FunctionWrapper[P, Any], Generic[P, R]):
         options: TaskOptions,
         *,
         body: Callable[..., object] | None = None,
+        signature: CallSignature | None = None,
     ) -> None:
         """Wrap ``function``; ``body`` is what runs instead, if given.
 
         A connector operation declares its signature with a function whose
-        body is not run: the connector's sender is the ``body``.
+        body is not run: the connector's sender is the ``body``, and it
+        passes the ``signature`` it analysed, so that there is one analysis.
         """
+        check_decorated("@task", function)
+        _check_options(function, options)
         super().__init__(function, self._dispatch)
-        _check_options(options.name, options.timeout, options.on_error)
         runs = body or function
         self._self_options = options
-        self._self_signature = CallSignature(function, options.name)
+        self._self_signature = signature or CallSignature(function, options.name)
         self._self_policy = options.policy()
         self._self_is_async = inspect.iscoroutinefunction(runs)
+        # What the user declared decides how a direct call behaves: an
+        # operation declared with `def` returns its value even though the
+        # connector's sender, its body, is async.
+        self._self_declared_async = inspect.iscoroutinefunction(function)
         self._self_plan = TaskPlan(
             name=options.name,
             function=runs,
@@ -198,13 +214,19 @@ class Task(wrapt.FunctionWrapper[P, Any], Generic[P, R]):
             args = (instance, *args)
         trace = current_trace()
         if trace is None:
-            return run_entry.engine().run_standalone(
-                trace_standalone(self, lambda t: record_call(self, t, args, kwargs))
+            plan = trace_standalone(self, lambda t: record_call(self, t, args, kwargs))
+            return run_entry.engine().call_standalone(
+                plan, is_async=self._self_declared_async
             )
         return record_call(self, trace, args, kwargs)
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
-        """Record a call inside a workflow (a future), or run the task at once."""
+        """Record a call inside a workflow (a future), or run the task at once.
+
+        Outside a workflow, an ``async def`` task called from a running event
+        loop returns a coroutine to ``await``; statically the call is typed
+        as the value, so typed async code writes ``await task.arun(...)``.
+        """
         return super().__call__(*args, **kwargs)  # type: ignore[no-any-return]  # the future stands for R
 
     async def arun(self, *args: P.args, **kwargs: P.kwargs) -> R:
@@ -294,14 +316,16 @@ class Mappable(Protocol[R]):
 
 
 def bind_error(
-    trace: TraceContext, what: str, signature: CallSignature, exc: TypeError
+    trace: TraceContext, what: str, signature: CallSignature, problems: Sequence[str]
 ) -> TracingError:
-    """Build the error for a call whose arguments do not bind to the signature."""
-    return trace.error(
+    """Build the error for a call that does not bind, listing every problem."""
+    error = trace.error(
         f"{what} was called with arguments that do not bind to "
-        f"{signature.name}{signature.signature} ({exc})",
+        f"{signature.name}{signature.signature} ({'; '.join(problems)})",
         fix="pass each required parameter once, by its name, and no unknown ones",
     )
+    error.problems = tuple(problems)
+    return error
 
 
 def _check_literals(
@@ -331,10 +355,10 @@ def record_call(
 ) -> TaskFuture[object]:
     """Record one call of ``task`` in ``trace`` and return its future."""
     signature = task.call_signature
-    try:
-        arguments = signature.bind(tuple(args), kwargs)
-    except TypeError as exc:
-        raise bind_error(trace, f"Task {task.name!r}", signature, exc) from exc
+    arguments = signature.bind(tuple(args), kwargs)
+    if arguments is None:
+        problems = signature.problems(tuple(args), kwargs)
+        raise bind_error(trace, f"Task {task.name!r}", signature, problems)
     node_id = trace.next_id(task.name)
     specs = {name: to_arg_spec(value, trace) for name, value in arguments.items()}
     trace.add(
@@ -378,10 +402,9 @@ def mapped_specs(
                 f"{what}.map() got {type(value).__name__} for {name!r}, not a list",
                 fix="pass a list or the future of one",
             )
-    try:
-        signature.bind((), {**bound, **dict.fromkeys(mapped)})
-    except TypeError as exc:
-        raise bind_error(trace, what, signature, exc) from exc
+    problems = signature.problems((), {**bound, **dict.fromkeys(mapped)})
+    if problems:
+        raise bind_error(trace, what, signature, problems)
     return (
         {name: to_arg_spec(value, trace) for name, value in bound.items()},
         {name: to_arg_spec(value, trace) for name, value in mapped.items()},
@@ -470,13 +493,23 @@ def task(
     Args:
         function: The function, when used bare.
         name: The task's name (default: the function's name).
-        retry: A ``Retry`` policy; by default a task is tried once.
-        timeout: Seconds allowed per attempt.
+        retry: A ``Retry`` policy, e.g. ``Retry(attempts=3)``; by default a
+            task is tried once.
+        timeout: Seconds allowed per attempt, as a number (``5.0``).
         on_error: ``"fail"`` ends the run when the task fails; ``"continue"``
             skips only the tasks that need its value.
         before: ``before_task(ctx)`` hooks for this task only.
         after: ``after_task(ctx, value)`` hooks for this task only.
         on_retry: ``on_retry(ctx, error, delay)`` hooks for this task only.
+
+    Raises:
+        ConfigurationError: An option is wrong, checked here when the
+            decorator runs (an ``OptionTypeError`` for a wrong type). Each
+            option takes one form: ``retry=3`` and ``timeout="5s"`` are
+            refused with a message showing ``retry=Retry(attempts=3)`` and
+            ``timeout=5.0``, rather than guessed at, so that a task reads
+            the same everywhere and mypy checks it.
+        HookSignatureError: A hook cannot take its arguments.
 
     Examples:
         >>> from fiscus_dsl import task
@@ -488,9 +521,10 @@ def task(
     """
 
     def decorate(target: Callable[P, Any]) -> Task[P, Any]:
+        check_decorated("@task", target)
         hooks = Hooks(before_task=before, after_task=after, on_retry=on_retry)
         options = TaskOptions(
-            name=name or target.__name__,
+            name=name or target.__name__,  # an empty name means the default
             retry=retry,
             timeout=timeout,
             on_error=on_error,

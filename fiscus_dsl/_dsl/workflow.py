@@ -17,6 +17,7 @@ import wrapt
 from fiscus_dsl._dsl import run_entry
 from fiscus_dsl._dsl.futures import TaskFuture, has_future, to_arg_spec
 from fiscus_dsl._dsl.hooks import Hooks, as_hooks
+from fiscus_dsl._dsl.options import check_decorated, check_name
 from fiscus_dsl._dsl.plan import Plan, PlanNode
 from fiscus_dsl._dsl.signature import CallSignature
 from fiscus_dsl._dsl.task import Partial, bind_error, mapped_specs
@@ -148,22 +149,23 @@ class Workflow(wrapt.FunctionWrapper[P, Any], Generic[P, R]):
             ArgumentValidationError: If a value does not match its annotation.
         """
         signature = self.call_signature
-        try:
-            bound = (
-                signature.signature.bind_partial(*args, **kwargs)
-                if partial
-                else signature.signature.bind(*args, **kwargs)
-            )
-        except TypeError as exc:
-            where = user_location()
-            msg = (
-                f"Workflow {self.name!r} was started with inputs that do not bind to "
-                f"{self.name}{signature.signature} ({exc}) ({where}); pass every "
-                "input the workflow declares, by name"
-            )
-            raise WorkflowInputError(msg, workflow=self.name, location=where) from exc
+        given = tuple(args)
+        bound = None if partial else signature.bind(given, kwargs)
+        if bound is None:
+            problems = signature.problems(given, kwargs, partial=partial)
+            if problems:
+                where = user_location()
+                msg = (
+                    f"Workflow {self.name!r} was started with inputs that do not bind "
+                    f"to {self.name}{signature.signature} ({'; '.join(problems)}) "
+                    f"({where}); pass every input the workflow declares, by name"
+                )
+                raise WorkflowInputError(
+                    msg, workflow=self.name, location=where, problems=problems
+                )
+            bound = dict(signature.signature.bind_partial(*given, **kwargs).arguments)
         return signature.validate(
-            dict(bound.arguments),
+            bound,
             workflow=self.name,
             task_id=None,
             only=lambda v: not has_future(v),
@@ -212,12 +214,10 @@ class Workflow(wrapt.FunctionWrapper[P, Any], Generic[P, R]):
         kwargs: Mapping[str, object],
     ) -> TaskFuture[object]:
         signature = self.call_signature
-        try:
-            arguments = signature.bind(args, kwargs)
-        except TypeError as exc:
-            raise bind_error(
-                trace, f"Sub-workflow {self.name!r}", signature, exc
-            ) from exc
+        arguments = signature.bind(args, kwargs)
+        if arguments is None:
+            problems = signature.problems(args, kwargs)
+            raise bind_error(trace, f"Sub-workflow {self.name!r}", signature, problems)
         futures = [name for name, value in arguments.items() if has_future(value)]
         literals = {
             name: value for name, value in arguments.items() if name not in futures
@@ -330,6 +330,11 @@ def workflow(
         name: The workflow's name (default: the function's name).
         hooks: ``Hooks`` that apply to every run of this workflow.
 
+    Raises:
+        OptionTypeError: ``name`` is not a str, or the decorated object is
+            not a function; checked here, when the decorator runs.
+        HookSignatureError: ``hooks`` holds something other than ``Hooks``.
+
     Examples:
         >>> from fiscus_dsl import task, workflow
         >>> @task
@@ -344,7 +349,10 @@ def workflow(
     registered = as_hooks(hooks)
 
     def decorate(target: Callable[P, R]) -> Workflow[P, R]:
-        return Workflow(target, name=name or target.__name__, hooks=registered)
+        check_decorated("@workflow", target)
+        chosen = name or target.__name__  # an empty name means the default
+        check_name(f"The workflow of {target.__qualname__!r}", chosen)
+        return Workflow(target, name=chosen, hooks=registered)
 
     if function is not None:
         return decorate(function)

@@ -14,6 +14,8 @@ import functools
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Protocol, final
 
+from fiscus_dsl.errors import ConfigurationError
+
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
 
@@ -51,7 +53,7 @@ class InProcessExecutor:
                 f"InProcessExecutor(max_threads={max_threads!r}) must be at least 1; "
                 "pass 1 or more threads"
             )
-            raise ValueError(msg)
+            raise ConfigurationError(msg, option="max_threads")
         self.max_threads = max_threads
         self._pool: ThreadPoolExecutor | None = None
 

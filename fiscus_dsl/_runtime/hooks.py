@@ -20,6 +20,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, final
 
+from fiscus_dsl.errors import HookSignatureError
+
 if TYPE_CHECKING:
     from fiscus_dsl._dsl.hooks import HookFunction, Hooks
     from fiscus_dsl._types import NodeId
@@ -128,7 +130,7 @@ async def run_before_task(chain: Sequence[Hooks], ctx: TaskContext) -> TaskConte
                 f"before_task hook {name} returned {type(replaced).__name__} for task "
                 f"{ctx.task_id!r}; return None, or a mapping of the arguments to use"
             )
-            raise TypeError(msg)
+            raise HookSignatureError(msg, hook="before_task")
         ctx = TaskContext(
             run_id=ctx.run_id,
             workflow=ctx.workflow,

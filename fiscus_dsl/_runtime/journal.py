@@ -11,8 +11,8 @@ no HTTP.
 
 from __future__ import annotations
 
+import inspect
 import re
-import typing
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, final
 
@@ -27,13 +27,14 @@ from fiscus_dsl._runtime.store import (
     error_message,
     to_json_text,
 )
-from fiscus_dsl.errors import ResumeError
+from fiscus_dsl.errors import ResumeError, SignatureError
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping
     from datetime import datetime
 
     from fiscus_dsl._dsl.plan import Plan
+    from fiscus_dsl._dsl.signature import CallSignature
     from fiscus_dsl._dsl.workflow import Workflow
     from fiscus_dsl._runtime.results import RunResult
     from fiscus_dsl._runtime.slots import Slot
@@ -98,7 +99,7 @@ class Journal:
             return False
         plan = slot.task_plan
         assert plan is not None  # only task and map instance slots are launched
-        value = self._revalidate(record, plan.signature.function)
+        value = self._revalidate(record, plan.signature)
         if value is _UNSERVABLE:
             return False
         slot.value = value
@@ -118,13 +119,12 @@ class Journal:
             tasks=[task_record(slot) for slot in slots if slot.id not in self.written],
         )
 
-    def _revalidate(
-        self, record: TaskRecord, function: Callable[..., object]
-    ) -> object:
+    def _revalidate(self, record: TaskRecord, signature: CallSignature) -> object:
+        function = signature.function
         if function in self._adapters:
             adapter = self._adapters[function]
         else:
-            adapter = self._adapters[function] = return_adapter(function)
+            adapter = self._adapters[function] = return_adapter(signature)
         if adapter is None:
             return _UNSERVABLE
         assert record.value_json is not None  # served records are resumable
@@ -134,14 +134,20 @@ class Journal:
             return _UNSERVABLE
 
 
-def return_adapter(function: Callable[..., object]) -> TypeAdapter[object] | None:
-    """Return a validator for a function's return annotation, if pydantic has one."""
+def return_adapter(signature: CallSignature) -> TypeAdapter[object] | None:
+    """Return a validator for a task's return annotation, if pydantic has one.
+
+    The annotation comes from the task's one signature analysis; one that
+    does not resolve cannot check a stored value, so the task runs again.
+    """
     try:
-        hints = typing.get_type_hints(function, include_extras=True)
-    except (NameError, TypeError):  # an annotation that does not resolve
+        annotation = signature.return_hint()
+    except SignatureError:
         return None
+    if annotation is inspect.Signature.empty:
+        annotation = Any
     try:
-        return TypeAdapter(hints.get("return", Any))
+        return TypeAdapter(annotation)  # type: ignore[arg-type]  # an annotation is a type form
     except (PydanticSchemaGenerationError, PydanticUserError):
         return None
 

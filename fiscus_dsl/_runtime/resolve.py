@@ -176,7 +176,7 @@ def _compare(cond: CompareCondition, consumer: Slot) -> bool | None:
         return None
     try:
         return bool(OPERATORS[cond.op](left, right))
-    except Exception as exc:
+    except Exception as exc:  # the values' own __eq__, __lt__...: user code
         raise GuardError(
             workflow=consumer.scope.workflow,
             task_id=consumer.id,
@@ -192,7 +192,7 @@ def _predicate(cond: PredicateCondition, consumer: Slot) -> bool | None:
         return None
     try:
         decided = function(*values)
-    except Exception as exc:
+    except Exception as exc:  # the predicate is user code: a GuardError names it
         raise GuardError(
             workflow=consumer.scope.workflow, task_id=consumer.id, predicate=cond.name
         ) from exc

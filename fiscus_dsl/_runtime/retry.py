@@ -12,6 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final, TypeAlias, final
 
+from fiscus_dsl.errors import ConfigurationError, OptionTypeError
+
 RetryOn: TypeAlias = (
     type[BaseException]
     | tuple[type[BaseException], ...]
@@ -39,6 +41,10 @@ class Retry:
             retried. By default every error except those marked not
             retryable (validation errors, tracing errors, ``SkipTask``).
 
+    Raises:
+        ConfigurationError: An option is out of range (``OptionTypeError``
+            when it is of the wrong type, e.g. ``attempts="3"``).
+
     Examples:
         >>> from fiscus_dsl import Retry
         >>> policy = Retry(attempts=3, backoff=0.5, jitter=False)
@@ -55,18 +61,41 @@ class Retry:
     retry_on: RetryOn | None = None
 
     def __post_init__(self) -> None:
+        self._check_types()
         if self.attempts < 1:
             msg = (
                 f"Retry(attempts={self.attempts!r}) must be at least 1 "
                 "(the first try counts)"
             )
-            raise ValueError(msg)
+            raise ConfigurationError(msg, option="attempts")
         if self.backoff < 0 or self.max_delay < 0:
             msg = (
                 f"Retry(backoff={self.backoff!r}, max_delay={self.max_delay!r}) "
                 "takes seconds of 0 or more"
             )
-            raise ValueError(msg)
+            option = "backoff" if self.backoff < 0 else "max_delay"
+            raise ConfigurationError(msg, option=option)
+
+    def _check_types(self) -> None:
+        """Refuse options of the wrong type, e.g. ``Retry(attempts="3")``."""
+        wrong = [
+            f"{name}={value!r}"
+            for name, value, ok in (
+                ("attempts", self.attempts, _is_int(self.attempts)),
+                ("backoff", self.backoff, _is_number(self.backoff)),
+                ("max_delay", self.max_delay, _is_number(self.max_delay)),
+                ("jitter", self.jitter, isinstance(self.jitter, bool)),
+                ("retry_on", self.retry_on, _is_retry_on(self.retry_on)),
+            )
+            if not ok
+        ]
+        if wrong:
+            msg = (
+                f"Retry({', '.join(wrong)}) takes attempts as an int, backoff and "
+                "max_delay as seconds, jitter as a bool and retry_on as exception "
+                "classes or a function; e.g. Retry(attempts=3, backoff=0.5)"
+            )
+            raise OptionTypeError(msg, option=wrong[0].partition("=")[0])
 
     def should_retry(self, error: BaseException) -> bool:
         """Tell whether ``error`` may be retried at all, attempts aside."""
@@ -113,3 +142,20 @@ class Retry:
         if isinstance(retry_on, tuple):
             return ", ".join(kind.__name__ for kind in retry_on)
         return getattr(retry_on, "__name__", repr(retry_on))
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _is_retry_on(value: object) -> bool:
+    if value is None or (callable(value) and not isinstance(value, type)):
+        return True
+    classes = value if isinstance(value, tuple) else (value,)
+    return all(
+        isinstance(item, type) and issubclass(item, BaseException) for item in classes
+    )

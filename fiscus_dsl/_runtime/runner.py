@@ -18,9 +18,10 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Final, TypeVar, final
+from typing import TYPE_CHECKING, Any, Final, TypeVar, cast, final
 
 from fiscus_dsl._dsl.hooks import Hooks, as_hooks
+from fiscus_dsl._dsl.options import check_runner
 from fiscus_dsl._dsl.run_entry import install_engine
 from fiscus_dsl._runtime import telemetry
 from fiscus_dsl._runtime.executor import Executor, InProcessExecutor
@@ -32,6 +33,7 @@ from fiscus_dsl.errors import WorkflowFailed
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Coroutine, Iterator, Sequence
+    from types import CoroutineType
 
     from opentelemetry.trace import TracerProvider
 
@@ -49,6 +51,15 @@ _BLOCKING = (TaskStatus.FAILED, TaskStatus.SKIPPED)
 def utc_now() -> datetime:
     """Return the current time as an aware UTC datetime."""
     return datetime.now(UTC)
+
+
+def is_loop_running() -> bool:
+    """Tell whether this thread is running an event loop (async code called us)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
 
 
 def run_sync(make: Callable[[], Coroutine[Any, Any, T]]) -> T:
@@ -86,6 +97,10 @@ class Runner:
             failed or killed run (``SQLiteRunStore("runs.sqlite3")``);
             ``None`` (the default) records nothing.
 
+    Raises:
+        ConfigurationError: An option is wrong, checked here
+            (``OptionTypeError`` for a wrong type, e.g. ``executor=4``).
+
     Examples:
         >>> from fiscus_dsl import Runner, task, workflow
         >>> @task
@@ -109,12 +124,16 @@ class Runner:
         clock: Clock | None = None,
         store: RunStore | None = None,
     ) -> None:
-        if max_concurrency is not None and max_concurrency < 1:
-            msg = (
-                f"Runner(max_concurrency={max_concurrency!r}) must be at least 1, "
-                "or None for no limit"
-            )
-            raise ValueError(msg)
+        check_runner(
+            max_concurrency,
+            {
+                "tracer_provider": tracer_provider,
+                "executor": executor,
+                "store": store,
+                "sleep": sleep,
+                "clock": clock,
+            },
+        )
         self.max_concurrency = max_concurrency
         self.hooks = as_hooks(hooks)
         self.tracer_provider = tracer_provider
@@ -182,6 +201,23 @@ class Runner:
     def run_standalone(self, plan: Plan) -> object:
         """Run a one-task plan; return the task's value or raise its error."""
         return run_sync(lambda: self.arun_standalone(plan))
+
+    def call_standalone(self, plan: Plan, *, is_async: bool) -> object:
+        """Run the one-task plan of a task called outside any workflow.
+
+        An ``async def`` task (``is_async``) called while an event loop is
+        running returns a coroutine that runs it when awaited, as calling
+        any ``async def`` does; otherwise this is ``run_standalone``.
+        """
+        if not (is_async and is_loop_running()):
+            return self.run_standalone(plan)
+        coroutine = cast(
+            "CoroutineType[Any, Any, object]",  # what an async def's call returns
+            self.arun_standalone(plan),
+        )
+        # "coroutine 'fetch' was never awaited" names the task, not the runner.
+        coroutine.__name__ = coroutine.__qualname__ = plan.name
+        return coroutine
 
     async def arun_standalone(self, plan: Plan) -> object:
         """Run a one-task plan from async code; see ``run_standalone``."""

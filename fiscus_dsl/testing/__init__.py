@@ -17,6 +17,7 @@ from fiscus_dsl.testing.assertions import assert_skipped as assert_skipped
 from fiscus_dsl.testing.assertions import assert_succeeded as assert_succeeded
 from fiscus_dsl.testing.assertions import describe_run as describe_run
 from fiscus_dsl.testing.errors import MockExpectationError as MockExpectationError
+from fiscus_dsl.testing.errors import RequestBodyError as RequestBodyError
 from fiscus_dsl.testing.errors import StubExhaustedError as StubExhaustedError
 from fiscus_dsl.testing.errors import UnmockedRequestError as UnmockedRequestError
 from fiscus_dsl.testing.fake_time import FakeClock as FakeClock
@@ -39,6 +40,7 @@ __all__ = [
     "MockExpectationError",
     "MockScope",
     "OperationCall",
+    "RequestBodyError",
     "SpanCapture",
     "SpanTree",
     "StubCall",

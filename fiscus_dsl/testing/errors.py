@@ -68,6 +68,15 @@ class MockExpectationError(_KitError):
 
 
 @final
+class RequestBodyError(_KitError, ValueError):
+    """A recorded request's body is not JSON, so ``call.json`` cannot read it.
+
+    Also a ``ValueError``, as ``json.loads`` raises, so ``except ValueError``
+    keeps working; read ``call.request.content`` for the raw bytes.
+    """
+
+
+@final
 class StubExhaustedError(_KitError):
     """A stub's ``side_effect`` sequence had no item left for a call.
 

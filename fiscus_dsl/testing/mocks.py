@@ -24,6 +24,7 @@ import httpx
 from fiscus_dsl._connectors.http import overriding_transport
 from fiscus_dsl._connectors.scrub import scrub_url
 from fiscus_dsl._runtime.attempts import current_attempt
+from fiscus_dsl.errors import OptionTypeError
 from fiscus_dsl.testing.errors import MockExpectationError, UnmockedRequestError
 from fiscus_dsl.testing.fake_time import FakeSleep
 from fiscus_dsl.testing.stubs import stub_task
@@ -134,7 +135,7 @@ class ConnectorMock:
             optional: Do not fail the test if the route is never called.
 
         Raises:
-            TypeError: The task is not an operation of a connector.
+            OptionTypeError: The task is not an operation of a connector.
             LookupError: No connector or operation of those names.
         """
         return self._route(_target_of(task, name), optional=optional)
@@ -148,7 +149,7 @@ class ConnectorMock:
         relative to the connector's base URL.
 
         Raises:
-            ValueError: The route is not of that form.
+            ConfigurationError: The route is not of that form.
         """
         return self._route(route_target(connector, route), optional=optional)
 
@@ -381,7 +382,7 @@ def _target_of(task: Task[P, R] | str, name: str | None) -> Target:
             f"Give the operation's name after the connector's: ({task!r}, "
             "'create_contact'), or pass the operation task itself"
         )
-        raise TypeError(msg)
+        raise OptionTypeError(msg, option="name")
     return named_target(task, name)
 
 

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, final
 
 from fiscus_dsl._dsl.overrides import plan_override, set_plan_override
 from fiscus_dsl._dsl.task import Task
+from fiscus_dsl.errors import OptionTypeError
 from fiscus_dsl.testing.errors import StubExhaustedError
 
 if TYPE_CHECKING:
@@ -192,7 +193,7 @@ def stub_task(
             the calls take in turn, an exception item being raised.
 
     Raises:
-        TypeError: ``task`` is not a task, or more than one outcome is given.
+        OptionTypeError: ``task`` is not a task, or more than one outcome is given.
     """
     _check_task(task)
     given = [
@@ -209,7 +210,7 @@ def stub_task(
             f"stub({task.name}) got {' and '.join(given)}; give one of returns=, "
             "raises= or side_effect= (a sequence mixes values and exceptions)"
         )
-        raise TypeError(msg)
+        raise OptionTypeError(msg, option=given[1])
     return TaskStub(task, returns=returns, raises=raises, side_effect=side_effect)
 
 
@@ -229,7 +230,7 @@ def _check_task(task: object) -> None:
             f"stub() takes a task (a @task function or a connector operation), "
             f"not {type(task).__name__}: {task!r}"
         )
-        raise TypeError(msg)
+        raise OptionTypeError(msg, option="task")
 
 
 def _is_exception(value: object) -> bool:
@@ -253,7 +254,7 @@ def _as_iterable(task: Task[..., Any], side_effect: object) -> Iterable[object]:
         f"stub({task.name}) got side_effect={side_effect!r}; pass a function, a "
         "sequence of values and exceptions, or use returns= for one value"
     )
-    raise TypeError(msg)
+    raise OptionTypeError(msg, option="side_effect")
 
 
 def _instance(error: BaseException | type[BaseException]) -> BaseException:

@@ -29,6 +29,8 @@ from fiscus_dsl._connectors.connector import (
 from fiscus_dsl._connectors.request import METHODS, same_origin
 from fiscus_dsl._connectors.scrub import scrub_url
 from fiscus_dsl._dsl.task import Task
+from fiscus_dsl.errors import ConfigurationError, OptionTypeError
+from fiscus_dsl.testing.errors import RequestBodyError
 from fiscus_dsl.testing.stubs import original_plan
 
 if TYPE_CHECKING:
@@ -135,7 +137,7 @@ def route_target(connector: Connector, route: str) -> Target:
     """Return the target of ``"METHOD /path/{param}"`` on ``connector``.
 
     Raises:
-        ValueError: The route is not of that form.
+        ConfigurationError: The route is not of that form.
     """
     method, _, path = route.strip().partition(" ")
     method, path = method.upper(), path.strip()
@@ -145,7 +147,7 @@ def route_target(connector: Connector, route: str) -> Target:
             f"'METHOD /path/{{param}}' with METHOD one of {sorted(METHODS)} and "
             "no query"
         )
-        raise ValueError(msg)
+        raise ConfigurationError(msg, option="route")
     return _target(connector, method, path, None)
 
 
@@ -175,7 +177,7 @@ def task_target(task: object) -> Target:
     """Return the target of an operation task.
 
     Raises:
-        TypeError: ``task`` is not a task, or not an operation (a plain task
+        OptionTypeError: ``task`` is not a task, or not an operation (a plain task
             or a ``@connector.task``, which have no route of their own).
     """
     if not isinstance(task, Task):
@@ -183,7 +185,7 @@ def task_target(task: object) -> Target:
             "operation() takes an operation task, or a connector name and an "
             f"operation name, not {type(task).__name__}: {task!r}"
         )
-        raise TypeError(msg)
+        raise OptionTypeError(msg, option="task")
     sender = sender_of(task)
     if sender is not None:
         return operation_target(sender.connector, sender.spec)
@@ -202,13 +204,13 @@ def task_target(task: object) -> Target:
             f"fiscus_mock.route(connector, 'METHOD /path'), or stub it with "
             f"fiscus_mock.stub({task.name}, returns=...)"
         )
-        raise TypeError(msg)
+        raise OptionTypeError(msg, option="task")
     msg = (
         f"Task {task.name!r} is not an operation of a connector, so it sends no "
         f"request to mock; stub it instead: fiscus_mock.stub({task.name}, "
         "returns=...)"
     )
-    raise TypeError(msg)
+    raise OptionTypeError(msg, option="task")
 
 
 def named_target(connector_name: str, operation_name: str) -> Target:
@@ -347,7 +349,7 @@ class OperationCall:
         """Return the request's JSON body, parsed (``None`` without a body).
 
         Raises:
-            ValueError: The body is not JSON.
+            RequestBodyError: The body is not JSON (also a ValueError).
         """
         content = self.request.content
         if not content:
@@ -359,7 +361,7 @@ class OperationCall:
                 f"The body of {self.request.method} {scrub_url(self.request.url)} "
                 "is not JSON; read call.request.content instead"
             )
-            raise ValueError(msg) from None
+            raise RequestBodyError(msg) from None
         return value
 
     @property

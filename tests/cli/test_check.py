@@ -61,13 +61,57 @@ def test_check_fails_a_bad_file_and_names_file_and_line(
     assert lines[0] == f"{path}: ok: workflow 'fine' (1 node)"
     assert lines[1].startswith(
         f"{path}:14: error: workflow 'truthy': Cannot use the future 'fetch' as a "
-        "bool in workflow 'truthy' (bad.py:14)"
+        "bool (if, and, or and not need its value while tracing) in workflow "
+        "'truthy' (bad.py:14)"
     )
     assert lines[2] == (
         f"{path}:20: error: workflow 'divides': "
         "ZeroDivisionError: integer division or modulo by zero"
     )
     assert lines[3] == "3 workflows traced: 1 ok, 2 failed"
+
+
+INPUT_GUARD = """
+    from fiscus_dsl import otherwise, task, when, workflow
+
+    @task
+    def notify(who: str) -> str:
+        return who
+
+    @workflow
+    def flow(flag: bool, who: str) -> str | None:
+        with when(flag):
+            sent = notify(who)
+        with otherwise():
+            notify("ops")
+        return sent
+    """
+
+
+def test_check_passes_a_guard_on_a_workflow_input(
+    cli: Cli, write: Callable[[str, str], Path]
+) -> None:
+    path = write("guarded.py", INPUT_GUARD)
+
+    result = cli("check", str(path))
+
+    assert result.exit_code == 0
+    assert result.stdout.splitlines() == [
+        f"{path}: ok: workflow 'flow' (2 nodes)",
+        "1 workflow traced: 1 ok, 0 failed",
+    ]
+
+
+def test_graph_draws_a_guard_on_a_workflow_input(
+    cli: Cli, write: Callable[[str, str], Path]
+) -> None:
+    path = write("guarded.py", INPUT_GUARD)
+
+    result = cli("graph", f"{path}:flow")
+
+    assert result.exit_code == 0
+    assert '    inputs -->|"flag == True"| n0' in result.stdout.splitlines()
+    assert '    inputs -->|"not (flag == True)"| n1' in result.stdout.splitlines()
 
 
 def test_check_reports_a_file_that_does_not_import(

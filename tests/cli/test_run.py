@@ -203,13 +203,17 @@ BAD_FILES = {
         (["{tmp}/flow.py:hello"], "Workflow 'hello' takes the inputs name, times"),
         (
             ["{tmp}/flow.py:hello", "-i", "name=A", "-i", "size=2"],
-            "got an unexpected keyword argument 'size'",
+            "unknown keyword 'size'",
         ),
         (
             ["{tmp}/flow.py:hello", "-i", "name=A", "-i", "times=x"],
             "Workflow 'hello' got an invalid input ('times': ",
         ),
-        (["{tmp}/tracing.py:bad", "-i", "x=1"], "as a bool in workflow 'bad'"),
+        (
+            ["{tmp}/tracing.py:bad", "-i", "x=1"],
+            "as a bool (if, and, or and not need its value while tracing) in "
+            "workflow 'bad'",
+        ),
         (["{tmp}/crash.py:x"], "Cannot import {tmp}/crash.py: RuntimeError: no "),
         (["{tmp}/inputs.txt"], "is not a Python file"),
         (["{tmp}/flow.py:hello", "--input-json", "{tmp}/none.json"], "Cannot read"),

@@ -14,8 +14,10 @@ from fiscus_dsl import (
     ApiKeyAuth,
     BasicAuth,
     BearerAuth,
+    ConfigurationError,
     OAuth2ClientCredentials,
     Secret,
+    SecretPicklingError,
     UnsafeURLError,
 )
 from fiscus_dsl._connectors.scrub import scrub_url
@@ -252,7 +254,7 @@ async def test_without_a_connector_name_the_error_says_the_connector() -> None:
 
 def test_for_origin_needs_an_absolute_base_url() -> None:
     with pytest.raises(
-        ValueError, match=r"BearerAuth.for_origin\(\) needs an absolute"
+        ConfigurationError, match=r"BearerAuth.for_origin\(\) needs an absolute"
     ):
         BearerAuth(TOKEN).for_origin("/v1")
 
@@ -267,20 +269,20 @@ def test_for_origin_needs_an_absolute_base_url() -> None:
 def test_every_static_auth_checks_its_base_url(make: object) -> None:
     auth = make()  # type: ignore[operator]  # the lambdas above
 
-    with pytest.raises(ValueError, match=r"needs an absolute base URL"):
+    with pytest.raises(ConfigurationError, match=r"needs an absolute base URL"):
         auth.for_origin("api.example.com")
 
 
 def test_api_key_auth_needs_a_header_or_a_query_name() -> None:
     with pytest.raises(
-        ValueError, match=r"exactly one of header= and query=, got neither"
+        ConfigurationError, match=r"exactly one of header= and query=, got neither"
     ):
         ApiKeyAuth(KEY)
 
 
 def test_api_key_auth_takes_only_one_place() -> None:
     with pytest.raises(
-        ValueError, match=r"exactly one of header= and query=, got both"
+        ConfigurationError, match=r"exactly one of header= and query=, got both"
     ):
         ApiKeyAuth(KEY, header="X-Key", query="key")
 
@@ -296,19 +298,21 @@ def test_api_key_auth_takes_only_one_place() -> None:
     ],
 )
 def test_api_key_auth_rejects_an_invalid_name(where: str, name: str) -> None:
-    with pytest.raises(ValueError, match=rf"ApiKeyAuth\({where}=.*\) is not a valid"):
+    with pytest.raises(
+        ConfigurationError, match=rf"ApiKeyAuth\({where}=.*\) is not a valid"
+    ):
         ApiKeyAuth(KEY, **{where: name})
 
 
 def test_basic_auth_rejects_a_colon_in_the_user_name() -> None:
-    with pytest.raises(ValueError, match=r"may not contain ':'"):
+    with pytest.raises(ConfigurationError, match=r"may not contain ':'"):
         BasicAuth("alice:pw", PASSWORD)
 
 
 @pytest.mark.parametrize("value", ["", None, 123])
 def test_auth_objects_need_a_secret_or_a_non_empty_str(value: object) -> None:
     with pytest.raises(
-        ValueError, match=r"BearerAuth\(token\) needs a Secret or a non-empty"
+        ConfigurationError, match=r"BearerAuth\(token\) needs a Secret or a non-empty"
     ):
         BearerAuth(value)  # type: ignore[arg-type]  # the wrong types are the point
 
@@ -339,7 +343,7 @@ def test_repr_never_shows_the_credential(
 def test_auth_objects_cannot_be_pickled(
     auth: BearerAuth | BasicAuth | ApiKeyAuth,
 ) -> None:
-    with pytest.raises(TypeError, match="A Secret cannot be pickled"):
+    with pytest.raises(SecretPicklingError, match="A Secret cannot be pickled"):
         pickle.dumps(auth)
 
 

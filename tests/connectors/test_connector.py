@@ -12,7 +12,7 @@ import asyncio
 import inspect
 import sys
 import threading
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
@@ -22,15 +22,18 @@ from fiscus_dsl import (
     ApiKeyAuth,
     BasicAuth,
     BearerAuth,
+    ConfigurationError,
     Connector,
     FiscusErrorCode,
     Hooks,
     HTTPStatusError,
     OAuth2ClientCredentials,
+    OptionTypeError,
     Retry,
     Runner,
     RunStatus,
     Secret,
+    SignatureError,
     TaskContext,
     TaskStatus,
     UnsafeURLError,
@@ -115,7 +118,7 @@ def test_repr_redacts_userinfo_of_the_base_url() -> None:
 )
 def test_a_base_url_must_be_http_with_a_host_and_no_query(base_url: str) -> None:
     with pytest.raises(
-        ValueError,
+        ConfigurationError,
         match=r"^Connector 'CRM' got base_url=.*; give an http\(s\) URL with a host "
         r"and an optional base path, no query or fragment$",
     ):
@@ -123,7 +126,7 @@ def test_a_base_url_must_be_http_with_a_host_and_no_query(base_url: str) -> None
 
 
 def test_a_bad_base_url_is_named_without_its_credentials() -> None:
-    with pytest.raises(ValueError, match=r"ftp://REDACTED:REDACTED@") as caught:
+    with pytest.raises(ConfigurationError, match=r"ftp://REDACTED:REDACTED@") as caught:
         Connector("CRM", f"ftp://ada:{CANARY}@api.example.test")
 
     assert CANARY not in str(caught.value)
@@ -132,22 +135,151 @@ def test_a_bad_base_url_is_named_without_its_credentials() -> None:
 @pytest.mark.parametrize("timeout", [0, -1.5])
 def test_a_timeout_must_be_positive(timeout: float) -> None:
     with pytest.raises(
-        ValueError,
-        match=rf"^Connector 'CRM' got timeout={timeout!r}; pass seconds above 0, "
-        r"or None$",
-    ):
+        ConfigurationError,
+        match=rf"^Connector 'CRM' got timeout={timeout!r}; pass a number of "
+        r"seconds above 0, or None$",
+    ) as info:
         Connector("CRM", BASE, timeout=timeout)
+
+    assert info.value.option == "timeout"
+    assert isinstance(info.value, ValueError)
 
 
 def test_max_concurrency_must_be_at_least_one() -> None:
     with pytest.raises(
-        ValueError, match=r"got max_concurrency=0; pass 1 or more, or None$"
+        ConfigurationError, match=r"got max_concurrency=0; pass 1 or more, or None$"
     ):
         Connector("CRM", BASE, max_concurrency=0)
 
 
+@pytest.mark.parametrize(
+    ("options", "option", "match"),
+    [
+        (
+            {"timeout": "30s"},
+            "timeout",
+            r"got timeout='30s'; pass the seconds as a "
+            r"number, e\.g\. timeout=30\.0$",
+        ),
+        (
+            {"max_concurrency": "10"},
+            "max_concurrency",
+            r"got max_concurrency='10'; .* max_concurrency=10, or None",
+        ),
+        (
+            {"rate_limit": 10},
+            "rate_limit",
+            r"got rate_limit=10; pass requests per "
+            r"unit as a str, e\.g\. rate_limit='10/s'$",
+        ),
+        (
+            {"retry": 3},
+            "retry",
+            r"got retry=3; pass a Retry policy, e\.g\. "
+            r"retry=Retry\(attempts=3\)",
+        ),
+        (
+            {"headers": {"X-Count": 1}},
+            "headers",
+            r"got headers of type dict; pass a "
+            r"mapping of str to str",
+        ),
+    ],
+)
+def test_connector_options_of_the_wrong_type_are_refused(
+    options: dict[str, Any], option: str, match: str
+) -> None:
+    with pytest.raises(OptionTypeError, match=r"^Connector 'CRM' " + match) as info:
+        Connector("CRM", BASE, **options)
+
+    assert info.value.option == option
+
+
+def test_a_token_given_as_auth_is_refused_without_echoing_it() -> None:
+    token: Any = CANARY
+
+    with pytest.raises(
+        OptionTypeError,
+        match=r"^Connector 'CRM' got auth=str; pass an auth object such as "
+        r"auth=BearerAuth\(Secret\.from_env\('TOKEN'\)\)",
+    ) as info:
+        Connector("CRM", BASE, auth=token)
+
+    assert CANARY not in str(info.value)
+    assert info.value.option == "auth"
+
+
+def test_a_connector_name_must_be_a_str() -> None:
+    name: Any = None
+
+    with pytest.raises(OptionTypeError, match=r"^Connector\(\.\.\.\) got name=None"):
+        Connector(name, BASE)
+
+
+def test_a_connector_name_must_not_be_blank() -> None:
+    with pytest.raises(
+        ConfigurationError,
+        match=r"^Connector\(\.\.\.\) got name=' '; pass a non-empty name, or leave "
+        r"it out$",
+    ) as info:
+        Connector(" ", BASE)
+
+    assert info.value.option == "name"
+
+
+def test_a_base_url_must_be_a_str() -> None:
+    base_url: Any = 8080
+
+    with pytest.raises(
+        OptionTypeError, match=r"^Connector 'CRM' got base_url of type int; pass a str"
+    ):
+        Connector("CRM", base_url)
+
+
+@pytest.mark.parametrize(
+    ("route", "options", "option", "match"),
+    [
+        (None, {}, "route", r"^Connector 'CRM' got the route None; pass it as a str"),
+        (
+            "GET /x",
+            {"retry": 5},
+            "retry",
+            r"^CRM\.operation\('GET /x'\) got "
+            r"retry=5; pass a Retry policy, e\.g\. retry=Retry\(attempts=5\), "
+            r"'connector' \(the default\), or None",
+        ),
+        (
+            "GET /x",
+            {"idempotency_key": "yes"},
+            "idempotency_key",
+            r"got "
+            r"idempotency_key='yes'; pass True, False, or a function of the arguments",
+        ),
+        (
+            "GET /x",
+            {"timeout": "1m"},
+            "timeout",
+            r"^Task 'x' got timeout='1m'; pass "
+            r"the seconds as a number, e\.g\. timeout=60\.0$",
+        ),
+    ],
+)
+def test_operation_options_are_checked_when_declared(
+    route: Any, options: dict[str, Any], option: str, match: str
+) -> None:
+    crm = Connector("CRM", BASE)
+
+    def x() -> None:
+        """An operation."""
+
+    with pytest.raises(OptionTypeError, match=match) as info:
+        crm.operation(route, **options)(x)
+
+    assert info.value.option == option
+
+
 def test_a_bad_rate_limit_is_refused_at_construction() -> None:
-    with pytest.raises(ValueError, match=r"rate_limit='fast' is not a rate"):
+    with pytest.raises(ConfigurationError, match=r"rate_limit='fast' is not a rate"):
         Connector("CRM", BASE, rate_limit="fast")
 
 
@@ -293,7 +425,7 @@ async def test_transport_aiohttp_without_the_package_says_what_to_install(
 
 def test_an_unknown_transport_is_refused_when_the_connector_is_made() -> None:
     with pytest.raises(
-        ValueError,
+        ConfigurationError,
         match=r"^Connector 'CRM' got transport='urllib3'; pass 'httpx', 'aiohttp' "
         r"or an httpx\.AsyncBaseTransport$",
     ):
@@ -624,11 +756,14 @@ def test_a_hand_written_task_needs_a_client_parameter() -> None:
         """Take no client."""
 
     with pytest.raises(
-        TypeError,
+        SignatureError,
         match=r"^@CRM\.task .*nothing takes no parameter for the client; make the "
         r"first parameter `client: httpx\.AsyncClient`$",
-    ):
+    ) as info:
         crm.task(nothing)
+
+    assert (info.value.task, info.value.parameter) == ("nothing", None)
+    assert isinstance(info.value, TypeError)
 
 
 def test_a_hand_written_task_gets_the_configured_client(
@@ -690,8 +825,12 @@ def test_a_sync_hand_written_task_is_refused_when_declared() -> None:
     def lookup(client: httpx.AsyncClient, q: str) -> str:
         return q
 
-    with pytest.raises(TypeError, match=r"^@CRM\.task .*lookup is not async; write"):
+    with pytest.raises(
+        SignatureError, match=r"^@CRM\.task .*lookup is not async; write"
+    ) as info:
         crm.task(lookup)  # type: ignore[arg-type]  # the sync function is the point
+
+    assert info.value.task == "lookup"
 
 
 def test_raise_for_status_in_a_hand_written_task_is_classified(

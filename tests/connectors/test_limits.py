@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import httpx
 import pytest
 
-from fiscus_dsl import Connector, Retry, RunStatus, workflow
+from fiscus_dsl import ConfigurationError, Connector, Retry, RunStatus, workflow
 from fiscus_dsl._connectors.connector import DEFAULT_RETRY
 from fiscus_dsl._connectors.http import _ReleasingStream
 from fiscus_dsl._connectors.limits import Limits, Rate, parse_rate
@@ -98,10 +98,13 @@ def test_parse_rate_refuses_what_is_not_a_rate(text: str) -> None:
 @pytest.mark.parametrize("text", ["0/s", "10/0s"])
 def test_parse_rate_refuses_a_rate_of_nothing(text: str) -> None:
     with pytest.raises(
-        ValueError,
-        match=rf"^rate_limit={text!r} must allow more than 0 requests per period$",
-    ):
+        ConfigurationError,
+        match=rf"^rate_limit={text!r} must allow more than 0 requests per period; "
+        r"write a positive rate, such as '10/s'$",
+    ) as info:
         parse_rate(text)
+
+    assert info.value.option == "rate_limit"
 
 
 def test_a_rate_reads_as_count_per_seconds() -> None:

@@ -13,10 +13,13 @@ import pytest
 import respx
 
 from fiscus_dsl import (
+    ConfigurationError,
     ConnectorError,
     FiscusErrorCode,
     OAuth2ClientCredentials,
+    OptionTypeError,
     Secret,
+    SecretPicklingError,
     UnsafeURLError,
 )
 from fiscus_dsl._connectors.scrub import MASK, scrub_text
@@ -545,7 +548,7 @@ def test_a_sync_client_is_refused_with_a_clear_error() -> None:
     with (
         respx.mock(assert_all_called=False, assert_all_mocked=True),
         httpx.Client(base_url=BASE, auth=auth) as http,
-        pytest.raises(TypeError, match=r"works with httpx.AsyncClient only"),
+        pytest.raises(OptionTypeError, match=r"works with httpx.AsyncClient only"),
     ):
         http.get("/items")
 
@@ -572,39 +575,43 @@ def test_repr_scrubs_the_token_url() -> None:
 
 
 def test_oauth2_credentials_cannot_be_pickled() -> None:
-    with pytest.raises(TypeError, match="OAuth2ClientCredentials cannot be pickled"):
+    with pytest.raises(
+        SecretPicklingError, match="OAuth2ClientCredentials cannot be pickled"
+    ):
         pickle.dumps(make_auth())
 
 
 def test_the_token_url_must_be_absolute() -> None:
-    with pytest.raises(ValueError, match=r"needs an absolute token_url, got '/token'"):
+    with pytest.raises(
+        ConfigurationError, match=r"needs an absolute token_url, got '/token'"
+    ):
         OAuth2ClientCredentials("/token", "app", "cs-1234")
 
 
 def test_the_client_id_must_not_be_empty() -> None:
-    with pytest.raises(ValueError, match=r"needs a client_id"):
+    with pytest.raises(ConfigurationError, match=r"needs a client_id"):
         OAuth2ClientCredentials(TOKEN_URL, "", "cs-1234")
 
 
 def test_the_client_secret_must_not_be_empty() -> None:
     with pytest.raises(
-        ValueError, match=r"client_secret\) needs a Secret or a non-empty"
+        ConfigurationError, match=r"client_secret\) needs a Secret or a non-empty"
     ):
         OAuth2ClientCredentials(TOKEN_URL, "app", "")
 
 
 def test_scopes_must_be_a_list_not_a_str() -> None:
-    with pytest.raises(TypeError, match=r"pass scopes=\['read', 'write'\]"):
+    with pytest.raises(OptionTypeError, match=r"pass scopes=\['read', 'write'\]"):
         OAuth2ClientCredentials(TOKEN_URL, "app", "cs-1234", "read write")
 
 
 def test_the_expiry_margin_must_not_be_negative() -> None:
-    with pytest.raises(ValueError, match=r"expiry_margin=-1.0\) is negative"):
+    with pytest.raises(ConfigurationError, match=r"expiry_margin=-1.0\) is negative"):
         OAuth2ClientCredentials(TOKEN_URL, "app", "cs-1234", expiry_margin=-1.0)
 
 
 def test_for_origin_needs_an_absolute_base_url() -> None:
     with pytest.raises(
-        ValueError, match=r"OAuth2ClientCredentials.for_origin\(\) needs"
+        ConfigurationError, match=r"OAuth2ClientCredentials.for_origin\(\) needs"
     ):
         make_auth().for_origin("/v1")

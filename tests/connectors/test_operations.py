@@ -9,6 +9,7 @@ validates the answer. HTTP is mocked with respx; nothing leaves the process.
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 from typing import TYPE_CHECKING, Annotated
 
 import httpx
@@ -19,6 +20,7 @@ from pydantic import BaseModel, Field
 from fiscus_dsl import (
     ArgumentValidationError,
     Body,
+    ConfigurationError,
     Connector,
     FiscusErrorCode,
     Header,
@@ -26,6 +28,7 @@ from fiscus_dsl import (
     ResponseValidationError,
     Retry,
     Secret,
+    SignatureError,
     UnsafeURLError,
 )
 
@@ -460,7 +463,7 @@ def test_annotated_metadata_that_is_no_marker_still_validates(
 def test_a_malformed_route_is_refused_at_declaration(route: str, match: str) -> None:
     shop = Connector("Shop", BASE)
 
-    with pytest.raises(ValueError, match=match):
+    with pytest.raises(ConfigurationError, match=match):
         shop.operation(route)(things)
 
 
@@ -478,7 +481,9 @@ def test_var_args_are_refused_at_declaration() -> None:
     def search(*terms: str) -> None:
         """Search."""
 
-    with pytest.raises(ValueError, match=r"takes \*terms; declare each parameter"):
+    with pytest.raises(
+        ConfigurationError, match=r"takes \*terms; declare each parameter"
+    ):
         shop.operation("GET /search")(search)
 
 
@@ -488,7 +493,9 @@ def test_two_body_markers_are_refused_at_declaration() -> None:
     def both(a: Annotated[Contact, Body()], b: Annotated[Contact, Body()]) -> None:
         """Two bodies."""
 
-    with pytest.raises(ValueError, match=r"more than one parameter with Body\(\)"):
+    with pytest.raises(
+        ConfigurationError, match=r"more than one parameter with Body\(\)"
+    ):
         shop.operation("POST /both")(both)
 
 
@@ -499,24 +506,93 @@ def test_a_plain_field_beside_a_body_marker_is_refused_at_declaration() -> None:
         """A body and a field that would be lost."""
 
     with pytest.raises(
-        ValueError, match=r"so \['notify'\] have nowhere to go; mark them Query\(\)"
+        ConfigurationError,
+        match=r"so \['notify'\] have nowhere to go; mark them Query\(\)",
     ):
         shop.operation("POST /update")(update)
 
 
-def test_unresolvable_annotations_make_an_untyped_operation(
+def test_an_unresolvable_annotation_fails_the_call_instead_of_moving_a_header(
+    api: respx.MockRouter,
+) -> None:
+    from . import unresolved_operation
+
+    with pytest.raises(
+        SignatureError,
+        match=r"^Cannot resolve the annotation 'Decimal' of parameter 'limit' of "
+        r"'list_orders' \(unresolved_operation\.py:\d+\): NameError: name "
+        r"'Decimal' is not defined; define or import that name at module level in "
+        r"unresolved_operation\.py \(an import under `if TYPE_CHECKING:` is not "
+        r"enough",
+    ) as info:
+        unresolved_operation.list_orders(request_id="req-7", limit=Decimal("10"))
+
+    assert isinstance(info.value, TypeError)
+    assert (info.value.task, info.value.parameter) == ("list_orders", "limit")
+    assert not api.calls  # nothing was sent, least of all with the header moved
+
+
+@pytest.mark.usefixtures("runner")
+def test_with_every_annotation_resolved_the_header_is_sent_as_a_header(
+    api: respx.MockRouter,
+) -> None:
+    from . import resolved_operation
+
+    route = api.get("/orders").respond(json={"orders": ["o-1"]})
+
+    page = resolved_operation.list_orders(request_id="req-7", limit=Decimal("10"))
+
+    assert page == resolved_operation.OrderPage(orders=["o-1"])
+    request = route.calls.last.request
+    assert request.headers["X-Request-Id"] == "req-7"
+    assert request.url.params.multi_items() == [("limit", "10")]
+
+
+def test_a_local_class_defined_after_the_operation_is_resolved_at_first_call(
     runner: Runner, api: respx.MockRouter
 ) -> None:
     shop = Connector("Shop", BASE)
 
-    def lookup(code: NotDefinedAnywhere) -> NotDefinedAnywhere:  # type: ignore[name-defined]  # unresolvable on purpose  # noqa: F821
-        """Annotations that name nothing."""
+    @shop.operation("GET /lookup")
+    def lookup(
+        code: Annotated[Code, Header(alias="X-Code")],
+    ) -> dict[str, object]:
+        """Look a code up."""
+        raise NotImplementedError
 
-    operation = shop.operation("GET /lookup")(lookup)
-    route = api.get("/lookup").respond(json={"anything": ["goes"]})
+    class Code(BaseModel):
+        value: str
 
-    assert operation(code="x") == {"anything": ["goes"]}
-    assert route.calls.last.request.url.query == b"code=x"
+        def __str__(self) -> str:
+            return self.value
+
+    route = api.get("/lookup").respond(json={})
+
+    assert lookup(code=Code(value="x1")) == {}
+    assert route.calls.last.request.headers["X-Code"] == "x1"
+    assert route.calls.last.request.url.query == b""
+
+
+@pytest.mark.usefixtures("runner")
+def test_a_marker_inside_an_optional_is_kept(api: respx.MockRouter) -> None:
+    shop = Connector("Shop", BASE)
+
+    @shop.operation("GET /orders")
+    def orders(
+        trace: Annotated[str, Header(alias="X-Trace-Id")] | None = None,
+    ) -> dict[str, object]:
+        """List orders, maybe traced."""
+        raise NotImplementedError
+
+    route = api.get("/orders").respond(json={})
+
+    orders(trace="t-1")
+    orders()
+
+    first, second = route.calls
+    assert first.request.headers["X-Trace-Id"] == "t-1"
+    assert first.request.url.query == b""
+    assert "X-Trace-Id" not in second.request.headers
 
 
 # ---------------------------------------------------------------- responses
@@ -529,6 +605,17 @@ def test_a_model_return_annotation_validates_the_answer(
     api.get("/contacts/42").respond(json={"id": "42", "name": "Ada", "email": "a@x"})
 
     contact = get_contact(contact_id="42")
+
+    assert contact == Contact(id=42, name="Ada", email="a@x")
+
+
+@pytest.mark.usefixtures("runner")
+async def test_an_operation_declared_with_def_returns_its_value_in_a_running_loop(
+    api: respx.MockRouter,
+) -> None:
+    api.get("/contacts/42").respond(json={"id": "42", "name": "Ada", "email": "a@x"})
+
+    contact = get_contact(contact_id="42")  # the sender is async; the def is not
 
     assert contact == Contact(id=42, name="Ada", email="a@x")
 

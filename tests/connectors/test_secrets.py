@@ -10,7 +10,13 @@ import pytest
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from pydantic_core import PydanticSerializationError, to_jsonable_python
 
-from fiscus_dsl import FiscusErrorCode, MissingSecretError, Secret
+from fiscus_dsl import (
+    ConfigurationError,
+    FiscusErrorCode,
+    MissingSecretError,
+    Secret,
+    SecretPicklingError,
+)
 from fiscus_dsl._connectors.scrub import MASK, scrub_text, scrub_url
 
 VALUE = "sk_test_secret_CANARY_0123456789"
@@ -32,12 +38,14 @@ def test_reveal_returns_the_value() -> None:
 
 @pytest.mark.parametrize("value", ["", None, 42, b"sk_bytes_value"])
 def test_secret_rejects_anything_but_a_non_empty_str(value: object) -> None:
-    with pytest.raises(ValueError, match=r"needs the credential as a non-empty str"):
+    with pytest.raises(
+        ConfigurationError, match=r"needs the credential as a non-empty str"
+    ):
         Secret(value)  # type: ignore[arg-type]  # the wrong types are the point
 
 
 def test_secret_rejects_bytes_without_echoing_them() -> None:
-    with pytest.raises(ValueError, match=r"got bytes;") as caught:
+    with pytest.raises(ConfigurationError, match=r"got bytes;") as caught:
         Secret(b"sk_bytes_value")  # type: ignore[arg-type]  # bytes are the point
 
     assert "sk_bytes_value" not in str(caught.value)
@@ -141,21 +149,24 @@ def test_logging_a_secret_shows_the_mask(caplog: pytest.LogCaptureFixture) -> No
 
 @pytest.mark.parametrize("protocol", range(pickle.HIGHEST_PROTOCOL + 1))
 def test_a_secret_cannot_be_pickled(protocol: int) -> None:
-    with pytest.raises(TypeError, match="A Secret cannot be pickled"):
+    with pytest.raises(SecretPicklingError, match="A Secret cannot be pickled") as info:
         pickle.dumps(Secret(VALUE), protocol=protocol)
+
+    assert info.value.owner == "Secret"
+    assert isinstance(info.value, TypeError)
 
 
 def test_a_secret_inside_a_structure_cannot_be_pickled() -> None:
-    with pytest.raises(TypeError, match="A Secret cannot be pickled"):
+    with pytest.raises(SecretPicklingError, match="A Secret cannot be pickled"):
         pickle.dumps({"auth": [Secret(VALUE)]})
 
 
 def test_reduce_and_getstate_refuse() -> None:
     secret = Secret(VALUE)
 
-    with pytest.raises(TypeError, match="A Secret cannot be pickled"):
+    with pytest.raises(SecretPicklingError, match="A Secret cannot be pickled"):
         secret.__reduce__()
-    with pytest.raises(TypeError, match="A Secret cannot be pickled"):
+    with pytest.raises(SecretPicklingError, match="A Secret cannot be pickled"):
         secret.__getstate__()
 
 

@@ -20,12 +20,14 @@ import pytest
 
 from fiscus_dsl import (
     ArgumentValidationError,
+    ConfigurationError,
     Connector,
     FiscusClient,
     FiscusErrorCode,
     FiscusResponse,
     FiscusWarning,
     HTTPStatusError,
+    OptionTypeError,
     Runner,
     TaskDefinitionError,
     TaskStatus,
@@ -330,8 +332,26 @@ def test_a_client_error_is_not_retried(
 def test_client_refuses_negative_retries_or_backoff(
     retries: int, backoff_factor: float
 ) -> None:
-    with pytest.raises(ValueError, match=r"takes numbers of 0 or more"):
+    with pytest.raises(ConfigurationError, match=r"takes numbers of 0 or more") as info:
         FiscusClient(retries=retries, backoff_factor=backoff_factor)
+
+    assert info.value.option == ("retries" if retries < 0 else "backoff_factor")
+
+
+@pytest.mark.parametrize(
+    ("options", "option", "match"),
+    [
+        ({"retries": "3"}, "retries", r"got retries='3'; pass an int, e\.g\. "),
+        ({"backoff_factor": "1s"}, "backoff_factor", r"got backoff_factor='1s'; "),
+    ],
+)
+def test_client_refuses_options_of_the_wrong_type(
+    options: dict[str, Any], option: str, match: str
+) -> None:
+    with pytest.raises(OptionTypeError, match=r"^FiscusClient " + match) as info:
+        FiscusClient(**options)
+
+    assert info.value.option == option
 
 
 def test_an_operation_keeps_its_own_timeout(runner: Runner) -> None:
@@ -417,7 +437,7 @@ def test_execute_needs_tasks_or_a_connector_and_an_operation(
     client: FiscusClient, api: FakeApi, arguments: dict[str, Any]
 ) -> None:
     with pytest.raises(
-        ValueError,
+        TaskDefinitionError,
         match=r"^Pass tasks=\[\.\.\.\], or both connector_name and operation",
     ):
         client.execute(**arguments)
@@ -444,8 +464,10 @@ async def test_execute_async_runs_one_operation(
 
 
 async def test_execute_async_needs_tasks_or_an_operation(client: FiscusClient) -> None:
-    with pytest.raises(ValueError, match=r"^Pass tasks="):
+    with pytest.raises(TaskDefinitionError, match=r"^Pass tasks=") as info:
         await client.execute_async()
+
+    assert (info.value.index, info.value.field) == (None, "tasks")
 
 
 async def test_execute_works_inside_a_running_event_loop(
@@ -843,6 +865,23 @@ def test_params_that_do_not_fit_the_operation_are_refused_before_sending(
     assert info.value.code is FiscusErrorCode.INVALID_REQUEST
     assert "give exactly its parameters" in str(info.value)
     assert api.requests == []  # not even the first, well-formed task
+    assert "(unknown keyword 'cc'; missing 'subject', 'body')" in str(info.value)
+
+
+def test_params_made_by_a_function_that_do_not_fit_fail_the_task_unsent(
+    client: FiscusClient, api: FakeApi
+) -> None:
+    response = client.execute(
+        tasks=[task("send_email", params=lambda context: {"to": "x", "subjct": "y"})]
+    )
+
+    assert isinstance(response.error, TaskDefinitionError)
+    assert response.error_message is not None
+    assert (
+        "(unknown keyword 'subjct' (did you mean 'subject'?); missing 'subject', "
+        "'body')" in response.error_message
+    )
+    assert api.requests == []
 
 
 def test_a_param_of_the_wrong_type_fails_unsent_and_unechoed(

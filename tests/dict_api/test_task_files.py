@@ -24,7 +24,13 @@ import respx
 import yaml
 from pydantic import BaseModel
 
-from fiscus_dsl import Connector, FiscusClient, FiscusResponse, TaskDefinitionError
+from fiscus_dsl import (
+    ConfigurationError,
+    Connector,
+    FiscusClient,
+    FiscusResponse,
+    TaskDefinitionError,
+)
 from fiscus_dsl._dict_api.files import MAX_NODES, load_tasks, load_tasks_text
 
 if TYPE_CHECKING:
@@ -917,7 +923,7 @@ def test_an_unknown_text_format_is_refused() -> None:
 
 @pytest.mark.parametrize("limit", ["max_bytes", "max_depth", "max_tasks"])
 def test_limits_must_be_positive(limit: str) -> None:
-    with pytest.raises(ValueError, match="must each be at least 1"):
+    with pytest.raises(ConfigurationError, match="must each be at least 1"):
         load_tasks_text("[]", format="json", **{limit: 0})  # type: ignore[arg-type]  # kwargs
 
 

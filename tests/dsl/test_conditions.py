@@ -26,6 +26,7 @@ from fiscus_dsl._graph.model import (
     CoalesceArg,
     CompareCondition,
     ConstCondition,
+    InputArg,
     ListArg,
     NotCondition,
     OrCondition,
@@ -722,3 +723,113 @@ def test_otherwise_branch_runs_when_the_guard_is_false() -> None:
         return coalesce(big, small)
 
     assert flow() == "small"
+
+
+# ---------------------------------------------------------------- guards on inputs
+
+IS_TRUE = ValueArg(value=True)
+
+
+def _guards(graph: WorkflowGraph) -> list[ConditionSpec | None]:
+    return [node.guard for node in graph.nodes]
+
+
+def test_when_on_a_placeholder_input_guards_on_it_being_true() -> None:
+    @workflow
+    def flow(flag: bool) -> None:
+        with when(flag):
+            act("on")
+        with otherwise():
+            act("off")
+
+    on = CompareCondition(op="eq", left=InputArg(name="flag"), right=IS_TRUE)
+    assert _guards(flow.graph()) == [on, NotCondition(operand=on)]
+
+
+def test_when_on_a_given_input_is_the_bool_itself() -> None:
+    @workflow
+    def flow(flag: bool) -> None:
+        with when(flag):
+            act("on")
+
+    assert _guards(flow.graph(flag=False)) == [ConstCondition(value=False)]
+
+
+def test_an_input_combines_with_conditions_in_either_order() -> None:
+    @workflow
+    def flow(flag: bool, urgent: bool) -> None:
+        total = score()
+        with when(flag & (total > 5)):
+            act("a")
+        with when((total > 5) | urgent):
+            act("b")
+        with when(True & flag):
+            act("c")
+
+    flag = CompareCondition(op="eq", left=InputArg(name="flag"), right=IS_TRUE)
+    urgent = CompareCondition(op="eq", left=InputArg(name="urgent"), right=IS_TRUE)
+    above = CompareCondition(
+        op="gt", left=RefArg(node="score"), right=ValueArg(value=5)
+    )
+    assert _guards(flow.graph())[1:] == [
+        AndCondition(operands=(flag, above)),
+        OrCondition(operands=(above, urgent)),
+        AndCondition(operands=(ConstCondition(value=True), flag)),
+    ]
+
+
+def test_when_on_a_projection_of_an_input_guards_on_it() -> None:
+    @workflow
+    def flow(settings: dict[str, bool]) -> None:
+        with when(settings["beta"]):
+            act("beta")
+
+    (guard,) = _guards(flow.graph())
+    assert guard == CompareCondition(
+        op="eq",
+        left=InputArg(name="settings", path=(Step(kind="item", key="beta"),)),
+        right=IS_TRUE,
+    )
+
+
+def test_when_on_a_task_future_still_asks_for_a_comparison() -> None:
+    @workflow
+    def flow() -> None:
+        total = score()
+        with when(total):  # type: ignore[call-overload]  # the misuse under test
+            act("x")
+
+    with pytest.raises(
+        TracingError, match=r"^when\(\) got the future 'score', not a condition"
+    ):
+        flow.graph()
+
+
+def test_and_of_a_task_future_is_still_refused() -> None:
+    @workflow
+    def flow() -> None:
+        total = score()
+        with when(total & True):  # type: ignore[call-overload]  # the misuse
+            act("x")
+
+    with pytest.raises(TracingError, match=r"^Cannot compute with the future 'score'"):
+        flow.graph()
+
+
+def test_an_input_combines_with_or_in_either_order() -> None:
+    @workflow
+    def flow(flag: bool) -> None:
+        total = score()
+        with when(flag | (total > 5)):
+            act("a")
+        with when(False | flag):
+            act("b")
+
+    flag = CompareCondition(op="eq", left=InputArg(name="flag"), right=IS_TRUE)
+    above = CompareCondition(
+        op="gt", left=RefArg(node="score"), right=ValueArg(value=5)
+    )
+    assert _guards(flow.graph())[1:] == [
+        OrCondition(operands=(flag, above)),
+        OrCondition(operands=(ConstCondition(value=False), flag)),
+    ]

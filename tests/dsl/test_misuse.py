@@ -21,6 +21,7 @@ from fiscus_dsl import (
     workflow,
 )
 from fiscus_dsl._graph.model import ConstCondition
+from fiscus_dsl._graph.render import describe_condition
 
 from .conftest import as_future, first_body_line, next_line
 
@@ -74,9 +75,11 @@ def test_bool_of_a_future_raises() -> None:
 
     with pytest.raises(
         TracingError,
-        match=r"^Cannot use the future 'fetch' as a bool in workflow 'onboard' "
-        r"\(test_misuse\.py:\d+\); guard with when\(\.\.\.\), e\.g\. with "
-        r"when\(succeeded\(contact\)\)$",
+        match=r"^Cannot use the future 'fetch' as a bool \(if, and, or and not need "
+        r"its value while tracing\) in workflow 'onboard' \(test_misuse\.py:\d+\); "
+        r"guard with when\(\.\.\.\) and build the condition with & for and, \| for "
+        r"or, ~ for not and \.is_in\(\[\.\.\.\]\) for in, e\.g\. with "
+        r"when\(\(plan == 'pro'\) \| ~plan\.is_in\(\['free', 'trial'\]\)\)$",
     ) as info:
         onboard.graph()
 
@@ -134,9 +137,11 @@ def test_iter_of_a_future_raises() -> None:
 
     with pytest.raises(
         TracingError,
-        match=r"^Cannot iterate over the future 'fetch' in workflow 'onboard' "
+        match=r"^Cannot iterate over the future 'fetch' \(a for loop or unpacking "
+        r"needs its value while tracing\) in workflow 'onboard' "
         r"\(test_misuse\.py:\d+\); fan out with task\.map\(item=future\) instead "
-        r"of a for loop$",
+        r"of a for loop; to test membership inside when\(\.\.\.\), write "
+        r"future\.is_in\(\[\.\.\.\]\)$",
     ) as info:
         onboard.graph()
 
@@ -255,9 +260,11 @@ def test_membership_in_a_future_raises() -> None:
 
     with pytest.raises(
         TracingError,
-        match=r"^Cannot test membership in the future 'fetch' in workflow 'onboard' "
-        r"\(test_misuse\.py:\d+\); use future\.is_in\(\[\.\.\.\]\) inside "
-        r"when\(\.\.\.\)$",
+        match=r"^Cannot test membership in the future 'fetch' \('in' needs its value "
+        r"while tracing\) in workflow 'onboard' \(test_misuse\.py:\d+\); for "
+        r"`future in \[\.\.\.\]` write future\.is_in\(\[\.\.\.\]\) inside "
+        r"when\(\.\.\.\); to look inside the value, guard with a predicate: with "
+        r"when\(lambda value: 'url' in value, future\)$",
     ) as info:
         onboard.graph()
 
@@ -319,9 +326,12 @@ def test_bool_of_a_condition_raises() -> None:
 
     with pytest.raises(
         TracingError,
-        match=r"^Cannot use a condition as a bool in workflow 'onboard' "
-        r"\(test_misuse\.py:\d+\); use it in a guard: with when\(condition\): "
-        r"\.\.\.$",
+        match=r"^Cannot use a condition as a bool \(if, and, or, not and in need a "
+        r"bool while tracing\) in workflow 'onboard' \(test_misuse\.py:\d+\); "
+        r"combine conditions with & for and, \| for or and ~ for not, write `x in "
+        r"\[\.\.\.\]` as x\.is_in\(\[\.\.\.\]\), and use it in a guard: with "
+        r"when\(condition\): \.\.\., e\.g\. when\(\(plan == 'pro'\) \| "
+        r"~plan\.is_in\(\['free', 'trial'\]\)\)$",
     ) as info:
         onboard.graph()
 
@@ -340,11 +350,88 @@ def test_if_on_a_comparison_raises() -> None:
             use(1)
 
     with pytest.raises(
-        TracingError, match=r"^Cannot use a condition as a bool in workflow"
+        TracingError, match=r"^Cannot use a condition as a bool \(.*\) in workflow"
     ) as info:
         onboard.graph()
 
     assert_located(info.value, "onboard", line)
+
+
+def test_and_between_conditions_raises_showing_the_ampersand() -> None:
+    line = 0
+
+    @workflow
+    def onboard() -> None:
+        nonlocal line
+        total = count()
+        line = next_line()
+        with when((total > 1) and (total < 5)):
+            use(1)
+
+    with pytest.raises(
+        TracingError,
+        match=r"^Cannot use a condition as a bool .*; combine conditions with & for "
+        r"and, \| for or and ~ for not",
+    ) as info:
+        onboard.graph()
+
+    assert_located(info.value, "onboard", line)
+
+
+def test_not_of_a_condition_raises_showing_the_tilde() -> None:
+    @workflow
+    def onboard() -> None:
+        total = count()
+        with when(not (total > 1)):
+            use(1)
+
+    with pytest.raises(TracingError, match=r"~ for not"):
+        onboard.graph()
+
+
+def test_a_future_in_a_list_raises_showing_is_in() -> None:
+    line = 0
+
+    @workflow
+    def onboard() -> None:
+        nonlocal line
+        total = count()
+        line = next_line()
+        with when(total in [1, 2]):
+            use(1)
+
+    with pytest.raises(
+        TracingError,
+        match=r"write `x in \[\.\.\.\]` as x\.is_in\(\[\.\.\.\]\)",
+    ) as info:
+        onboard.graph()
+
+    assert_located(info.value, "onboard", line)
+
+
+def test_or_on_a_future_raises_showing_the_bar() -> None:
+    @workflow
+    def onboard() -> None:
+        total = count()
+        with when(total or True):  # type: ignore[call-overload]  # the misuse
+            use(1)
+
+    with pytest.raises(
+        TracingError, match=r"^Cannot use the future 'count' as a bool .*\| for or"
+    ):
+        onboard.graph()
+
+
+def test_is_in_builds_the_condition_the_advice_shows() -> None:
+    @workflow
+    def onboard() -> None:
+        total = as_future(count())
+        with when((total == 0) | ~total.is_in([1, 2])):
+            use(1)
+
+    (_, guarded) = onboard.graph().nodes
+    assert guarded.guard is not None
+    assert describe_condition(guarded.guard) == "count == 0 or not (count in [1, 2])"
 
 
 def test_bool_of_a_condition_outside_a_workflow_raises() -> None:
@@ -352,8 +439,12 @@ def test_bool_of_a_condition_outside_a_workflow_raises() -> None:
 
     with pytest.raises(
         TracingError,
-        match=r"^Cannot use a condition as a bool; use it in a guard: "
-        r"with when\(condition\): \.\.\.$",
+        match=r"^Cannot use a condition as a bool \(if, and, or, not and in need a "
+        r"bool while tracing\); "
+        r"combine conditions with & for and, \| for or and ~ for not, write `x in "
+        r"\[\.\.\.\]` as x\.is_in\(\[\.\.\.\]\), and use it in a guard: with "
+        r"when\(condition\): \.\.\., e\.g\. when\(\(plan == 'pro'\) \| "
+        r"~plan\.is_in\(\['free', 'trial'\]\)\)$",
     ) as info:
         bool(condition)
 
@@ -459,7 +550,7 @@ def test_task_call_missing_an_argument_raises_with_the_signature() -> None:
     with pytest.raises(
         TracingError,
         match=rf"^Task 'add' was called with arguments that do not bind to "
-        rf"{ADD_SIGNATURE} \(missing a required argument: 'b'\) in workflow "
+        rf"{ADD_SIGNATURE} \(missing 'b'\) in workflow "
         r"'onboard' \(test_misuse\.py:\d+\); pass each required parameter once, "
         r"by its name, and no unknown ones$",
     ) as info:
@@ -480,7 +571,7 @@ def test_task_call_with_an_unknown_argument_raises_with_the_signature() -> None:
     with pytest.raises(
         TracingError,
         match=rf"^Task 'add' was called with arguments that do not bind to "
-        rf"{ADD_SIGNATURE} \(got an unexpected keyword argument 'c'\)",
+        rf"{ADD_SIGNATURE} \(unknown keyword 'c'\) in workflow",
     ) as info:
         onboard.graph()
 
@@ -499,7 +590,7 @@ def test_task_call_with_extra_positional_arguments_raises_with_the_signature() -
     with pytest.raises(
         TracingError,
         match=rf"^Task 'add' was called with arguments that do not bind to "
-        rf"{ADD_SIGNATURE} \(too many positional arguments\)",
+        rf"{ADD_SIGNATURE} \(3 positional arguments given, but it takes 2\) ",
     ) as info:
         onboard.graph()
 
@@ -517,12 +608,56 @@ def test_task_call_giving_an_argument_twice_raises() -> None:
 
     with pytest.raises(
         TracingError,
-        match=r"^Task 'add' was called with arguments .*\(multiple values for "
-        r"argument 'a'\)",
+        match=r"^Task 'add' was called with arguments .*\('a' given twice, by "
+        r"position and by keyword\) in workflow",
     ) as info:
         onboard.graph()
 
     assert_located(info.value, "onboard", line)
+    assert info.value.problems == ("'a' given twice, by position and by keyword",)
+
+
+def test_task_call_that_does_not_bind_lists_every_problem() -> None:
+    line = 0
+
+    @workflow
+    def onboard() -> None:
+        nonlocal line
+        line = next_line()
+        add(1, 2, 3, a=4, c=5)  # type: ignore[call-arg, misc]  # deliberately wrong thrice
+
+    with pytest.raises(
+        TracingError,
+        match=rf"^Task 'add' was called with arguments that do not bind to "
+        rf"{ADD_SIGNATURE} \(3 positional arguments given, but it takes 2; 'a' "
+        r"given twice, by position and by keyword; unknown keyword 'c'\) in "
+        r"workflow 'onboard'",
+    ) as info:
+        onboard.graph()
+
+    assert_located(info.value, "onboard", line)
+    assert info.value.problems == (
+        "3 positional arguments given, but it takes 2",
+        "'a' given twice, by position and by keyword",
+        "unknown keyword 'c'",
+    )
+
+
+def test_task_call_with_a_misspelt_keyword_lists_it_and_the_missing_one() -> None:
+    @workflow
+    def onboard() -> None:
+        add(a=1, bb=2)  # type: ignore[call-arg]  # deliberately misspelt b
+
+    with pytest.raises(
+        TracingError,
+        match=r"\(unknown keyword 'bb' \(did you mean 'b'\?\); missing 'b'\)",
+    ) as info:
+        onboard.graph()
+
+    assert info.value.problems == (
+        "unknown keyword 'bb' (did you mean 'b'?)",
+        "missing 'b'",
+    )
 
 
 def test_task_call_outside_a_workflow_that_does_not_bind_raises() -> None:
@@ -532,10 +667,29 @@ def test_task_call_outside_a_workflow_that_does_not_bind_raises() -> None:
     with pytest.raises(
         TracingError,
         match=rf"^Task 'add' was called with arguments that do not bind to "
-        rf"{ADD_SIGNATURE} \(missing a required argument: 'b'\) "
+        rf"{ADD_SIGNATURE} \(missing 'b'\) "
         r"in a direct call of task 'add'",
     ) as info:
         misuse()
 
     assert info.value.workflow == "add"
     assert info.value.location == f"test_misuse.py:{first_body_line(misuse)}"
+
+
+def test_a_positional_only_parameter_given_by_keyword_is_named() -> None:
+    def pick(first: int, /, second: int) -> int:
+        return first + second
+
+    picked = task(pick)
+
+    @workflow
+    def onboard() -> None:
+        picked(first=1, second=2)  # type: ignore[call-arg]  # deliberately by keyword
+
+    with pytest.raises(TracingError, match=r"\('first' is positional-only") as info:
+        onboard.graph()
+
+    assert info.value.problems == (
+        "'first' is positional-only, but was given by keyword",
+        "missing 'first'",
+    )

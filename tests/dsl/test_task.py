@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from fiscus_dsl import (
+    ConfigurationError,
     Hooks,
     HookSignatureError,
     Partial,
@@ -149,7 +150,7 @@ def test_task_without_options_has_the_default_policy_in_its_node() -> None:
 
 @pytest.mark.parametrize("timeout", [0, -1.5])
 def test_task_rejects_a_timeout_not_above_zero(timeout: float) -> None:
-    with pytest.raises(ValueError, match=r"Task 'slow' got timeout=") as info:
+    with pytest.raises(ConfigurationError, match=r"Task 'slow' got timeout=") as info:
 
         @task(timeout=timeout)
         def slow() -> None:
@@ -165,7 +166,7 @@ def test_task_rejects_an_unknown_on_error() -> None:
     on_error: Any = "ignore"  # deliberately not one of the accepted literals
 
     with pytest.raises(
-        ValueError,
+        ConfigurationError,
         match=r"^Task 'careless' got on_error='ignore'; pass 'fail' or 'continue'$",
     ):
 

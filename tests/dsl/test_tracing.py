@@ -250,13 +250,14 @@ def test_map_of_an_unknown_parameter_raises_with_the_signature() -> None:
     with pytest.raises(
         TracingError,
         match=rf"^Task 'double' was called with arguments that do not bind to "
-        rf"{signature} \(got an unexpected keyword argument 'y'\) in workflow "
+        rf"{signature} \(unknown keyword 'y'\) in workflow "
         r"'flow' \(test_tracing\.py:\d+\); pass each required parameter once, by its "
         r"name, and no unknown ones$",
     ) as info:
         flow.graph()
 
     assert info.value.workflow == "flow"
+    assert info.value.problems == ("unknown keyword 'y'",)
 
 
 def test_map_leaving_a_parameter_unbound_raises() -> None:

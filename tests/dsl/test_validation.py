@@ -9,6 +9,7 @@ from pydantic import BaseModel
 
 from fiscus_dsl import (
     ArgumentValidationError,
+    SignatureError,
     TracingError,
     WorkflowInputError,
     task,
@@ -71,7 +72,7 @@ def test_run_with_a_missing_input_raises_workflow_input_error() -> None:
         WorkflowInputError,
         match=r"^Workflow 'billing' was started with inputs that do not bind to "
         r"billing\(amount: 'int', items: 'list\[int\] \| None' = None\) -> 'int' "
-        r"\(missing a required argument: 'amount'\) \(test_validation\.py:\d+\); "
+        r"\(missing 'amount'\) \(test_validation\.py:\d+\); "
         r"pass every input the workflow declares, by name$",
     ) as info:
         misuse()
@@ -79,25 +80,40 @@ def test_run_with_a_missing_input_raises_workflow_input_error() -> None:
     line = first_body_line(misuse)
     assert info.value.workflow == "billing"
     assert info.value.location == f"test_validation.py:{line}"
+    assert info.value.problems == ("missing 'amount'",)
     assert isinstance(info.value, TracingError)
-    assert isinstance(info.value.__cause__, TypeError)
 
 
 def test_run_with_an_unknown_input_raises_workflow_input_error() -> None:
     with pytest.raises(
         WorkflowInputError,
         match=r"^Workflow 'billing' was started with inputs that do not bind to .*"
-        r"\(got an unexpected keyword argument 'coupon'\)",
+        r"\(unknown keyword 'coupon'\)",
     ) as info:
         billing.run(amount=1, coupon="FREE")  # type: ignore[call-arg]  # deliberately unknown
 
     assert info.value.workflow == "billing"
+    assert info.value.problems == ("unknown keyword 'coupon'",)
+
+
+def test_inputs_that_do_not_bind_are_listed_all_at_once() -> None:
+    with pytest.raises(
+        WorkflowInputError,
+        match=r"\(3 positional arguments given, but it takes 2; 'amount' given "
+        r"twice, by position and by keyword; unknown keyword 'itmes' \(did you "
+        r"mean 'items'\?\)\)",
+    ) as info:
+        billing.run(1, [2], 3, amount=1, itmes=[3])  # type: ignore[call-arg, misc]  # deliberately wrong
+
+    assert info.value.problems == (
+        "3 positional arguments given, but it takes 2",
+        "'amount' given twice, by position and by keyword",
+        "unknown keyword 'itmes' (did you mean 'items'?)",
+    )
 
 
 def test_call_with_a_missing_input_raises_workflow_input_error() -> None:
-    with pytest.raises(
-        WorkflowInputError, match=r"missing a required argument: 'amount'"
-    ) as info:
+    with pytest.raises(WorkflowInputError, match=r"\(missing 'amount'\)") as info:
         billing()  # type: ignore[call-arg]  # deliberately missing amount
 
     assert info.value.workflow == "billing"
@@ -106,7 +122,7 @@ def test_call_with_a_missing_input_raises_workflow_input_error() -> None:
 def test_graph_with_an_unknown_input_raises_workflow_input_error() -> None:
     with pytest.raises(
         WorkflowInputError,
-        match=r"\(got an unexpected keyword argument 'coupon'\)",
+        match=r"\(unknown keyword 'coupon'\)",
     ) as info:
         billing.graph(coupon="FREE")
 
@@ -268,22 +284,72 @@ def test_annotation_defined_after_the_task_is_resolved_on_first_use() -> None:
     assert SECRET not in str(error)
 
 
-def test_unresolvable_annotations_leave_only_the_resolved_ones_validated() -> None:
+def test_an_annotation_that_does_not_resolve_fails_the_first_use_naming_it() -> None:
     def function(known: int, unknown: object) -> None:
         return None
 
     function.__annotations__ = {"known": int, "unknown": "NoSuchType"}
-    signature = CallSignature(function, "function")
+    signature = CallSignature(function, "function")  # declaring it is fine
 
-    assert list(signature.adapters()) == ["known"]
-    with pytest.raises(ArgumentValidationError, match=r"'known'") as info:
-        signature.validate(
-            {"known": "x", "unknown": "anything"}, workflow="flow", task_id="function"
-        )
-    assert info.value.fields == ("known",)
+    assert not signature.is_resolved
+    with pytest.raises(
+        SignatureError,
+        match=r"^Cannot resolve the annotation 'NoSuchType' of parameter 'unknown' "
+        r"of 'function' \(test_validation\.py:\d+\): NameError: name 'NoSuchType' "
+        r"is not defined; define or import that name at module level in "
+        r"test_validation\.py \(an import under `if TYPE_CHECKING:` is not enough",
+    ) as info:
+        signature.validate({"known": 1, "unknown": 2}, workflow="flow", task_id="f")
+
+    assert info.value.task == "function"
+    assert info.value.parameter == "unknown"
+    assert isinstance(info.value, TypeError)
 
 
-def test_resolvable_annotations_are_validated_when_another_is_not() -> None:
+def test_a_task_with_an_unresolvable_annotation_fails_when_traced() -> None:
+    @task
+    def put(amount: int, item: NoSuchItem) -> None:  # type: ignore[name-defined]  # noqa: F821  # on purpose
+        return None
+
+    @workflow
+    def flow() -> None:
+        put(1, None)
+
+    with pytest.raises(SignatureError, match=r"'NoSuchItem' of parameter 'item'"):
+        flow.graph()
+
+
+def test_a_workflow_input_with_an_unresolvable_annotation_fails_the_run() -> None:
+    @workflow
+    def flow(order: NoSuchOrder) -> None:  # type: ignore[name-defined]  # noqa: F821  # on purpose
+        return None
+
+    with pytest.raises(SignatureError, match=r"of parameter 'order' of 'flow'") as info:
+        flow.run(order=1)
+
+    assert (info.value.task, info.value.parameter) == ("flow", "order")
+
+
+def test_a_local_class_defined_after_the_task_resolves_at_first_use() -> None:
+    @task
+    def put(item: DefinedBelow) -> None:
+        return None
+
+    class DefinedBelow(BaseModel):
+        size: int
+
+    @workflow
+    def flow() -> None:
+        put({"size": SECRET})  # type: ignore[arg-type]  # deliberately a dict with a str
+
+    assert not put.call_signature.is_resolved  # defined after the decorator
+    error = invalid_of(flow.compile((), {}))["put"]
+
+    assert error.fields == ("item.size",)
+    assert put.call_signature.is_resolved
+
+
+def test_a_local_class_defined_before_the_task_is_resolved() -> None:
     class Local(BaseModel):
         size: int
 
@@ -321,3 +387,17 @@ def test_call_signature_passes_simple_arguments_by_name() -> None:
         (),
         {"amount": 1, "tags": []},
     )
+
+
+def test_an_unresolvable_annotation_of_a_callable_object_names_no_line() -> None:
+    class Scorer:
+        def __call__(self, item: object) -> int:
+            return 1
+
+    scorer = Scorer()
+    scorer.__annotations__ = {"item": "NoSuchItem"}  # on purpose
+
+    signature = CallSignature(scorer, "scorer")
+
+    with pytest.raises(SignatureError, match=r"of 'scorer' \(unknown location\)"):
+        signature.adapters()

@@ -445,3 +445,15 @@ def test_guard_of_every_kind_renders_in_both_formats() -> None:
 
     assert '-->|"succeeded(create_contact) and ok()"| n1' in render_mermaid(graph)
     assert '[label="succeeded(create_contact) and ok()"]' in render_dot(graph)
+
+
+def test_a_guard_on_a_workflow_input_reads_and_draws_from_the_inputs() -> None:
+    flag = CompareCondition(
+        op="eq", left=InputArg(name="flag"), right=ValueArg(value=True)
+    )
+    graph = _single(TaskNode(id="notify", task="notify", guard=flag))
+
+    assert describe_condition(flag) == "flag == True"
+    assert describe_condition(NotCondition(operand=flag)) == "not (flag == True)"
+    assert '    inputs -->|"flag == True"| n0' in render_mermaid(graph).splitlines()
+    assert 'inputs -> n0 [label="flag == True"]' in render_dot(graph)

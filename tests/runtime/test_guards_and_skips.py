@@ -599,3 +599,48 @@ def test_output_coalesce_with_no_succeeded_option_is_none(runner: Runner) -> Non
 
     assert result.success
     assert result.output is None
+
+
+# ---------------------------------------------------------------- guards on inputs
+
+
+@workflow
+def notify_if(flag: bool, name: str) -> str | None:
+    with when(flag):
+        sent = welcome(name)
+    with otherwise():
+        page_ops("not sent")
+    return sent
+
+
+@pytest.mark.parametrize(("flag", "ran"), [(True, "welcome"), (False, "page_ops")])
+def test_a_guard_on_a_workflow_input_picks_the_branch(
+    runner: Runner, flag: bool, ran: str
+) -> None:
+    result = runner.run(notify_if, flag, "Ada")
+
+    assert result.success
+    assert result[ran].status is SUCCEEDED
+    assert result.output == ("welcome Ada" if flag else None)
+
+
+@task
+def wants_mail(plan: str) -> bool:
+    return plan == "pro"
+
+
+@workflow
+def parent(plan: str) -> str | None:
+    return notify_if(wants_mail(plan), "Ada")
+
+
+@pytest.mark.parametrize(("plan", "ran"), [("pro", "welcome"), ("free", "page_ops")])
+def test_a_guard_on_a_sub_workflow_input_is_decided_at_run_time(
+    runner: Runner, plan: str, ran: str
+) -> None:
+    result = runner.run(parent, plan)
+
+    assert result.success
+    assert result[f"notify_if/{ran}"].status is SUCCEEDED
+    other = "page_ops" if ran == "welcome" else "welcome"
+    assert result[f"notify_if/{other}"].status is SKIPPED

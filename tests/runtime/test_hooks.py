@@ -8,6 +8,7 @@ import pytest
 
 from fiscus_dsl import (
     Hooks,
+    HookSignatureError,
     Retry,
     RunContext,
     Runner,
@@ -177,11 +178,12 @@ def test_before_hook_returning_a_non_mapping_fails_the_task(runner: Runner) -> N
     assert result["double"].status is TaskStatus.FAILED
     assert isinstance(error, TypeError)
     with pytest.raises(
-        TypeError,
+        HookSignatureError,
         match=r"before_task hook .*bad_hook returned int for task 'double'; "
         r"return None, or a mapping",
-    ):
+    ) as info:
         raise error
+    assert info.value.hook == "before_task"
     assert result["double"].attempts == 0
 
 

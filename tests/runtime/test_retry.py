@@ -8,6 +8,7 @@ import pytest
 
 from fiscus_dsl import (
     ArgumentValidationError,
+    ConfigurationError,
     GuardError,
     ProjectionError,
     Retry,
@@ -185,7 +186,7 @@ def test_plain_errors_are_retried_by_default() -> None:
 def test_invalid_retry_arguments_raise_value_error(
     kwargs: dict[str, float], match: str
 ) -> None:
-    with pytest.raises(ValueError, match=match):
+    with pytest.raises(ConfigurationError, match=match):
         Retry(**kwargs)  # type: ignore[arg-type]  # each case sets one numeric option
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from opentelemetry import trace
@@ -12,6 +12,9 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
 
 from fiscus_dsl import (
+    ConfigurationError,
+    InProcessExecutor,
+    OptionTypeError,
     Retry,
     Runner,
     RunStatus,
@@ -268,3 +271,73 @@ def test_results_do_not_depend_on_the_tracer_provider(
         "stops_early/broken": TaskStatus.FAILED,
         "stops_early/double": TaskStatus.SKIPPED,
     }
+
+
+# ---------------------------------------------------------------- options
+
+
+def test_runner_max_concurrency_of_the_wrong_type_is_refused() -> None:
+    limit: Any = "8"
+
+    with pytest.raises(
+        OptionTypeError,
+        match=r"^Runner got max_concurrency='8'; pass a whole number of 1 or more, "
+        r"e.g. max_concurrency=8, or None for no limit$",
+    ) as info:
+        Runner(max_concurrency=limit)
+
+    assert info.value.option == "max_concurrency"
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "needs"),
+    [
+        ("executor", 4, "call"),
+        ("store", "runs.sqlite3", "start_run"),
+        ("tracer_provider", object(), "get_tracer"),
+        ("sleep", 0.1, "__call__"),
+    ],
+)
+def test_runner_parts_without_their_method_are_refused(
+    option: str, value: object, needs: str
+) -> None:
+    with pytest.raises(
+        OptionTypeError,
+        match=rf"^Runner got {option}=.*, which has no {needs}\(\); pass .*, or "
+        r"leave it out for the default$",
+    ) as info:
+        Runner(**{option: value})  # type: ignore[arg-type]  # the wrong type is the point
+
+    assert info.value.option == option
+
+
+def test_retry_options_of_the_wrong_type_are_refused() -> None:
+    attempts: Any = "3"
+
+    with pytest.raises(
+        OptionTypeError,
+        match=r"^Retry\(attempts='3', jitter=1\) takes attempts as an int, backoff "
+        r"and max_delay as seconds, jitter as a bool and retry_on as exception "
+        r"classes or a function; e.g. Retry\(attempts=3, backoff=0.5\)$",
+    ) as info:
+        Retry(attempts=attempts, jitter=1)  # type: ignore[arg-type]  # on purpose
+
+    assert info.value.option == "attempts"
+
+
+def test_retry_on_must_be_exception_classes_or_a_function() -> None:
+    retry_on: Any = "ConnectionError"
+
+    with pytest.raises(OptionTypeError, match=r"retry_on='ConnectionError'"):
+        Retry(retry_on=retry_on)
+
+
+def test_an_executor_needs_at_least_one_thread() -> None:
+    with pytest.raises(
+        ConfigurationError,
+        match=r"^InProcessExecutor\(max_threads=0\) must be at least 1; pass 1 or "
+        r"more threads$",
+    ) as info:
+        InProcessExecutor(max_threads=0)
+
+    assert info.value.option == "max_threads"

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from fiscus_dsl import Runner, TaskStatus, task, workflow
+from fiscus_dsl import ConfigurationError, Runner, TaskStatus, task, workflow
 from fiscus_dsl._runtime.dependencies import past_tense
 
 if TYPE_CHECKING:
@@ -161,11 +161,16 @@ async def test_max_concurrency_none_starts_every_ready_task_at_once(
 
 
 @pytest.mark.parametrize("limit", [0, -3])
-def test_max_concurrency_below_one_raises_value_error(limit: int) -> None:
+def test_max_concurrency_below_one_raises_a_configuration_error(limit: int) -> None:
     with pytest.raises(
-        ValueError, match=rf"max_concurrency={limit}\) must be at least 1"
-    ):
+        ConfigurationError,
+        match=rf"^Runner\(max_concurrency={limit}\) must be at least 1, or None for "
+        r"no limit$",
+    ) as info:
         Runner(max_concurrency=limit)
+
+    assert info.value.option == "max_concurrency"
+    assert isinstance(info.value, ValueError)
 
 
 async def test_sync_tasks_run_in_worker_threads(runner: Runner) -> None:

@@ -501,11 +501,18 @@ def test_a_value_its_annotation_no_longer_validates_re_runs(
         return count()
 
     first = recording.run(flow)
-    count.__wrapped__.__annotations__["return"] = "Contact"
-    try:
-        resumed = recording.resume(flow, first.run_id)
-    finally:
-        count.__wrapped__.__annotations__["return"] = "int"
+
+    # The code changed since the run: the same task now returns a Contact.
+    @task(name="count")
+    def count_now() -> Contact:
+        called.append("count")
+        return Contact(id=1, name="Ada", created=datetime(2024, 5, 1, tzinfo=UTC))
+
+    @workflow(name="flow")
+    def flow_now() -> Contact:
+        return count_now()
+
+    resumed = recording.resume(flow_now, first.run_id)
 
     assert called == ["count", "count"]
     assert resumed["count"].reason is None
@@ -524,8 +531,18 @@ def test_a_return_annotation_that_does_not_resolve_re_runs(
         return count()
 
     first = recording.run(flow)
-    count.__wrapped__.__annotations__["return"] = "NoSuchName"
-    recording.resume(flow, first.run_id)
+
+    # The code changed since the run: the return annotation names nothing.
+    @task(name="count")
+    def count_now() -> NoSuchName:  # type: ignore[name-defined]  # noqa: F821  # on purpose
+        called.append("count")
+        return 1
+
+    @workflow(name="flow")
+    def flow_now() -> int:
+        return count_now()  # type: ignore[no-any-return]  # the annotation is broken
+
+    recording.resume(flow_now, first.run_id)
 
     assert called == ["count", "count"]
 

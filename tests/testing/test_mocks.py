@@ -9,10 +9,12 @@ import httpx
 import pytest
 
 from fiscus_dsl import (
+    ConfigurationError,
     Connector,
     ConnectorError,
     FiscusErrorCode,
     HTTPStatusError,
+    OptionTypeError,
     RunStatus,
     TaskStatus,
     default_runner,
@@ -24,6 +26,7 @@ from fiscus_dsl.testing import (
     ConnectorMock,
     MockExpectationError,
     OperationCall,
+    RequestBodyError,
     UnmockedRequestError,
     mock_connectors,
 )
@@ -206,9 +209,9 @@ def test_route_mocks_the_requests_of_a_hand_written_task(mock: ConnectorMock) ->
 
 
 def test_route_refuses_what_is_not_a_route(mock: ConnectorMock) -> None:
-    with pytest.raises(ValueError, match=r"'METHOD /path/\{param\}'"):
+    with pytest.raises(ConfigurationError, match=r"'METHOD /path/\{param\}'"):
         mock.route(apis.crm, "FETCH /contacts")
-    with pytest.raises(ValueError, match="no query"):
+    with pytest.raises(ConfigurationError, match="no query"):
         mock.route(apis.crm, "GET /contacts?q=1")
 
 
@@ -408,26 +411,30 @@ def test_an_optional_mock_may_go_uncalled(mock: ConnectorMock) -> None:
 
 
 def test_operation_refuses_a_plain_task(mock: ConnectorMock) -> None:
-    with pytest.raises(TypeError, match=r"stub it instead: fiscus_mock\.stub\("):
+    with pytest.raises(OptionTypeError, match=r"stub it instead: fiscus_mock\.stub\("):
         mock.operation(apis.welcome_subject)
 
 
 def test_operation_refuses_a_hand_written_task(mock: ConnectorMock) -> None:
-    with pytest.raises(TypeError, match="is hand-written, so it has no route"):
+    with pytest.raises(OptionTypeError, match="is hand-written, so it has no route"):
         mock.operation(count_contacts)
 
 
 def test_operation_refuses_what_is_not_a_task(mock: ConnectorMock) -> None:
-    with pytest.raises(TypeError, match="not function"):
+    with pytest.raises(OptionTypeError, match="not function"):
         mock.operation(_ping)  # type: ignore[call-overload]  # the misuse under test
-    with pytest.raises(TypeError, match="not Workflow"):
+    with pytest.raises(OptionTypeError, match="not Workflow"):
         mock.operation(onboard)  # type: ignore[call-overload]  # as above
 
 
 def test_operation_by_name_needs_both_names(mock: ConnectorMock) -> None:
-    with pytest.raises(TypeError, match=r"Give the operation's name after the conn"):
+    with pytest.raises(
+        OptionTypeError, match=r"Give the operation's name after the conn"
+    ):
         mock.operation("KitCRM")  # type: ignore[call-overload]  # the misuse under test
-    with pytest.raises(TypeError, match=r"Give the operation's name after the conn"):
+    with pytest.raises(
+        OptionTypeError, match=r"Give the operation's name after the conn"
+    ):
         mock.calls("KitCRM")
 
 
@@ -481,8 +488,11 @@ def test_a_non_json_body_reads_back_with_a_clear_error(mock: ConnectorMock) -> N
 
     (call,) = mock.router.calls
     read = OperationCall(request=call.request, response=None, path_params={})
-    with pytest.raises(ValueError, match=r"^The body of POST .*/v1/files is not JSON"):
+    with pytest.raises(
+        RequestBodyError, match=r"^The body of POST .*/v1/files is not JSON"
+    ) as info:
         _ = read.json
+    assert isinstance(info.value, ValueError)
 
 
 # ---------------------------------------------------------------- lifecycle

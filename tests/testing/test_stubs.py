@@ -9,6 +9,7 @@ import pytest
 from fiscus_dsl import (
     FiscusClient,
     Hooks,
+    OptionTypeError,
     Retry,
     RunStatus,
     SkipTask,
@@ -267,17 +268,17 @@ def test_stub_task_without_an_outcome_returns_none() -> None:
 
 
 def test_stub_refuses_two_outcomes() -> None:
-    with pytest.raises(TypeError, match="got returns and raises; give one of"):
+    with pytest.raises(OptionTypeError, match="got returns and raises; give one of"):
         stub_task(fetch, returns="x", raises=ValueError)
 
 
 def test_stub_refuses_what_is_not_a_task() -> None:
-    with pytest.raises(TypeError, match="not Workflow"):
+    with pytest.raises(OptionTypeError, match="not Workflow"):
         stub_task(greet, returns="x")  # type: ignore[arg-type]  # the misuse under test
 
 
 @pytest.mark.parametrize("effect", [42, "text", {"a": 1}])
 def test_stub_refuses_a_side_effect_it_cannot_use(effect: object) -> None:
-    with pytest.raises(TypeError, match=r"pass a function, a sequence of values"):
+    with pytest.raises(OptionTypeError, match=r"pass a function, a sequence of values"):
         stub_task(fetch, side_effect=effect)  # type: ignore[arg-type]  # the misuse under test
     assert original_plan(fetch) is fetch.plan
