@@ -425,8 +425,13 @@ def has_future(value: object) -> bool:
     return False
 
 
+_SCALARS: Final = frozenset({int, str, float, bool, bytes, type(None)})
+
+
 def to_arg_spec(value: object, trace: TraceContext) -> ArgSpec:
     """Turn an argument as passed in the workflow into its graph spec."""
+    if type(value) in _SCALARS:  # the common literal: no future can hide in it
+        return construct_trusted(ValueArg, {"kind": "value", "value": value})
     if isinstance(value, TaskFuture):
         return value._spec(trace)  # noqa: SLF001  (this module's own class)
     if isinstance(value, Condition):

@@ -102,7 +102,13 @@ class PlanNode:
         location: str | None = None,
         invalid: ArgumentValidationError | None = None,
         child: Plan | None = None,
+        refs: list[NodeId] | None = None,
     ) -> None:
+        """Make a step; ``refs``, when tracing knows them, are its dependencies.
+
+        Tracing passes ``refs`` for a call whose arguments are literals and
+        plain references and which has no guard: its waits are those ids.
+        """
         self.id = node_id
         self.kind = kind
         self.name = name
@@ -114,7 +120,12 @@ class PlanNode:
         self.location = location
         self.invalid = invalid
         self.child = child
-        self.deps, self.value_deps = _dependencies(args, mapped, guard)
+        if refs is not None and mapped is None and guard is None:
+            self.deps = self.value_deps = (
+                tuple(dict.fromkeys(refs)) if len(refs) > 1 else tuple(refs)
+            )
+        else:
+            self.deps, self.value_deps = _dependencies(args, mapped, guard)
 
     def to_node(self) -> Node:
         """Return the step as a graph node (sub-workflows with their graph)."""

@@ -38,6 +38,8 @@ if typing.TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
 _SKIPPED_ANNOTATIONS: tuple[object, ...] = (inspect.Parameter.empty, Any, object)
+#: Annotations whose exact class validates as itself, without pydantic.
+_EXACT: Final = frozenset({int, str, float, bool, bytes})
 _SIMPLE_KINDS = (
     inspect.Parameter.POSITIONAL_OR_KEYWORD,
     inspect.Parameter.KEYWORD_ONLY,
@@ -172,6 +174,7 @@ class CallSignature:
 
     __slots__ = (
         "_adapters",
+        "_exact",
         "_frame",
         "_hints",
         "_names",
@@ -204,6 +207,7 @@ class CallSignature:
             p.kind in _SIMPLE_KINDS for p in self.signature.parameters.values()
         )
         self._adapters: dict[str, TypeAdapter[object]] | None = None
+        self._exact: dict[str, type] = {}
         self._frame = _defining_frame(function)
         self._hints: dict[str, object] = {}
         self._unresolved: Unresolved = {}
@@ -286,6 +290,8 @@ class CallSignature:
                 adapter = _adapter(annotation)
                 if adapter is not None:
                     adapters[name] = adapter
+                if isinstance(annotation, type) and annotation in _EXACT:
+                    self._exact[name] = annotation
             self._adapters = adapters
         return self._adapters
 
@@ -356,21 +362,29 @@ class CallSignature:
         if not adapters:
             return arguments
         errors: list[tuple[str, str]] = []
-        validated = dict(arguments)
+        validated = None
+        exact = self._exact
         for name, adapter in adapters.items():
-            if name not in arguments or (
-                only is not None and not only(arguments[name])
-            ):
+            if name not in arguments:
+                continue
+            value = arguments[name]
+            # An int for an int (a str for a str, ...) validates as itself.
+            if type(value) is exact.get(name) or (only is not None and not only(value)):
                 continue
             try:
-                validated[name] = adapter.validate_python(arguments[name])
+                checked = adapter.validate_python(value)
             except ValidationError as exc:
                 errors.extend(_describe(name, exc))
+                continue
+            if checked is not value:
+                if validated is None:
+                    validated = dict(arguments)
+                validated[name] = checked
         if errors:
             raise ArgumentValidationError(
                 workflow=workflow, task_id=task_id, errors=errors
             )
-        return validated
+        return arguments if validated is None else validated
 
     def call_parts(
         self, arguments: dict[str, object]

@@ -227,6 +227,9 @@ class Task(wrapt.FunctionWrapper[P, Any], Generic[P, R]):
         loop returns a coroutine to ``await``; statically the call is typed
         as the value, so typed async code writes ``await task.arun(...)``.
         """
+        trace = current_trace()
+        if trace is not None:  # tracing's hot path, straight to the record
+            return record_call(self, trace, args, kwargs)  # type: ignore[return-value]  # the future stands for R
         return super().__call__(*args, **kwargs)  # type: ignore[no-any-return]  # the future stands for R
 
     async def arun(self, *args: P.args, **kwargs: P.kwargs) -> R:
@@ -350,28 +353,52 @@ def _check_literals(
 def record_call(
     task: Task[..., Any],
     trace: TraceContext,
-    args: Sequence[object],
+    args: tuple[object, ...],
     kwargs: Mapping[str, object],
 ) -> TaskFuture[object]:
-    """Record one call of ``task`` in ``trace`` and return its future."""
+    """Record one call of ``task`` in ``trace`` and return its future.
+
+    The hot path of tracing: one pass over the arguments makes their specs,
+    collects the literals (validated once, here) and the ids waited for.
+    """
     signature = task.call_signature
-    arguments = signature.bind(tuple(args), kwargs)
+    arguments = signature.bind(args, kwargs)
     if arguments is None:
-        problems = signature.problems(tuple(args), kwargs)
+        problems = signature.problems(args, kwargs)
         raise bind_error(trace, f"Task {task.name!r}", signature, problems)
-    node_id = trace.next_id(task.name)
-    specs = {name: to_arg_spec(value, trace) for name, value in arguments.items()}
+    name = task.name
+    node_id = trace.next_id(name)
+    specs: dict[str, ArgSpec] = {}
+    literals: dict[str, object] = {}
+    refs: list[str] | None = []
+    for key, value in arguments.items():
+        spec = specs[key] = to_arg_spec(value, trace)
+        kind = spec.kind
+        if kind == "value":
+            literals[key] = value
+        elif kind == "ref" and refs is not None:
+            refs.append(spec.node)  # type: ignore[union-attr]  # a RefArg
+        else:
+            refs = None  # containers, inputs, outcomes: the general path
+    invalid = None
+    if literals:
+        try:
+            signature.validate(literals, workflow=trace.workflow, task_id=node_id)
+        except ArgumentValidationError as exc:
+            invalid = exc
+    guard = trace.current_guard()
     trace.add(
         PlanNode(
             node_id=node_id,
             kind="task",
-            name=task.name,
+            name=name,
             task=task,
             args=specs,
-            guard=trace.current_guard(),
+            guard=guard,
             policy=task.policy,
             location=user_location(),
-            invalid=_check_literals(task, trace, node_id, arguments),
+            invalid=invalid,
+            refs=None if guard is not None else refs,
         )
     )
     ref = construct_trusted(RefArg, {"kind": "ref", "node": node_id, "path": ()})
