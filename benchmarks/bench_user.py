@@ -292,7 +292,14 @@ _RSS_PROBE: Final = textwrap.dedent(
 
     if {run}:
         fan_out.run(n={size})
-    print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+    # VmHWM is this process's own peak; ru_maxrss would keep the parent's
+    # peak from before exec.
+    try:
+        with open("/proc/self/status") as status:
+            kib = next(int(l.split()[1]) for l in status if l.startswith("VmHWM:"))
+    except OSError:
+        kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(kib)
     """
 )
 

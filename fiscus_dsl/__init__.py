@@ -5,21 +5,9 @@ Write a workflow as a function; task calls inside it return lazy futures,
 runner executes it with retries, hooks and OpenTelemetry spans.
 """
 
-from fiscus_dsl._connectors.auth import ApiKeyAuth as ApiKeyAuth
-from fiscus_dsl._connectors.auth import BasicAuth as BasicAuth
-from fiscus_dsl._connectors.auth import BearerAuth as BearerAuth
-from fiscus_dsl._connectors.auth import Secret as Secret
-from fiscus_dsl._connectors.connector import Connector as Connector
-from fiscus_dsl._connectors.oauth2 import (
-    OAuth2ClientCredentials as OAuth2ClientCredentials,
-)
-from fiscus_dsl._connectors.request import Body as Body
-from fiscus_dsl._connectors.request import Header as Header
-from fiscus_dsl._connectors.request import Query as Query
-from fiscus_dsl._dict_api.client import FiscusClient as FiscusClient
-from fiscus_dsl._dict_api.files import load_tasks as load_tasks
-from fiscus_dsl._dict_api.files import load_tasks_text as load_tasks_text
-from fiscus_dsl._dict_api.response import FiscusResponse as FiscusResponse
+import importlib as _importlib
+import typing as _typing
+
 from fiscus_dsl._dsl.conditions import GuardBlock as GuardBlock
 from fiscus_dsl._dsl.conditions import coalesce as coalesce
 from fiscus_dsl._dsl.conditions import failed as failed
@@ -80,6 +68,62 @@ from fiscus_dsl.errors import TracingError as TracingError
 from fiscus_dsl.errors import UnsafeURLError as UnsafeURLError
 from fiscus_dsl.errors import WorkflowFailed as WorkflowFailed
 from fiscus_dsl.errors import WorkflowInputError as WorkflowInputError
+
+if _typing.TYPE_CHECKING:
+    from fiscus_dsl._connectors.auth import ApiKeyAuth as ApiKeyAuth
+    from fiscus_dsl._connectors.auth import BasicAuth as BasicAuth
+    from fiscus_dsl._connectors.auth import BearerAuth as BearerAuth
+    from fiscus_dsl._connectors.auth import Secret as Secret
+    from fiscus_dsl._connectors.connector import Connector as Connector
+    from fiscus_dsl._connectors.oauth2 import (
+        OAuth2ClientCredentials as OAuth2ClientCredentials,
+    )
+    from fiscus_dsl._connectors.request import Body as Body
+    from fiscus_dsl._connectors.request import Header as Header
+    from fiscus_dsl._connectors.request import Query as Query
+    from fiscus_dsl._dict_api.client import FiscusClient as FiscusClient
+    from fiscus_dsl._dict_api.files import load_tasks as load_tasks
+    from fiscus_dsl._dict_api.files import load_tasks_text as load_tasks_text
+    from fiscus_dsl._dict_api.response import FiscusResponse as FiscusResponse
+
+# The connectors and the dict API import httpx (and, through it, a CLI stack)
+# and PyYAML: about 20 MB and 200 ms that a workflow of plain tasks never
+# needs. Their names are imported on first use (PEP 562); see
+# docs/decisions.md.
+_LAZY: dict[str, str] = {
+    "ApiKeyAuth": "fiscus_dsl._connectors.auth",
+    "BasicAuth": "fiscus_dsl._connectors.auth",
+    "BearerAuth": "fiscus_dsl._connectors.auth",
+    "Body": "fiscus_dsl._connectors.request",
+    "Connector": "fiscus_dsl._connectors.connector",
+    "FiscusClient": "fiscus_dsl._dict_api.client",
+    "FiscusResponse": "fiscus_dsl._dict_api.response",
+    "Header": "fiscus_dsl._connectors.request",
+    "OAuth2ClientCredentials": "fiscus_dsl._connectors.oauth2",
+    "Query": "fiscus_dsl._connectors.request",
+    "Secret": "fiscus_dsl._connectors.auth",
+    "load_tasks": "fiscus_dsl._dict_api.files",
+    "load_tasks_text": "fiscus_dsl._dict_api.files",
+}
+
+
+def __getattr__(name: str) -> object:
+    """Import a connector or dict-API name on first use."""
+    module = _LAZY.get(name)
+    if module is None:
+        msg = f"module 'fiscus_dsl' has no attribute {name!r}"
+        raise AttributeError(msg)
+    value: object = getattr(_importlib.import_module(module), name)
+    _as_public(value)
+    globals()[name] = value
+    return value
+
+
+def _as_public(export: object) -> None:
+    """Report the public module, as httpx does: reprs and docs never show ours."""
+    if getattr(export, "__module__", "").startswith("fiscus_dsl._"):
+        export.__module__ = "fiscus_dsl"
+
 
 __version__ = "0.1.0"
 
@@ -159,10 +203,7 @@ __all__ = [
     "workflow",
 ]
 
-# Exports report the public module, as httpx does, so reprs and docs never
-# point users at private modules.
 for _name in __all__:
-    _export = globals()[_name]
-    if getattr(_export, "__module__", "").startswith("fiscus_dsl._"):
-        _export.__module__ = "fiscus_dsl"
-del _name, _export
+    if _name not in _LAZY:
+        _as_public(globals()[_name])
+del _name

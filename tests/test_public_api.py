@@ -10,6 +10,8 @@ from __future__ import annotations
 import ast
 import importlib.metadata
 import inspect
+import subprocess
+import sys
 from pathlib import Path
 from types import ModuleType
 
@@ -23,11 +25,23 @@ INIT = PACKAGE_DIR / "__init__.py"
 
 
 def _reexported_names() -> set[str]:
-    """Return the names ``__init__.py`` imports with the explicit ``X as X`` form."""
+    """Return the names ``__init__.py`` imports with the explicit ``X as X`` form.
+
+    Those imported on first use are written under ``if TYPE_CHECKING:``.
+    """
     tree = ast.parse(INIT.read_text(encoding="utf-8"))
+    statements = [
+        *tree.body,
+        *(
+            child
+            for node in tree.body
+            if isinstance(node, ast.If)
+            for child in node.body
+        ),
+    ]
     return {
         alias.asname
-        for node in tree.body
+        for node in statements
         if isinstance(node, ast.ImportFrom)
         for alias in node.names
         if alias.asname is not None and alias.asname == alias.name
@@ -35,12 +49,15 @@ def _reexported_names() -> set[str]:
 
 
 def _public_names() -> set[str]:
-    """Return the public names in the package namespace, submodules aside."""
+    """Return the public names of the package, submodules aside.
+
+    That is the names in its namespace and those it imports on first use.
+    """
     return {
         name
         for name, value in vars(fiscus_dsl).items()
         if not name.startswith("_") and not isinstance(value, ModuleType)
-    }
+    } | set(fiscus_dsl._LAZY)
 
 
 def test_all_is_sorted() -> None:
@@ -135,3 +152,22 @@ def test_no_module_imports_the_package_itself(path: Path) -> None:
         f"{offending} import fiscus_dsl itself; import the private module directly "
         "(from fiscus_dsl._graph.model import WorkflowGraph)"
     )
+
+
+def test_importing_the_package_leaves_http_and_yaml_for_first_use() -> None:
+    code = (
+        "import sys, fiscus_dsl\n"
+        "print(sorted(m for m in ('httpx', 'yaml') if m in sys.modules))\n"
+        "from fiscus_dsl import Connector, FiscusClient\n"
+        "print(Connector.__module__, 'httpx' in sys.modules)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], check=True, capture_output=True, text=True
+    ).stdout
+
+    assert out.splitlines() == ["[]", "fiscus_dsl True"]
+
+
+def test_an_unknown_name_is_an_attribute_error() -> None:
+    with pytest.raises(AttributeError, match="has no attribute 'Conector'"):
+        fiscus_dsl.Conector  # noqa: B018  (the typo is the test)
