@@ -6,7 +6,8 @@ Every fiscus_dsl figure is a call as an application makes it: the default
 runner, tracing included, the garbage collector on and never collected by
 hand between runs. Its baseline does the same work with plain asyncio in the
 same process (``asyncio.run`` of a coroutine that creates one task per unit
-of work), and the two alternate, so a noisy neighbour slows both. Figures
+of work), timed in blocks: the baseline, fiscus_dsl, the baseline again
+(so each pays for its own garbage collection, and drift shows in both). Figures
 are medians; "µs/task" is (fiscus - baseline) / tasks.
 
 Rows:
@@ -117,21 +118,31 @@ class Row:
         return (self.fiscus - self.baseline) / self.tasks * 1e6
 
 
-def alternate(
+def blocks(
     ours: Callable[[], object], base: Callable[[], object], repeats: int
 ) -> tuple[float, float, float]:
-    """Time both callables in turn; return the medians and fiscus_dsl's spread."""
+    """Time the baseline, fiscus_dsl, then the baseline again, each as a block.
+
+    Blocks rather than turns: the garbage one side leaves is collected while
+    that side runs, so neither pays for the other's collector. The baseline
+    runs before and after, so a machine that slows down mid-way shows in it
+    too. Returns the medians and fiscus_dsl's spread.
+    """
     ours()  # warm up both: imports, caches, the first event loop
     base()
-    mine: list[float] = []
-    theirs: list[float] = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        base()
-        theirs.append(time.perf_counter() - start)
-        start = time.perf_counter()
-        ours()
-        mine.append(time.perf_counter() - start)
+
+    def timed(call: Callable[[], object], count: int) -> list[float]:
+        times = []
+        for _ in range(count):
+            start = time.perf_counter()
+            call()
+            times.append(time.perf_counter() - start)
+        return times
+
+    half = max(1, repeats // 2)
+    theirs = timed(base, half)
+    mine = timed(ours, repeats)
+    theirs += timed(base, repeats - half)
     median = statistics.median(mine)
     return statistics.median(theirs), median, (max(mine) - min(mine)) / median
 
@@ -144,7 +155,7 @@ def sync_row(
     repeats: int,
 ) -> Row:
     """``wf.run()`` from sync code, beside ``asyncio.run`` of the baseline."""
-    baseline, fiscus, spread = alternate(
+    baseline, fiscus, spread = blocks(
         lambda: wf.run(), lambda: asyncio.run(base()), repeats
     )
     return Row(name, tasks, baseline, fiscus, spread)
@@ -160,17 +171,23 @@ def async_row(
     """``await wf.arun()`` inside a running loop, beside awaiting the baseline."""
 
     async def both() -> tuple[float, float, float]:
-        await wf.arun()
+        await wf.arun()  # warm up both
         await base()
-        mine: list[float] = []
-        theirs: list[float] = []
-        for _ in range(repeats):
-            start = time.perf_counter()
-            await base()
-            theirs.append(time.perf_counter() - start)
-            start = time.perf_counter()
-            await wf.arun()
-            mine.append(time.perf_counter() - start)
+
+        async def timed(
+            call: Callable[[], Awaitable[object]], count: int
+        ) -> list[float]:
+            times = []
+            for _ in range(count):
+                start = time.perf_counter()
+                await call()
+                times.append(time.perf_counter() - start)
+            return times
+
+        half = max(1, repeats // 2)
+        theirs = await timed(base, half)
+        mine = await timed(wf.arun, repeats)
+        theirs += await timed(base, repeats - half)
         median = statistics.median(mine)
         return statistics.median(theirs), median, (max(mine) - min(mine)) / median
 
@@ -219,9 +236,7 @@ def tracing_row(sizes: Sizes) -> Row:
     def dicts() -> list[dict[str, int]]:
         return [{"index": index} for index in range(sizes.fan)]
 
-    baseline, fiscus, spread = alternate(
-        lambda: fan.compile((), {}), dicts, sizes.repeats
-    )
+    baseline, fiscus, spread = blocks(lambda: fan.compile((), {}), dicts, sizes.repeats)
     return Row("tracing: compile the plan", sizes.fan + 1, baseline, fiscus, spread)
 
 
@@ -239,7 +254,7 @@ def big_fan_row(sizes: Sizes) -> Row:
 def waits_row(sizes: Sizes) -> Row:
     return Row(
         *("200 waits of 50 ms wf.run()", sizes.waits),
-        *alternate(
+        *blocks(
             lambda: waits.run(n=sizes.waits),
             lambda: asyncio.run(waits_baseline(sizes.waits)),
             sizes.repeats,

@@ -175,6 +175,7 @@ class CallSignature:
     __slots__ = (
         "_adapters",
         "_exact",
+        "_fills_required",
         "_frame",
         "_hints",
         "_names",
@@ -203,6 +204,8 @@ class CallSignature:
         self._required = frozenset(
             p.name for p in parameters if p.default is inspect.Parameter.empty
         )
+        #: A call giving every positional parameter gives every required one.
+        self._fills_required = self._required <= frozenset(self._positional)
         self.is_simple = all(
             p.kind in _SIMPLE_KINDS for p in self.signature.parameters.values()
         )
@@ -326,6 +329,8 @@ class CallSignature:
     ) -> dict[str, object] | None:
         """Bind the common case fast; ``None`` lets ``problems`` explain a failure."""
         positional = self._positional
+        if not kwargs and len(args) == len(positional) and self._fills_required:
+            return dict(zip(positional, args, strict=True))  # every parameter given
         if len(args) > len(positional):
             return None
         bound = dict(zip(positional, args, strict=False))

@@ -127,6 +127,8 @@ class Task(wrapt.FunctionWrapper[P, Any], Generic[P, R]):
     _self_options: TaskOptions
     _self_signature: CallSignature
     _self_policy: Policy
+    #: What tracing reads on every call, in one attribute: name, signature, policy.
+    _self_record: tuple[str, CallSignature, Policy]
     _self_is_async: bool
     _self_declared_async: bool
     _self_plan: TaskPlan
@@ -152,6 +154,7 @@ class Task(wrapt.FunctionWrapper[P, Any], Generic[P, R]):
         self._self_options = options
         self._self_signature = signature or CallSignature(function, options.name)
         self._self_policy = options.policy()
+        self._self_record = (options.name, self._self_signature, self._self_policy)
         self._self_is_async = inspect.iscoroutinefunction(runs)
         # What the user declared decides how a direct call behaves: an
         # operation declared with `def` returns its value even though the
@@ -361,12 +364,11 @@ def record_call(
     The hot path of tracing: one pass over the arguments makes their specs,
     collects the literals (validated once, here) and the ids waited for.
     """
-    signature = task.call_signature
+    name, signature, policy = task._self_record  # noqa: SLF001  (this module's class)
     arguments = signature.bind(args, kwargs)
     if arguments is None:
         problems = signature.problems(args, kwargs)
-        raise bind_error(trace, f"Task {task.name!r}", signature, problems)
-    name = task.name
+        raise bind_error(trace, f"Task {name!r}", signature, problems)
     node_id = trace.next_id(name)
     specs: dict[str, ArgSpec] = {}
     literals: dict[str, object] = {}
@@ -395,7 +397,7 @@ def record_call(
             task=task,
             args=specs,
             guard=guard,
-            policy=task.policy,
+            policy=policy,
             location=user_location(),
             invalid=invalid,
             refs=None if guard is not None else refs,

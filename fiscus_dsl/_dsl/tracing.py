@@ -10,8 +10,8 @@ builds graphs and runs nothing: no asyncio, no opentelemetry.
 from __future__ import annotations
 
 import functools
-import inspect
 import os
+import sys
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -43,12 +43,18 @@ def _basename(filename: str) -> str:
     return Path(filename).name
 
 
+@functools.cache
+def _is_ours(filename: str) -> bool:
+    """Tell whether a frame of this file belongs to fiscus_dsl or wrapt."""
+    return filename.startswith(_SKIPPED_DIRS)
+
+
 def user_location(frame: FrameType | None = None) -> str | None:
     """Return ``file.py:LINE`` of the innermost caller outside fiscus_dsl and wrapt."""
-    current = frame or inspect.currentframe()
+    current: FrameType | None = frame or sys._getframe(1)  # noqa: SLF001  (as inspect.currentframe does)
     while current is not None:
         filename = current.f_code.co_filename
-        if not filename.startswith(_SKIPPED_DIRS):
+        if not _is_ours(filename):
             return f"{_basename(filename)}:{current.f_lineno}"
         current = current.f_back
     return None  # pragma: no cover  (there is always a caller outside the package)

@@ -73,8 +73,16 @@ class Invoker:
         if slot.item is not None:
             arguments.update(slot.item)
         chain = merge_hooks(slot.scope.hooks, plan.options.hooks)
-        if not chain and plan.is_direct and self.inline:
-            return await self._call_once(slot, plan, arguments)
+        if not chain and plan.is_direct and self.inline:  # the hot path, inline
+            signature = plan.signature
+            arguments = signature.validate(
+                arguments, workflow=slot.scope.workflow, task_id=slot.id
+            )
+            slot.attempts = 1
+            args, kwargs = signature.call_parts(arguments)
+            if plan.is_async:
+                return await plan.function(*args, **kwargs)  # type: ignore[misc]  # is_async: it returns an awaitable
+            return await self.executor.call(plan.function, args, kwargs, is_async=False)
         timeout = plan.options.timeout
         deadline = None if timeout is None else _loop_time() + timeout
         ctx = None
@@ -102,20 +110,6 @@ class Invoker:
         return await _within(
             slot, deadline, timeout, dispatch.run_after_task(chain, final, value)
         )
-
-    async def _call_once(
-        self, slot: Slot, plan: TaskPlan, arguments: dict[str, object]
-    ) -> object:
-        """Call a task without hooks, retry or timeout: the hot path."""
-        signature = plan.signature
-        arguments = signature.validate(
-            arguments, workflow=slot.scope.workflow, task_id=slot.id
-        )
-        slot.attempts = 1
-        args, kwargs = signature.call_parts(arguments)
-        if plan.is_async:
-            return await plan.function(*args, **kwargs)  # type: ignore[misc]  # is_async: it returns an awaitable
-        return await self.executor.call(plan.function, args, kwargs, is_async=False)
 
     async def _attempts(
         self,
