@@ -41,6 +41,10 @@ class Step(BaseModel):
 
 
 _FIELDS_SETS: dict[type[BaseModel], set[str]] = {}
+# BaseModel's own slots, set through their descriptors: the fastest way in.
+_SET_FIELDS_SET = BaseModel.__dict__["__pydantic_fields_set__"].__set__
+_SET_EXTRA = BaseModel.__dict__["__pydantic_extra__"].__set__
+_SET_PRIVATE = BaseModel.__dict__["__pydantic_private__"].__set__
 
 
 def construct_trusted(cls: type[ModelT], fields: dict[str, Any]) -> ModelT:
@@ -49,18 +53,17 @@ def construct_trusted(cls: type[ModelT], fields: dict[str, Any]) -> ModelT:
     For the tracer's and runner's hot paths: ``fields`` must name every
     field of ``cls`` with a value of its type.
     """
-    model = cls.__new__(cls)
-    set_attr = object.__setattr__
-    set_attr(model, "__dict__", fields)
+    model = object.__new__(cls)
+    object.__setattr__(model, "__dict__", fields)
     # One fields-set per class: these models are frozen, so nothing adds to it
     # (model_copy copies it first), and a shared set is one object fewer per
     # model for the garbage collector to track.
     fields_set = _FIELDS_SETS.get(cls)
     if fields_set is None:
         fields_set = _FIELDS_SETS[cls] = set(cls.model_fields)
-    set_attr(model, "__pydantic_fields_set__", fields_set)
-    set_attr(model, "__pydantic_extra__", None)
-    set_attr(model, "__pydantic_private__", None)
+    _SET_FIELDS_SET(model, fields_set)
+    _SET_EXTRA(model, None)
+    _SET_PRIVATE(model, None)
     return model
 
 
