@@ -125,10 +125,11 @@ def end_task_span(
 ) -> None:
     """End a task span with its outcome; a failure records the escaped exception."""
     if span.is_recording():
-        span.set_attribute(TASK_STATUS, status)
-        span.set_attribute(TASK_ATTEMPT, attempts)
+        # One call, one pass of the SDK's attribute lock and checks.
+        ending: dict[str, str | int] = {TASK_STATUS: status, TASK_ATTEMPT: attempts}
         if reason is not None:
-            span.set_attribute(TASK_REASON, reason)
+            ending[TASK_REASON] = reason
+        span.set_attributes(ending)
         if error is not None:
             span.set_attribute(ERROR_TYPE, error_type(error))
             # The exception's own traceback only: a chained cause (an httpx
