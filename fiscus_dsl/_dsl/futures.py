@@ -80,13 +80,15 @@ class TaskFuture(Generic[T]):
     __slots__ = ("_path", "_source", "_trace")
 
     _trace: TraceContext
-    _source: RefArg | InputArg | CoalesceArg | OutcomeArg
+    #: A step id stands for the step's whole value (its ``RefArg``, made when
+    #: a spec is needed: most futures only pass an id to the next call).
+    _source: str | RefArg | InputArg | CoalesceArg | OutcomeArg
     _path: tuple[Step, ...]
 
     def __init__(
         self,
         trace: TraceContext,
-        source: RefArg | InputArg | CoalesceArg | OutcomeArg,
+        source: str | RefArg | InputArg | CoalesceArg | OutcomeArg,
         path: tuple[Step, ...] = (),
     ) -> None:
         object.__setattr__(self, "_trace", trace)
@@ -98,7 +100,9 @@ class TaskFuture(Generic[T]):
     def _label(self) -> str:
         """Return the future as written in the workflow: ``create_contact.email``."""
         source = self._source
-        if isinstance(source, RefArg):
+        if isinstance(source, str):
+            head = source
+        elif isinstance(source, RefArg):
             head = source.node
         elif isinstance(source, InputArg):
             head = source.name
@@ -118,6 +122,9 @@ class TaskFuture(Generic[T]):
                 "pass it to the sub-workflow as an argument instead of closing over it",
             )
         source = self._source
+        if isinstance(source, str):
+            fields = {"kind": "ref", "node": source, "path": self._path}
+            return construct_trusted(RefArg, fields)
         if not self._path:
             return source
         if isinstance(source, CoalesceArg):  # pragma: no cover  (projection refused)
@@ -412,6 +419,15 @@ def future_spec(future: TaskFuture[object], trace: TraceContext) -> ArgSpec:
     return future._spec(trace)  # noqa: SLF001  (this module's own class)
 
 
+def plain_ref(value: object, trace: TraceContext) -> str | None:
+    """Return the step id a future of ``trace`` stands for whole, else ``None``."""
+    if type(value) is TaskFuture:
+        source = value._source  # noqa: SLF001  (this module's own class)
+        if type(source) is str and not value._path and value._trace is trace:  # noqa: SLF001
+            return source
+    return None
+
+
 def has_future(value: object) -> bool:
     """Tell whether a value is, or holds in containers, a future or a condition."""
     if isinstance(value, TaskFuture | Condition):
@@ -425,12 +441,13 @@ def has_future(value: object) -> bool:
     return False
 
 
-_SCALARS: Final = frozenset({int, str, float, bool, bytes, type(None)})
+SCALARS: Final = frozenset({int, str, float, bool, bytes, type(None)})
+"""Literal types that cannot hold a future: no need to look inside them."""
 
 
 def to_arg_spec(value: object, trace: TraceContext) -> ArgSpec:
     """Turn an argument as passed in the workflow into its graph spec."""
-    if type(value) in _SCALARS:  # the common literal: no future can hide in it
+    if type(value) in SCALARS:  # the common literal: no future can hide in it
         return construct_trusted(ValueArg, {"kind": "value", "value": value})
     if isinstance(value, TaskFuture):
         return value._spec(trace)  # noqa: SLF001  (this module's own class)

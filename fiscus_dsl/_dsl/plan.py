@@ -32,6 +32,8 @@ from fiscus_dsl._graph.specs import (
     ArgSpec,
     Condition,
     Policy,
+    RefArg,
+    ValueArg,
     arg_refs,
     condition_refs,
     value_refs,
@@ -47,6 +49,8 @@ if TYPE_CHECKING:
     from fiscus_dsl.errors import ArgumentValidationError
 
 NodeKind: TypeAlias = Literal["task", "map", "workflow"]
+FastArg: TypeAlias = "tuple[str, NodeId | None, object]"
+"""``(parameter, step id or None, literal)``: a ``PlanNode.fast`` argument."""
 _EMPTY: Final[dict[str, ArgSpec]] = {}
 
 
@@ -61,6 +65,10 @@ class PlanNode:
         task: The task a task or map step calls (``None`` for a sub-workflow).
         args: The argument specs by parameter name (for a map, those bound
             with ``partial``).
+        fast: For a call whose arguments are all scalar literals and whole
+            values of earlier steps, ``(name, step id or None, literal)``
+            per argument: what tracing records and a run reads, the
+            ``args`` specs being made from it only when asked for.
         mapped: The mapped lists of a map step or mapped sub-workflow.
         guard: The condition it runs under, if any.
         policy: Retries, timeout and on_error as data.
@@ -73,9 +81,10 @@ class PlanNode:
     """
 
     __slots__ = (
-        "args",
+        "_args",
         "child",
         "deps",
+        "fast",
         "guard",
         "id",
         "invalid",
@@ -94,7 +103,8 @@ class PlanNode:
         node_id: NodeId,
         kind: NodeKind,
         name: str,
-        args: dict[str, ArgSpec],
+        args: dict[str, ArgSpec] | None = None,
+        fast: tuple[FastArg, ...] | None = None,
         task: Task[..., Any] | None = None,
         mapped: dict[str, ArgSpec] | None = None,
         guard: Condition | None = None,
@@ -113,7 +123,8 @@ class PlanNode:
         self.kind = kind
         self.name = name
         self.task = task
-        self.args = args
+        self._args = args
+        self.fast = fast
         self.mapped = mapped
         self.guard = guard
         self.policy = policy
@@ -125,7 +136,17 @@ class PlanNode:
                 tuple(dict.fromkeys(refs)) if len(refs) > 1 else tuple(refs)
             )
         else:
-            self.deps, self.value_deps = _dependencies(args, mapped, guard)
+            self.deps, self.value_deps = _dependencies(self.args, mapped, guard)
+
+    @property
+    def args(self) -> dict[str, ArgSpec]:
+        """Return the argument specs by parameter name (made once from ``fast``)."""
+        args = self._args
+        if args is None:
+            args = self._args = {
+                name: _fast_spec(ref, literal) for name, ref, literal in self.fast or ()
+            }
+        return args
 
     def to_node(self) -> Node:
         """Return the step as a graph node (sub-workflows with their graph)."""
@@ -150,6 +171,13 @@ class PlanNode:
 
     def __repr__(self) -> str:
         return f"<PlanNode {self.kind} {self.id!r}>"
+
+
+def _fast_spec(ref: NodeId | None, literal: object) -> ArgSpec:
+    """Return the spec of one ``fast`` argument: a reference or a literal."""
+    if ref is not None:
+        return construct_trusted(RefArg, {"kind": "ref", "node": ref, "path": ()})
+    return construct_trusted(ValueArg, {"kind": "value", "value": literal})
 
 
 def _dependencies(

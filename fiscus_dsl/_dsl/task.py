@@ -28,7 +28,14 @@ from typing import (
 import wrapt
 
 from fiscus_dsl._dsl import run_entry
-from fiscus_dsl._dsl.futures import TaskFuture, future_spec, has_future, to_arg_spec
+from fiscus_dsl._dsl.futures import (
+    SCALARS,
+    TaskFuture,
+    future_spec,
+    has_future,
+    plain_ref,
+    to_arg_spec,
+)
 from fiscus_dsl._dsl.hooks import HookFunction, Hooks
 from fiscus_dsl._dsl.options import (
     check_decorated,
@@ -38,7 +45,7 @@ from fiscus_dsl._dsl.options import (
     check_seconds,
 )
 from fiscus_dsl._dsl.overrides import plan_override
-from fiscus_dsl._dsl.plan import PlanNode
+from fiscus_dsl._dsl.plan import FastArg, PlanNode
 from fiscus_dsl._dsl.signature import CallSignature
 from fiscus_dsl._dsl.tracing import TraceContext, current_trace, tracing, user_location
 from fiscus_dsl._graph.specs import (
@@ -46,7 +53,6 @@ from fiscus_dsl._graph.specs import (
     Policy,
     RefArg,
     RetrySpec,
-    construct_trusted,
 )
 from fiscus_dsl.errors import ArgumentValidationError, TracingError
 
@@ -370,18 +376,18 @@ def record_call(
         problems = signature.problems(args, kwargs)
         raise bind_error(trace, f"Task {name!r}", signature, problems)
     node_id = trace.next_id(name)
-    specs: dict[str, ArgSpec] = {}
+    fast = _fast_args(arguments, trace)
+    specs: dict[str, ArgSpec] | None = None
     literals: dict[str, object] = {}
     refs: list[str] | None = []
-    for key, value in arguments.items():
-        spec = specs[key] = to_arg_spec(value, trace)
-        kind = spec.kind
-        if kind == "value":
-            literals[key] = value
-        elif kind == "ref" and refs is not None:
-            refs.append(spec.node)  # type: ignore[union-attr]  # a RefArg
-        else:
-            refs = None  # containers, inputs, outcomes: the general path
+    if fast is not None:
+        for key, ref, value in fast:
+            if ref is None:
+                literals[key] = value
+            else:
+                refs.append(ref)  # type: ignore[union-attr]  # a list here
+    else:
+        specs, literals, refs = _general_args(arguments, trace)
     invalid = None
     if literals:
         try:
@@ -396,6 +402,7 @@ def record_call(
             name=name,
             task=task,
             args=specs,
+            fast=fast,
             guard=guard,
             policy=policy,
             location=user_location(),
@@ -403,8 +410,42 @@ def record_call(
             refs=None if guard is not None else refs,
         )
     )
-    ref = construct_trusted(RefArg, {"kind": "ref", "node": node_id, "path": ()})
-    return TaskFuture(trace, ref)
+    return TaskFuture(trace, node_id)
+
+
+def _fast_args(
+    arguments: dict[str, object], trace: TraceContext
+) -> tuple[FastArg, ...] | None:
+    """Return the ``fast`` form of scalar literals and whole futures, else ``None``."""
+    fast: list[FastArg] = []
+    for key, value in arguments.items():
+        if type(value) in SCALARS:
+            fast.append((key, None, value))
+            continue
+        ref = plain_ref(value, trace)
+        if ref is None:
+            return None
+        fast.append((key, ref, None))
+    return tuple(fast)
+
+
+def _general_args(
+    arguments: dict[str, object], trace: TraceContext
+) -> tuple[dict[str, ArgSpec], dict[str, object], list[str] | None]:
+    """Return the specs, the literals, and the plain references (``None`` if not)."""
+    specs: dict[str, ArgSpec] = {}
+    literals: dict[str, object] = {}
+    refs: list[str] | None = []
+    for key, value in arguments.items():
+        spec = specs[key] = to_arg_spec(value, trace)
+        kind = spec.kind
+        if kind == "value":
+            literals[key] = value
+        elif kind == "ref" and refs is not None:
+            refs.append(spec.node)  # type: ignore[union-attr]  # a RefArg
+        else:
+            refs = None  # containers, inputs, outcomes: the general path
+    return specs, literals, refs
 
 
 def mapped_specs(

@@ -69,7 +69,15 @@ class Invoker:
         node = slot.node
         if slot.owner is None and node.invalid is not None:
             raise node.invalid
-        arguments = {name: resolve(spec, slot) for name, spec in node.args.items()}
+        fast = node.fast
+        if fast is not None:  # literals and whole values of steps that succeeded
+            slots = slot.scope.slots
+            arguments = {
+                name: literal if ref is None else slots[ref].value
+                for name, ref, literal in fast
+            }
+        else:
+            arguments = {name: resolve(spec, slot) for name, spec in node.args.items()}
         if slot.item is not None:
             arguments.update(slot.item)
         chain = merge_hooks(slot.scope.hooks, plan.options.hooks)

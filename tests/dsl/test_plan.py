@@ -9,6 +9,7 @@ import pytest
 
 from fiscus_dsl import PlanShippingError, task, when, workflow
 from fiscus_dsl._dsl.plan import Plan, PlanNode
+from fiscus_dsl._graph.specs import RefArg, ValueArg
 
 from . import shipped_flows
 from .shipped_flows import broken, double, fan
@@ -141,3 +142,15 @@ def test_plan_node_of_a_sub_workflow_draws_its_graph() -> None:
     assert isinstance(node, PlanNode)
     assert drawn.kind == "workflow"
     assert [n.id for n in drawn.graph.nodes] == ["double"]
+
+
+def test_a_call_of_literals_and_whole_values_is_recorded_in_its_fast_form() -> None:
+    plan = fan.compile((), {"n": 2})
+
+    guarded = plan.node("double#3")  # double(first): a whole value
+    assert guarded.fast == (("n", "double#2", None),)
+    first = plan.node("double#2")  # double(n): a literal
+    assert first.fast == (("n", None, 2),)
+    assert first.args == {"n": ValueArg(value=2)}
+    assert guarded.args == {"n": RefArg(node="double#2")}
+    assert plan.node("total").fast is None  # a list of futures: the general form
