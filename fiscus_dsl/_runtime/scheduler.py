@@ -187,10 +187,13 @@ class Scheduler:
                 slot.deps = deps
                 slot.waiting = len(deps)
                 for dep in deps:
-                    if dep.dependents is None:
-                        dep.dependents = [slot]
+                    dependents = dep.dependents
+                    if dependents is None:  # most slots feed one: no list
+                        dep.dependents = slot
+                    elif type(dependents) is Slot:
+                        dep.dependents = [dependents, slot]
                     else:
-                        dep.dependents.append(slot)
+                        dependents.append(slot)
             scope.slots[node.id] = slot
             self.slots.append(slot)
             if slot.waiting == 0:
@@ -514,8 +517,9 @@ class Scheduler:
             self.stopping = True
             self.failure = slot
             self.queue.clear()
-        if slot.dependents is not None:
-            for dependent in slot.dependents:
+        dependents = slot.dependents
+        if dependents is not None:
+            for dependent in (dependents,) if type(dependents) is Slot else dependents:
                 dependent.waiting -= 1
                 if dependent.waiting == 0:
                     self.work.append(dependent)

@@ -101,7 +101,8 @@ class Slot:
         self.task_plan = plan
         self.waiting = 0
         self.deps: Sequence[Slot] = ()
-        self.dependents: list[Slot] | None = None
+        #: The slots waiting for this one: one slot, a list of them, or none.
+        self.dependents: Slot | list[Slot] | None = None
         self.status: TaskStatus | None = None
         self.value: object = None
         self.error: BaseException | None = None
