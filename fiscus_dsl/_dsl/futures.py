@@ -459,16 +459,15 @@ def to_arg_spec(value: object, trace: TraceContext) -> ArgSpec:
         )
     if not has_future(value):
         return construct_trusted(ValueArg, {"kind": "value", "value": value})
+    # The items are specs made here, so the containers skip validation.
     if isinstance(value, list | tuple):
-        return ListArg(
-            items=tuple(to_arg_spec(item, trace) for item in value),
-            is_tuple=isinstance(value, tuple),
-        )
+        items = tuple(to_arg_spec(item, trace) for item in value)
+        fields = {"kind": "list", "items": items, "is_tuple": isinstance(value, tuple)}
+        return construct_trusted(ListArg, fields)
     if isinstance(value, dict) and not any(has_future(key) for key in value):
-        return DictArg(
-            keys=tuple(value),
-            values=tuple(to_arg_spec(item, trace) for item in value.values()),
-        )
+        values = tuple(to_arg_spec(item, trace) for item in value.values())
+        fields = {"kind": "dict", "keys": tuple(value), "values": values}
+        return construct_trusted(DictArg, fields)
     _refuse(
         trace,
         f"Cannot use a future as a dict key or inside a {type(value).__name__}",
