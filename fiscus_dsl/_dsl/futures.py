@@ -91,9 +91,10 @@ class TaskFuture(Generic[T]):
         source: str | RefArg | InputArg | CoalesceArg | OutcomeArg,
         path: tuple[Step, ...] = (),
     ) -> None:
-        object.__setattr__(self, "_trace", trace)
-        object.__setattr__(self, "_source", source)
-        object.__setattr__(self, "_path", path)
+        # Through the slots' descriptors: __setattr__ refuses, as it must.
+        _SET_TRACE(self, trace)
+        _SET_SOURCE(self, source)
+        _SET_PATH(self, path)
 
     # ------------------------------------------------------------ identity
 
@@ -407,6 +408,11 @@ def as_condition(value: object) -> Condition:
         _refuse(trace, msg, fix)
     msg = f"{msg}; {fix}"
     raise TracingError(msg)
+
+
+_SET_TRACE: Final = TaskFuture.__dict__["_trace"].__set__
+_SET_SOURCE: Final = TaskFuture.__dict__["_source"].__set__
+_SET_PATH: Final = TaskFuture.__dict__["_path"].__set__
 
 
 def future_label(future: TaskFuture[object]) -> str:

@@ -175,6 +175,7 @@ class CallSignature:
     __slots__ = (
         "_adapters",
         "_exact",
+        "_exact_only",
         "_fills_required",
         "_frame",
         "_hints",
@@ -211,6 +212,8 @@ class CallSignature:
         )
         self._adapters: dict[str, TypeAdapter[object]] | None = None
         self._exact: dict[str, type] = {}
+        #: When every annotated parameter is one of _EXACT: (name, class) pairs.
+        self._exact_only: tuple[tuple[str, type], ...] | None = None
         self._frame = _defining_frame(function)
         self._hints: dict[str, object] = {}
         self._unresolved: Unresolved = {}
@@ -295,6 +298,8 @@ class CallSignature:
                     adapters[name] = adapter
                 if isinstance(annotation, type) and annotation in _EXACT:
                     self._exact[name] = annotation
+            if adapters and set(adapters) == set(self._exact):
+                self._exact_only = tuple(self._exact.items())
             self._adapters = adapters
         return self._adapters
 
@@ -330,7 +335,9 @@ class CallSignature:
         """Bind the common case fast; ``None`` lets ``problems`` explain a failure."""
         positional = self._positional
         if not kwargs and len(args) == len(positional) and self._fills_required:
-            return dict(zip(positional, args, strict=True))  # every parameter given
+            if len(args) == 1:  # every parameter given, the commonest case first
+                return {positional[0]: args[0]}
+            return dict(zip(positional, args, strict=True))
         if len(args) > len(positional):
             return None
         bound = dict(zip(positional, args, strict=False))
@@ -366,6 +373,13 @@ class CallSignature:
         adapters = self.adapters()
         if not adapters:
             return arguments
+        exact_only = self._exact_only
+        if exact_only is not None:  # done if every value is exactly its class
+            for name, kind in exact_only:
+                if name in arguments and type(arguments[name]) is not kind:
+                    break
+            else:
+                return arguments
         errors: list[tuple[str, str]] = []
         validated = None
         exact = self._exact
