@@ -353,6 +353,16 @@ class CallSignature:
 
     # ------------------------------------------------------------ validation
 
+    def _all_exact(self, arguments: dict[str, object]) -> bool:
+        """Tell whether every annotation is a builtin class and every value is one."""
+        exact_only = self._exact_only
+        if exact_only is None:
+            return False
+        for name, kind in exact_only:
+            if name in arguments and type(arguments[name]) is not kind:
+                return False
+        return True
+
     def validate(
         self,
         arguments: dict[str, object],
@@ -373,13 +383,8 @@ class CallSignature:
         adapters = self.adapters()
         if not adapters:
             return arguments
-        exact_only = self._exact_only
-        if exact_only is not None:  # done if every value is exactly its class
-            for name, kind in exact_only:
-                if name in arguments and type(arguments[name]) is not kind:
-                    break
-            else:
-                return arguments
+        if self._all_exact(arguments):
+            return arguments
         errors: list[tuple[str, str]] = []
         validated = None
         exact = self._exact
