@@ -376,16 +376,18 @@ def record_call(
         problems = signature.problems(args, kwargs)
         raise bind_error(trace, f"Task {name!r}", signature, problems)
     node_id = trace.next_id(name)
-    fast = _fast_args(arguments, trace)
+    found = _fast_args(arguments, trace)
     specs: dict[str, ArgSpec] | None = None
-    literals: dict[str, object] = {}
-    refs: list[str] | None = []
-    if fast is not None:
-        for key, ref, value in fast:
-            if ref is None:
-                literals[key] = value
-            else:
-                refs.append(ref)  # type: ignore[union-attr]  # a list here
+    fast: tuple[FastArg, ...] | None = None
+    literals: dict[str, object]
+    refs: list[str] | None
+    if found is not None:
+        fast, refs = found
+        literals = (
+            arguments
+            if not refs
+            else {key: value for key, ref, value in fast if ref is None}
+        )
     else:
         specs, literals, refs = _general_args(arguments, trace)
     invalid = None
@@ -415,9 +417,14 @@ def record_call(
 
 def _fast_args(
     arguments: dict[str, object], trace: TraceContext
-) -> tuple[FastArg, ...] | None:
-    """Return the ``fast`` form of scalar literals and whole futures, else ``None``."""
+) -> tuple[tuple[FastArg, ...], list[str]] | None:
+    """Return the ``fast`` form of the arguments and the ids they refer to.
+
+    ``None`` when an argument is neither a scalar literal nor a whole
+    future of this trace: the general form then.
+    """
     fast: list[FastArg] = []
+    refs: list[str] = []
     for key, value in arguments.items():
         if type(value) in SCALARS:
             fast.append((key, None, value))
@@ -426,7 +433,8 @@ def _fast_args(
         if ref is None:
             return None
         fast.append((key, ref, None))
-    return tuple(fast)
+        refs.append(ref)
+    return tuple(fast), refs
 
 
 def _general_args(
