@@ -47,7 +47,13 @@ from fiscus_dsl._dsl.options import (
 from fiscus_dsl._dsl.overrides import plan_override
 from fiscus_dsl._dsl.plan import FastArg, PlanNode
 from fiscus_dsl._dsl.signature import CallSignature
-from fiscus_dsl._dsl.tracing import TraceContext, current_trace, tracing, user_location
+from fiscus_dsl._dsl.tracing import (
+    TraceContext,
+    current_trace,
+    current_trace_var,
+    tracing,
+    user_location,
+)
 from fiscus_dsl._graph.specs import (
     ArgSpec,
     Policy,
@@ -62,6 +68,7 @@ if TYPE_CHECKING:
     from fiscus_dsl._dsl.plan import Plan
     from fiscus_dsl._runtime.retry import Retry
 
+_TRACE = current_trace_var
 P = ParamSpec("P")
 R = TypeVar("R")
 OnError = Literal["fail", "continue"]
@@ -236,7 +243,7 @@ class Task(wrapt.FunctionWrapper[P, Any], Generic[P, R]):
         loop returns a coroutine to ``await``; statically the call is typed
         as the value, so typed async code writes ``await task.arun(...)``.
         """
-        trace = current_trace()
+        trace = _TRACE.get()
         if trace is not None:  # tracing's hot path, straight to the record
             return record_call(self, trace, args, kwargs)  # type: ignore[return-value]  # the future stands for R
         return super().__call__(*args, **kwargs)  # type: ignore[no-any-return]  # the future stands for R

@@ -152,6 +152,9 @@ class TraceContext:
 
 _CURRENT: ContextVar[TraceContext | None] = ContextVar("fiscus_trace", default=None)
 
+current_trace_var: Final = _CURRENT
+"""The trace being recorded, for the hot path of a task call (``.get()``)."""
+
 
 def current_trace() -> TraceContext | None:
     """Return the trace being recorded, or ``None`` outside a workflow."""
