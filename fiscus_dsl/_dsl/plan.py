@@ -31,6 +31,7 @@ from fiscus_dsl._graph.specs import (
     DEFAULT_POLICY,
     ArgSpec,
     Condition,
+    ListArg,
     Policy,
     RefArg,
     ValueArg,
@@ -49,8 +50,12 @@ if TYPE_CHECKING:
     from fiscus_dsl.errors import ArgumentValidationError
 
 NodeKind: TypeAlias = Literal["task", "map", "workflow"]
-FastArg: TypeAlias = "tuple[str, NodeId | None, object]"
-"""``(parameter, step id or None, literal)``: a ``PlanNode.fast`` argument."""
+FastArg: TypeAlias = "tuple[str, NodeId | tuple[NodeId, ...] | None, object]"
+"""``(parameter, source, literal)``: a ``PlanNode.fast`` argument.
+
+The source is a step id (that step's value), a tuple of step ids (the list
+of their values), or ``None`` (the literal).
+"""
 _EMPTY: Final[dict[str, ArgSpec]] = {}
 
 
@@ -65,10 +70,10 @@ class PlanNode:
         task: The task a task or map step calls (``None`` for a sub-workflow).
         args: The argument specs by parameter name (for a map, those bound
             with ``partial``).
-        fast: For a call whose arguments are all scalar literals and whole
-            values of earlier steps, ``(name, step id or None, literal)``
-            per argument: what tracing records and a run reads, the
-            ``args`` specs being made from it only when asked for.
+        fast: For a call whose arguments are all scalar literals, whole
+            values of earlier steps, or lists of those values, a
+            ``FastArg`` per argument: what tracing records and a run
+            reads, the ``args`` specs being made from it only when asked.
         mapped: The mapped lists of a map step or mapped sub-workflow.
         guard: The condition it runs under, if any.
         policy: Retries, timeout and on_error as data.
@@ -173,11 +178,16 @@ class PlanNode:
         return f"<PlanNode {self.kind} {self.id!r}>"
 
 
-def _fast_spec(ref: NodeId | None, literal: object) -> ArgSpec:
-    """Return the spec of one ``fast`` argument: a reference or a literal."""
-    if ref is not None:
-        return construct_trusted(RefArg, {"kind": "ref", "node": ref, "path": ()})
-    return construct_trusted(ValueArg, {"kind": "value", "value": literal})
+def _fast_spec(source: NodeId | tuple[NodeId, ...] | None, literal: object) -> ArgSpec:
+    """Return the spec of one ``fast`` argument: a reference, a list, a literal."""
+    if source is None:
+        return construct_trusted(ValueArg, {"kind": "value", "value": literal})
+    if isinstance(source, tuple):
+        items = tuple(_fast_spec(ref, None) for ref in source)
+        return construct_trusted(
+            ListArg, {"kind": "list", "items": items, "is_tuple": False}
+        )
+    return construct_trusted(RefArg, {"kind": "ref", "node": source, "path": ()})
 
 
 def _dependencies(

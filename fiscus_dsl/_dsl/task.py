@@ -57,7 +57,6 @@ from fiscus_dsl._dsl.tracing import (
 from fiscus_dsl._graph.specs import (
     ArgSpec,
     Policy,
-    RefArg,
     RetrySpec,
 )
 from fiscus_dsl.errors import ArgumentValidationError, TracingError
@@ -436,6 +435,13 @@ def _fast_args(
         if type(value) in SCALARS:
             fast.append((key, None, value))
             continue
+        if type(value) is list and value:  # a list of whole futures: gathered
+            ids = [plain_ref(item, trace) for item in value]
+            if None in ids:
+                return None
+            fast.append((key, tuple(ids), None))  # type: ignore[arg-type]  # no None left
+            refs.extend(ids)  # type: ignore[arg-type]  # no None left
+            continue
         ref = plain_ref(value, trace)
         if ref is None:
             return None
@@ -521,7 +527,7 @@ def record_map(
             invalid=_check_literals(task, trace, node_id, dict(bound)),
         )
     )
-    return TaskFuture(trace, RefArg(node=node_id))
+    return TaskFuture(trace, node_id)
 
 
 def trace_standalone(

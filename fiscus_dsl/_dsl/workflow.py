@@ -28,7 +28,7 @@ from fiscus_dsl._dsl.tracing import (
     tracing,
     user_location,
 )
-from fiscus_dsl._graph.specs import InputArg, RefArg
+from fiscus_dsl._graph.specs import InputArg
 from fiscus_dsl.errors import ArgumentValidationError, WorkflowInputError
 
 if TYPE_CHECKING:
@@ -279,7 +279,7 @@ class Workflow(wrapt.FunctionWrapper[P, Any], Generic[P, R]):
                 child=self.trace_plan(literals, placeholders),
             )
         )
-        return TaskFuture(trace, RefArg(node=node_id))
+        return TaskFuture(trace, node_id)
 
     def map(self, **mapped: object) -> list[R]:
         """Run the sub-workflow once per item of the given lists (inside a workflow)."""

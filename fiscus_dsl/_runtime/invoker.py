@@ -73,8 +73,12 @@ class Invoker:
         if fast is not None:  # literals and whole values of steps that succeeded
             slots = slot.scope.slots
             arguments = {
-                name: literal if ref is None else slots[ref].value
-                for name, ref, literal in fast
+                name: literal
+                if source is None
+                else slots[source].value
+                if type(source) is str
+                else [slots[ref].value for ref in source]
+                for name, source, literal in fast
             }
         else:
             arguments = {name: resolve(spec, slot) for name, spec in node.args.items()}

@@ -9,7 +9,7 @@ import pytest
 
 from fiscus_dsl import PlanShippingError, task, when, workflow
 from fiscus_dsl._dsl.plan import Plan, PlanNode
-from fiscus_dsl._graph.specs import RefArg, ValueArg
+from fiscus_dsl._graph.specs import ListArg, RefArg, ValueArg
 
 from . import shipped_flows
 from .shipped_flows import broken, double, fan
@@ -153,4 +153,43 @@ def test_a_call_of_literals_and_whole_values_is_recorded_in_its_fast_form() -> N
     assert first.fast == (("n", None, 2),)
     assert first.args == {"n": ValueArg(value=2)}
     assert guarded.args == {"n": RefArg(node="double#2")}
-    assert plan.node("total").fast is None  # a list of futures: the general form
+    gathered = plan.node("total")  # total(doubled): the map's whole list
+    assert gathered.fast == (("values", "double", None),)
+
+
+def test_a_list_of_whole_futures_is_gathered_in_the_fast_form() -> None:
+    @task
+    def count(values: list[int]) -> int:
+        return len(values)
+
+    @workflow
+    def flow() -> int:
+        return count([double(1), double(2)])
+
+    plan = flow.compile((), {})
+
+    node = plan.node("count")
+    assert node.fast == (("values", ("double", "double#2"), None),)
+    assert node.deps == ("double", "double#2")
+    assert node.args == {
+        "values": ListArg(items=(RefArg(node="double"), RefArg(node="double#2")))
+    }
+    assert flow.run().output == 2
+
+
+def test_a_list_mixing_futures_and_literals_takes_the_general_form() -> None:
+    @task
+    def count(values: list[int]) -> int:
+        return len(values)
+
+    @workflow
+    def flow() -> int:
+        return count([double(1), 5])
+
+    node = flow.compile((), {}).node("count")
+
+    assert node.fast is None
+    assert node.args["values"] == ListArg(
+        items=(RefArg(node="double"), ValueArg(value=5))
+    )
+    assert flow.run().output == 2
