@@ -90,18 +90,22 @@ def start_task_span(
     run_id: str,
     task_id: str,
 ) -> Span:
-    """Start the ``task {name}`` span of one task."""
-    span = tracer.start_span(f"task {name}", context=parent, kind=SpanKind.INTERNAL)
-    if span.is_recording():
-        span.set_attributes(
-            {
-                WORKFLOW_NAME: workflow,
-                RUN_ID: run_id,
-                TASK_ID: task_id,
-                TASK_NAME: name,
-            }
-        )
-    return span
+    """Start the ``task {name}`` span of one task.
+
+    The attributes go to ``start_span``: samplers see them, and the SDK
+    takes them in one pass rather than a second call after the start.
+    """
+    return tracer.start_span(
+        f"task {name}",
+        context=parent,
+        kind=SpanKind.INTERNAL,
+        attributes={
+            WORKFLOW_NAME: workflow,
+            RUN_ID: run_id,
+            TASK_ID: task_id,
+            TASK_NAME: name,
+        },
+    )
 
 
 def record_retry(
