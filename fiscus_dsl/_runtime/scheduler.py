@@ -13,6 +13,7 @@ boundary here. Knows no HTTP.
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections import deque
 from typing import TYPE_CHECKING, TypeAlias, final
 
@@ -45,7 +46,9 @@ from fiscus_dsl.errors import (
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from contextvars import Token
 
+    from opentelemetry.context import Context
     from opentelemetry.trace import Span, Tracer
 
     from fiscus_dsl._dsl.hooks import Hooks
@@ -306,8 +309,21 @@ class Scheduler:
                     except Exception as exc:  # the task boundary: see _failure
                         outcome = _failure(exc)
                     slot.ended_at = self.clock()
-                else:
-                    outcome = await self._traced_outcome(slot)
+                else:  # inline, not a coroutine of its own: one frame per task
+                    span, token = self._start_span(slot)
+                    ended: Outcome | None = None
+                    try:
+                        ended = (
+                            SUCCEEDED,
+                            await self.invoker.invoke(slot, span),
+                            None,
+                            None,
+                        )
+                    except Exception as exc:  # the task boundary: see _failure
+                        ended = _failure(exc)
+                    finally:  # cancelled too: the span ends, the cancel goes on
+                        self._end_span(slot, span, token, ended)
+                    outcome = ended
                 self._settle(slot, *outcome)
                 slot = self._hand_over(handed)
                 handed += 1
@@ -318,32 +334,34 @@ class Scheduler:
             self._drain()
             self._check_done()
 
-    async def _traced_outcome(self, slot: Slot) -> Outcome:
-        scope = slot.scope
-        plan = slot.task_plan
-        assert plan is not None  # task and map slots always have one
-        assert self.tracer is not None  # only called with a tracer
-        span = self._task_span(slot, plan.name)
+    def _start_span(self, slot: Slot) -> tuple[Span, Token[Context]]:
+        """Start a slot's task span and make it current until ``_end_span``."""
+        span = self._task_span(slot, slot.name)
         # Current even when not recording (sampled out): what the task sends
         # must still carry this trace's context.
-        token = otel_context.attach(trace.set_span_in_context(span, scope.context))
+        token = otel_context.attach(trace.set_span_in_context(span, slot.scope.context))
         slot.started_at = self.clock()
-        try:
-            outcome: Outcome = (
-                SUCCEEDED,
-                await self.invoker.invoke(slot, span),
-                None,
-                None,
-            )
-        except Exception as exc:  # the task boundary: see _failure
-            outcome = _failure(exc)
-        except BaseException as exc:  # cancelled: end the span, then let it go on
+        return span, token
+
+    def _end_span(
+        self,
+        slot: Slot,
+        span: Span,
+        token: Token[Context],
+        outcome: Outcome | None,
+    ) -> None:
+        """End a task span with the outcome (``None``: the task was cancelled)."""
+        otel_context.detach(token)
+        if outcome is None:
+            error = sys.exc_info()[1]
             telemetry.end_task_span(
-                span, status="cancelled", attempts=slot.attempts, error=exc, reason=None
+                span,
+                status="cancelled",
+                attempts=slot.attempts,
+                error=error,
+                reason=None,
             )
-            raise
-        finally:
-            otel_context.detach(token)
+            return
         slot.ended_at = self.clock()
         status, _, error, reason = outcome
         telemetry.end_task_span(
@@ -353,7 +371,6 @@ class Scheduler:
             error=error,
             reason=reason,
         )
-        return outcome
 
     def _task_span(self, slot: Slot, name: str) -> Span:
         assert self.tracer is not None  # only called with a tracer
