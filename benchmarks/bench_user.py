@@ -15,11 +15,14 @@ Rows:
   wf.arun()``; N = 10,000 and 100,000 (the latter must stay within 1.5x the
   per-task cost of the former);
 - chain: 1,000 no-op async tasks, each taking the previous value;
+- the chain rows repeat three times as often (a chain run is short, and its
+  median needs more runs to settle);
 - the same fan-out and chain with a recording OpenTelemetry SDK provider
   installed globally (``SimpleSpanProcessor`` into an exporter that counts
   the spans it is given),
-  beside the SDK's own cost for one task-like span, measured without
-  fiscus_dsl;
+  beside what plain asyncio pays to make the same spans (one per task,
+  with the same attributes, current while the task runs), so that
+  fiscus_dsl's own share shows, and the SDK's cost for one such span alone;
 - tracing: compiling the fan-out's plan (what each run pays) per task;
 - waits: 200 independent tasks each awaiting ``asyncio.sleep(0.05)``;
 - memory: the peak RSS of a fresh process that imports fiscus_dsl and runs
@@ -49,7 +52,14 @@ from opentelemetry.sdk.trace.export import (
     SpanExporter,
     SpanExportResult,
 )
-from workloads import chain_baseline, fan_out_baseline, make_chain, make_fan_out
+from workloads import (
+    chain_baseline,
+    chain_baseline_with_spans,
+    fan_out_baseline,
+    fan_out_baseline_with_spans,
+    make_chain,
+    make_fan_out,
+)
 
 from fiscus_dsl import Workflow, task, workflow
 
@@ -217,14 +227,14 @@ def run_rows(sizes: Sizes, label: str) -> list[Row]:
             chain,
             lambda: chain_baseline(sizes.chain),
             sizes.chain,
-            sizes.repeats,
+            sizes.repeats * 3,
         ),
         async_row(
             f"chain await wf.arun() {label}",
             chain,
             lambda: chain_baseline(sizes.chain),
             sizes.chain,
-            sizes.repeats,
+            sizes.repeats * 3,
         ),
     ]
 
@@ -367,6 +377,37 @@ def print_rows(rows: list[Row], target_us: float) -> None:
         )
 
 
+def _asyncio_run(
+    make: Callable[[int], Coroutine[Any, Any, int]], size: int
+) -> Callable[[], object]:
+    """Return a call that runs a fresh ``make(size)`` with ``asyncio.run``."""
+    return lambda: asyncio.run(make(size))
+
+
+def print_span_floor(sizes: Sizes, sdk: list[Row]) -> None:
+    """Print what the same spans cost plain asyncio, and fiscus_dsl's share above.
+
+    The baselines make one span per task as fiscus_dsl does (the same
+    attributes, current while the task's body runs), so the difference is
+    what fiscus_dsl adds to a traced run beyond its spans.
+    """
+    floors = [
+        ("fan-out", sdk[0], fan_out_baseline, fan_out_baseline_with_spans, sizes.fan),
+        ("chain", sdk[2], chain_baseline, chain_baseline_with_spans, sizes.chain),
+    ]
+    for label, row, plain, spanned, size in floors:
+        repeats = sizes.repeats * (3 if label == "chain" else 1)
+        base, with_spans, _ = blocks(
+            _asyncio_run(spanned, size), _asyncio_run(plain, size), repeats
+        )
+        spans_us = (with_spans - base) / row.tasks * 1e6
+        ours = row.overhead_us - spans_us
+        print(
+            f"{label + ': plain asyncio, the same spans':<42} "
+            f"{spans_us:>47.1f} µs; fiscus_dsl's share of its row: {ours:.1f} µs"
+        )
+
+
 def parse_sizes(argv: list[str] | None) -> Sizes:
     """Read the command line: full sizes, or ``--quick`` ones."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -421,7 +462,9 @@ def main(argv: list[str] | None = None) -> None:
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(CountingExporter()))
     trace.set_tracer_provider(provider)  # as an application installs the SDK
-    print_rows(run_rows(sizes, "(recording SDK)"), TARGET_SDK_US)
+    sdk = run_rows(sizes, "(recording SDK)")
+    print_rows(sdk, TARGET_SDK_US)
+    print_span_floor(sizes, sdk)
     print(
         f"{'SDK alone: one task-like span':<42} "
         f"{sdk_span_us(sizes.fan):>56.1f} µs (inside the rows above)"

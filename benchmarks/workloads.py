@@ -14,11 +14,14 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING
 
+from opentelemetry import context as otel_context
+from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import (
     InMemorySpanExporter,
 )
+from opentelemetry.trace import SpanKind
 
 from fiscus_dsl import Runner, Workflow, task, workflow
 
@@ -101,6 +104,68 @@ async def fan_out_baseline(size: int) -> int:
     leaves = [asyncio.create_task(_base_leaf(index)) for index in range(size)]
     values = await asyncio.gather(*leaves)
     return await asyncio.create_task(_base_join(list(values)))
+
+
+# ---------------------------------------------------------------- baselines with spans
+
+
+class _Spans:
+    """Make task spans as fiscus_dsl does, on the global provider, around a body."""
+
+    def __init__(self, workflow: str) -> None:
+        self.tracer = trace.get_tracer("baseline")
+        self.root = self.tracer.start_span(f"workflow {workflow}")
+        self.context = trace.set_span_in_context(self.root)
+
+    async def around(self, name: str, index: int, body: Awaitable[int]) -> int:
+        """Run ``body`` inside a current task span with fiscus_dsl's attributes."""
+        span = self.tracer.start_span(
+            f"task {name}",
+            context=self.context,
+            kind=SpanKind.INTERNAL,
+            attributes={
+                "fiscus.workflow.name": "baseline",
+                "fiscus.run.id": "0123456789abcdef",
+                "fiscus.task.id": f"{name}#{index}",
+                "fiscus.task.name": name,
+            },
+        )
+        token = otel_context.attach(trace.set_span_in_context(span, self.context))
+        try:
+            value = await body
+        finally:
+            otel_context.detach(token)
+        span.set_attributes(
+            {"fiscus.task.status": "succeeded", "fiscus.task.attempt": 1}
+        )
+        span.end()
+        return value
+
+
+async def chain_baseline_with_spans(size: int) -> int:
+    """``chain_baseline``, each task inside a current span made as fiscus_dsl does."""
+    spans = _Spans("chain")
+    previous: asyncio.Task[int] | None = None
+    for index in range(size):
+        body = _base_step(previous)
+        previous = asyncio.create_task(spans.around("step", index, body))
+    assert previous is not None
+    value = await previous
+    spans.root.end()
+    return value
+
+
+async def fan_out_baseline_with_spans(size: int) -> int:
+    """``fan_out_baseline``, each task inside a current span made as fiscus_dsl does."""
+    spans = _Spans("fan_out")
+    leaves = [
+        asyncio.create_task(spans.around("leaf", index, _base_leaf(index)))
+        for index in range(size)
+    ]
+    values = await asyncio.gather(*leaves)
+    value = await asyncio.create_task(spans.around("join", 0, _base_join(list(values))))
+    spans.root.end()
+    return value
 
 
 def trace_baseline(size: int) -> list[dict[str, object]]:
