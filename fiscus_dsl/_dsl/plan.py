@@ -57,6 +57,9 @@ The source is a step id (that step's value), a tuple of step ids (the list
 of their values), or ``None`` (the literal).
 """
 _EMPTY: Final[dict[str, ArgSpec]] = {}
+# Shared by the steps without guard predicates; never changed (a step with
+# some gets a dict of its own).
+_NO_PREDICATES: Final[dict[str, Callable[..., object]]] = {}
 
 
 @final
@@ -81,6 +84,8 @@ class PlanNode:
         invalid: The error of literal arguments that failed validation
             while tracing; the step fails with it when the run reaches it.
         child: The plan of a sub-workflow step.
+        predicates: The functions its guard's ``when(predicate, ...)`` call,
+            by key.
         deps: The ids it waits for (values, outcomes and guard operands).
         value_deps: The ids whose values its arguments cannot do without.
     """
@@ -98,6 +103,7 @@ class PlanNode:
         "mapped",
         "name",
         "policy",
+        "predicates",
         "task",
         "value_deps",
     )
@@ -136,6 +142,7 @@ class PlanNode:
         self.location = location
         self.invalid = invalid
         self.child = child
+        self.predicates: dict[str, Callable[..., object]] = _NO_PREDICATES
         if refs is not None and mapped is None and guard is None:
             self.deps = self.value_deps = (
                 tuple(dict.fromkeys(refs)) if len(refs) > 1 else tuple(refs)
@@ -222,7 +229,6 @@ class Plan:
         nodes: The steps in call order: every reference is to an earlier step.
         output: The spec of the workflow's return value.
         hooks: The ``Hooks`` registered on the workflow.
-        predicates: The functions of ``when(predicate, ...)`` guards, by key.
         standalone: True for the one-task plan of a task called directly.
     """
 
@@ -234,7 +240,6 @@ class Plan:
         "name",
         "nodes",
         "output",
-        "predicates",
         "standalone",
     )
 
@@ -246,7 +251,6 @@ class Plan:
         inputs: tuple[str, ...] = (),
         output: ArgSpec | None = None,
         hooks: tuple[Hooks, ...] = (),
-        predicates: Mapping[str, Callable[..., object]] | None = None,
         standalone: bool = False,
     ) -> None:
         self.name = name
@@ -254,10 +258,24 @@ class Plan:
         self.inputs = inputs
         self.output = output
         self.hooks = hooks
-        self.predicates = dict(predicates or {})
         self.standalone = standalone
         self._graph: WorkflowGraph | None = None
         self._index: dict[NodeId, PlanNode] | None = None
+
+    @property
+    def predicates(self) -> dict[str, Callable[..., object]]:
+        """Return the guard predicates of this plan's steps, by key (not nested)."""
+        found: dict[str, Callable[..., object]] = {}
+        for node in self.nodes:
+            found.update(node.predicates)
+        return found
+
+    def plans(self) -> Iterator[Plan]:
+        """Yield this plan and every sub-workflow's plan inside it."""
+        yield self
+        for node in self.nodes:
+            if node.child is not None:
+                yield from node.child.plans()
 
     def node(self, node_id: NodeId) -> PlanNode:
         """Return the step with this id, or raise ``KeyError``."""
@@ -299,9 +317,9 @@ class Plan:
         for plan, node in self.walk():
             if node.task is not None:
                 _check_importable(node.task.__wrapped__, plan, f"task {node.id!r}")
-        for plan, _ in [(self, None), *self.walk()]:
-            for key, function in plan.predicates.items():
+            for key, function in node.predicates.items():
                 _check_importable(function, plan, f"guard predicate {key!r}")
+        for plan in self.plans():
             for hooks in plan.hooks:
                 for kind, function in hooks.functions():
                     _check_importable(function, plan, f"{kind} hook")
@@ -327,7 +345,6 @@ _SHIPPED: Final = (
     "name",
     "nodes",
     "output",
-    "predicates",
     "standalone",
 )
 

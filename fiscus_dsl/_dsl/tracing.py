@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Final, NoReturn, final
 import wrapt
 
 from fiscus_dsl._dsl.plan import Plan
-from fiscus_dsl._graph.specs import AndCondition, ArgSpec, Condition
+from fiscus_dsl._graph.specs import AndCondition, ArgSpec, Condition, predicate_keys
 from fiscus_dsl.errors import TracingError
 
 if TYPE_CHECKING:
@@ -100,7 +100,11 @@ class TraceContext:
         return AndCondition(operands=tuple(self.guards))
 
     def add(self, node: PlanNode) -> None:
-        """Record a step in call order."""
+        """Record a step in call order, with the predicates its guard calls."""
+        if node.guard is not None and self.predicates:
+            node.predicates = {
+                key: self.predicates[key] for key in predicate_keys(node.guard)
+            }
         self.nodes.append(node)
         self.last_closed = None
 
@@ -145,7 +149,6 @@ class TraceContext:
             inputs=inputs,
             output=output,
             hooks=hooks,
-            predicates=self.predicates,
             standalone=self.direct,
         )
 

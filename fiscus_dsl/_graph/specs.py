@@ -320,6 +320,17 @@ def condition_refs(cond: Condition) -> Iterator[NodeId]:
             yield from arg_refs(arg)
 
 
+def predicate_keys(cond: Condition) -> Iterator[str]:
+    """Yield the keys of every ``when(predicate, ...)`` inside a condition."""
+    if isinstance(cond, PredicateCondition):
+        yield cond.key
+    elif isinstance(cond, NotCondition):
+        yield from predicate_keys(cond.operand)
+    elif isinstance(cond, AndCondition | OrCondition):
+        for operand in cond.operands:
+            yield from predicate_keys(operand)
+
+
 def node_args(node: Node) -> Iterator[ArgSpec]:
     """Yield every argument spec of a node, mapped ones included."""
     yield from node.args.values()

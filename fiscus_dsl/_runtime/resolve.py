@@ -185,7 +185,7 @@ def _compare(cond: CompareCondition, consumer: Slot) -> bool | None:
 
 
 def _predicate(cond: PredicateCondition, consumer: Slot) -> bool | None:
-    function = consumer.scope.plan.predicates[cond.key]
+    function = consumer.node.predicates[cond.key]
     try:
         values = [resolve(arg, consumer) for arg in cond.args]
     except Unavailable:

@@ -35,6 +35,8 @@ def test_plan_steps_own_task_args_deps_guard_policy_and_error() -> None:
     child = plan.node("summed").child
     assert isinstance(child, Plan)
     assert [node.id for node in child.nodes] == ["double"]
+    assert guarded.predicates == {"when:is_big": shipped_flows.is_big}
+    assert plan.node("total").predicates == {}
     assert plan.predicates == {"when:is_big": shipped_flows.is_big}
     assert all(not hasattr(node, "__dict__") for node in plan.nodes)  # slotted
 
