@@ -123,13 +123,7 @@ class PlanNode:
         location: str | None = None,
         invalid: ArgumentValidationError | None = None,
         child: Plan | None = None,
-        refs: list[NodeId] | None = None,
     ) -> None:
-        """Make a step; ``refs``, when tracing knows them, are its dependencies.
-
-        Tracing passes ``refs`` for a call whose arguments are literals and
-        plain references and which has no guard: its waits are those ids.
-        """
         self.id = node_id
         self.kind = kind
         self.name = name
@@ -143,10 +137,8 @@ class PlanNode:
         self.invalid = invalid
         self.child = child
         self.predicates: dict[str, Callable[..., object]] = _NO_PREDICATES
-        if refs is not None and mapped is None and guard is None:
-            self.deps = self.value_deps = (
-                tuple(dict.fromkeys(refs)) if len(refs) > 1 else tuple(refs)
-            )
+        if fast is not None:
+            self.deps, self.value_deps = _fast_dependencies(fast, guard)
         else:
             self.deps, self.value_deps = _dependencies(self.args, mapped, guard)
 
@@ -195,6 +187,24 @@ def _fast_spec(source: NodeId | tuple[NodeId, ...] | None, literal: object) -> A
             ListArg, {"kind": "list", "items": items, "is_tuple": False}
         )
     return construct_trusted(RefArg, {"kind": "ref", "node": source, "path": ()})
+
+
+def _fast_dependencies(
+    fast: tuple[FastArg, ...], guard: Condition | None
+) -> tuple[tuple[NodeId, ...], tuple[NodeId, ...]]:
+    """Return ``(deps, value_deps)`` of a step recorded in the fast form."""
+    needs: list[NodeId] = []
+    for _, source, _ in fast:
+        if source is None:
+            continue
+        if isinstance(source, str):
+            needs.append(source)
+        else:
+            needs.extend(source)
+    values = tuple(dict.fromkeys(needs)) if len(needs) > 1 else tuple(needs)
+    if guard is None:
+        return values, values
+    return tuple(dict.fromkeys([*values, *condition_refs(guard)])), values
 
 
 def _dependencies(

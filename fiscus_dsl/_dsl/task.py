@@ -373,8 +373,8 @@ def record_call(
 ) -> TaskFuture[object]:
     """Record one call of ``task`` in ``trace`` and return its future.
 
-    The hot path of tracing: one pass over the arguments makes their specs,
-    collects the literals (validated once, here) and the ids waited for.
+    The hot path of tracing: the arguments are recorded in the fast form
+    where they can be, and the literals are validated once, here.
     """
     name, signature, policy = task._self_record  # noqa: SLF001  (this module's class)
     arguments = signature.bind(args, kwargs)
@@ -382,27 +382,18 @@ def record_call(
         problems = signature.problems(args, kwargs)
         raise bind_error(trace, f"Task {name!r}", signature, problems)
     node_id = trace.next_id(name)
-    found = _fast_args(arguments, trace)
+    fast = _fast_args(arguments, trace)
     specs: dict[str, ArgSpec] | None = None
-    fast: tuple[FastArg, ...] | None = None
-    literals: dict[str, object]
-    refs: list[str] | None
-    if found is not None:
-        fast, refs = found
-        literals = (
-            arguments
-            if not refs
-            else {key: value for key, ref, value in fast if ref is None}
-        )
+    if fast is not None:
+        literals = {key: value for key, source, value in fast if source is None}
     else:
-        specs, literals, refs = _general_args(arguments, trace)
+        specs, literals = _general_args(arguments, trace)
     invalid = None
     if literals:
         try:
             signature.validate(literals, workflow=trace.workflow, task_id=node_id)
         except ArgumentValidationError as exc:
             invalid = exc
-    guard = trace.current_guard()
     trace.add(
         PlanNode(
             node_id=node_id,
@@ -411,11 +402,10 @@ def record_call(
             task=task,
             args=specs,
             fast=fast,
-            guard=guard,
+            guard=trace.current_guard(),
             policy=policy,
             location=user_location(),
             invalid=invalid,
-            refs=None if guard is not None else refs,
         )
     )
     return TaskFuture(trace, node_id)
@@ -423,14 +413,13 @@ def record_call(
 
 def _fast_args(
     arguments: dict[str, object], trace: TraceContext
-) -> tuple[tuple[FastArg, ...], list[str]] | None:
-    """Return the ``fast`` form of the arguments and the ids they refer to.
+) -> tuple[FastArg, ...] | None:
+    """Return the ``fast`` form of the arguments (see ``PlanNode.fast``).
 
-    ``None`` when an argument is neither a scalar literal nor a whole
-    future of this trace: the general form then.
+    ``None`` when an argument is neither a scalar literal, a whole future
+    of this trace, nor a list of such futures: the general form then.
     """
     fast: list[FastArg] = []
-    refs: list[str] = []
     for key, value in arguments.items():
         if type(value) in SCALARS:
             fast.append((key, None, value))
@@ -440,33 +429,23 @@ def _fast_args(
             if None in ids:
                 return None
             fast.append((key, tuple(ids), None))  # type: ignore[arg-type]  # no None left
-            refs.extend(ids)  # type: ignore[arg-type]  # no None left
             continue
         ref = plain_ref(value, trace)
         if ref is None:
             return None
         fast.append((key, ref, None))
-        refs.append(ref)
-    return tuple(fast), refs
+    return tuple(fast)
 
 
 def _general_args(
     arguments: dict[str, object], trace: TraceContext
-) -> tuple[dict[str, ArgSpec], dict[str, object], list[str] | None]:
-    """Return the specs, the literals, and the plain references (``None`` if not)."""
-    specs: dict[str, ArgSpec] = {}
-    literals: dict[str, object] = {}
-    refs: list[str] | None = []
-    for key, value in arguments.items():
-        spec = specs[key] = to_arg_spec(value, trace)
-        kind = spec.kind
-        if kind == "value":
-            literals[key] = value
-        elif kind == "ref" and refs is not None:
-            refs.append(spec.node)  # type: ignore[union-attr]  # a RefArg
-        else:
-            refs = None  # containers, inputs, outcomes: the general path
-    return specs, literals, refs
+) -> tuple[dict[str, ArgSpec], dict[str, object]]:
+    """Return the arguments' specs, and those that are literals, by name."""
+    specs = {key: to_arg_spec(value, trace) for key, value in arguments.items()}
+    literals = {
+        key: arguments[key] for key, spec in specs.items() if spec.kind == "value"
+    }
+    return specs, literals
 
 
 def mapped_specs(
