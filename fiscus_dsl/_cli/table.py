@@ -15,7 +15,6 @@ from __future__ import annotations
 import re
 import threading
 import time
-from collections import Counter
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, final
 
@@ -28,7 +27,6 @@ from fiscus_dsl._cli.output import STYLES, describe, detail_cell, duration, one_
 from fiscus_dsl._dsl.hooks import Hooks
 from fiscus_dsl._graph.jsonable import to_json_bytes
 from fiscus_dsl._graph.model import WorkflowNode
-from fiscus_dsl._runtime.results import TaskStatus
 from fiscus_dsl._runtime.runner import Runner, default_runner
 
 if TYPE_CHECKING:
@@ -210,11 +208,9 @@ def run_live(
 def report(result: RunResult[Any]) -> None:
     """Print a run's output (when it succeeded) and a one-line summary."""
     seconds = (result.ended_at - result.started_at).total_seconds()
-    counts = Counter(outcome.status.value for outcome in result.tasks.values())
     tally = ", ".join(
-        f"{counts[status.value]} {status.value.replace('_', ' ')}"
-        for status in TaskStatus
-        if counts[status.value]
+        f"{count} {status.replace('_', ' ')}"
+        for status, count in result.counts().items()
     )
     if result.success:
         typer.echo("Output:")

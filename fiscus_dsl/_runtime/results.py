@@ -31,7 +31,7 @@ from fiscus_dsl._graph.model import WorkflowGraph
 from fiscus_dsl._types import NodeId
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Iterable, Iterator
 
 OutputT = TypeVar("OutputT")
 
@@ -50,6 +50,12 @@ class RunStatus(StrEnum):
 
     SUCCEEDED = "succeeded"
     FAILED = "failed"
+
+
+def count_statuses(statuses: Iterable[TaskStatus | None]) -> dict[str, int]:
+    """Count statuses by value, in ``TaskStatus`` order, leaving out zeros."""
+    tally = Counter(statuses)
+    return {status.value: tally[status] for status in TaskStatus if tally[status]}
 
 
 def describe_error(error: BaseException | None) -> dict[str, str] | None:
@@ -247,8 +253,7 @@ class RunResult(BaseModel, Generic[OutputT]):
         """
         if "tasks" not in self.__dict__ and self._counter is not None:
             return self._counter()
-        tally = Counter(result.status for result in self.tasks.values())
-        return {status.value: tally[status] for status in TaskStatus if tally[status]}
+        return count_statuses(result.status for result in self.tasks.values())
 
     @property
     def success(self) -> bool:

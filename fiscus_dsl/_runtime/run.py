@@ -19,7 +19,6 @@ So the spans and the ``RunResult`` agree for every outcome. Knows no HTTP.
 from __future__ import annotations
 
 import random
-from collections import Counter
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, final
 
@@ -33,7 +32,13 @@ from fiscus_dsl._runtime.dependencies import past_tense, value_dependencies
 from fiscus_dsl._runtime.hooks import RunContext, merge_hooks
 from fiscus_dsl._runtime.journal import Journal
 from fiscus_dsl._runtime.lifecycle import RunExit, enter_run, leave_run
-from fiscus_dsl._runtime.results import RunResult, RunStatus, TaskResult, TaskStatus
+from fiscus_dsl._runtime.results import (
+    RunResult,
+    RunStatus,
+    TaskResult,
+    TaskStatus,
+    count_statuses,
+)
 from fiscus_dsl._runtime.scheduler import Scheduler
 from fiscus_dsl.errors import ProjectionError
 
@@ -90,6 +95,7 @@ class Run:
         "settings",
         "span",
         "started_at",
+        "unsettled",
     )
 
     def __init__(
@@ -125,6 +131,8 @@ class Run:
             journal=self.journal,
         )
         self.span: Span | None = None
+        #: The slots that got their status when the run ended, not by running.
+        self.unsettled: list[Slot] = []
 
     async def execute(self) -> RunResult[Any]:
         """Run the plan and return its ``RunResult``; see the module docstring."""
@@ -200,7 +208,7 @@ class Run:
     def _result(self, hook_error: HookFailure | None) -> RunResult[Any]:
         scheduler = self.scheduler
         failure = scheduler.failure
-        _finalize(scheduler)
+        self.unsettled = _finalize(scheduler)
         output: object = None
         error_message = None
         error: BaseException | None = None
@@ -228,17 +236,15 @@ class Run:
                 "tasks": lambda: {slot.id: _task_result(slot) for slot in slots},
                 "graph": self.plan.graph,
             },
-            _counter=lambda: _counts(slots),
+            _counter=lambda: count_statuses(slot.status for slot in slots),
         )
 
     def _end_unsettled(self) -> None:
         """End the spans of sub-workflows left open, and span what never ran."""
         scheduler = self.scheduler
         scheduler.end_open_spans()
-        if scheduler.tracer is None:
-            return
-        for slot in scheduler.slots:
-            if slot.unspanned:
+        if scheduler.tracer is not None:
+            for slot in self.unsettled:
                 scheduler.span_settled(slot)
 
 
@@ -264,12 +270,13 @@ def _failure_message(failure: Slot) -> str:
     )
 
 
-def _finalize(scheduler: Scheduler) -> None:
+def _finalize(scheduler: Scheduler) -> list[Slot]:
     """Give every slot that never settled its status: failed, skipped or not run.
 
-    Those that are not a failed sub-workflow (which has its workflow span)
-    are marked ``unspanned``: their span is written once the run ends.
+    Returns those that still need a span: all but the sub-workflows a
+    failure inside failed (their workflow span says so).
     """
+    unsettled: list[Slot] = []
     failure = scheduler.failure
     ancestors: set[int] = set()
     if failure is not None:
@@ -288,7 +295,7 @@ def _finalize(scheduler: Scheduler) -> None:
                 f"{failure.id!r} failed inside it",
             )
             continue
-        slot.unspanned = True
+        unsettled.append(slot)
         blocked = next(
             (dep for dep in value_dependencies(slot) if dep.status in _BLOCKING), None
         )
@@ -302,12 +309,7 @@ def _finalize(scheduler: Scheduler) -> None:
             slot.reason = (
                 "the run stopped before it started" if failure is not None else None
             )
-
-
-def _counts(slots: list[Slot]) -> dict[str, int]:
-    """Count settled slots by status, in ``TaskStatus`` order."""
-    tally = Counter(slot.status for slot in slots)
-    return {status.value: tally[status] for status in TaskStatus if tally[status]}
+    return unsettled
 
 
 def _task_result(slot: Slot) -> TaskResult:
