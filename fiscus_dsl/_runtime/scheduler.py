@@ -514,7 +514,6 @@ class Scheduler:
             error=slot.error,
             reason=slot.reason,
         )
-        slot.unspanned = False
 
     def _settle(
         self,

@@ -87,7 +87,6 @@ class Slot:
         "started_at",
         "status",
         "task_plan",
-        "unspanned",
         "value",
         "waiting",
     )
@@ -114,8 +113,6 @@ class Slot:
         self.item: dict[str, object] | None = None
         self.children: Sequence[Slot] | Sequence[Scope] = ()
         self.children_left = 0
-        #: Settled when the run ended, its span not written yet.
-        self.unspanned = False
 
     @property
     def name(self) -> str:
