@@ -68,9 +68,8 @@ class RunContext:
 HOOK_THREADS: Final = 8
 """How many synchronous hooks may run at once, in the process."""
 
-_THREADS: list[ThreadPoolExecutor] = []
 
-
+@functools.cache
 def _hook_threads() -> ThreadPoolExecutor:
     """Return the worker threads of sync hooks, started on first use.
 
@@ -78,13 +77,9 @@ def _hook_threads() -> ThreadPoolExecutor:
     outlives its task's deadline keeps its thread without holding up the end
     of ``asyncio.run`` (a thread cannot be stopped from outside).
     """
-    if not _THREADS:
-        _THREADS.append(
-            ThreadPoolExecutor(
-                max_workers=HOOK_THREADS, thread_name_prefix="fiscus-hook"
-            )
-        )
-    return _THREADS[0]
+    return ThreadPoolExecutor(
+        max_workers=HOOK_THREADS, thread_name_prefix="fiscus-hook"
+    )
 
 
 async def call_hook(function: HookFunction, *args: object) -> object:
