@@ -58,7 +58,7 @@ def _interrupt(path: Path, how: str) -> subprocess.CompletedProcess[str]:
     return subprocess.CompletedProcess(child.args, child.returncode, out, err)
 
 
-@pytest.mark.parametrize("how", ["sync", "loop"])
+@pytest.mark.parametrize("how", ["sync", "loop", "hook"])
 def test_ctrl_c_during_a_sync_task_stops_the_run_and_exits_at_once(
     tmp_path: Path, how: str
 ) -> None:
