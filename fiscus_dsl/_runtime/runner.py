@@ -226,6 +226,9 @@ class Runner:
             ResumeError: The runner has no store, the store has no such run
                 of this workflow, its inputs were not stored, or the
                 workflow no longer has a task the run recorded.
+            RunStoreError: The store could not be read. (A store that fails
+                while the run goes on fails the run instead: see
+                ``RunStoreError``.)
         """
         plan, inputs, resumption = plan_resume(self.store, wf, run_id)
         return run_sync(lambda: self.arun_plan(plan, inputs, resume=resumption))
