@@ -59,6 +59,7 @@ from fiscus_dsl.errors import PlanShippingError as PlanShippingError
 from fiscus_dsl.errors import ProjectionError as ProjectionError
 from fiscus_dsl.errors import ResponseValidationError as ResponseValidationError
 from fiscus_dsl.errors import ResumeError as ResumeError
+from fiscus_dsl.errors import RunStoreError as RunStoreError
 from fiscus_dsl.errors import SecretPicklingError as SecretPicklingError
 from fiscus_dsl.errors import SignatureError as SignatureError
 from fiscus_dsl.errors import SkipTask as SkipTask
@@ -165,6 +166,7 @@ __all__ = [
     "RunResult",
     "RunStatus",
     "RunStore",
+    "RunStoreError",
     "Runner",
     "SQLiteRunStore",
     "Secret",

@@ -20,6 +20,7 @@ The tree::
     ├── SkipTask                          raised by a before-hook: skip the task
     ├── WorkflowFailed                    ``wf(...)`` of a failed run
     ├── ResumeError                       a run cannot be resumed from the store
+    ├── RunStoreError                     the run store failed to open, read or write
     ├── MissingSecretError (LookupError)  ``Secret.from_env`` of an unset variable
     ├── SecretPicklingError (TypeError)   pickling a ``Secret`` or an auth holding one
     ├── TaskDefinitionError (ValueError)  a bad task dict or task file
@@ -389,6 +390,39 @@ class ResumeError(FiscusError):
         super().__init__(message)
         self.run_id = run_id
         self.workflow = workflow
+        self.task_id = task_id
+
+
+@final
+class RunStoreError(FiscusError):
+    """The run store failed to open, read or record: the file, the disk or the store.
+
+    A run whose store fails to record its start runs no task; one whose
+    store fails in the middle stops (nothing new starts, the tasks in
+    flight finish), and both return a failed ``RunResult`` whose ``error``
+    is this. The message names the store and the cause, which is also the
+    ``__cause__`` (``sqlite3.OperationalError``, for ``SQLiteRunStore``).
+
+    Attributes:
+        store: The store's ``repr``, e.g. ``SQLiteRunStore('runs.sqlite3')``.
+        run_id: The run being recorded or read, if any.
+        task_id: The task being recorded, if that is what failed.
+    """
+
+    retryable = False
+    code = FiscusErrorCode.INTERNAL_ERROR
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        store: str,
+        run_id: str | None = None,
+        task_id: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.store = store
+        self.run_id = run_id
         self.task_id = task_id
 
 

@@ -16,10 +16,10 @@ import contextvars
 import functools
 import inspect
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, final
 
+from fiscus_dsl._runtime.executor import DaemonThreads
 from fiscus_dsl.errors import HookSignatureError
 
 if TYPE_CHECKING:
@@ -70,16 +70,15 @@ HOOK_THREADS: Final = 8
 
 
 @functools.cache
-def _hook_threads() -> ThreadPoolExecutor:
+def _hook_threads() -> DaemonThreads:
     """Return the worker threads of sync hooks, started on first use.
 
     A pool of its own, not the event loop's default executor: a hook that
     outlives its task's deadline keeps its thread without holding up the end
-    of ``asyncio.run`` (a thread cannot be stopped from outside).
+    of ``asyncio.run`` (a thread cannot be stopped from outside), nor the
+    process's exit (daemon threads, as for sync task bodies).
     """
-    return ThreadPoolExecutor(
-        max_workers=HOOK_THREADS, thread_name_prefix="fiscus-hook"
-    )
+    return DaemonThreads(HOOK_THREADS, name="fiscus-hook")
 
 
 async def call_hook(function: HookFunction, *args: object) -> object:

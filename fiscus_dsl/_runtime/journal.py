@@ -5,8 +5,13 @@ it each slot that settles (written at once, before the tasks that need its
 value start) and asks it, before launching a task, whether a resumed run
 recorded that task as succeeded; then the stored JSON value, validated
 again against the task's return annotation, stands in for a call.
-``plan_resume`` loads a run and checks it still fits the workflow. Knows
-no HTTP.
+``plan_resume`` loads a run and checks it still fits the workflow.
+
+A store that fails (a ``RunStoreError``, or anything a custom store raises)
+never escapes into the scheduler: the journal keeps the first failure as
+``error``, writes nothing more, and tells the scheduler to stop, so the run
+ends with a failed ``RunResult`` and the store holds what a killed run would.
+Knows no HTTP.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ from fiscus_dsl._runtime.store import (
     error_message,
     to_json_text,
 )
-from fiscus_dsl.errors import ResumeError, SignatureError
+from fiscus_dsl.errors import ResumeError, RunStoreError, SignatureError
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping
@@ -60,7 +65,7 @@ class Resumption:
 class Journal:
     """Record one run's settled tasks; serve the tasks a resume restores."""
 
-    __slots__ = ("_adapters", "run_id", "served", "store", "written")
+    __slots__ = ("_adapters", "error", "run_id", "served", "store", "written")
 
     def __init__(
         self, store: RunStore, run_id: str, served: Mapping[str, TaskRecord]
@@ -69,28 +74,55 @@ class Journal:
         self.run_id = run_id
         self.served = served
         self.written: set[str] = set()
+        #: The store's first failure; after it, nothing more is written.
+        self.error: RunStoreError | None = None
         self._adapters: dict[Callable[..., object], TypeAdapter[object] | None] = {}
 
     def start(
         self, workflow: str, inputs: Mapping[str, object], started_at: datetime
     ) -> None:
         """Record the run's start with its inputs as JSON."""
-        self.store.start_run(
-            RunRecord(
-                run_id=self.run_id,
-                workflow=workflow,
-                status=RUNNING,
-                inputs_json=to_json_text(inputs),
-                started_at=started_at,
-            )
+        record = RunRecord(
+            run_id=self.run_id,
+            workflow=workflow,
+            status=RUNNING,
+            inputs_json=to_json_text(inputs),
+            started_at=started_at,
         )
+        try:
+            self.store.start_run(record)
+        except Exception as exc:  # a RunStore is user code at the run's edge
+            self._failed(exc, f"record the start of run {self.run_id!r}", None)
 
-    def settled(self, slot: Slot) -> None:
-        """Record a slot that just settled, unless the store served it."""
+    def settled(self, slot: Slot) -> bool:
+        """Record a settled slot; ``False`` when the store failed: stop the run."""
+        if self.error is not None:
+            return False
         if slot.id in self.written:
-            return
+            return True
         self.written.add(slot.id)
-        self.store.record_task(self.run_id, task_record(slot))
+        try:
+            self.store.record_task(self.run_id, task_record(slot))
+        except Exception as exc:  # a RunStore is user code at the run's edge
+            self._failed(
+                exc, f"record task {slot.id!r} of run {self.run_id!r}", slot.id
+            )
+            return False
+        return True
+
+    def _failed(self, exc: Exception, doing: str, task_id: str | None) -> None:
+        """Keep the store's failure as a ``RunStoreError`` naming the store."""
+        if isinstance(exc, RunStoreError):
+            self.error = exc
+            return
+        store = repr(self.store)
+        msg = (
+            f"Run store {store} could not {doing}: {type(exc).__name__}: {exc}; "
+            "fix the store, then resume the run"
+        )
+        error = RunStoreError(msg, store=store, run_id=self.run_id, task_id=task_id)
+        error.__cause__ = exc
+        self.error = error
 
     def restore(self, slot: Slot) -> bool:
         """Give a slot its recorded value and tell whether it may skip running."""
@@ -109,15 +141,35 @@ class Journal:
         self.written.add(slot.id)
         return True
 
-    def finish(self, result: RunResult[Any], slots: Iterable[Slot]) -> None:
-        """Record the run's end and the slots it settled only at the end."""
-        self.store.finish_run(
-            self.run_id,
-            status=result.status.value,
-            ended_at=result.ended_at,
-            error_message=result.error_message,
-            tasks=[task_record(slot) for slot in slots if slot.id not in self.written],
-        )
+    def finish(
+        self, result: RunResult[Any], slots: Iterable[Slot]
+    ) -> RunStoreError | None:
+        """Record the run's end and the slots it settled only at the end.
+
+        Writes nothing after an earlier failure (the result already says
+        so): the store keeps the run as a killed run's (``running``, with
+        the tasks recorded before), which a resume finishes once the store
+        is fixed.
+
+        Returns:
+            The store's failure if recording the end failed, else ``None``.
+        """
+        if self.error is not None:
+            return None
+        try:
+            self.store.finish_run(
+                self.run_id,
+                status=result.status.value,
+                ended_at=result.ended_at,
+                error_message=result.error_message,
+                tasks=[
+                    task_record(slot) for slot in slots if slot.id not in self.written
+                ],
+            )
+        except Exception as exc:  # a RunStore is user code at the run's edge
+            self._failed(exc, f"record the end of run {self.run_id!r}", None)
+            return self.error
+        return None
 
     def _revalidate(self, record: TaskRecord, signature: CallSignature) -> object:
         function = signature.function

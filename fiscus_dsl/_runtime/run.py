@@ -11,7 +11,11 @@ and the scheduler that executes the plan. ``execute`` follows one order:
 4. every task that never settled gets its status (failed, skipped, not run)
    and, when spans record, a span saying why;
 5. ``after_workflow`` hooks; one that raises fails the run;
-6. the workflow span ends with the run's final status, the journal records it.
+6. the journal records the run's end, the workflow span ends with its status.
+
+A run store that fails fails the run: when it cannot record the start, no
+task runs; in the middle, the run stops as after a failed task. Either way
+the ``RunResult`` is failed with the ``RunStoreError`` as its error.
 
 So the spans and the ``RunResult`` agree for every outcome. Knows no HTTP.
 """
@@ -40,7 +44,7 @@ from fiscus_dsl._runtime.results import (
     count_statuses,
 )
 from fiscus_dsl._runtime.scheduler import Scheduler
-from fiscus_dsl.errors import ProjectionError
+from fiscus_dsl.errors import ProjectionError, RunStoreError
 
 if TYPE_CHECKING:
     from collections.abc import Coroutine, Mapping
@@ -140,20 +144,28 @@ class Run:
         token = otel_context.attach(parent) if self.span is not None else None
         try:
             hook_error = await self._workflow_hook("before_workflow")
-            if hook_error is None:
+            journal = self.journal
+            if hook_error is None and (journal is None or journal.error is None):
                 await self._schedule(parent)
             result = self._result(hook_error)
             self._end_unsettled()
             hook_error = await self._workflow_hook("after_workflow", result)
             if hook_error is not None:
-                result = _failed_by(result, hook_error)
+                result = _failed_by(result, hook_error.error, hook_error.message)
         finally:
             if token is not None:
                 otel_context.detach(token)
+        if journal is not None:
+            result = self._record_end(journal, result)
         self._end_span(result.status.value, result.error_message)
-        if self.journal is not None:
-            self.journal.finish(result, self.scheduler.slots)
         return result
+
+    def _record_end(self, journal: Journal, result: RunResult[Any]) -> RunResult[Any]:
+        """Record the run's end; a store that fails now fails the run."""
+        error = journal.finish(result, self.scheduler.slots)
+        if error is None:
+            return result
+        return _failed_by(result, error, _store_message(self.plan.name, error))
 
     def _open_span(self) -> otel_context.Context:
         parent = otel_context.get_current()
@@ -216,6 +228,9 @@ class Run:
             error, error_message = hook_error.error, hook_error.message
         elif failure is not None:
             error, error_message = failure.error, _failure_message(failure)
+        elif self.journal is not None and self.journal.error is not None:
+            error = self.journal.error
+            error_message = _store_message(self.plan.name, error)
         else:
             try:
                 output = scheduler.output_of(scheduler.root)
@@ -248,17 +263,19 @@ class Run:
                 scheduler.span_settled(slot)
 
 
-def _failed_by(result: RunResult[Any], hook_error: HookFailure) -> RunResult[Any]:
-    """Return the result of a run whose after_workflow hook raised."""
+def _failed_by(
+    result: RunResult[Any], error: BaseException, message: str
+) -> RunResult[Any]:
+    """Return the result of a run failed at its end: a hook or the store."""
     failed = result.model_copy(
-        update={
-            "status": RunStatus.FAILED,
-            "output": None,
-            "error_message": hook_error.message,
-        }
+        update={"status": RunStatus.FAILED, "output": None, "error_message": message}
     )
-    failed._error = hook_error.error  # noqa: SLF001  (the runner's own result)
+    failed._error = error  # noqa: SLF001  (the runner's own result)
     return failed
+
+
+def _store_message(workflow: str, error: RunStoreError) -> str:
+    return f"Workflow {workflow!r} stopped: {error}"
 
 
 def _failure_message(failure: Slot) -> str:
@@ -278,6 +295,8 @@ def _finalize(scheduler: Scheduler) -> list[Slot]:
     """
     unsettled: list[Slot] = []
     failure = scheduler.failure
+    journal = scheduler.journal
+    stopped = failure is not None or (journal is not None and journal.error is not None)
     ancestors: set[int] = set()
     if failure is not None:
         owner = failure.owner or failure.scope.owner
@@ -306,9 +325,7 @@ def _finalize(scheduler: Scheduler) -> list[Slot]:
             )
         else:
             slot.status = TaskStatus.NOT_RUN
-            slot.reason = (
-                "the run stopped before it started" if failure is not None else None
-            )
+            slot.reason = "the run stopped before it started" if stopped else None
     return unsettled
 
 

@@ -70,15 +70,55 @@ def run_sync(make: Callable[[], Coroutine[Any, Any, T]]) -> T:
     """Run a coroutine to completion from sync code, even inside a running loop.
 
     Inside a running loop (a notebook, an async framework), the coroutine
-    runs on a fresh loop in a worker thread, with the caller's context.
+    runs on a fresh loop in a worker thread, with the caller's context. A
+    ``KeyboardInterrupt`` (``Ctrl-C``) while the caller waits cancels that
+    run, as ``asyncio.run`` does on the caller's own thread, instead of
+    waiting for it to finish.
     """
     try:
         asyncio.get_running_loop()
     except RuntimeError:
         return asyncio.run(make())
     context = contextvars.copy_context()
+    stop = _RunStop()
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="fiscus-run") as pool:
-        return pool.submit(context.run, lambda: asyncio.run(make())).result()
+        running = pool.submit(context.run, lambda: asyncio.run(stop.guard(make())))
+        try:
+            return running.result()
+        except BaseException:  # Ctrl-C while waiting: the run unwinds, then raise
+            stop.cancel()
+            raise
+
+
+@final
+class _RunStop:
+    """Cancel a coroutine on another thread's loop, before it starts or as it runs."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._cancel: Callable[[], object] | None = None
+        self._cancelled = False
+
+    async def guard(self, work: Coroutine[Any, Any, T]) -> T:
+        task = asyncio.current_task()
+        assert task is not None  # asyncio.run runs this as a task
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            if self._cancelled:
+                work.close()
+                raise asyncio.CancelledError
+            self._cancel = functools.partial(loop.call_soon_threadsafe, task.cancel)
+        try:
+            return await work
+        finally:
+            with self._lock:  # the loop closes next: nothing to cancel any more
+                self._cancel = None
+
+    def cancel(self) -> None:
+        with self._lock:
+            self._cancelled = True
+            if self._cancel is not None:
+                self._cancel()
 
 
 @final
@@ -186,6 +226,9 @@ class Runner:
             ResumeError: The runner has no store, the store has no such run
                 of this workflow, its inputs were not stored, or the
                 workflow no longer has a task the run recorded.
+            RunStoreError: The store could not be read. (A store that fails
+                while the run goes on fails the run instead: see
+                ``RunStoreError``.)
         """
         plan, inputs, resumption = plan_resume(self.store, wf, run_id)
         return run_sync(lambda: self.arun_plan(plan, inputs, resume=resumption))

@@ -527,11 +527,16 @@ class Scheduler:
         slot.value = value
         slot.error = error
         slot.reason = reason
-        if self.journal is not None:  # recorded before a dependent can start
-            self.journal.settled(slot)
+        # Recorded before a dependent can start; a store that failed stops
+        # the run as a failed task does (the run's error is the store's).
+        journal = self.journal
+        recorded = journal is None or journal.settled(slot)
         if status is FAILED and not self.stopping and _fails_run(slot):
             self.stopping = True
             self.failure = slot
+            self.queue.clear()
+        if not recorded:
+            self.stopping = True
             self.queue.clear()
         dependents = slot.dependents
         if dependents is not None:

@@ -6,8 +6,9 @@ SQLite file with the standard library's ``sqlite3`` (WAL mode,
 Values and inputs are stored as JSON text made by pydantic; a value that
 cannot be JSON, or whose JSON shows a masked secret, is stored as not
 resumable. Error messages are stored as the error's ``str``, which
-connector errors have already scrubbed. Knows no HTTP and imports nothing
-from ``_connectors``.
+connector errors have already scrubbed. Every ``sqlite3.Error`` leaves as
+a ``RunStoreError`` naming the store, what it was doing and the cause.
+Knows no HTTP and imports nothing from ``_connectors``.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import json
 import os
 import sqlite3
 import threading
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Final, Protocol, final
@@ -23,10 +25,10 @@ from typing import TYPE_CHECKING, Final, Protocol, final
 from pydantic_core import to_jsonable_python
 
 from fiscus_dsl._runtime.results import TaskStatus
-from fiscus_dsl.errors import ResumeError
+from fiscus_dsl.errors import ResumeError, RunStoreError
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Iterator, Mapping, Sequence
 
 SCHEMA_VERSION: Final = 1
 """The ``PRAGMA user_version`` of the tables ``SQLiteRunStore`` writes."""
@@ -225,6 +227,9 @@ class SQLiteRunStore:
 
     Raises:
         ResumeError: The file was written by a newer fiscus_dsl.
+        RunStoreError: SQLite cannot open the file (a missing folder, a
+            file that is not a database); every method raises it too when
+            SQLite fails (a read-only file, a full disk).
 
     Examples:
         >>> import tempfile, pathlib
@@ -247,15 +252,34 @@ class SQLiteRunStore:
         self._lock = threading.Lock()
         # One connection, shared by the threads that run loops; the lock
         # serializes its use.
-        connection = sqlite3.connect(
-            self.path, check_same_thread=False, isolation_level=None
-        )
+        with self._sqlite("open the file"):
+            connection = sqlite3.connect(
+                self.path, check_same_thread=False, isolation_level=None
+            )
         try:
-            _prepare(connection, self.path)
-        except ResumeError:
+            with self._sqlite("open the file"):
+                _prepare(connection, self.path)
+        except (ResumeError, RunStoreError):
             connection.close()
             raise
         self._connection = connection
+
+    @contextmanager
+    def _sqlite(
+        self, doing: str, *, run_id: str | None = None, task_id: str | None = None
+    ) -> Iterator[None]:
+        """Turn a ``sqlite3.Error`` into a ``RunStoreError`` that says what failed."""
+        try:
+            yield
+        except sqlite3.Error as exc:
+            msg = (
+                f"Run store {self!r} could not {doing}: {type(exc).__name__}: "
+                f"{exc}; check that the file and its folder are writable and "
+                "the disk has room, or give the runner another file"
+            )
+            raise RunStoreError(
+                msg, store=repr(self), run_id=run_id, task_id=task_id
+            ) from exc
 
     def __enter__(self) -> SQLiteRunStore:
         """Return the store; ``with`` closes it at the end."""
@@ -267,12 +291,13 @@ class SQLiteRunStore:
 
     def close(self) -> None:
         """Close the database connection."""
-        with self._lock:
+        with self._lock, self._sqlite("close the file"):
             self._connection.close()
 
     def start_run(self, run: RunRecord) -> None:
         """Record that a run started; a resumed run keeps its inputs and start."""
-        with self._lock:
+        doing = f"record the start of run {run.run_id!r}"
+        with self._lock, self._sqlite(doing, run_id=run.run_id):
             self._connection.execute(
                 f"INSERT INTO runs ({_RUN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?) "
                 "ON CONFLICT (run_id) DO UPDATE SET status = excluded.status, "
@@ -290,7 +315,8 @@ class SQLiteRunStore:
 
     def record_task(self, run_id: str, task: TaskRecord) -> None:
         """Record one settled task, committed before this returns."""
-        with self._lock:
+        doing = f"record task {task.task_id!r} of run {run_id!r}"
+        with self._lock, self._sqlite(doing, run_id=run_id, task_id=task.task_id):
             self._connection.execute(_INSERT_TASK, _task_row(run_id, task))
 
     def finish_run(
@@ -304,7 +330,9 @@ class SQLiteRunStore:
     ) -> None:
         """Record the run's end and its last tasks in one transaction."""
         connection = self._connection
-        with self._lock, connection:  # commits, or rolls back on an error
+        doing = f"record the end of run {run_id!r}"
+        # The transaction commits, or rolls back on an error, inside the guard.
+        with self._lock, self._sqlite(doing, run_id=run_id), connection:
             connection.execute("BEGIN")
             connection.executemany(
                 _INSERT_TASK, [_task_row(run_id, task) for task in tasks]
@@ -317,7 +345,7 @@ class SQLiteRunStore:
 
     def load_run(self, run_id: str) -> RunRecord | None:
         """Return a run with its tasks, or ``None`` if there is no such run."""
-        with self._lock:
+        with self._lock, self._sqlite(f"read run {run_id!r}", run_id=run_id):
             row = self._connection.execute(
                 f"SELECT {_RUN_COLUMNS} FROM runs WHERE run_id = ?", (run_id,)
             ).fetchone()
@@ -341,7 +369,7 @@ class SQLiteRunStore:
         if workflow is not None:
             query += " WHERE workflow = ?"
             parameters = (workflow,)
-        with self._lock:
+        with self._lock, self._sqlite("list its runs"):
             rows = self._connection.execute(
                 query + " ORDER BY started_at DESC, rowid DESC", parameters
             ).fetchall()

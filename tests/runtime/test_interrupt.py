@@ -1,0 +1,195 @@
+"""Ctrl-C during a sync task: the run stops at once and the process exits at once.
+
+A thread cannot be stopped, so the sync task's body is abandoned: the run
+is cancelled (``KeyboardInterrupt`` reaches the caller), and the body's
+daemon thread does not hold up the exit. Each test runs
+``interrupt_flow.py`` in a subprocess, sends it a real SIGINT while its
+task sleeps for two minutes, and gives it 20 seconds to exit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Final
+
+import pytest
+
+from fiscus_dsl import SQLiteRunStore, TaskStatus, task, workflow
+from fiscus_dsl._runtime.executor import DaemonThreads
+from fiscus_dsl._runtime.runner import _RunStop
+
+from . import interrupt_flow
+
+EXIT_WITHIN: Final = 20.0
+
+pytestmark = pytest.mark.skipif(
+    sys.platform == "win32", reason="sends SIGINT to a child process"
+)
+
+
+def _interrupt(path: Path, how: str) -> subprocess.CompletedProcess[str]:
+    code = (
+        "import sys; sys.path.insert(0, sys.argv[1]); import interrupt_flow; "
+        "interrupt_flow.main(sys.argv[2], sys.argv[3])"
+    )
+    folder = str(Path(interrupt_flow.__file__).parent)
+    child = subprocess.Popen(
+        [sys.executable, "-c", code, folder, str(path), how],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert child.stdout is not None
+        assert child.stdout.readline() == "hanging\n"
+        child.send_signal(signal.SIGINT)
+        out, err = child.communicate(timeout=EXIT_WITHIN)
+    finally:
+        child.kill()  # a no-op once it exited
+        child.wait()
+    return subprocess.CompletedProcess(child.args, child.returncode, out, err)
+
+
+@pytest.mark.parametrize("how", ["sync", "loop", "hook"])
+def test_ctrl_c_during_a_sync_task_stops_the_run_and_exits_at_once(
+    tmp_path: Path, how: str
+) -> None:
+    path = tmp_path / "runs.sqlite3"
+
+    ended = _interrupt(path, how)
+
+    assert ended.returncode == -signal.SIGINT, ended.stderr
+    assert ended.stderr.rstrip().endswith("KeyboardInterrupt"), ended.stderr
+    with SQLiteRunStore(path) as store:
+        (run,) = store.list_runs()
+        record = store.load_run(run.run_id)
+    assert record is not None
+    # As a killed run: resumable from what finished; the hung task is not recorded.
+    assert record.status == "running"
+    assert {key: task.status for key, task in record.tasks.items()} == {
+        "fetch": TaskStatus.SUCCEEDED
+    }
+
+
+# ---------------------------------------------------------------- in process
+
+
+def test_ctrl_c_while_a_loop_waits_cancels_the_run_in_its_thread() -> None:
+    started = threading.Event()
+    finished: list[str] = []
+
+    @task
+    def interrupted() -> int:
+        started.set()
+        os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C, handled by the main thread
+        time.sleep(0.3)
+        finished.append("body")  # the body goes on in its thread, abandoned
+        return 1
+
+    @task
+    def after(n: int) -> int:
+        finished.append("after")  # pragma: no cover  (the run was cancelled)
+        return n  # pragma: no cover
+
+    @workflow
+    def flow() -> int:
+        return after(interrupted())
+
+    async def inside_a_loop() -> None:
+        flow.run()
+
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    loop = asyncio.new_event_loop()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            loop.run_until_complete(inside_a_loop())
+    finally:
+        loop.close()
+        signal.signal(signal.SIGINT, previous)
+
+    assert started.is_set()
+    assert "after" not in finished
+
+
+def test_a_run_stopped_before_its_loop_starts_never_runs() -> None:
+    stop = _RunStop()
+    ran: list[str] = []
+
+    async def work() -> None:
+        ran.append("work")  # pragma: no cover  (never started)
+
+    stop.cancel()
+
+    with pytest.raises(asyncio.CancelledError):
+        asyncio.run(stop.guard(work()))
+    assert ran == []
+
+
+def test_stopping_a_run_that_ended_does_nothing() -> None:
+    stop = _RunStop()
+
+    async def work() -> int:
+        return 7
+
+    assert asyncio.run(stop.guard(work())) == 7
+    stop.cancel()  # the loop is closed: nothing is scheduled on it
+
+
+# ---------------------------------------------------------------- the threads
+
+
+def test_daemon_threads_run_calls_and_hand_back_errors() -> None:
+    pool = DaemonThreads(2, name="test-pool")
+
+    def boom() -> object:
+        raise LookupError("no such thing")
+
+    assert pool.submit(lambda: 41 + 1).result(timeout=5) == 42
+    with pytest.raises(LookupError, match="no such thing"):
+        pool.submit(boom).result(timeout=5)
+    names = [t.name for t in threading.enumerate() if t.name.startswith("test-pool")]
+    assert names == ["test-pool_1"]  # the idle thread was reused
+    assert all(t.daemon for t in threading.enumerate() if t.name in names)
+
+
+def test_daemon_threads_stay_within_max_threads_and_skip_cancelled_calls() -> None:
+    pool = DaemonThreads(1, name="one-thread")
+    release = threading.Event()
+    ran: list[str] = []
+
+    first = pool.submit(lambda: release.wait(5))
+    second = pool.submit(lambda: ran.append("second"))
+    assert second.cancel()  # still queued: the one thread is busy
+    release.set()
+
+    assert first.result(timeout=5) is True
+    assert pool.submit(lambda: "third").result(timeout=5) == "third"
+    assert ran == []
+    assert [
+        t.name for t in threading.enumerate() if t.name.startswith("one-thread")
+    ] == ["one-thread_1"]
+
+
+def test_daemon_threads_end_when_their_pool_is_collected() -> None:
+    pool = DaemonThreads(3, name="collected-pool")
+    barrier = threading.Barrier(3)
+    futures = [pool.submit(lambda: barrier.wait(5)) for _ in range(3)]
+    for future in futures:
+        future.result(timeout=5)
+    threads = [t for t in threading.enumerate() if t.name.startswith("collected-pool")]
+    assert len(threads) == 3
+
+    del pool, futures
+    gc.collect()
+
+    for thread in threads:
+        thread.join(5)
+    assert not any(thread.is_alive() for thread in threads)
