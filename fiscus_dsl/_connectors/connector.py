@@ -39,6 +39,7 @@ from fiscus_dsl._connectors.http import (
     transport_error,
 )
 from fiscus_dsl._connectors.limits import Limits, Rate, parse_rate
+from fiscus_dsl._connectors.logs import cover_http_loggers
 from fiscus_dsl._connectors.options import (
     TransportOption,
     check_base_url,
@@ -53,7 +54,7 @@ from fiscus_dsl._connectors.request import (
     read_operation,
     same_origin,
 )
-from fiscus_dsl._connectors.scrub import scrub_url
+from fiscus_dsl._connectors.scrub import register_userinfo, scrub_url
 from fiscus_dsl._dsl.hooks import Hooks
 from fiscus_dsl._dsl.options import check_decorated
 from fiscus_dsl._dsl.signature import CallSignature
@@ -164,6 +165,7 @@ class Connector:
         )
         self.name = name
         self.base_url = check_base_url(name, base_url)
+        register_userinfo(self.base_url)  # httpx sends it as Basic auth
         self.auth = auth
         self.headers = dict(headers or {})
         self.timeout = timeout
@@ -215,7 +217,9 @@ class Connector:
         return self._states[asyncio.get_running_loop()].limits
 
     def _new_state(self) -> _LoopState:
+        cover_http_loggers()  # httpx logs URLs: scrub them while connectors send
         limits = Limits(
+            name=self.name,
             max_concurrency=self.max_concurrency,
             rate=self.rate,
             max_cool_down=(self.retry or DEFAULT_RETRY).max_delay,
@@ -234,6 +238,7 @@ class Connector:
             timeout=httpx.Timeout(self.timeout, pool=None),
             transport=InstrumentedTransport(inner, limits, self.timeout),
             follow_redirects=False,
+            event_hooks={"request": [_register_userinfo]},
         )
         return _LoopState(client=client, limits=limits)
 
@@ -535,6 +540,11 @@ class _OperationSender:
 
 
 # ---------------------------------------------------------------- helpers
+
+
+async def _register_userinfo(request: httpx.Request) -> None:
+    """Register a password a hand-written task put in a URL, before it is sent."""
+    register_userinfo(request.url)
 
 
 def _is_idempotent(request: httpx.Request) -> bool:
