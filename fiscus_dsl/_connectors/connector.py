@@ -54,7 +54,11 @@ from fiscus_dsl._connectors.request import (
     read_operation,
     same_origin,
 )
-from fiscus_dsl._connectors.scrub import register_userinfo, scrub_url
+from fiscus_dsl._connectors.scrub import (
+    register_header,
+    register_userinfo,
+    scrub_url,
+)
 from fiscus_dsl._dsl.hooks import Hooks
 from fiscus_dsl._dsl.options import check_decorated
 from fiscus_dsl._dsl.signature import CallSignature
@@ -168,6 +172,8 @@ class Connector:
         register_userinfo(self.base_url)  # httpx sends it as Basic auth
         self.auth = auth
         self.headers = dict(headers or {})
+        for header, value in self.headers.items():  # a Cookie, an X-API-Key
+            register_header(header, value)
         self.timeout = timeout
         self.max_concurrency = max_concurrency
         self.rate: Rate | None = None if rate_limit is None else parse_rate(rate_limit)

@@ -79,6 +79,18 @@ _SCRUB_LIMIT: Final = 65_536
 _URL_IN_TEXT: Final = re.compile(
     r"(?<![\w+.-])[A-Za-z][A-Za-z0-9+.-]*://[^\s\"'<>`]*[^\s\"'<>`;,.:!?)\]]"
 )
+# A header whose name holds one of these carries a credential.
+_CREDENTIAL_HEADER_WORDS: Final = (
+    "auth",
+    "cookie",
+    "credential",
+    "key",
+    "password",
+    "secret",
+    "session",
+    "signature",
+    "token",
+)
 # The attributes of an OSError that its str() shows besides its args.
 _OS_ERROR_TEXTS: Final = ("strerror", "filename", "filename2")
 
@@ -177,6 +189,40 @@ def scrub_text(text: str) -> str:
     if pattern is None:
         return text
     return pattern.sub(MASK, text)
+
+
+def register_header(name: str, value: str) -> None:
+    """Register the value of a header that carries a credential, by its name.
+
+    A name holding ``auth``, ``key``, ``token``, ``secret``, ``cookie``,
+    ``session``, ``password``, ``signature`` or ``credential`` marks a
+    credential (``Authorization``, ``X-API-Key``, ``Cookie``). Its whole
+    value is registered, the credentials after an ``Authorization``
+    scheme, and the value of each session-like cookie of a ``Cookie``
+    (``session``, ``sid``, ``auth_token``), since an API may echo one
+    cookie alone.
+
+    Examples:
+        >>> from fiscus_dsl._connectors.scrub import register_header, scrub_text
+        >>> register_header("Cookie", "theme=dark; session=sess_example_77")
+        >>> scrub_text("session sess_example_77 expired")
+        'session ********** expired'
+    """
+    lowered = name.lower()
+    if not any(word in lowered for word in _CREDENTIAL_HEADER_WORDS):
+        return
+    register_secret(value)
+    if lowered == "cookie":
+        for pair in value.split(";"):
+            cookie, _, content = pair.partition("=")
+            if _is_credential_cookie(cookie.strip().lower()):
+                register_secret(content.strip())
+    elif lowered.endswith("authorization"):
+        register_secret(value.partition(" ")[2].strip())
+
+
+def _is_credential_cookie(name: str) -> bool:
+    return "sid" in name or any(word in name for word in _CREDENTIAL_HEADER_WORDS)
 
 
 def scrub_message(text: str) -> str:
