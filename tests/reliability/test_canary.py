@@ -207,7 +207,9 @@ def _cli(form: str, canary: str, base_url: str, directory: Path) -> dict[str, st
     texts: dict[str, str] = {}
     try:
         for extra in ([], ["--json"]):
-            ran = CliRunner().invoke(app, ["run", f"{file}:canary_flow", *extra], env=env)
+            ran = CliRunner().invoke(
+                app, ["run", f"{file}:canary_flow", *extra], env=env
+            )
             assert ran.exit_code == 0, ran.output  # on_error="continue"
             assert "failed" in ran.output
             texts[f"fiscus run {' '.join(extra)}"] = ran.stdout + ran.stderr
@@ -253,7 +255,9 @@ def test_a_canary_shows_in_no_output(
         texts |= _dict_api(connectors, runner)
         texts |= _cli(form, canary, base_url, tmp_path)
     texts |= _store_texts(store_dir)
-    texts["spans"] = "\n".join(span.to_json() for span in capture.exporter.get_finished_spans())
+    texts["spans"] = "\n".join(
+        span.to_json() for span in capture.exporter.get_finished_spans()
+    )
     texts["logs"] = "\n".join(records.lines)
     texts["warnings"] = "\n".join(str(warning.message) for warning in caught)
     capture.close()
@@ -270,7 +274,13 @@ def test_a_canary_shows_in_no_output(
     )
     assert "fiscus_dsl.connector" in records.names  # the 429's cool-down
     assert "Traceback (most recent call last)" in texts["logs"]
-    assert "The above exception was the direct cause" in texts["run: traceback of raise_for_status"]
-    assert "During handling of the above exception" in texts["run: traceback of quote_the_echo"]
+    assert (
+        "The above exception was the direct cause"
+        in texts["run: traceback of raise_for_status"]
+    )
+    assert (
+        "During handling of the above exception"
+        in texts["run: traceback of quote_the_echo"]
+    )
     assert result.run_id in texts["store: dump"]
     assert texts["spans"].count('"kind": "SpanKind.CLIENT"') >= 7
