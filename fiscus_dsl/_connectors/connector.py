@@ -169,7 +169,6 @@ class Connector:
         )
         self.name = name
         self.base_url = check_base_url(name, base_url)
-        register_userinfo(self.base_url)  # httpx sends it as Basic auth
         self.auth = auth
         self.headers = dict(headers or {})
         for header, value in self.headers.items():  # a Cookie, an X-API-Key
