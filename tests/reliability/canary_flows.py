@@ -18,7 +18,7 @@ import json
 import os
 import threading
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Final, final
+from typing import TYPE_CHECKING, Any, Final, Literal, final
 
 from starlette.applications import Starlette
 from starlette.responses import JSONResponse
@@ -37,6 +37,8 @@ from fiscus_dsl import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     import httpx
     from starlette.requests import Request
 
@@ -141,7 +143,9 @@ def plant(form: str, canary: str, base_url: str) -> list[Connector]:
         return [Connector(name, base_url, headers={"Cookie": cookie}, retry=_QUICK)]
     if form.startswith("oauth2"):
         secret = canary if form != "oauth2_access_token" else "cs-not-a-canary-000"
-        client_auth = "body" if form == "oauth2_secret_body" else "basic"
+        client_auth: Literal["basic", "body"] = (
+            "body" if form == "oauth2_secret_body" else "basic"
+        )
         good = OAuth2ClientCredentials(
             token_url, CLIENT_ID, Secret(secret), client_auth=client_auth
         )
@@ -152,7 +156,7 @@ def plant(form: str, canary: str, base_url: str) -> list[Connector]:
             Connector(name, base_url, auth=good, retry=_QUICK),
             Connector(f"{name}_rejected", base_url, auth=rejected, retry=None),
         ]
-    auths = {
+    auths: dict[str, Callable[[], ApiKeyAuth | BearerAuth | BasicAuth]] = {
         "header_api_key": lambda: ApiKeyAuth(Secret(canary), header="X-API-Key"),
         "query_api_key": lambda: ApiKeyAuth(Secret(canary), query="api_key"),
         "bearer_token": lambda: BearerAuth(Secret(canary)),
@@ -178,14 +182,17 @@ def _declare(api: Connector) -> list[Any]:
     @api.operation("GET /ok", on_error="continue")
     def ok() -> dict[str, bool]:
         """Succeed: the credential is sent and nothing echoes it."""
+        raise NotImplementedError  # the connector sends the request
 
     @api.operation("GET /fail/{status}", on_error="continue")
     def fail(status: int) -> dict[str, object]:
         """Fail with ``status``; the body echoes the request."""
+        raise NotImplementedError  # the connector sends the request
 
     @api.operation("GET /mistyped", on_error="continue")
     def mistyped() -> int:
         """Get the echo back with 200, which is not an int: a validation error."""
+        raise NotImplementedError  # the connector sends the request
 
     @api.task(on_error="continue", retry=None)
     async def raise_for_status(client: httpx.AsyncClient, status: int) -> object:

@@ -55,7 +55,7 @@ from .canary_flows import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
 
     from fiscus_dsl import Connector
 
@@ -158,7 +158,7 @@ def _result_texts(label: str, result: RunResult[Any]) -> dict[str, str]:
 def _raised(connectors: list[Connector]) -> dict[str, str]:
     """Call the failing tasks outside a workflow; return their tracebacks."""
     operations = connectors[0].operations
-    calls = {
+    calls: dict[str, Callable[[], object]] = {
         "fail(400)": lambda: operations["fail"](400),
         "mistyped()": lambda: operations["mistyped"](),
         "raise_for_status(400)": lambda: operations["raise_for_status"](400),
@@ -183,7 +183,7 @@ def _dict_api(connectors: list[Connector], runner: Runner) -> dict[str, str]:
     response = FiscusClient(connectors=connectors, runner=runner).execute(tasks=tasks)
     assert not response.success
     texts = {"dict API: response": repr(response) + response.to_json()}
-    for index, item in enumerate(response.results):
+    for index, item in enumerate(response.results or []):
         texts[f"dict API: result {index}"] = repr(item) + item.to_json()
     return texts
 

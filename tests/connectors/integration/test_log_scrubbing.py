@@ -41,6 +41,7 @@ def test_httpx_and_httpcore_logs_never_show_a_query_api_key(
     @api.operation("GET /echo/{key}")
     def echo(key: str) -> dict[str, object]:
         """Echo the query."""
+        raise NotImplementedError  # the connector sends the request
 
     with caplog.at_level(logging.DEBUG):
         assert echo(key)["query"] == {"api_key": KEY}  # it was sent
@@ -59,6 +60,7 @@ def test_logs_never_show_the_password_of_a_base_url(
     @api.operation("GET /echo/{key}")
     def echo(key: str) -> dict[str, object]:
         """Echo the key."""
+        raise NotImplementedError  # the connector sends the request
 
     with caplog.at_level(logging.DEBUG):
         assert echo(key)["key"] == key
