@@ -474,3 +474,11 @@ def test_scrub_exception_stops_at_a_cycle() -> None:
     scrub_exception(first)
 
     assert (first.args, second.args) == ((MASK,), (MASK,))
+
+
+def test_scrub_url_redacts_a_secret_encoded_as_no_registered_form() -> None:
+    register_secret("sk two/parts_0042")
+    written = "https://api.example.com/v1?custom=sk+two/parts_0042"  # "/" kept
+
+    assert scrub_text(written) == written  # neither quote form matches
+    assert scrub_url(written) == f"https://api.example.com/v1?custom={REDACTED}"

@@ -291,3 +291,21 @@ def test_a_workflow_hook_error_is_scrubbed(runner: Runner) -> None:
 
     assert TOKEN not in str(result.error_message)
     assert MASK in str(result.error_message)
+
+
+def test_a_failed_task_logs_nothing_when_warnings_are_off(
+    runner: Runner, caplog: pytest.LogCaptureFixture
+) -> None:
+    @task
+    def broken() -> str:
+        msg = "refused"
+        raise PermissionError(msg)
+
+    @workflow
+    def flow() -> str:
+        return broken()
+
+    with caplog.at_level(logging.ERROR, logger="fiscus_dsl"):
+        assert not runner.run(flow).success
+
+    assert caplog.records == []
