@@ -549,7 +549,8 @@ class _OperationSender:
 
 async def _register_userinfo(request: httpx.Request) -> None:
     """Register a password a hand-written task put in a URL, before it is sent."""
-    register_userinfo(request.url)
+    if request.url.userinfo:
+        register_userinfo(request.url)
 
 
 def _is_idempotent(request: httpx.Request) -> bool:
