@@ -39,7 +39,7 @@ from fiscus_dsl._connectors.http import (
     transport_error,
 )
 from fiscus_dsl._connectors.limits import Limits, Rate, parse_rate
-from fiscus_dsl._connectors.logs import cover_http_loggers
+from fiscus_dsl._connectors.logs import client_scrubbing
 from fiscus_dsl._connectors.options import (
     TransportOption,
     check_base_url,
@@ -54,11 +54,7 @@ from fiscus_dsl._connectors.request import (
     read_operation,
     same_origin,
 )
-from fiscus_dsl._connectors.scrub import (
-    register_header,
-    register_userinfo,
-    scrub_url,
-)
+from fiscus_dsl._connectors.scrub import scrub_url
 from fiscus_dsl._dsl.hooks import Hooks
 from fiscus_dsl._dsl.options import check_decorated
 from fiscus_dsl._dsl.signature import CallSignature
@@ -171,8 +167,6 @@ class Connector:
         self.base_url = check_base_url(name, base_url)
         self.auth = auth
         self.headers = dict(headers or {})
-        for header, value in self.headers.items():  # a Cookie, an X-API-Key
-            register_header(header, value)
         self.timeout = timeout
         self.max_concurrency = max_concurrency
         self.rate: Rate | None = None if rate_limit is None else parse_rate(rate_limit)
@@ -222,7 +216,6 @@ class Connector:
         return self._states[asyncio.get_running_loop()].limits
 
     def _new_state(self) -> _LoopState:
-        cover_http_loggers()  # httpx logs URLs: scrub them while connectors send
         limits = Limits(
             name=self.name,
             max_concurrency=self.max_concurrency,
@@ -243,7 +236,7 @@ class Connector:
             timeout=httpx.Timeout(self.timeout, pool=None),
             transport=InstrumentedTransport(inner, limits, self.timeout),
             follow_redirects=False,
-            event_hooks={"request": [_register_userinfo]},
+            event_hooks=client_scrubbing(self.headers),  # logs, headers, userinfo
         )
         return _LoopState(client=client, limits=limits)
 
@@ -545,12 +538,6 @@ class _OperationSender:
 
 
 # ---------------------------------------------------------------- helpers
-
-
-async def _register_userinfo(request: httpx.Request) -> None:
-    """Register a password a hand-written task put in a URL, before it is sent."""
-    if request.url.userinfo:
-        register_userinfo(request.url)
 
 
 def _is_idempotent(request: httpx.Request) -> bool:

@@ -5,17 +5,29 @@ the scrubbers of ``scrub.py``: ``scrub_message`` for log text and
 ``scrub_exception`` for exceptions and their chains. ``cover_http_loggers``
 puts the scrubbing filter on the loggers of the HTTP stack a connector
 sends through (httpx, httpcore and hpack, which log URLs, headers and
-HTTP/2 header blocks at INFO and DEBUG); a connector calls it when it
-opens a client. Imports no opentelemetry.
+HTTP/2 header blocks at INFO and DEBUG); ``client_scrubbing`` does that
+and the rest a connector's new client needs. Imports no opentelemetry.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
-from fiscus_dsl._connectors.scrub import scrub_exception, scrub_message
+from fiscus_dsl._connectors.scrub import (
+    register_headers,
+    register_request_userinfo,
+    scrub_exception,
+    scrub_message,
+)
 from fiscus_dsl._runtime.logs import cover, install_scrubber
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable, Mapping
+
+    import httpx
+
+    EventHook = Callable[[httpx.Request], Awaitable[None]]
 
 #: The loggers of the HTTP stack, by the names their packages give them.
 HTTP_LOGGERS: Final = (
@@ -48,3 +60,16 @@ def cover_http_loggers() -> None:
         if name.partition(".")[0] in _HTTP_PACKAGES
     ]
     cover(*HTTP_LOGGERS, *existing)
+
+
+def client_scrubbing(headers: Mapping[str, str]) -> dict[str, list[EventHook]]:
+    """Ready the scrubbing for a connector's new client; return its event hooks.
+
+    The HTTP stack's loggers are covered, the credential headers among the
+    connector's ``headers`` are registered (a ``Cookie``, an ``X-API-Key``),
+    and the request hook returned registers the userinfo of every URL the
+    client sends to, before it is sent.
+    """
+    cover_http_loggers()
+    register_headers(headers)
+    return {"request": [register_request_userinfo]}

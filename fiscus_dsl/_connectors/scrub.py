@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Final, final
 from urllib.parse import quote, quote_plus, unquote, unquote_plus
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     import httpx
 
 REDACTED: Final = "REDACTED"
@@ -219,6 +221,23 @@ def register_header(name: str, value: str) -> None:
                 register_secret(content.strip())
     elif lowered.endswith("authorization"):
         register_secret(value.partition(" ")[2].strip())
+
+
+def register_headers(headers: Mapping[str, str]) -> None:
+    """Register the credential headers among ``headers`` (see ``register_header``)."""
+    for name, value in headers.items():
+        register_header(name, value)
+
+
+async def register_request_userinfo(request: httpx.Request) -> None:
+    """Register the userinfo of a request's URL before it is sent (an event hook).
+
+    A connector's client calls it for every request, so a password that a
+    base URL or a hand-written task puts in a URL is masked in whatever
+    the request's answer or failure writes.
+    """
+    if request.url.userinfo:
+        register_userinfo(request.url)
 
 
 def _is_credential_cookie(name: str) -> bool:

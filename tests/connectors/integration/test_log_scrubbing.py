@@ -133,11 +133,14 @@ def test_cover_http_loggers_covers_the_stack_and_the_children_it_made() -> None:
         assert sum(isinstance(f, ScrubFilter) for f in filters) == 1
 
 
-def test_a_credential_header_of_a_connector_is_registered() -> None:
-    Connector(
+async def test_a_credential_header_of_a_connector_is_registered() -> None:
+    api = Connector(
         "headers",
         "https://api.example.com",
         headers={"X-API-Key": "k_default_header_CANARY", "Accept": "text/plain"},
     )
+
+    api.client()  # a connector in use
+    await api.aclose()
 
     assert scrub_text("k_default_header_CANARY text/plain") == f"{MASK} text/plain"
