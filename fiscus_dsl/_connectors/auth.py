@@ -15,14 +15,18 @@ from __future__ import annotations
 import hmac
 import os
 import re
-from base64 import b64encode
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar, Final, NoReturn, Protocol, final
 
 import httpx
 from pydantic_core import core_schema
 
-from fiscus_dsl._connectors.scrub import MASK, register_secret, scrub_url
+from fiscus_dsl._connectors.scrub import (
+    MASK,
+    register_basic_credentials,
+    register_secret,
+    scrub_url,
+)
 from fiscus_dsl.errors import (
     ConfigurationError,
     MissingSecretError,
@@ -428,6 +432,8 @@ class BasicAuth:
             raise ConfigurationError(msg, option="username")
         self._username = username
         self._password = as_secret(password, owner="BasicAuth(password)")
+        # The header's base64 is as secret as the password: an API may echo it.
+        register_basic_credentials(username, self._password.reveal())
 
     def __repr__(self) -> str:
         return f"BasicAuth({self._username!r}, {self._password!r})"
@@ -450,5 +456,4 @@ class BasicAuth:
 
 
 def _basic(username: str, password: str) -> str:
-    userpass = f"{username}:{password}".encode()
-    return f"Basic {b64encode(userpass).decode('ascii')}"
+    return f"Basic {register_basic_credentials(username, password)}"

@@ -39,6 +39,7 @@ from fiscus_dsl._connectors.http import (
     transport_error,
 )
 from fiscus_dsl._connectors.limits import Limits, Rate, parse_rate
+from fiscus_dsl._connectors.logs import client_scrubbing
 from fiscus_dsl._connectors.options import (
     TransportOption,
     check_base_url,
@@ -216,6 +217,7 @@ class Connector:
 
     def _new_state(self) -> _LoopState:
         limits = Limits(
+            name=self.name,
             max_concurrency=self.max_concurrency,
             rate=self.rate,
             max_cool_down=(self.retry or DEFAULT_RETRY).max_delay,
@@ -234,6 +236,7 @@ class Connector:
             timeout=httpx.Timeout(self.timeout, pool=None),
             transport=InstrumentedTransport(inner, limits, self.timeout),
             follow_redirects=False,
+            event_hooks=client_scrubbing(self.headers),  # logs, headers, userinfo
         )
         return _LoopState(client=client, limits=limits)
 

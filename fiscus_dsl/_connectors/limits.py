@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Final, final
 from aiolimiter import AsyncLimiter
 
 from fiscus_dsl._runtime.attempts import current_attempt
+from fiscus_dsl._runtime.logs import cooling_down
 from fiscus_dsl.errors import ConfigurationError
 
 if TYPE_CHECKING:
@@ -91,6 +92,7 @@ class Limits:
     def __init__(
         self,
         *,
+        name: str = "",
         max_concurrency: int | None,
         rate: Rate | None,
         clock: Callable[[], float] = time.monotonic,
@@ -100,6 +102,7 @@ class Limits:
             asyncio.Semaphore(max_concurrency) if max_concurrency else None
         )
         self._limiter = _limiter(rate) if rate else None
+        self._name = name
         self._clock = clock
         self._max_cool_down = max_cool_down
         self._cool_until = 0.0
@@ -129,6 +132,7 @@ class Limits:
         """
         seconds = min(max(0.0, seconds), self._max_cool_down)
         self._cool_until = max(self._cool_until, self._clock() + seconds)
+        cooling_down(self._name, seconds)
 
     def _count_in(self) -> None:
         self.in_flight += 1

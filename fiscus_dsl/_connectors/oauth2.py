@@ -13,9 +13,8 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from base64 import b64encode
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Final, NoReturn, final
+from typing import TYPE_CHECKING, Final, Literal, NoReturn, final
 from urllib.parse import quote_plus
 from weakref import WeakKeyDictionary
 
@@ -28,7 +27,11 @@ from fiscus_dsl._connectors.auth import (
     base_origin,
     check_origin,
 )
-from fiscus_dsl._connectors.scrub import scrub_excerpt, scrub_url
+from fiscus_dsl._connectors.scrub import (
+    register_basic_credentials,
+    scrub_excerpt,
+    scrub_url,
+)
 from fiscus_dsl.errors import (
     ConfigurationError,
     ConnectorError,
@@ -51,13 +54,16 @@ class OAuth2ClientCredentials:
 
     The first request fetches a token with a POST to ``token_url``
     (``grant_type=client_credentials``, ``scope`` when scopes are given,
-    the client id and secret in HTTP Basic auth as RFC 6749 §2.3.1 says)
-    and sends it as ``Authorization: Bearer <token>``. The token is cached
-    until ``expires_in - expiry_margin`` seconds later (``expires_in``
-    defaults to an hour), and concurrent requests share one fetch. A 401
-    answer causes one fresh token and one resend; a second 401 is returned
-    as it is. Every token is registered as a secret, so it is scrubbed
-    everywhere. Use it with an ``httpx.AsyncClient`` only.
+    the client id and secret in HTTP Basic auth as RFC 6749 §2.3.1 says, or
+    in the form body with ``client_auth="body"``) and sends it as
+    ``Authorization: Bearer <token>``. The token is cached until
+    ``expires_in - expiry_margin`` seconds later (``expires_in`` defaults
+    to an hour), and concurrent requests share one fetch. A 401 answer
+    causes one fresh token and one resend; a second 401 is returned as it
+    is. Every token is registered as a secret, so it is scrubbed
+    everywhere, and so are the client secret and the base64 of the Basic
+    credentials, should the token endpoint or an API echo them. Use it
+    with an ``httpx.AsyncClient`` only.
 
     ``token_url`` may use any scheme; use ``https`` everywhere but a local
     test server, since the client secret travels with every token request.
@@ -69,10 +75,15 @@ class OAuth2ClientCredentials:
         scopes: The scopes to ask for; none by default.
         clock: Seconds from a monotonic clock; tests pass a fake one.
         expiry_margin: Refresh this many seconds before the token expires.
+        client_auth: How the client authenticates to the token endpoint:
+            ``"basic"`` (HTTP Basic auth, the default) or ``"body"``
+            (``client_id`` and ``client_secret`` in the form body, for
+            providers that ask for ``client_secret_post``).
 
     Raises:
         ConfigurationError: If ``token_url`` is not absolute, ``client_id`` is empty,
-            or ``expiry_margin`` is negative.
+            ``expiry_margin`` is negative, or ``client_auth`` is neither
+            ``"basic"`` nor ``"body"``.
         OptionTypeError: If ``scopes`` is a str rather than a list of scopes.
 
     Examples:
@@ -94,6 +105,7 @@ client_secret=Secret('**********'), scopes=('read',))
         *,
         clock: Callable[[], float] = time.monotonic,
         expiry_margin: float = 30.0,
+        client_auth: Literal["basic", "body"] = "basic",
     ) -> None:
         url = httpx.URL(token_url)
         if not url.scheme or not url.host:
@@ -120,6 +132,13 @@ client_secret=Secret('**********'), scopes=('read',))
                 "negative; pass the seconds to refresh before expiry, 0 or more"
             )
             raise ConfigurationError(msg, option="expiry_margin")
+        if client_auth not in ("basic", "body"):
+            msg = (
+                f"OAuth2ClientCredentials(client_auth={client_auth!r}) is not a "
+                "client authentication method; pass 'basic' (HTTP Basic, the "
+                "default) or 'body' (client_secret_post)"
+            )
+            raise ConfigurationError(msg, option="client_auth")
         self._endpoint = _TokenEndpoint(
             url=url,
             client_id=client_id,
@@ -127,15 +146,19 @@ client_secret=Secret('**********'), scopes=('read',))
                 client_secret, owner="OAuth2ClientCredentials(client_secret)"
             ),
             scopes=tuple(scopes),
+            client_auth=client_auth,
         )
+        self._endpoint.register()
         self._cache = _TokenCache(clock=clock, margin=expiry_margin)
 
     def __repr__(self) -> str:
         endpoint = self._endpoint
+        auth = "" if endpoint.client_auth == "basic" else ", client_auth='body'"
         return (
             f"OAuth2ClientCredentials({scrub_url(endpoint.url)!r}, "
             f"client_id={endpoint.client_id!r}, "
-            f"client_secret={endpoint.client_secret!r}, scopes={endpoint.scopes!r})"
+            f"client_secret={endpoint.client_secret!r}, scopes={endpoint.scopes!r}"
+            f"{auth})"
         )
 
     def __reduce_ex__(self, protocol: SupportsIndex) -> NoReturn:
@@ -179,16 +202,25 @@ class _TokenEndpoint:
     client_id: str
     client_secret: Secret
     scopes: tuple[str, ...]
+    client_auth: Literal["basic", "body"] = "basic"
+
+    def register(self) -> str:
+        """Register the Basic token of the client credentials; return it."""
+        # RFC 6749 §2.3.1: both are form-encoded before they go into Basic auth.
+        return register_basic_credentials(
+            quote_plus(self.client_id), quote_plus(self.client_secret.reveal())
+        )
 
     def request(self) -> httpx.Request:
         form = {"grant_type": "client_credentials"}
         if self.scopes:
             form["scope"] = " ".join(self.scopes)
-        # RFC 6749 §2.3.1: both are form-encoded before they go into Basic auth.
-        userpass = f"{quote_plus(self.client_id)}:"
-        userpass += quote_plus(self.client_secret.reveal())
-        basic = b64encode(userpass.encode()).decode("ascii")
-        headers = {"Authorization": f"Basic {basic}", "Accept": "application/json"}
+        headers = {"Accept": "application/json"}
+        if self.client_auth == "body":
+            form["client_id"] = self.client_id
+            form["client_secret"] = self.client_secret.reveal()
+        else:
+            headers["Authorization"] = f"Basic {self.register()}"
         return httpx.Request("POST", self.url, data=form, headers=headers)
 
     def parse(self, response: httpx.Response, *, connector: str) -> tuple[str, float]:

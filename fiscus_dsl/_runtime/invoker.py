@@ -23,7 +23,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, TypeVar, final
 
 from fiscus_dsl._runtime import hooks as dispatch
-from fiscus_dsl._runtime import telemetry
+from fiscus_dsl._runtime import logs, telemetry
 from fiscus_dsl._runtime.attempts import CURRENT_ATTEMPT, Attempt
 from fiscus_dsl._runtime.hooks import TaskContext, merge_hooks
 from fiscus_dsl._runtime.resolve import resolve
@@ -154,6 +154,7 @@ class Invoker:
             except SkipTask:
                 raise
             except Exception as exc:  # a failed attempt: the policy decides
+                logs.scrub_error(exc)  # before a hook, a log line or a span sees it
                 delay = (
                     -1.0
                     if retry is None
@@ -161,6 +162,13 @@ class Invoker:
                 )
                 if delay < 0:
                     raise
+                logs.task_retried(
+                    slot.scope.workflow,
+                    slot.id,
+                    attempt=slot.attempts,
+                    delay=delay,
+                    error=exc,
+                )
                 if span is not None:
                     telemetry.record_retry(
                         span, attempt=slot.attempts, error=exc, delay=delay

@@ -31,7 +31,7 @@ from opentelemetry import trace
 
 from fiscus_dsl._graph.specs import construct_trusted
 from fiscus_dsl._runtime import hooks as dispatch
-from fiscus_dsl._runtime import telemetry
+from fiscus_dsl._runtime import logs, telemetry
 from fiscus_dsl._runtime.dependencies import past_tense, value_dependencies
 from fiscus_dsl._runtime.hooks import RunContext, merge_hooks
 from fiscus_dsl._runtime.journal import Journal
@@ -140,6 +140,8 @@ class Run:
 
     async def execute(self) -> RunResult[Any]:
         """Run the plan and return its ``RunResult``; see the module docstring."""
+        if not self.plan.standalone:
+            logs.run_started(self.plan.name, self.run_id)
         parent = self._open_span()
         token = otel_context.attach(parent) if self.span is not None else None
         try:
@@ -158,6 +160,8 @@ class Run:
         if journal is not None:
             result = self._record_end(journal, result)
         self._end_span(result.status.value, result.error_message)
+        if not self.plan.standalone:
+            logs.run_finished(result)
         return result
 
     def _record_end(self, journal: Journal, result: RunResult[Any]) -> RunResult[Any]:
@@ -209,6 +213,7 @@ class Run:
         try:
             await call
         except Exception as exc:  # a hook is user code at the run's boundary
+            logs.scrub_error(exc)
             message = (
                 f"Hook {kind} of workflow {self.plan.name!r} raised "
                 f"{type(exc).__name__}: {exc}; fix the hook (the error is "

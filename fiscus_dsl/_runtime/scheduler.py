@@ -22,7 +22,7 @@ from opentelemetry import trace
 
 from fiscus_dsl._dsl.plan import PlanNode
 from fiscus_dsl._graph.render import describe_condition
-from fiscus_dsl._runtime import telemetry
+from fiscus_dsl._runtime import logs, telemetry
 from fiscus_dsl._runtime.dependencies import (
     inside,
     output_value,
@@ -307,7 +307,7 @@ class Scheduler:
                             None,
                         )
                     except Exception as exc:  # the task boundary: see _failure
-                        outcome = _failure(exc)
+                        outcome = _failure(slot, exc)
                     slot.ended_at = self.clock()
                 else:  # inline, not a coroutine of its own: one frame per task
                     span, token = self._start_span(slot)
@@ -320,7 +320,7 @@ class Scheduler:
                             None,
                         )
                     except Exception as exc:  # the task boundary: see _failure
-                        ended = _failure(exc)
+                        ended = _failure(slot, exc)
                     finally:  # cancelled too: the span ends, the cancel goes on
                         self._end_span(slot, span, token, ended)
                     outcome = ended
@@ -566,12 +566,20 @@ class Scheduler:
         self._settle(slot, SUCCEEDED, [child.value for child in children], None, None)
 
 
-def _failure(error: Exception) -> Outcome:
-    """Say how a task ended that raised: skipped by a hook, or failed."""
+def _failure(slot: Slot, error: Exception) -> Outcome:
+    """Say how a task ended that raised: skipped by a hook, or failed.
+
+    A failed task's error is scrubbed of secrets, its chain included,
+    before the result, the store, a span or a log line reads it.
+    """
     if isinstance(error, SkipTask):
         return SKIPPED, None, None, "it raised SkipTask (from a hook or its body)"
     if isinstance(error, Unavailable):
         return SKIPPED, None, None, "no option of its coalesce(...) succeeded"
+    logs.scrub_error(error)
+    logs.task_failed(
+        slot.scope.workflow, slot.id, attempts=max(slot.attempts, 1), error=error
+    )
     return FAILED, None, error, None
 
 

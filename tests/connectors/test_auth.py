@@ -20,7 +20,7 @@ from fiscus_dsl import (
     SecretPicklingError,
     UnsafeURLError,
 )
-from fiscus_dsl._connectors.scrub import scrub_url
+from fiscus_dsl._connectors.scrub import scrub_text, scrub_url
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -75,6 +75,13 @@ async def test_basic_auth_sends_the_standard_header(router: respx.MockRouter) ->
 
     expected = base64.b64encode(f"alice:{PASSWORD}".encode()).decode()
     assert route.calls.last.request.headers["Authorization"] == f"Basic {expected}"
+
+
+def test_basic_auth_registers_its_header_token_as_a_secret() -> None:
+    BasicAuth("alice", Secret("pw_basic_token_CANARY"))
+
+    token = base64.b64encode(b"alice:pw_basic_token_CANARY").decode()
+    assert scrub_text(f"echo: Basic {token}") == "echo: Basic **********"
 
 
 async def test_basic_auth_encodes_non_ascii_as_utf8(router: respx.MockRouter) -> None:

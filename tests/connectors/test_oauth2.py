@@ -6,7 +6,7 @@ import asyncio
 import base64
 import pickle
 from typing import TYPE_CHECKING
-from urllib.parse import parse_qs, unquote_plus
+from urllib.parse import parse_qs, quote_plus, unquote_plus
 
 import httpx
 import pytest
@@ -380,6 +380,82 @@ async def test_a_401_after_another_refresh_reuses_the_new_token(
     assert quick.status_code == 401
     assert response.status_code == 200
     assert token.call_count == 2
+
+
+async def test_body_client_auth_sends_the_credentials_in_the_form(
+    router: respx.MockRouter,
+) -> None:
+    token = router.post(TOKEN_URL).respond(json=token_body("at-body-0001"))
+    api = router.get(ITEMS).respond(json=[])
+    auth = OAuth2ClientCredentials(
+        TOKEN_URL, CLIENT_ID, Secret(CLIENT_SECRET), ["read"], client_auth="body"
+    )
+
+    async with client(auth) as http:
+        await http.get("/items")
+
+    sent = token.calls.last.request
+    assert "Authorization" not in sent.headers
+    assert parse_qs(sent.content.decode()) == {
+        "grant_type": ["client_credentials"],
+        "scope": ["read"],
+        "client_id": [CLIENT_ID],
+        "client_secret": [CLIENT_SECRET],
+    }
+    assert bearer(api) == "Bearer at-body-0001"
+
+
+async def test_an_echo_of_the_basic_client_credentials_is_masked(
+    router: respx.MockRouter,
+) -> None:
+    userpass = f"{quote_plus(CLIENT_ID)}:{quote_plus(CLIENT_SECRET)}"
+    basic = base64.b64encode(userpass.encode()).decode("ascii")
+    router.post(TOKEN_URL).respond(401, text=f"bad client, got Basic {basic}")
+
+    async with client(make_auth()) as http:
+        with pytest.raises(ConnectorError, match="answered 401") as caught:
+            await http.get("/items")
+
+    assert basic not in str(caught.value)
+    assert f"Basic {MASK}" in str(caught.value)
+
+
+async def test_an_echo_of_the_body_client_secret_is_masked(
+    router: respx.MockRouter,
+) -> None:
+    echoed = f"grant_type=client_credentials&client_secret={quote_plus(CLIENT_SECRET)}"
+    router.post(TOKEN_URL).respond(400, json={"error": "invalid", "sent": echoed})
+    auth = OAuth2ClientCredentials(
+        TOKEN_URL, CLIENT_ID, Secret(CLIENT_SECRET), client_auth="body"
+    )
+
+    async with client(auth) as http:
+        with pytest.raises(ConnectorError, match="answered 400") as caught:
+            await http.get("/items")
+
+    assert quote_plus(CLIENT_SECRET) not in str(caught.value)
+
+
+def test_an_unknown_client_auth_is_refused() -> None:
+    with pytest.raises(
+        ConfigurationError, match=r"client_auth='post'\) is not a client auth"
+    ) as caught:
+        OAuth2ClientCredentials(
+            TOKEN_URL,
+            CLIENT_ID,
+            Secret(CLIENT_SECRET),
+            client_auth="post",  # type: ignore[arg-type]  # the wrong value is the point
+        )
+
+    assert caught.value.option == "client_auth"
+
+
+def test_repr_names_body_client_auth() -> None:
+    auth = OAuth2ClientCredentials(
+        TOKEN_URL, CLIENT_ID, Secret(CLIENT_SECRET), client_auth="body"
+    )
+
+    assert repr(auth).endswith("scopes=(), client_auth='body')")
 
 
 # ---------------------------------------------------------------- bad token answers

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import traceback
+
 import httpx
 import pytest
 
@@ -10,8 +13,13 @@ from fiscus_dsl._connectors.scrub import (
     MASK,
     REDACTED,
     is_secret_query_name,
+    register_basic_credentials,
+    register_header,
     register_secret,
+    register_userinfo,
+    scrub_exception,
     scrub_excerpt,
+    scrub_message,
     scrub_text,
     scrub_url,
 )
@@ -245,3 +253,232 @@ def test_scrub_excerpt_masks_registered_secrets_before_cutting() -> None:
 def test_redacted_is_the_opentelemetry_placeholder() -> None:
     assert REDACTED == "REDACTED"
     assert MASK == "**********"
+
+
+# ---------------------------------------------------------------- more forms
+
+
+def test_register_secret_also_masks_the_form_encoded_form() -> None:
+    register_secret("cs two words&more")
+
+    assert scrub_text("client_secret=cs+two+words%26more") == f"client_secret={MASK}"
+
+
+def test_register_basic_credentials_masks_the_token_and_the_password() -> None:
+    token = register_basic_credentials("bob", "pw_basic_0042")
+
+    assert token == base64.b64encode(b"bob:pw_basic_0042").decode("ascii")
+    assert scrub_text(f"Basic {token} pw_basic_0042") == f"Basic {MASK} {MASK}"
+
+
+def test_register_userinfo_masks_the_password_and_its_basic_token() -> None:
+    register_userinfo(httpx.URL("https://bob:pw_user_0042@api.example.com/v1"))
+
+    echoed = base64.b64encode(b"bob:pw_user_0042").decode("ascii")
+    assert scrub_text(f"{echoed} pw_user_0042") == f"{MASK} {MASK}"
+    assert scrub_text("bob") == "bob"
+
+
+def test_register_userinfo_takes_a_lone_user_name_for_a_token() -> None:
+    register_userinfo(httpx.URL("https://ghp_token_0042@api.example.com/v1"))
+
+    assert scrub_text("ghp_token_0042") == MASK
+
+
+def test_register_userinfo_of_a_url_without_one_registers_nothing() -> None:
+    register_userinfo(httpx.URL("https://api.example.com/v1"))
+
+    assert scrub._REGISTRY.pattern is None
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "masked"),
+    [
+        ("X-API-Key", "k_header_0042", "k_header_0042"),
+        ("Authorization", "Token t_header_0042", "t_header_0042"),
+        ("Cookie", "theme=dark; session=s_cookie_0042", "s_cookie_0042"),
+        ("Cookie", "lang=fr; connect.sid=s_cookie_0043", "s_cookie_0043"),
+    ],
+)
+def test_register_header_masks_a_credential_header(
+    name: str, value: str, masked: str
+) -> None:
+    register_header(name, value)
+
+    assert scrub_text(f"echo {masked} {value}") == f"echo {MASK} {MASK}"
+
+
+def test_register_header_keeps_other_cookies_and_headers() -> None:
+    register_header("Cookie", "theme=dark; session=s_cookie_0044")
+    register_header("Accept-Language", "en-GB-oxendict")
+
+    assert scrub_text("theme=dark en-GB-oxendict") == "theme=dark en-GB-oxendict"
+
+
+# ---------------------------------------------------------------- scrub_message
+
+
+def test_scrub_message_scrubs_every_url_it_quotes() -> None:
+    text = (
+        'HTTP Request: GET https://bob:pw@a.example.com/x?api_key=k1&page=2 "200"; '
+        "then http://b.example.com/y?token=t2, done"
+    )
+
+    assert scrub_message(text) == (
+        "HTTP Request: GET https://REDACTED:REDACTED@a.example.com/x?api_key=REDACTED"
+        '&page=2 "200"; then http://b.example.com/y?token=REDACTED, done'
+    )
+
+
+def test_scrub_message_masks_registered_secrets_outside_urls() -> None:
+    register_secret("tok_message_0042")
+
+    assert scrub_message("refused tok_message_0042") == f"refused {MASK}"
+
+
+def test_scrub_message_keeps_a_query_value_already_masked() -> None:
+    register_secret("tok_message_0043")
+
+    text = "GET https://a.example.com/x?api_key=tok_message_0043; not sent"
+
+    assert scrub_message(text) == (
+        f"GET https://a.example.com/x?api_key={MASK}; not sent"
+    )
+
+
+def test_scrub_message_leaves_text_without_secrets_as_it_is() -> None:
+    text = "Task 'fetch' failed: see https://docs.example.com/errors#e42."
+
+    assert scrub_message(text) == text
+
+
+# ---------------------------------------------------------------- scrub_exception
+
+
+class StubbornError(Exception):
+    """An error whose text comes from ``__str__``, not from its args."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text
+
+    def __str__(self) -> str:
+        return self.text
+
+
+class BrokenStrError(Exception):
+    """An error whose ``__str__`` raises."""
+
+    def __str__(self) -> str:
+        raise ValueError
+
+
+def chain(
+    error: BaseException,
+    *,
+    cause: BaseException | None = None,
+    context: BaseException | None = None,
+) -> BaseException:
+    """Link ``error`` to a cause and a context, as ``raise ... from`` would."""
+    if cause is not None:
+        error.__cause__ = cause  # this also suppresses the context, as raise does
+    error.__context__ = context
+    return error
+
+
+def printed(error: BaseException) -> str:
+    return "".join(traceback.format_exception(error))
+
+
+def test_scrub_exception_scrubs_the_error_and_its_cause() -> None:
+    register_secret("tok_chain_0042")
+    cause = KeyError("tok_chain_0042")
+    error = chain(RuntimeError("lookup of tok_chain_0042 failed"), cause=cause)
+
+    scrub_exception(error)
+
+    assert error.args == (f"lookup of {MASK} failed",)
+    assert error.__cause__ is cause
+    assert cause.args == (MASK,)
+    assert "tok_chain_0042" not in printed(error)
+
+
+def test_scrub_exception_scrubs_the_implicit_context_too() -> None:
+    register_secret("tok_context_0042")
+    context = ValueError("bad https://bob:pw@a.example.com/?token=unregistered")
+    error = chain(OSError(2, "No such file", "/keys/tok_context_0042"), context=context)
+
+    scrub_exception(error)
+    text = printed(error)
+
+    assert "tok_context_0042" not in text
+    assert f"/keys/{MASK}" in text
+    assert "https://REDACTED:REDACTED@a.example.com/?token=REDACTED" in text
+
+
+def test_scrub_exception_scrubs_notes_and_group_members() -> None:
+    register_secret("tok_group_0042")
+    member = ValueError("tok_group_0042")
+    member.add_note("note on tok_group_0042")
+    group = ExceptionGroup("two failed", [member, KeyError("k")])
+
+    scrub_exception(group)
+
+    assert member.args == (MASK,)
+    assert member.__notes__ == [f"note on {MASK}"]
+    assert "tok_group_0042" not in printed(group)
+
+
+def test_scrub_exception_cuts_a_cause_whose_text_cannot_be_scrubbed() -> None:
+    register_secret("tok_stubborn_0042")
+    error = chain(
+        RuntimeError("wrapped"), cause=StubbornError("always tok_stubborn_0042")
+    )
+
+    scrub_exception(error)
+    text = printed(error)
+
+    assert error.__cause__ is None
+    assert "tok_stubborn_0042" not in text
+    assert "test_scrub.StubbornError this error was chained to" in text
+
+
+def test_scrub_exception_cuts_an_implicit_context_and_suppresses_it() -> None:
+    register_secret("tok_stubborn_0043")
+    error = chain(
+        RuntimeError("wrapped"), context=StubbornError("always tok_stubborn_0043")
+    )
+
+    scrub_exception(error)
+
+    assert error.__context__ is None
+    assert error.__suppress_context__ is True
+    assert "tok_stubborn_0043" not in printed(error)
+
+
+def test_scrub_exception_keeps_a_link_whose_str_is_broken() -> None:
+    cause = BrokenStrError()
+    error = chain(RuntimeError("wrapped"), cause=cause)
+
+    scrub_exception(error)
+
+    assert error.__cause__ is cause
+
+
+def test_scrub_exception_stops_at_a_cycle() -> None:
+    register_secret("tok_cycle_0042")
+    first, second = ValueError("tok_cycle_0042"), KeyError("tok_cycle_0042")
+    chain(first, context=second)
+    chain(second, context=first)
+
+    scrub_exception(first)
+
+    assert (first.args, second.args) == ((MASK,), (MASK,))
+
+
+def test_scrub_url_redacts_a_secret_encoded_as_no_registered_form() -> None:
+    register_secret("sk two/parts_0042")
+    written = "https://api.example.com/v1?custom=sk+two/parts_0042"  # "/" kept
+
+    assert scrub_text(written) == written  # neither quote form matches
+    assert scrub_url(written) == f"https://api.example.com/v1?custom={REDACTED}"
