@@ -19,7 +19,14 @@ from typing import TYPE_CHECKING, Any, final
 
 from fiscus_dsl._connectors.scrub import scrub_text
 from fiscus_dsl._dict_api.response import FiscusResponse
-from fiscus_dsl._dict_api.spec import TEMPLATE, Callback, TaskSpec, template_path
+from fiscus_dsl._dict_api.spec import (
+    TEMPLATE,
+    Callback,
+    TaskSpec,
+    child,
+    not_data,
+    template_path,
+)
 from fiscus_dsl._dsl.conditions import outcome, when
 from fiscus_dsl._dsl.hooks import Hooks
 from fiscus_dsl._dsl.task import Task, TaskOptions
@@ -393,30 +400,23 @@ def _lookup(match: Any, named: Mapping[str, TaskOutcome], spec: TaskSpec) -> obj
         raise SkipTask(msg)
     value: object = result.value
     for key in template_path(path):
-        try:
-            value = _step(value, key)
-        except (LookupError, AttributeError, TypeError) as exc:
+        found, value = child(value, key)
+        if not found:
             msg = (
-                f"Task {spec.index}: {{{{{name}{path}}}}} found nothing at {key!r} "
-                f"in the result of {name!r}"
+                f"Task {spec.index}: field 'params': {{{{{name}{path}}}}} found "
+                f"nothing at {key!r} in the result of {name!r}; a template reads "
+                "keys and indexes of data (dicts, lists, model fields)"
             )
-            raise TaskDefinitionError(msg, index=spec.index, field="params") from exc
+            raise TaskDefinitionError(msg, index=spec.index, field="params")
+    kind = not_data(value)
+    if kind is not None:
+        msg = (
+            f"Task {spec.index}: field 'params': {{{{{name}{path}}}}} reads {kind} "
+            f"in the result of {name!r}, which is not data; a template gives JSON "
+            "values, dicts, lists or model fields only"
+        )
+        raise TaskDefinitionError(msg, index=spec.index, field="params")
     return value
-
-
-def _step(value: object, key: str | int) -> object:
-    if isinstance(value, Mapping):
-        return value[key]
-    if isinstance(value, list | tuple):
-        if isinstance(key, str):
-            msg = f"a list has no key {key!r}"
-            raise TypeError(msg)
-        return value[key]
-    name = str(key)
-    if name.startswith("_"):  # read_tasks refuses these; never reach past the fields
-        msg = f"{type(value).__name__} has no public attribute {name!r}"
-        raise AttributeError(msg)
-    return getattr(value, name)
 
 
 async def _call(
