@@ -6,12 +6,16 @@ whole; the others go to the query (GET, DELETE, HEAD, OPTIONS) or to a JSON
 body, unless a ``Query()``, ``Header()`` or ``Body()`` marker in
 ``Annotated`` says otherwise. The built URL must keep the connector's
 scheme, host, port and base path, or nothing is sent. The return
-annotation validates the response.
+annotation validates the response. A JSON body is measured before it is
+built (``check_body_size``): one over ``MAX_BODY_BYTES`` is a
+``ConnectorError`` and nothing is sent, however its data was made (a task
+file's aliases can make a small file stand for a huge body).
 """
 
 from __future__ import annotations
 
 import inspect
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -23,7 +27,8 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from pydantic_core import to_jsonable_python
 
 from fiscus_dsl._connectors.auth import Secret
-from fiscus_dsl.errors import ConfigurationError
+from fiscus_dsl._connectors.scrub import scrub_url
+from fiscus_dsl.errors import ConfigurationError, ConnectorError, FiscusErrorCode
 
 if TYPE_CHECKING:
     from fiscus_dsl._dsl.signature import CallSignature
@@ -33,6 +38,8 @@ QUERY_METHODS: Final = frozenset({"GET", "HEAD", "DELETE", "OPTIONS"})
 IDEMPOTENT_METHODS: Final = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
 _PLACEHOLDER: Final = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _DOT_SEGMENTS: Final = {".": "%2E", "..": "%2E%2E"}
+MAX_BODY_BYTES: Final = 16 * 1024 * 1024
+"""The largest JSON request body an operation sends, in bytes (16 MiB)."""
 
 
 # ---------------------------------------------------------------- markers
@@ -218,6 +225,8 @@ class Operation:
                 body, has_body = value, True
         if fields and not has_body:
             body, has_body = fields, True
+        if has_body:
+            self.check_body_size(body, base_url)
         # The raw (still percent-encoded) base path: the decoded one may hold
         # "/", "?", "{" or non-ASCII characters that would change the URL.
         template = self.template(base_url.raw_path.decode("ascii"))
@@ -231,6 +240,33 @@ class Operation:
             json=_revealed(body) if has_body else None,
             has_body=has_body,
             template=template,
+        )
+
+    def check_body_size(
+        self, body: object, base_url: httpx.URL, *, limit: int = MAX_BODY_BYTES
+    ) -> None:
+        """Refuse a body whose compact JSON is over ``limit`` bytes, before building it.
+
+        Raises:
+            ConnectorError: The body is too big (``INVALID_REQUEST``, not
+                retryable); nothing was sent.
+        """
+        size = json_size(body, limit)
+        if size <= limit:
+            return
+        url = scrub_url(base_url)
+        msg = (
+            f"Operation {self.name!r} of connector {self.connector!r}: the request "
+            f"body is over {limit:,} bytes of JSON; nothing was sent. Send the "
+            "data in smaller requests"
+        )
+        raise ConnectorError(
+            msg,
+            connector=self.connector,
+            operation=self.name,
+            method=self.method,
+            url=url,
+            code=FiscusErrorCode.INVALID_REQUEST,
         )
 
     def parse(self, response: httpx.Response) -> object:
@@ -440,6 +476,38 @@ def _revealed(value: object) -> object:
     if isinstance(value, list | tuple):
         return [_revealed(item) for item in value]
     return to_jsonable_python(value)
+
+
+def json_size(value: object, limit: int) -> int:
+    """Return the bytes of ``value`` as compact JSON, counted no further than ``limit``.
+
+    Walked without recursion and without building the JSON, so a value
+    that repeats one large object many times costs only up to ``limit``.
+    The count is exact for JSON data and close for models (field names).
+
+    Examples:
+        >>> json_size({"a": [1, "é", None]}, 100) == len('{"a":[1,"é",null]}'.encode())
+        True
+    """
+    stack = [value]
+    size = 0
+    while stack and size <= limit:
+        item = stack.pop()
+        if isinstance(item, Secret):
+            item = item.reveal()
+        if isinstance(item, BaseModel):
+            item = {name: getattr(item, name) for name in type(item).model_fields}
+        if isinstance(item, Mapping):
+            size += 2 + max(2 * len(item) - 1, 0)  # braces, colons, commas
+            for key, each in item.items():
+                stack.extend((each, str(key)))
+        elif isinstance(item, list | tuple | set | frozenset):
+            size += 2 + max(len(item) - 1, 0)  # brackets, commas
+            stack.extend(item)
+        else:
+            text = json.dumps(to_jsonable_python(item), ensure_ascii=False)
+            size += len(text.encode("utf-8", "surrogatepass"))
+    return size
 
 
 def describe_validation(error: ValidationError) -> tuple[list[str], str]:
