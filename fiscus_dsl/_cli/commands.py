@@ -3,8 +3,9 @@
 ``run FILE.py[:WORKFLOW]`` runs a workflow with a live task table
 (``--full``: each detail whole; ``--json``: the ``RunResult`` only);
 ``graph`` prints Mermaid, DOT or JSON and runs nothing; ``check FILE.py``
-traces every workflow of a file and names the line of each tracing error; ``demo`` serves the sandbox API on loopback
-and runs the onboarding workflow against it. ``main`` is the console
+traces every workflow of a file and names the line of each tracing error;
+``demo`` serves the sandbox API on loopback and runs the onboarding
+workflow against it. ``main`` is the console
 script's entry point.
 """
 
