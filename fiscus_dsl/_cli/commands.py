@@ -5,8 +5,7 @@
 ``graph`` prints Mermaid, DOT or JSON and runs nothing; ``check FILE.py``
 traces every workflow of a file and names the line of each tracing error;
 ``demo`` serves the sandbox API on loopback and runs the onboarding
-workflow against it. ``main`` is the console
-script's entry point.
+workflow against it. ``main`` is the console script's entry point.
 """
 
 from __future__ import annotations
