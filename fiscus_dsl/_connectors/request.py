@@ -9,7 +9,8 @@ scheme, host, port and base path, or nothing is sent. The return
 annotation validates the response. A JSON body is measured before it is
 built (``check_body_size``): one over ``MAX_BODY_BYTES`` is a
 ``ConnectorError`` and nothing is sent, however its data was made (a task
-file's aliases can make a small file stand for a huge body).
+file's aliases can make a small file stand for a huge body); so is a
+header value that is not ASCII, which httpx cannot encode.
 """
 
 from __future__ import annotations
@@ -218,7 +219,9 @@ class Operation:
                     (parameter.wire_name, text) for text in _query_texts(value)
                 )
             elif parameter.location == "header":
-                headers[parameter.wire_name] = _plain(value)
+                headers[parameter.wire_name] = self._header_text(
+                    parameter, value, base_url
+                )
             elif parameter.location == "field":
                 fields[parameter.wire_name] = value
             else:
@@ -251,21 +254,34 @@ class Operation:
             ConnectorError: The body is too big (``INVALID_REQUEST``, not
                 retryable); nothing was sent.
         """
-        size = json_size(body, limit)
-        if size <= limit:
-            return
-        url = scrub_url(base_url)
-        msg = (
-            f"Operation {self.name!r} of connector {self.connector!r}: the request "
-            f"body is over {limit:,} bytes of JSON; nothing was sent. Send the "
-            "data in smaller requests"
+        if json_size(body, limit) > limit:
+            problem = (
+                f"the request body is over {limit:,} bytes of JSON; nothing was "
+                "sent. Send the data in smaller requests"
+            )
+            raise self._refused(problem, base_url)
+
+    def _header_text(
+        self, parameter: Parameter, value: object, base_url: httpx.URL
+    ) -> str:
+        text = _plain(value)
+        if text.isascii():  # CR, LF and the like are the transport's to refuse
+            return text
+        problem = (
+            f"header {parameter.wire_name!r} (parameter {parameter.name!r}) holds "
+            "a character that is not ASCII; nothing was sent. Percent-encode the "
+            "value, or send it in the query or the body"
         )
-        raise ConnectorError(
-            msg,
+        raise self._refused(problem, base_url)
+
+    def _refused(self, problem: str, base_url: httpx.URL) -> ConnectorError:
+        """Return the error for a request refused before sending: not retryable."""
+        return ConnectorError(
+            f"Operation {self.name!r} of connector {self.connector!r}: {problem}",
             connector=self.connector,
             operation=self.name,
             method=self.method,
-            url=url,
+            url=scrub_url(base_url),
             code=FiscusErrorCode.INVALID_REQUEST,
         )
 

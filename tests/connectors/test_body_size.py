@@ -1,4 +1,4 @@
-"""A JSON request body over ``MAX_BODY_BYTES`` is refused before anything is sent.
+"""Requests refused before sending: a JSON body over the limit, a non-ASCII header.
 
 A value that repeats one large object (as a task file's aliases, or shared
 references, can) must cost no more than the limit to measure: ``json_size``
@@ -21,6 +21,7 @@ from fiscus_dsl import (
     ConnectorError,
     FiscusClient,
     FiscusErrorCode,
+    Header,
     Runner,
     Secret,
 )
@@ -155,3 +156,34 @@ def test_check_body_size_allows_exactly_the_limit() -> None:
     operation.check_body_size(body, httpx.URL(BASE), limit=14)
     with pytest.raises(ConnectorError, match=r"over 13 bytes of JSON"):
         operation.check_body_size(body, httpx.URL(BASE), limit=13)
+
+
+@pytest.mark.parametrize("value", ["é", "snow ☃", "\udcff"])
+def test_a_header_value_that_is_not_ascii_is_refused_unsent(
+    runner: Runner, value: str
+) -> None:
+    sent: list[httpx.Request] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        return httpx.Response(200, json={})
+
+    tagged = Connector("Tagged", BASE, transport=httpx.MockTransport(answer))
+
+    @tagged.operation("GET /items")
+    def items(tag: Annotated[str, Header(alias="X-Tag")]) -> dict[str, object]:
+        """List items by tag."""
+        raise NotImplementedError
+
+    with pytest.raises(ConnectorError) as caught:
+        items(value)
+
+    assert str(caught.value) == (
+        "Operation 'items' of connector 'Tagged': header 'X-Tag' (parameter 'tag') "
+        "holds a character that is not ASCII; nothing was sent. Percent-encode the "
+        "value, or send it in the query or the body"
+    )
+    assert caught.value.code is FiscusErrorCode.INVALID_REQUEST
+    assert not caught.value.retryable
+    assert sent == []
+    assert items("plain ascii") == {}
