@@ -10,7 +10,8 @@ annotation validates the response. A JSON body is measured before it is
 built (``check_body_size``): one over ``MAX_BODY_BYTES`` is a
 ``ConnectorError`` and nothing is sent, however its data was made (a task
 file's aliases can make a small file stand for a huge body); so is a
-header value that is not ASCII, which httpx cannot encode.
+header value that is not visible ASCII with inner spaces (RFC 9110's
+field value), which httpx cannot encode or h11 refuses.
 """
 
 from __future__ import annotations
@@ -39,6 +40,8 @@ QUERY_METHODS: Final = frozenset({"GET", "HEAD", "DELETE", "OPTIONS"})
 IDEMPOTENT_METHODS: Final = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
 _PLACEHOLDER: Final = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _DOT_SEGMENTS: Final = {".": "%2E", "..": "%2E%2E"}
+#: A header value as RFC 9110 writes it: visible ASCII, inner spaces and tabs.
+_HEADER_VALUE: Final = re.compile(r"(?:[\x21-\x7e](?:[ \t]*[\x21-\x7e])*)?")
 MAX_BODY_BYTES: Final = 16 * 1024 * 1024
 """The largest JSON request body an operation sends, in bytes (16 MiB)."""
 
@@ -265,12 +268,13 @@ class Operation:
         self, parameter: Parameter, value: object, base_url: httpx.URL
     ) -> str:
         text = _plain(value)
-        if text.isascii():  # CR, LF and the like are the transport's to refuse
+        if _HEADER_VALUE.fullmatch(text):
             return text
         problem = (
             f"header {parameter.wire_name!r} (parameter {parameter.name!r}) holds "
-            "a character that is not ASCII; nothing was sent. Percent-encode the "
-            "value, or send it in the query or the body"
+            "what a header cannot carry (CR, LF, another control character, a "
+            "character that is not ASCII, or a space at either end); nothing was "
+            "sent. Percent-encode the value, or send it in the query or the body"
         )
         raise self._refused(problem, base_url)
 

@@ -158,8 +158,11 @@ def test_check_body_size_allows_exactly_the_limit() -> None:
         operation.check_body_size(body, httpx.URL(BASE), limit=13)
 
 
-@pytest.mark.parametrize("value", ["é", "snow ☃", "\udcff"])
-def test_a_header_value_that_is_not_ascii_is_refused_unsent(
+@pytest.mark.parametrize(
+    "value",
+    ["é", "snow ☃", "\udcff", "a\r\nX-Injected: 1", "nul\x00", "\x7f", " a", "a\t"],
+)
+def test_a_header_value_a_header_cannot_carry_is_refused_unsent(
     runner: Runner, value: str
 ) -> None:
     sent: list[httpx.Request] = []
@@ -180,10 +183,13 @@ def test_a_header_value_that_is_not_ascii_is_refused_unsent(
 
     assert str(caught.value) == (
         "Operation 'items' of connector 'Tagged': header 'X-Tag' (parameter 'tag') "
-        "holds a character that is not ASCII; nothing was sent. Percent-encode the "
-        "value, or send it in the query or the body"
+        "holds what a header cannot carry (CR, LF, another control character, a "
+        "character that is not ASCII, or a space at either end); nothing was sent. "
+        "Percent-encode the value, or send it in the query or the body"
     )
     assert caught.value.code is FiscusErrorCode.INVALID_REQUEST
     assert not caught.value.retryable
     assert sent == []
-    assert items("plain ascii") == {}
+    assert items("plain ascii\tand ~!") == {}
+    assert items("") == {}
+    assert [request.headers["X-Tag"] for request in sent] == ["plain ascii\tand ~!", ""]
