@@ -238,13 +238,14 @@ def _parse_yaml(text: str, where: str, max_depth: int, max_bytes: int) -> object
         _scan_yaml(text, where, max_depth, max(MAX_EXPANDED_BYTES, max_bytes))
         return yaml.safe_load(text)
     except yaml.YAMLError as exc:
+        line = ""  # first, so that cutting a long problem keeps it
         if isinstance(exc, yaml.MarkedYAMLError):
             mark = exc.problem_mark or exc.context_mark
             line = "" if mark is None else f" (line {mark.line + 1})"
-            problem = f"{exc.problem or exc.context or 'a syntax error'}{line}"
+            problem = exc.problem or exc.context or "a syntax error"
         else:
             problem = str(exc).splitlines()[0]
-        problem = f"is not valid YAML: {shorten(problem, 200)}; write plain YAML"
+        problem = f"is not valid YAML{line}: {shorten(problem, 200)}; write plain YAML"
         raise file_error(where, "file", problem) from exc
     except TaskDefinitionError:  # the scan's own, a ValueError too
         raise

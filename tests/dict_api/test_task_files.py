@@ -681,16 +681,16 @@ HOSTILE_CASES: Final[list[tuple[str, int | None, str, str]]] = [
         "python_object_apply.yaml",
         None,
         "file",
-        r"not valid YAML: could not determine a constructor for the tag "
-        r"'tag:yaml\.org,2002:python/object/apply:os\.system' \(line 5\)",
+        r"not valid YAML \(line 5\): could not determine a constructor for the tag "
+        r"'tag:yaml\.org,2002:python/object/apply:os\.system'; write plain YAML$",
     ),
     (
         "python_object_new.yaml",
         None,
         "file",
-        r"python/object/new:subprocess\.Popen' \(line 9\)",
+        r"\(line 9\): .*python/object/new:subprocess\.Popen'",
     ),
-    ("python_name.yaml", None, "file", r"python/name:os\.system' \(line 5\)"),
+    ("python_name.yaml", None, "file", r"\(line 5\): .*python/name:os\.system'"),
     (
         "import_in_condition.yaml",
         1,
@@ -766,7 +766,7 @@ HOSTILE_CASES: Final[list[tuple[str, int | None, str, str]]] = [
         "multiple_documents.yaml",
         None,
         "file",
-        r"not valid YAML: but found another document \(line 2\)",
+        r"not valid YAML \(line 2\): but found another document",
     ),
     ("nan.json", None, "file", r"not valid JSON: NaN is not a JSON number"),
     (
@@ -955,6 +955,20 @@ def test_an_alias_counts_its_depth_where_it_is_repeated() -> None:
     assert (caught.value.index, caught.value.field) == (None, "file")
 
 
+def test_a_long_yaml_problem_keeps_its_line_when_cut() -> None:
+    text = "tasks: []\nx: !!python/object/apply:" + "x" * 300 + " []\n"
+
+    with pytest.raises(TaskDefinitionError) as caught:
+        load_tasks_text(text, format="yaml")
+
+    message = str(caught.value)
+    assert message.startswith(
+        "The given YAML text is not valid YAML (line 2): could not determine a "
+        "constructor for the tag 'tag:yaml.org,2002:python/object/apply:xxx"
+    )
+    assert message.endswith("x…; write plain YAML")
+
+
 def test_a_json_file_of_too_many_values_is_refused() -> None:
     text = json.dumps({"tasks": [0] * MAX_NODES})
 
@@ -1026,12 +1040,12 @@ def test_a_registry_entry_that_is_not_a_function_is_refused() -> None:
             "yaml",
             None,
             "file",
-            r"not valid YAML: expected ',' or ']'.*\(line 2\)",
+            r"not valid YAML \(line 2\): expected ',' or ']'",
         ),
         ("- a\x00\n", "yaml", None, "file", "unacceptable character #x0000"),
         ("- " + "1" * 5000, "yaml", None, "file", "not valid YAML: Exceeds the limit"),
         ("- *nowhere\n", "yaml", None, "file", r"alias '\*nowhere' \(line 1\)"),
-        ("? [a]\n: b\n", "yaml", None, "file", r"found unhashable key \(line 1\)"),
+        ("? [a]\n: b\n", "yaml", None, "file", r"\(line 1\): found unhashable key"),
         (
             "[{",
             "json",
