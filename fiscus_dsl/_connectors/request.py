@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -42,6 +43,8 @@ _PLACEHOLDER: Final = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _DOT_SEGMENTS: Final = {".": "%2E", "..": "%2E%2E"}
 #: A header value as RFC 9110 writes it: visible ASCII, inner spaces and tabs.
 _HEADER_VALUE: Final = re.compile(r"(?:[\x21-\x7e](?:[ \t]*[\x21-\x7e])*)?")
+_EXACT_INT: Final = 10**18  # written by str() well within its digit limit
+_SCALARS: Final = frozenset({str, int, float, bool, type(None)})
 MAX_BODY_BYTES: Final = 16 * 1024 * 1024
 """The largest JSON request body an operation sends, in bytes (16 MiB)."""
 
@@ -513,9 +516,13 @@ def json_size(value: object, limit: int) -> int:
     size = 0
     while stack and size <= limit:
         item = stack.pop()
+        kind = type(item)
+        if kind in _SCALARS:  # the common case first: exact classes, no ABCs
+            size += _scalar_size(item)
+            continue
         if isinstance(item, Secret):
             item = item.reveal()
-        if isinstance(item, BaseModel):
+        elif isinstance(item, BaseModel):
             item = {name: getattr(item, name) for name in type(item).model_fields}
         if isinstance(item, Mapping):
             size += 2 + max(2 * len(item) - 1, 0)  # braces, colons, commas
@@ -525,9 +532,30 @@ def json_size(value: object, limit: int) -> int:
             size += 2 + max(len(item) - 1, 0)  # brackets, commas
             stack.extend(item)
         else:
-            text = json.dumps(to_jsonable_python(item), ensure_ascii=False)
-            size += len(text.encode("utf-8", "surrogatepass"))
+            size += _scalar_size(item)
     return size
+
+
+def _scalar_size(item: object) -> int:
+    """Return the bytes of one JSON scalar: the common cases without encoding it."""
+    if isinstance(item, str):
+        if (
+            item.isascii()
+            and item.isprintable()
+            and '"' not in item
+            and "\\" not in item
+        ):
+            return len(item) + 2  # nothing escaped: the text and its quotes
+    elif item is None or item is True:
+        return 4
+    elif item is False:
+        return 5
+    elif type(item) is int and -_EXACT_INT < item < _EXACT_INT:
+        return len(str(item))
+    elif type(item) is float and math.isfinite(item):
+        return len(repr(item))  # how json writes a float
+    text = json.dumps(to_jsonable_python(item), ensure_ascii=False)
+    return len(text.encode("utf-8", "surrogatepass"))
 
 
 def describe_validation(error: ValidationError) -> tuple[list[str], str]:

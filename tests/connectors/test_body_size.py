@@ -122,8 +122,10 @@ def test_the_dict_api_fails_only_the_task_whose_body_is_too_big(runner: Runner) 
         [],
         "",
         {"a": [1, "é", None, True, 2.5], "b": {"c": []}},
-        ["line\nbreak", 'quote"', "\u2028"],
+        ["line\nbreak", 'quote"', "back\\slash", "\u2028", "\x7f", "\x01", "plain"],
         (1, 2),
+        [10**30, -(10**17), 0, 1e300, -0.0, 0.1, True, False, None],
+        {1: "int key", None: "null key"},
     ],
 )
 def test_json_size_counts_the_compact_json_exactly(value: object) -> None:
