@@ -527,7 +527,11 @@ def json_size(value: object, limit: int) -> int:
         if isinstance(item, Mapping):
             size += 2 + max(2 * len(item) - 1, 0)  # braces, colons, commas
             for key, each in item.items():
-                stack.extend((each, str(key)))
+                size += _scalar_size(str(key))
+                if type(each) in _SCALARS:  # inline: most values are scalars
+                    size += _scalar_size(each)
+                else:
+                    stack.append(each)
         elif isinstance(item, list | tuple | set | frozenset):
             size += 2 + max(len(item) - 1, 0)  # brackets, commas
             stack.extend(item)
