@@ -31,9 +31,6 @@ ALLOWED: Final[dict[tuple[str, str], str]] = {
     ("_dict_api/files.py", "_no_nan"): (
         "a json.loads hook: _parse_json turns it into a TaskDefinitionError"
     ),
-    ("_dict_api/compile.py", "_step"): (
-        "caught by _lookup, which raises TaskDefinitionError from it"
-    ),
     ("_dict_api/file_conditions.py", "_contains"): (
         "a task file's `in`, evaluated as Python does: the condition's own "
         "error, recorded on the task's response like any a condition raises"

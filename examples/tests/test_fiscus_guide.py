@@ -44,7 +44,7 @@ WELCOME = {
     "body": "Glad to have you on board.",
     "status": "queued",
 }
-REFUSED = "\nError: Task 0 ('create_contact', CRMSystem.create_contact) failed: "
+REFUSED = "\nError: Task 0 ('create_contact') failed: HTTPStatusError 409 in "
 
 
 @dataclass(frozen=True, slots=True)

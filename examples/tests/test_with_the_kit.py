@@ -92,7 +92,7 @@ def test_chained_skips_the_email_when_the_crm_refuses(
     assert response.run is not None
     assert_failed(response.run, "create_contact", error=HTTPStatusError, match="409")
     assert_skipped(response.run, "send_email", match="condition")
-    assert "Error: Task 0 ('create_contact', CRMSystem.create_contact) failed" in (
+    assert "Error: Task 0 ('create_contact') failed: HTTPStatusError 409 in " in (
         capsys.readouterr().out
     )
 

@@ -1,11 +1,11 @@
 """The typer app: ``fiscus run``, ``graph``, ``check``, ``demo``, and ``tasks``.
 
-``run FILE.py[:WORKFLOW]`` runs a workflow with a live task table (``--json``:
-the ``RunResult`` only); ``graph`` prints Mermaid, DOT or JSON and runs
-nothing; ``check FILE.py`` traces every workflow of a file and names the
-line of each tracing error; ``demo`` serves the sandbox API on loopback
-and runs the onboarding workflow against it. ``main`` is the console
-script's entry point.
+``run FILE.py[:WORKFLOW]`` runs a workflow with a live task table
+(``--full``: each detail whole; ``--json``: the ``RunResult`` only);
+``graph`` prints Mermaid, DOT or JSON and runs nothing; ``check FILE.py``
+traces every workflow of a file and names the line of each tracing error;
+``demo`` serves the sandbox API on loopback and runs the onboarding
+workflow against it. ``main`` is the console script's entry point.
 """
 
 from __future__ import annotations
@@ -85,6 +85,12 @@ InputJson = Annotated[
         "--input-json", metavar="FILE", help="A JSON object of inputs ('-': stdin)."
     ),
 ]
+Full = Annotated[
+    bool,
+    typer.Option(
+        "--full", help="Show each task's detail in full, not cut at 240 characters."
+    ),
+]
 Target = Annotated[
     str, typer.Argument(metavar="FILE.py[:WORKFLOW]", help="The file and workflow.")
 ]
@@ -126,6 +132,7 @@ def run(
     as_json: Annotated[
         bool, typer.Option("--json", help="Print only the RunResult, as JSON.")
     ] = False,
+    full: Full = False,
 ) -> None:
     """Run a workflow with a live table of its tasks."""
     wf = find_workflow(target)
@@ -136,7 +143,7 @@ def run(
             result = default_runner().run(wf, **values)
             typer.echo(result.model_dump_json())
         else:
-            result = run_live(new_console(), wf, values)
+            result = run_live(new_console(), wf, values, full=full)
             report(result)
     except FiscusError as exc:  # TracingError, ArgumentValidationError: bad usage
         fail(str(exc))

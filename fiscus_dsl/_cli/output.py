@@ -29,7 +29,8 @@ STYLES: Final = {
 }
 """The rich style of each status in a table."""
 
-DETAIL_LIMIT: Final = 160
+DETAIL_LIMIT: Final = 240
+"""The most characters of a detail cell, unless ``--full`` asks for all of it."""
 
 
 def one_line(text: str) -> str:
@@ -53,9 +54,14 @@ def shorten(text: str, limit: int = DETAIL_LIMIT) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def detail_cell(detail: str) -> Text:
-    """Return a table's detail cell: one line, cut with an ellipsis where it ends."""
-    return Text(shorten(detail), style="dim", no_wrap=True, overflow="ellipsis")
+def detail_cell(detail: str, *, full: bool = False) -> Text:
+    """Return a table's detail cell, wrapped to the column's width.
+
+    Messages put their key detail (the error's type, status, field) first,
+    so the cut at ``DETAIL_LIMIT`` characters keeps it; ``full`` shows all.
+    """
+    text = detail if full else shorten(detail)
+    return Text(text, style="dim", overflow="fold")
 
 
 def duration(seconds: float) -> str:

@@ -74,9 +74,14 @@ class TaskTable:
     """
 
     def __init__(
-        self, graph: WorkflowGraph, *, clock: Callable[[], float] = time.monotonic
+        self,
+        graph: WorkflowGraph,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        full: bool = False,
     ) -> None:
         self._clock = clock
+        self._full = full
         self._lock = threading.Lock()  # hooks write while the display thread reads
         self._rows = {task_id: _Row() for task_id in _task_ids(graph)}
         self.hooks = Hooks(
@@ -138,15 +143,15 @@ class TaskTable:
         table.add_column("status", no_wrap=True)
         table.add_column("attempts", justify="right", no_wrap=True)
         table.add_column("time", justify="right", no_wrap=True)
-        table.add_column("detail", ratio=1, overflow="ellipsis")
+        table.add_column("detail", ratio=1, overflow="fold")
         now = self._clock()
         with self._lock:
             for task_id, row in self._rows.items():
-                table.add_row(*_cells(task_id, row, now))
+                table.add_row(*_cells(task_id, row, now, full=self._full))
         return table
 
 
-def _cells(task_id: str, row: _Row, now: float) -> tuple[Text, ...]:
+def _cells(task_id: str, row: _Row, now: float, *, full: bool) -> tuple[Text, ...]:
     status = row.status.replace("_", " ")
     if row.status == "retrying":
         status = f"retrying (attempt {row.attempts})"
@@ -158,7 +163,7 @@ def _cells(task_id: str, row: _Row, now: float) -> tuple[Text, ...]:
         Text(status, style=STYLES.get(row.status, "")),
         Text(str(row.attempts) if row.attempts else ""),
         Text("" if seconds is None else duration(seconds)),
-        detail_cell(row.detail),
+        detail_cell(row.detail, full=full),
     )
 
 
@@ -184,7 +189,11 @@ def runner_with(hooks: Hooks) -> Runner:
 
 
 def run_live(
-    console: Console, wf: Workflow[..., Any], inputs: Mapping[str, object]
+    console: Console,
+    wf: Workflow[..., Any],
+    inputs: Mapping[str, object],
+    *,
+    full: bool = False,
 ) -> RunResult[Any]:
     """Run a workflow with a live table of its tasks; return the ``RunResult``.
 
@@ -193,7 +202,7 @@ def run_live(
         WorkflowInputError: The inputs do not bind to the workflow.
         ArgumentValidationError: An input does not match its annotation.
     """
-    table = TaskTable(wf.compile((), inputs).graph())
+    table = TaskTable(wf.compile((), inputs).graph(), full=full)
     with Live(
         console=console, get_renderable=table.render, refresh_per_second=8
     ) as live:

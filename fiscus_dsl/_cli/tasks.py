@@ -10,8 +10,9 @@ names connectors and operations; the command is told where they come from:
 - ``--sandbox`` starts the sandbox API on loopback and adds its connectors
   (``CRMSystem``, ``Gmail``, ``Flaky``), after those of ``--connectors``.
 
-It prints a table of the tasks, the result and whether the tasks
-succeeded (``--json``: the ``FiscusResponse`` as JSON only), and exits 0
+It prints a table of the tasks (the detail column wraps; ``--full`` shows
+each detail whole), the result and whether the tasks succeeded
+(``--json``: the ``FiscusResponse`` as JSON only), and exits 0
 when every task that ran succeeded, 1 otherwise, 2 for a bad file.
 """
 
@@ -78,6 +79,12 @@ def tasks_run(
     as_json: Annotated[
         bool, typer.Option("--json", help="Print only the response, as JSON.")
     ] = False,
+    full: Annotated[
+        bool,
+        typer.Option(
+            "--full", help="Show each task's detail in full, not cut at 240 characters."
+        ),
+    ] = False,
 ) -> None:
     """Run a Fiscus task file through the dict API (FiscusClient.execute)."""
     if not connectors and not use_sandbox:
@@ -101,10 +108,10 @@ def tasks_run(
             response = client.execute(tasks=tasks)
         except TaskDefinitionError as exc:  # a connector or operation not found
             fail(str(exc))
-    finish(response, as_json=as_json)
+    finish(response, as_json=as_json, full=full)
 
 
-def finish(response: FiscusResponse, *, as_json: bool) -> None:
+def finish(response: FiscusResponse, *, as_json: bool, full: bool = False) -> None:
     """Print the response (or its JSON) and exit 1 unless it succeeded.
 
     A function of its own: on CPython 3.11, line tracing (coverage) of a frame
@@ -113,7 +120,7 @@ def finish(response: FiscusResponse, *, as_json: bool) -> None:
     if as_json:
         typer.echo(response.to_json())
     else:
-        print_response(response)
+        print_response(response, full=full)
     if not response.success:
         raise typer.Exit(FAILED)
 
@@ -134,12 +141,15 @@ def connector_modules(
     return found, registry
 
 
-def print_response(response: FiscusResponse) -> None:
-    """Print a table of the tasks, the result, and the outcome on one line."""
+def print_response(response: FiscusResponse, *, full: bool = False) -> None:
+    """Print a table of the tasks, the result, and the outcome on one line.
+
+    The detail column wraps; ``full`` shows each detail whole (see ``detail_cell``).
+    """
     table = Table(box=None, pad_edge=False, header_style="bold")
     for column in ("#", "task", "status"):
         table.add_column(column, no_wrap=True)
-    table.add_column("detail", ratio=1, overflow="ellipsis")
+    table.add_column("detail", ratio=1, overflow="fold")
     for index, each in enumerate(response.results or []):
         status = "failed"
         if each.skipped:
@@ -150,7 +160,7 @@ def print_response(response: FiscusResponse) -> None:
             Text(str(index)),
             Text(each.task_id or each.operation or ""),
             Text(status, style=STYLES[status]),
-            detail_cell(one_line(each.error_message or "")),
+            detail_cell(one_line(each.error_message or ""), full=full),
         )
     new_console().print(table)
     typer.echo("Result:")

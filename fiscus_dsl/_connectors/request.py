@@ -6,12 +6,19 @@ whole; the others go to the query (GET, DELETE, HEAD, OPTIONS) or to a JSON
 body, unless a ``Query()``, ``Header()`` or ``Body()`` marker in
 ``Annotated`` says otherwise. The built URL must keep the connector's
 scheme, host, port and base path, or nothing is sent. The return
-annotation validates the response.
+annotation validates the response. A JSON body is measured before it is
+built (``check_body_size``): one over ``MAX_BODY_BYTES`` is a
+``ConnectorError`` and nothing is sent, however its data was made (a task
+file's aliases can make a small file stand for a huge body); so is a
+header value that is not visible ASCII with inner spaces (RFC 9110's
+field value), which httpx cannot encode or h11 refuses.
 """
 
 from __future__ import annotations
 
 import inspect
+import json
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -23,7 +30,8 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from pydantic_core import to_jsonable_python
 
 from fiscus_dsl._connectors.auth import Secret
-from fiscus_dsl.errors import ConfigurationError
+from fiscus_dsl._connectors.scrub import scrub_url
+from fiscus_dsl.errors import ConfigurationError, ConnectorError, FiscusErrorCode
 
 if TYPE_CHECKING:
     from fiscus_dsl._dsl.signature import CallSignature
@@ -33,6 +41,12 @@ QUERY_METHODS: Final = frozenset({"GET", "HEAD", "DELETE", "OPTIONS"})
 IDEMPOTENT_METHODS: Final = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
 _PLACEHOLDER: Final = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _DOT_SEGMENTS: Final = {".": "%2E", "..": "%2E%2E"}
+#: A header value as RFC 9110 writes it: visible ASCII, inner spaces and tabs.
+_HEADER_VALUE: Final = re.compile(r"(?:[\x21-\x7e](?:[ \t]*[\x21-\x7e])*)?")
+_EXACT_INT: Final = 10**18  # written by str() well within its digit limit
+_SCALARS: Final = frozenset({str, int, float, bool, type(None)})
+MAX_BODY_BYTES: Final = 16 * 1024 * 1024
+"""The largest JSON request body an operation sends, in bytes (16 MiB)."""
 
 
 # ---------------------------------------------------------------- markers
@@ -211,13 +225,17 @@ class Operation:
                     (parameter.wire_name, text) for text in _query_texts(value)
                 )
             elif parameter.location == "header":
-                headers[parameter.wire_name] = _plain(value)
+                headers[parameter.wire_name] = self._header_text(
+                    parameter, value, base_url
+                )
             elif parameter.location == "field":
                 fields[parameter.wire_name] = value
             else:
                 body, has_body = value, True
         if fields and not has_body:
             body, has_body = fields, True
+        if has_body:
+            self.check_body_size(body, base_url)
         # The raw (still percent-encoded) base path: the decoded one may hold
         # "/", "?", "{" or non-ASCII characters that would change the URL.
         template = self.template(base_url.raw_path.decode("ascii"))
@@ -231,6 +249,47 @@ class Operation:
             json=_revealed(body) if has_body else None,
             has_body=has_body,
             template=template,
+        )
+
+    def check_body_size(
+        self, body: object, base_url: httpx.URL, *, limit: int = MAX_BODY_BYTES
+    ) -> None:
+        """Refuse a body whose compact JSON is over ``limit`` bytes, before building it.
+
+        Raises:
+            ConnectorError: The body is too big (``INVALID_REQUEST``, not
+                retryable); nothing was sent.
+        """
+        if json_size(body, limit) > limit:
+            problem = (
+                f"the request body is over {limit:,} bytes of JSON; nothing was "
+                "sent. Send the data in smaller requests"
+            )
+            raise self._refused(problem, base_url)
+
+    def _header_text(
+        self, parameter: Parameter, value: object, base_url: httpx.URL
+    ) -> str:
+        text = _plain(value)
+        if _HEADER_VALUE.fullmatch(text):
+            return text
+        problem = (
+            f"header {parameter.wire_name!r} (parameter {parameter.name!r}) holds "
+            "what a header cannot carry (CR, LF, another control character, a "
+            "character that is not ASCII, or a space at either end); nothing was "
+            "sent. Percent-encode the value, or send it in the query or the body"
+        )
+        raise self._refused(problem, base_url)
+
+    def _refused(self, problem: str, base_url: httpx.URL) -> ConnectorError:
+        """Return the error for a request refused before sending: not retryable."""
+        return ConnectorError(
+            f"Operation {self.name!r} of connector {self.connector!r}: {problem}",
+            connector=self.connector,
+            operation=self.name,
+            method=self.method,
+            url=scrub_url(base_url),
+            code=FiscusErrorCode.INVALID_REQUEST,
         )
 
     def parse(self, response: httpx.Response) -> object:
@@ -440,6 +499,67 @@ def _revealed(value: object) -> object:
     if isinstance(value, list | tuple):
         return [_revealed(item) for item in value]
     return to_jsonable_python(value)
+
+
+def json_size(value: object, limit: int) -> int:
+    """Return the bytes of ``value`` as compact JSON, counted no further than ``limit``.
+
+    Walked without recursion and without building the JSON, so a value
+    that repeats one large object many times costs only up to ``limit``.
+    The count is exact for JSON data and close for models (field names).
+
+    Examples:
+        >>> json_size({"a": [1, "é", None]}, 100) == len('{"a":[1,"é",null]}'.encode())
+        True
+    """
+    stack = [value]
+    size = 0
+    while stack and size <= limit:
+        item = stack.pop()
+        kind = type(item)
+        if kind in _SCALARS:  # the common case first: exact classes, no ABCs
+            size += _scalar_size(item)
+            continue
+        if isinstance(item, Secret):
+            item = item.reveal()
+        elif isinstance(item, BaseModel):
+            item = {name: getattr(item, name) for name in type(item).model_fields}
+        if isinstance(item, Mapping):
+            size += 2 + max(2 * len(item) - 1, 0)  # braces, colons, commas
+            for key, each in item.items():
+                size += _scalar_size(str(key))
+                if type(each) in _SCALARS:  # inline: most values are scalars
+                    size += _scalar_size(each)
+                else:
+                    stack.append(each)
+        elif isinstance(item, list | tuple | set | frozenset):
+            size += 2 + max(len(item) - 1, 0)  # brackets, commas
+            stack.extend(item)
+        else:
+            size += _scalar_size(item)
+    return size
+
+
+def _scalar_size(item: object) -> int:
+    """Return the bytes of one JSON scalar: the common cases without encoding it."""
+    if isinstance(item, str):
+        if (
+            item.isascii()
+            and item.isprintable()
+            and '"' not in item
+            and "\\" not in item
+        ):
+            return len(item) + 2  # nothing escaped: the text and its quotes
+    elif item is None or item is True:
+        return 4
+    elif item is False:
+        return 5
+    elif type(item) is int and -_EXACT_INT < item < _EXACT_INT:
+        return len(str(item))
+    elif type(item) is float and math.isfinite(item):
+        return len(repr(item))  # how json writes a float
+    text = json.dumps(to_jsonable_python(item), ensure_ascii=False)
+    return len(text.encode("utf-8", "surrogatepass"))
 
 
 def describe_validation(error: ValidationError) -> tuple[list[str], str]:

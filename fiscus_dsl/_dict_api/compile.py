@@ -19,7 +19,14 @@ from typing import TYPE_CHECKING, Any, final
 
 from fiscus_dsl._connectors.scrub import scrub_text
 from fiscus_dsl._dict_api.response import FiscusResponse
-from fiscus_dsl._dict_api.spec import TEMPLATE, Callback, TaskSpec, template_path
+from fiscus_dsl._dict_api.spec import (
+    TEMPLATE,
+    Callback,
+    TaskSpec,
+    child,
+    not_data,
+    template_path,
+)
 from fiscus_dsl._dsl.conditions import outcome, when
 from fiscus_dsl._dsl.hooks import Hooks
 from fiscus_dsl._dsl.task import Task, TaskOptions
@@ -27,7 +34,12 @@ from fiscus_dsl._dsl.workflow import Workflow, workflow
 from fiscus_dsl._runtime.attempts import current_attempt
 from fiscus_dsl._runtime.hooks import call_hook
 from fiscus_dsl._runtime.results import TaskOutcome, TaskStatus
-from fiscus_dsl.errors import FiscusWarning, SkipTask, TaskDefinitionError
+from fiscus_dsl.errors import (
+    ArgumentValidationError,
+    FiscusWarning,
+    SkipTask,
+    TaskDefinitionError,
+)
 
 if TYPE_CHECKING:
     from fiscus_dsl._connectors.connector import Connector
@@ -193,10 +205,13 @@ class Execution:
                 task_id=task_id,
             )
         error = result.error
-        # Scrubbed: a hand-written task's error may quote a URL with a key in it.
+        # The key detail first (the error's type and status), so a cut keeps it;
+        # scrubbed: a hand-written task's error may quote a URL with a key in it.
+        status = getattr(error, "status_code", None)
+        kind = type(error).__name__ + (f" {status}" if isinstance(status, int) else "")
         text = message or scrub_text(
-            f"Task {spec.index} ({task_id!r}, {spec.connector}.{spec.operation}) "
-            f"failed: {type(error).__name__}: {error}"
+            f"Task {spec.index} ({task_id!r}) failed: {kind} in "
+            f"{spec.connector}.{spec.operation}: {error}"
         )
         return FiscusResponse(
             success=False,
@@ -393,30 +408,23 @@ def _lookup(match: Any, named: Mapping[str, TaskOutcome], spec: TaskSpec) -> obj
         raise SkipTask(msg)
     value: object = result.value
     for key in template_path(path):
-        try:
-            value = _step(value, key)
-        except (LookupError, AttributeError, TypeError) as exc:
+        found, value = child(value, key)
+        if not found:
             msg = (
-                f"Task {spec.index}: {{{{{name}{path}}}}} found nothing at {key!r} "
-                f"in the result of {name!r}"
+                f"Task {spec.index}: field 'params': {{{{{name}{path}}}}} found "
+                f"nothing at {key!r} in the result of {name!r}; a template reads "
+                "keys and indexes of data (dicts, lists, model fields)"
             )
-            raise TaskDefinitionError(msg, index=spec.index, field="params") from exc
+            raise TaskDefinitionError(msg, index=spec.index, field="params")
+    kind = not_data(value)
+    if kind is not None:
+        msg = (
+            f"Task {spec.index}: field 'params': {{{{{name}{path}}}}} reads {kind} "
+            f"in the result of {name!r}, which is not data; a template gives JSON "
+            "values, dicts, lists or model fields only"
+        )
+        raise TaskDefinitionError(msg, index=spec.index, field="params")
     return value
-
-
-def _step(value: object, key: str | int) -> object:
-    if isinstance(value, Mapping):
-        return value[key]
-    if isinstance(value, list | tuple):
-        if isinstance(key, str):
-            msg = f"a list has no key {key!r}"
-            raise TypeError(msg)
-        return value[key]
-    name = str(key)
-    if name.startswith("_"):  # read_tasks refuses these; never reach past the fields
-        msg = f"{type(value).__name__} has no public attribute {name!r}"
-        raise AttributeError(msg)
-    return getattr(value, name)
 
 
 async def _call(
@@ -439,18 +447,46 @@ async def _call(
 def check_params(
     specs: Sequence[TaskSpec], operations: Sequence[Task[..., Any]]
 ) -> None:
-    """Check that literal params fit each operation, before anything is sent.
+    """Check every task's params against its operation, before anything is sent.
+
+    Literal params must bind (no missing or unknown parameter) and match
+    their annotations; a value holding a ``{{...}}`` template or a
+    function of the context is checked when the run fills it in.
 
     Raises:
-        TaskDefinitionError: Params missing a required parameter, or naming
-            one the operation does not have.
+        TaskDefinitionError: Params missing a required parameter, naming
+            one the operation does not have, or a value of the wrong type;
+            the field is ``params`` or ``params.<name>``.
     """
     for spec, operation in zip(specs, operations, strict=True):
-        if not isinstance(spec.params, Mapping) or _has_callables(spec.params):
+        if not isinstance(spec.params, Mapping):
             continue
-        problems = operation.call_signature.problems((), dict(spec.params))
-        if problems:
-            raise _params_error(spec, operation, problems)
+        params = dict(spec.params)
+        signature = operation.call_signature
+        if not _has_callables(params):
+            problems = signature.problems((), params)
+            if problems:
+                raise _params_error(spec, operation, problems)
+        literal = {
+            name: value
+            for name, value in params.items()
+            if name in signature.parameter_names and _is_literal(value)
+        }
+        try:
+            signature.validate(literal, workflow="fiscus_tasks", task_id=spec.key)
+        except ArgumentValidationError as exc:
+            raise _type_error(spec, operation, exc) from exc
+
+
+def _is_literal(value: object) -> bool:
+    """Tell whether a param value is known before the run: no template, no function."""
+    if isinstance(value, str):
+        return "{{" not in value
+    if isinstance(value, Mapping):
+        return all(_is_literal(item) for item in value.values())
+    if isinstance(value, list | tuple):
+        return all(_is_literal(item) for item in value)
+    return not callable(value)
 
 
 def _params_error(
@@ -459,11 +495,26 @@ def _params_error(
     """Build the error for params that do not bind, listing every problem."""
     signature = operation.call_signature.signature
     msg = (
-        f"Task {spec.index} ({spec.connector}.{spec.operation}): params do not fit "
-        f"{operation.name}{signature} ({'; '.join(problems)}); give exactly its "
-        "parameters"
+        f"Task {spec.index} ({spec.connector}.{spec.operation}): field 'params' "
+        f"does not fit: {'; '.join(problems)}; give exactly the parameters of "
+        f"{operation.name}{signature}"
     )
     return TaskDefinitionError(msg, index=spec.index, field="params")
+
+
+def _type_error(
+    spec: TaskSpec, operation: Task[..., Any], error: ArgumentValidationError
+) -> TaskDefinitionError:
+    """Build the error for literal params of the wrong type; values never shown."""
+    field, _ = error.errors[0]
+    detail = "; ".join(f"{name!r}: {problem}" for name, problem in error.errors)
+    signature = operation.call_signature.signature
+    msg = (
+        f"Task {spec.index} ({spec.connector}.{spec.operation}): field "
+        f"'params.{field}' has the wrong type ({detail}); nothing was sent. Give "
+        f"values of the types of {operation.name}{signature}"
+    )
+    return TaskDefinitionError(msg, index=spec.index, field=f"params.{field}")
 
 
 def resolve_operations(

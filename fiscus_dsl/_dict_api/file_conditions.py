@@ -42,13 +42,17 @@ from fiscus_dsl._dict_api.file_schema import (
     Not,
     Outcome,
     TaskModel,
-    child,
     excerpt,
     kind,
     shorten,
     task_error,
 )
-from fiscus_dsl._dict_api.spec import TEMPLATE, has_private_step, template_path
+from fiscus_dsl._dict_api.spec import (
+    TEMPLATE,
+    child,
+    has_private_step,
+    template_path,
+)
 from fiscus_dsl._runtime.resolve import OPERATORS
 
 if TYPE_CHECKING:

@@ -15,8 +15,7 @@ This module imports pydantic, and from fiscus_dsl only the dict API's
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Annotated, Final, Literal
+from typing import TYPE_CHECKING, Annotated, Final, Literal
 
 from pydantic import (
     BaseModel,
@@ -29,8 +28,11 @@ from pydantic import (
     ValidationError,
 )
 
-from fiscus_dsl._dict_api.spec import TASK_KEYS
+from fiscus_dsl._dict_api.spec import TASK_KEYS, child
 from fiscus_dsl.errors import TaskDefinitionError
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 _FORMS: Final = (
     "{'succeeded'|'failed'|'skipped': name}, {'eq'|'ne'|'lt'|'le'|'gt'|'ge': [a, b]}, "
@@ -221,17 +223,6 @@ def _input_path(value: object, loc: tuple[str | int, ...]) -> FieldPath:
             value = item
             path.append(part)
     return tuple(path)
-
-
-def child(value: object, key: str | int) -> tuple[bool, object]:
-    """Return whether ``value`` has ``key`` (a key, an index or a model field)."""
-    if isinstance(value, Mapping):
-        return key in value, value.get(key)
-    if isinstance(value, list) and isinstance(key, int):
-        return 0 <= key < len(value), value[key] if 0 <= key < len(value) else None
-    if isinstance(value, BaseModel):
-        return key in type(value).model_fields, getattr(value, str(key), None)
-    return False, None
 
 
 # ---------------------------------------------------------------- messages

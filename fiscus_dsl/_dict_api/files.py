@@ -2,15 +2,17 @@
 
 ``load_tasks("examples/onboarding.yaml")`` returns the task dicts that
 ``FiscusClient.execute(tasks=...)`` takes. A file is data: its size is
-capped before parsing; YAML is scanned as events first (values counted as
-aliases repeat them, nesting, aliases that are undefined or inside what
-they name) and then built by ``yaml.safe_load`` (tags such as
+capped before parsing; YAML is scanned as events first (values, bytes of
+text and nesting counted as aliases repeat them, so a small file cannot
+stand for a huge document; aliases that are undefined or inside what they
+name) and then built by ``yaml.safe_load`` (tags such as
 ``!!python/object/apply`` are errors there; a repeated key keeps its last
 value); JSON goes through ``json.loads`` (no repeated keys, no NaN). The
 result is walked without recursion for size, depth and JSON-only values,
 and each task is checked by pydantic models that forbid unknown keys. The
-limits: ``max_bytes``, ``max_depth``, ``max_tasks``, ``MAX_NODES`` values
-and ``MAX_STRING`` characters per string. Functions come only from
+limits: ``max_bytes``, ``max_depth``, ``max_tasks``, ``MAX_NODES`` values,
+``MAX_STRING`` characters per string, and ``MAX_EXPANDED_BYTES`` of text
+after aliases (or ``max_bytes``, when larger). Functions come only from
 ``registry``, by name; nothing is imported or evaluated. A bad file is a
 ``TaskDefinitionError`` naming the task's index and the field, before
 anything is sent.
@@ -85,6 +87,9 @@ if TYPE_CHECKING:
 
 MAX_NODES: Final = 100_000
 MAX_STRING: Final = 65_536
+MAX_EXPANDED_BYTES: Final = 10_000_000
+"""The most bytes of text a YAML file may expand to through its aliases
+(or ``max_bytes``, when that is larger)."""
 _FORMATS: Final = {".yaml": "yaml", ".yml": "yaml", ".json": "json"}
 
 
@@ -141,7 +146,7 @@ def load_tasks(
     except UnicodeDecodeError as exc:
         problem = f"is not UTF-8 text (byte {exc.start}); save it as UTF-8"
         raise file_error(where, "file", problem) from exc
-    return _load(text, file_format, where, registry, max_depth, max_tasks)
+    return _load(text, file_format, where, registry, (max_bytes, max_depth, max_tasks))
 
 
 def load_tasks_text(
@@ -171,7 +176,7 @@ def load_tasks_text(
     _check_limits(max_bytes, max_depth, max_tasks)
     if len(text) > max_bytes or len(text.encode("utf-8", "replace")) > max_bytes:
         raise file_error(where, "file", _too_big(max_bytes))
-    return _load(text, format, where, registry, max_depth, max_tasks)
+    return _load(text, format, where, registry, (max_bytes, max_depth, max_tasks))
 
 
 def _check_limits(max_bytes: int, max_depth: int, max_tasks: int) -> None:
@@ -201,9 +206,9 @@ def _load(
     file_format: str,
     where: str,
     registry: Registry | None,
-    max_depth: int,
-    max_tasks: int,
+    limits: tuple[int, int, int],
 ) -> list[dict[str, object]]:
+    max_bytes, max_depth, max_tasks = limits
     entries: Iterable[tuple[object, object]] = (registry or {}).items()
     for name, function in entries:  # typed, but checked: a bad entry fails here
         if not isinstance(name, str) or not callable(function):
@@ -214,7 +219,7 @@ def _load(
             raise TaskDefinitionError(msg, index=None, field="registry")
     text = text.removeprefix("\ufeff")
     if file_format == "yaml":
-        document = _parse_yaml(text, where, max_depth)
+        document = _parse_yaml(text, where, max_depth, max_bytes)
     else:
         document = _parse_json(text, where)
     _check_values(document, where, max_depth)
@@ -228,18 +233,19 @@ def _load(
 # ---------------------------------------------------------------- parsing
 
 
-def _parse_yaml(text: str, where: str, max_depth: int) -> object:
+def _parse_yaml(text: str, where: str, max_depth: int, max_bytes: int) -> object:
     try:
-        _scan_yaml(text, where, max_depth)
+        _scan_yaml(text, where, max_depth, max(MAX_EXPANDED_BYTES, max_bytes))
         return yaml.safe_load(text)
     except yaml.YAMLError as exc:
+        line = ""  # first, so that cutting a long problem keeps it
         if isinstance(exc, yaml.MarkedYAMLError):
             mark = exc.problem_mark or exc.context_mark
             line = "" if mark is None else f" (line {mark.line + 1})"
-            problem = f"{exc.problem or exc.context or 'a syntax error'}{line}"
+            problem = exc.problem or exc.context or "a syntax error"
         else:
             problem = str(exc).splitlines()[0]
-        problem = f"is not valid YAML: {shorten(problem, 200)}; write plain YAML"
+        problem = f"is not valid YAML{line}: {shorten(problem, 200)}; write plain YAML"
         raise file_error(where, "file", problem) from exc
     except TaskDefinitionError:  # the scan's own, a ValueError too
         raise
@@ -250,49 +256,92 @@ def _parse_yaml(text: str, where: str, max_depth: int) -> object:
 @final
 @dataclass(slots=True)
 class _Open:
-    """A YAML collection the scan is inside: its anchor, and its values so far."""
+    """A YAML collection the scan is inside: its anchor, and what it holds so far."""
 
     anchor: str | None
     size: int = 1
+    text: int = 0
+    height: int = 1
 
 
-def _scan_yaml(text: str, where: str, max_depth: int) -> None:
-    """Bound what building costs: count values as aliases repeat them, and depth."""
+@final
+@dataclass(frozen=True, slots=True)
+class _Named:
+    """What an anchor's node stands for wherever an alias repeats it."""
+
+    size: int  # values
+    text: int  # UTF-8 bytes of its scalars (keys too)
+    height: int  # collections nested in it, itself included; 0 for a scalar
+
+
+@final
+@dataclass(slots=True)
+class _Totals:
+    """The document as building will expand it: values, text bytes."""
+
+    size: int = 0
+    text: int = 0
+
+
+def _scan_yaml(text: str, where: str, max_depth: int, max_expanded: int) -> None:
+    """Bound what building costs: values, text and depth, as aliases repeat them."""
     opened: list[_Open] = []
-    sizes: dict[str, int] = {}
-    total = 0
+    named: dict[str, _Named] = {}
+    totals = _Totals()
     for event in yaml.parse(text, Loader=yaml.SafeLoader):
         if isinstance(event, yaml.CollectionEndEvent):
             done = opened.pop()
             if done.anchor is not None:
-                sizes[done.anchor] = done.size
+                named[done.anchor] = _Named(done.size, done.text, done.height)
             if opened:
-                opened[-1].size += done.size
+                _add(opened[-1], _Named(done.size, done.text, done.height))
         elif isinstance(event, yaml.NodeEvent):
-            size = _scan_size(event, sizes, where)
-            total += size
-            if total > MAX_NODES:
-                problem = (
-                    f"holds more than {MAX_NODES:,} values, counting what each "
-                    "alias repeats; write the tasks out plainly"
-                )
-                raise file_error(where, "file", problem)
+            node = _scan_node(event, named, where)
+            depth = len(opened) + node.height
+            if depth > max_depth:
+                raise file_error(where, "file", _too_deep(max_depth))
+            totals.size += node.size
+            totals.text += node.text
+            _check_totals(totals, where, max_expanded)
             if isinstance(event, yaml.CollectionStartEvent):
-                if len(opened) >= max_depth:
-                    raise file_error(where, "file", _too_deep(max_depth))
                 opened.append(_Open(event.anchor))
             elif opened:
-                opened[-1].size += size
+                _add(opened[-1], node)
 
 
-def _scan_size(event: yaml.NodeEvent, sizes: dict[str, int], where: str) -> int:
-    """Return how many values a node stands for: an alias, all it repeats."""
-    if not isinstance(event, yaml.AliasEvent):
-        if isinstance(event, yaml.ScalarEvent) and event.anchor is not None:
-            sizes[event.anchor] = 1
-        return 1
-    size = sizes.get(event.anchor or "")
-    if size is None:
+def _add(into: _Open, node: _Named) -> None:
+    into.size += node.size
+    into.text += node.text
+    into.height = max(into.height, node.height + 1)
+
+
+def _check_totals(totals: _Totals, where: str, max_expanded: int) -> None:
+    if totals.size > MAX_NODES:
+        problem = (
+            f"holds more than {MAX_NODES:,} values, counting what each "
+            "alias repeats; write the tasks out plainly"
+        )
+        raise file_error(where, "file", problem)
+    if totals.text > max_expanded:
+        problem = (
+            f"expands to more than {max_expanded:,} bytes of text, counting "
+            "what each alias repeats; write the tasks out plainly or raise "
+            "max_bytes"
+        )
+        raise file_error(where, "file", problem)
+
+
+def _scan_node(event: yaml.NodeEvent, named: dict[str, _Named], where: str) -> _Named:
+    """Return what a node stands for: an alias, all that its anchor repeats."""
+    if isinstance(event, yaml.ScalarEvent):
+        node = _Named(1, len(event.value.encode("utf-8", "surrogatepass")), 0)
+        if event.anchor is not None:
+            named[event.anchor] = node
+        return node
+    if isinstance(event, yaml.CollectionStartEvent):
+        return _Named(1, 0, 1)
+    found = named.get(event.anchor or "")
+    if found is None:
         mark = event.start_mark
         line = "" if mark is None else f" (line {mark.line + 1})"
         problem = (
@@ -300,7 +349,7 @@ def _scan_size(event: yaml.NodeEvent, sizes: dict[str, int], where: str) -> int:
             "undefined or inside what it names; define the anchor before the alias"
         )
         raise file_error(where, "file", problem)
-    return size
+    return found
 
 
 def _parse_json(text: str, where: str) -> object:

@@ -5,18 +5,28 @@ values, ``"{{task.field}}"`` references to earlier results, or callables of
 the context), and may carry ``conditions: {"if": ...}``, ``custom_logic``,
 ``callbacks``, an ``id`` and ``depends_on``. ``read_tasks`` checks every
 dict before anything runs; a bad one is a ``TaskDefinitionError`` naming
-the task's index and field, and nothing is sent. A template's path reads
-the fields of a result, never a name that starts with ``_``. A message
-shows at most 40 characters of a bad value's ``repr``, with its type.
+the task's index and field, and nothing is sent. A template reaches data
+only: its path reads mapping keys, list indexes and pydantic model fields
+(``child``), never an attribute of any other object and never a name that
+starts with ``_``, and what it reads must be data all through
+(``not_data``): a raw ``httpx.Response`` or anything holding one is
+refused. A message shows at most 40 characters of a bad value's ``repr``,
+with its type.
 """
 
 from __future__ import annotations
 
+import datetime
+import decimal
+import enum
 import re
 import reprlib
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Final, NoReturn, final
+
+from pydantic import BaseModel
 
 from fiscus_dsl.errors import TaskDefinitionError
 
@@ -40,6 +50,21 @@ _STEP: Final = re.compile(r"\.([A-Za-z_]\w*)|\[(\d+)\]")
 _SHOWN: Final = 40  # the most characters of a value a message echoes
 _REPR: Final = reprlib.Repr()
 _REPR.maxstring = _REPR.maxother = _REPR.maxlong = _SHOWN
+
+#: Values a template may give besides containers: JSON scalars and the
+#: values pydantic models hold and write as JSON (dates, UUIDs, decimals, enums).
+_DATA_SCALARS: Final = (
+    str,
+    int,
+    float,
+    bytes,
+    datetime.date,
+    datetime.time,
+    datetime.timedelta,
+    uuid.UUID,
+    decimal.Decimal,
+    enum.Enum,
+)
 
 Callback = Callable[[dict[str, object]], object]
 Params = Mapping[str, object] | Callable[[Mapping[str, object]], Mapping[str, object]]
@@ -86,6 +111,67 @@ def _templates(value: object) -> list[re.Match[str]]:
     if isinstance(value, list | tuple):
         return [match for item in value for match in _templates(item)]
     return []
+
+
+def child(value: object, key: str | int) -> tuple[bool, object]:
+    """Return whether ``value`` has ``key`` (a key, an index or a model field).
+
+    Only data is read: a mapping's key, a list's or tuple's index, a
+    pydantic model's declared field. Any other object has nothing here.
+
+    Examples:
+        >>> child({"id": 7}, "id"), child([1, 2], 5), child("text", "upper")
+        ((True, 7), (False, None), (False, None))
+    """
+    if isinstance(value, Mapping):
+        return key in value, value.get(key)
+    if isinstance(value, list | tuple) and isinstance(key, int):
+        return 0 <= key < len(value), value[key] if 0 <= key < len(value) else None
+    if isinstance(value, BaseModel) and key in type(value).model_fields:
+        return True, getattr(value, str(key))
+    return False, None
+
+
+def not_data(value: object) -> str | None:
+    """Return what in ``value`` is not data (e.g. "an httpx.Response"), or ``None``.
+
+    Data is ``None``, booleans, numbers, text, the values pydantic writes as
+    JSON (dates, UUIDs, decimals, enums), and mappings, lists, tuples and
+    pydantic models of data. Walked without recursion, each object once.
+
+    Examples:
+        >>> not_data({"ids": [1, 2.5, None, "x"]}) is None
+        True
+        >>> not_data({"send": print})
+        'a builtin_function_or_method'
+    """
+    stack = [value]
+    seen: set[int] = set()
+    while stack:
+        item = stack.pop()
+        if item is None or isinstance(item, _DATA_SCALARS):
+            continue
+        if id(item) in seen:
+            continue
+        seen.add(id(item))
+        if isinstance(item, Mapping):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple):
+            stack.extend(item)
+        elif isinstance(item, BaseModel):
+            stack.extend(getattr(item, name) for name in type(item).model_fields)
+            stack.extend((item.model_extra or {}).values())
+        else:
+            kind = type(item)
+            module = kind.__module__.split(".")[0]
+            name = (
+                kind.__qualname__
+                if module == "builtins"
+                else f"{module}.{kind.__qualname__}"
+            )
+            return f"an {name}" if name[:1].lower() in "aeiou" else f"a {name}"
+    return None
 
 
 def template_path(text: str) -> list[str | int]:

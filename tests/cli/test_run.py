@@ -262,3 +262,30 @@ def test_a_failing_import_names_the_line(
     assert one_error_line(result).endswith(
         "RuntimeError: no settings file (crash.py:1)"
     )
+
+
+LONG_REASON = " ".join(f"w{number:03}" for number in range(1, 81))  # 399 characters
+
+
+def table_text(output: str) -> str:
+    """Return the printed table with its wrapped lines run together."""
+    return " ".join(output.split())
+
+
+def test_a_long_detail_wraps_instead_of_being_cut_at_the_column(
+    cli: Cli, flow: Path
+) -> None:
+    result = cli("run", f"{flow}:broken", "-i", f"reason={LONG_REASON}")
+
+    text = table_text(result.stdout.split("Run failed in ")[0])
+    assert "RuntimeError: w001 w002" in text
+    assert "w044 w045" in text  # 238 characters in: past a 120-column line
+    assert "w080" not in text  # cut at 240 characters, with an ellipsis
+    assert "…" in text
+
+
+def test_full_shows_a_long_detail_whole(cli: Cli, flow: Path) -> None:
+    result = cli("run", f"{flow}:broken", "-i", f"reason={LONG_REASON}", "--full")
+
+    text = table_text(result.stdout.split("Run failed in ")[0])
+    assert f"RuntimeError: {LONG_REASON}" in text

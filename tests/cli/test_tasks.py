@@ -172,3 +172,19 @@ def test_connectors_from_a_module_alone_are_enough(
 
     assert result.exit_code == 0, result.output
     assert row(result.stdout, "0")[1:3] == ["list_contacts", "succeeded"]
+
+
+def test_a_failed_task_detail_keeps_the_status_first_and_shows_whole_with_full(
+    cli: Cli, write: Callable[[str, str], Path]
+) -> None:
+    path = write("twice.yaml", TWICE)
+
+    cut = cli("tasks", "run", str(path), "--sandbox", "--retries", "0")
+    full = cli("tasks", "run", str(path), "--sandbox", "--retries", "0", "--full")
+
+    for result in (cut, full):
+        table = " ".join(result.stdout.split("Result:")[0].split())
+        assert "failed Task 1 ('again') failed: HTTPStatusError 409 in " in table
+        assert "answered 409 Conflict" in table
+    full_table = " ".join(full.stdout.split("Result:")[0].split())
+    assert "fix the request; a 4xx is never retried" in full_table

@@ -221,8 +221,8 @@ def test_guide_chained_example_skips_the_email_when_the_contact_fails(
         print(f"Error: {response.error_message}")  # noqa: T201  (the guide prints)
     out = capsys.readouterr().out
     assert out.startswith(
-        "Error: Task 0 ('create_contact', CRMSystem.create_contact) failed: "
-        "HTTPStatusError: POST https://crm.example.test/v1/contacts"
+        "Error: Task 0 ('create_contact') failed: HTTPStatusError 409 in "
+        "CRMSystem.create_contact: POST https://crm.example.test/v1/contacts"
     )
     assert "409 Conflict" in out
     assert api.paths() == [CONTACTS]  # a 4xx is not retried; no email
@@ -412,8 +412,8 @@ def test_the_single_operation_form_reports_a_failure(
     assert response.error_code is FiscusErrorCode.NOT_FOUND
     assert response.error_message is not None
     assert response.error_message.startswith(
-        "Task 0 ('get_contact', CRMSystem.get_contact) failed: HTTPStatusError: "
-        "GET https://crm.example.test/v1/contacts/c404"
+        "Task 0 ('get_contact') failed: HTTPStatusError 404 in "
+        "CRMSystem.get_contact: GET https://crm.example.test/v1/contacts/c404"
     )
     assert "404 Not Found" in response.error_message
 
@@ -521,7 +521,7 @@ def test_a_failure_does_not_stop_the_tasks_that_do_not_need_it(
     assert [r.success for r in response.results or []] == [False, True]
     assert len(api.outbox) == 1
     assert response.error_message is not None
-    assert response.error_message.startswith("Task 0 ('create_contact', ")
+    assert response.error_message.startswith("Task 0 ('create_contact') failed: ")
 
 
 def test_a_false_condition_skips_the_task_without_calling_it(
@@ -852,7 +852,7 @@ def test_params_that_do_not_fit_the_operation_are_refused_before_sending(
 ) -> None:
     with pytest.raises(
         TaskDefinitionError,
-        match=r"^Task 1 \(Gmail\.send_email\): params do not fit send_email\(",
+        match=r"^Task 1 \(Gmail\.send_email\): field 'params' does not fit: unknown ",
     ) as info:
         client.execute(
             tasks=[
@@ -863,9 +863,9 @@ def test_params_that_do_not_fit_the_operation_are_refused_before_sending(
 
     assert (info.value.index, info.value.field) == (1, "params")
     assert info.value.code is FiscusErrorCode.INVALID_REQUEST
-    assert "give exactly its parameters" in str(info.value)
+    assert "give exactly the parameters of send_email(" in str(info.value)
     assert api.requests == []  # not even the first, well-formed task
-    assert "(unknown keyword 'cc'; missing 'subject', 'body')" in str(info.value)
+    assert "fit: unknown keyword 'cc'; missing 'subject', 'body';" in str(info.value)
 
 
 def test_params_made_by_a_function_that_do_not_fit_fail_the_task_unsent(
@@ -878,25 +878,50 @@ def test_params_made_by_a_function_that_do_not_fit_fail_the_task_unsent(
     assert isinstance(response.error, TaskDefinitionError)
     assert response.error_message is not None
     assert (
-        "(unknown keyword 'subjct' (did you mean 'subject'?); missing 'subject', "
-        "'body')" in response.error_message
+        "fit: unknown keyword 'subjct' (did you mean 'subject'?); missing 'subject', "
+        "'body';" in response.error_message
     )
     assert api.requests == []
 
 
-def test_a_param_of_the_wrong_type_fails_unsent_and_unechoed(
+def test_a_param_of_the_wrong_type_is_refused_before_any_task_is_sent(
+    client: FiscusClient, api: FakeApi
+) -> None:
+    with pytest.raises(TaskDefinitionError) as info:
+        client.execute(
+            tasks=[
+                task("create_contact", params=JOHN),
+                task("get_contact", params={"contact_id": "c1"}),
+                task("create_contact", params={"name": ["sk_secretish"], "email": "e"}),
+            ]
+        )
+
+    error = info.value
+    assert str(error).startswith(
+        "Task 2 (CRMSystem.create_contact): field 'params.name' has the wrong type "
+        "('name': Input should be a valid string); nothing was sent. Give values of "
+        "the types of create_contact("
+    )
+    assert (error.index, error.field) == (2, "params.name")
+    assert error.code is FiscusErrorCode.INVALID_REQUEST
+    assert isinstance(error.__cause__, ArgumentValidationError)
+    assert "sk_secretish" not in str(error)
+    assert api.requests == []  # not even the two well-formed tasks before it
+
+
+def test_a_param_filled_by_a_template_is_checked_when_filled(
     client: FiscusClient, api: FakeApi
 ) -> None:
     response = client.execute(
-        tasks=[task("create_contact", params={"name": ["sk_secretish"], "email": "e"})]
+        tasks=[
+            task("list_contacts"),
+            task("create_contact", params={"name": "{{list_contacts}}", "email": "e"}),
+        ]
     )
 
     assert isinstance(response.error, ArgumentValidationError)
     assert response.error_code is FiscusErrorCode.INVALID_REQUEST
-    assert response.error_message is not None
-    assert "'name'" in response.error_message
-    assert "sk_secretish" not in response.error_message
-    assert api.requests == []
+    assert api.paths() == ["GET /v1/contacts"]
 
 
 # ---------------------------------------------------------------- ids and ordering
@@ -1301,7 +1326,7 @@ def test_a_hand_written_task_error_is_scrubbed_too(runner: Runner) -> None:
     assert api.requests[0].headers["Authorization"] == f"Bearer {CRM_TOKEN}"
     assert response.error_message is not None
     assert response.error_message.startswith(
-        "Task 0 ('whoami', CRMSystem.whoami) failed: RuntimeError: 404: "
+        "Task 0 ('whoami') failed: RuntimeError in CRMSystem.whoami: 404: "
     )
     assert CRM_TOKEN not in response.error_message
     assert CRM_URL in str(api.requests[0].url)

@@ -31,7 +31,12 @@ from fiscus_dsl import (
     FiscusResponse,
     TaskDefinitionError,
 )
-from fiscus_dsl._dict_api.files import MAX_NODES, load_tasks, load_tasks_text
+from fiscus_dsl._dict_api.files import (
+    MAX_EXPANDED_BYTES,
+    MAX_NODES,
+    load_tasks,
+    load_tasks_text,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Mapping
@@ -676,16 +681,16 @@ HOSTILE_CASES: Final[list[tuple[str, int | None, str, str]]] = [
         "python_object_apply.yaml",
         None,
         "file",
-        r"not valid YAML: could not determine a constructor for the tag "
-        r"'tag:yaml\.org,2002:python/object/apply:os\.system' \(line 5\)",
+        r"not valid YAML \(line 5\): could not determine a constructor for the tag "
+        r"'tag:yaml\.org,2002:python/object/apply:os\.system'; write plain YAML$",
     ),
     (
         "python_object_new.yaml",
         None,
         "file",
-        r"python/object/new:subprocess\.Popen' \(line 9\)",
+        r"\(line 9\): .*python/object/new:subprocess\.Popen'",
     ),
-    ("python_name.yaml", None, "file", r"python/name:os\.system' \(line 5\)"),
+    ("python_name.yaml", None, "file", r"\(line 5\): .*python/name:os\.system'"),
     (
         "import_in_condition.yaml",
         1,
@@ -761,7 +766,7 @@ HOSTILE_CASES: Final[list[tuple[str, int | None, str, str]]] = [
         "multiple_documents.yaml",
         None,
         "file",
-        r"not valid YAML: but found another document \(line 2\)",
+        r"not valid YAML \(line 2\): but found another document",
     ),
     ("nan.json", None, "file", r"not valid JSON: NaN is not a JSON number"),
     (
@@ -821,12 +826,46 @@ def deep_yaml(tmp_path: Path) -> Path:
     return write(tmp_path, "deep.yaml", "[" * 10_000 + "]" * 10_000)
 
 
+def text_bomb(aliases: int, length: int = 60_000) -> str:
+    """Return YAML whose one long string is repeated by ``aliases`` aliases."""
+    repeats = "".join([", *text"] * aliases)
+    return (
+        "tasks:\n"
+        "  - connector: CRMSystem\n"
+        "    operation: create_contact\n"
+        f"    params: {{name: [&text {'x' * length}{repeats}], email: e@example.com}}\n"
+    )
+
+
+def text_bomb_yaml(tmp_path: Path) -> Path:
+    """Write 200 KB of YAML that expands to 1.2 GB of text through its aliases."""
+    return write(tmp_path, "text_bomb.yaml", text_bomb(20_000))
+
+
+def deep_alias_yaml(tmp_path: Path) -> Path:
+    """Write YAML 20 deep whose alias, itself 20 deep, nests it 40 deep."""
+    deep = "[" * 20 + "1" + "]" * 20
+    return write(
+        tmp_path, "deep_alias.yaml", f"a: &a {deep}\nb: {'[' * 19}*a{']' * 19}"
+    )
+
+
 @pytest.mark.parametrize(
     ("make", "match"),
     [
         (huge_json, r"^File '.*huge\.json' is over max_bytes=1,000,000; split the"),
         (deep_json, r"^File '.*deep\.json' is nested too deeply; flatten it$"),
         (deep_yaml, r"^File '.*deep\.yaml' is nested deeper than max_depth=32"),
+        (
+            text_bomb_yaml,
+            r"^File '.*text_bomb\.yaml' expands to more than 10,000,000 bytes of "
+            r"text, counting what each alias repeats; write the tasks out plainly "
+            r"or raise max_bytes$",
+        ),
+        (
+            deep_alias_yaml,
+            r"^File '.*deep_alias\.yaml' is nested deeper than max_depth=32",
+        ),
     ],
 )
 def test_a_huge_or_deep_file_is_refused_with_nothing_run_or_sent(
@@ -871,6 +910,63 @@ def test_a_nested_json_file_names_the_task_and_field_too_deep() -> None:
         load_tasks_text(text, format="json", max_depth=6)
 
     assert (caught.value.index, caught.value.field) == (0, "params.body.a.0")
+
+
+def test_a_yaml_file_may_expand_to_the_text_limit_and_no_further() -> None:
+    limit = MAX_EXPANDED_BYTES
+    # The anchored string once, then 165 aliases: 166 copies of 60,000 bytes,
+    # plus the other scalars, stays under 10,000,000; 167 copies do not.
+    tasks = load_tasks_text(text_bomb(165), format="yaml")
+    params = tasks[0]["params"]
+    assert isinstance(params, dict)
+    assert len(params["name"]) == 166
+
+    with pytest.raises(TaskDefinitionError, match=f"more than {limit:,} bytes"):
+        load_tasks_text(text_bomb(166), format="yaml")
+
+
+def test_a_larger_max_bytes_raises_the_expansion_limit_with_it() -> None:
+    tasks = load_tasks_text(text_bomb(200), format="yaml", max_bytes=20_000_000)
+
+    params = tasks[0]["params"]
+    assert isinstance(params, dict)
+    assert len(params["name"]) == 201
+
+
+def deep_alias(lists: int) -> str:
+    """Return a task whose param nests ``lists`` lists around an alias 10 deep."""
+    deep = "[" * 10 + "1" + "]" * 10
+    around = "[" * lists + "*a" + "]" * lists
+    return (
+        "tasks:\n"
+        "  - connector: c\n"
+        "    operation: o\n"
+        f"    params: {{q: &a {deep}, p: {around}}}\n"
+    )
+
+
+def test_an_alias_counts_its_depth_where_it_is_repeated() -> None:
+    # The root, the task list, the task and params are 4 deep: 4 + 18 + 10 = 32.
+    tasks = load_tasks_text(deep_alias(18), format="yaml")
+    assert tasks[0]["operation"] == "o"
+
+    with pytest.raises(TaskDefinitionError, match="deeper than max_depth=32") as caught:
+        load_tasks_text(deep_alias(19), format="yaml")
+    assert (caught.value.index, caught.value.field) == (None, "file")
+
+
+def test_a_long_yaml_problem_keeps_its_line_when_cut() -> None:
+    text = "tasks: []\nx: !!python/object/apply:" + "x" * 300 + " []\n"
+
+    with pytest.raises(TaskDefinitionError) as caught:
+        load_tasks_text(text, format="yaml")
+
+    message = str(caught.value)
+    assert message.startswith(
+        "The given YAML text is not valid YAML (line 2): could not determine a "
+        "constructor for the tag 'tag:yaml.org,2002:python/object/apply:xxx"
+    )
+    assert message.endswith("x…; write plain YAML")
 
 
 def test_a_json_file_of_too_many_values_is_refused() -> None:
@@ -944,12 +1040,12 @@ def test_a_registry_entry_that_is_not_a_function_is_refused() -> None:
             "yaml",
             None,
             "file",
-            r"not valid YAML: expected ',' or ']'.*\(line 2\)",
+            r"not valid YAML \(line 2\): expected ',' or ']'",
         ),
         ("- a\x00\n", "yaml", None, "file", "unacceptable character #x0000"),
         ("- " + "1" * 5000, "yaml", None, "file", "not valid YAML: Exceeds the limit"),
         ("- *nowhere\n", "yaml", None, "file", r"alias '\*nowhere' \(line 1\)"),
-        ("? [a]\n: b\n", "yaml", None, "file", r"found unhashable key \(line 1\)"),
+        ("? [a]\n: b\n", "yaml", None, "file", r"\(line 1\): found unhashable key"),
         (
             "[{",
             "json",
