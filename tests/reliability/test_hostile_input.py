@@ -17,6 +17,7 @@ The figures in docs/reliability.md come from::
 from __future__ import annotations
 
 import collections
+import functools
 import json
 import re
 import threading
@@ -49,7 +50,7 @@ from fiscus_dsl import (
 from fiscus_dsl._sandbox import sandbox
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Sequence
+    from collections.abc import Callable, Iterator, Sequence
 
     from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -82,6 +83,22 @@ _FILE_FIELDS: Final = frozenset({"file", "tasks", "format", "registry"})
 
 
 # ---------------------------------------------------------------- the server
+
+
+def counted(name: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """Fail a hypothesis test that ran fewer than ``CASES`` cases of ``name``."""
+
+    def decorate(test: Callable[..., None]) -> Callable[..., None]:
+        @functools.wraps(test)
+        def run(*args: object, **kwargs: object) -> None:
+            before = CASES_RUN[name]
+            test(*args, **kwargs)
+            ran = CASES_RUN[name] - before
+            assert ran >= CASES, f"{name}: hypothesis ran {ran} cases, not {CASES}"
+
+        return run
+
+    return decorate
 
 
 @dataclass
@@ -328,6 +345,7 @@ def expected_note(params: dict[str, object]) -> tuple[bool, object]:
     return True, {"text": text, "count": count}
 
 
+@counted("task arguments")
 @HOSTILE
 @given(first=st.booleans(), params=note_params())
 def test_generated_task_arguments_run_exactly_or_are_refused_unsent(
@@ -420,6 +438,7 @@ def templates(draw: st.DrawFn) -> str:
     return draw(st.sampled_from([text, text, text, text.replace("}}", "}")]))
 
 
+@counted("templates")
 @HOSTILE
 @given(text=templates())
 def test_generated_templates_read_data_only_or_fail_unsent(api: Api, text: str) -> None:
@@ -444,6 +463,7 @@ def test_generated_templates_read_data_only_or_fail_unsent(api: Api, text: str) 
 # ---------------------------------------------------------------- path, query, header
 
 
+@counted("path and query")
 @HOSTILE
 @given(item_id=hostile_text, q=st.none() | hostile_text)
 def test_generated_path_and_query_values_arrive_exactly_or_fail_unsent(
@@ -476,6 +496,7 @@ def test_generated_path_and_query_values_arrive_exactly_or_fail_unsent(
 _HEADER_VALUE: Final = re.compile(r"(?:[\x21-\x7e](?:[ \t]*[\x21-\x7e])*)?")
 
 
+@counted("headers")
 @HOSTILE
 @given(tag=hostile_text | st.text(st.characters(max_codepoint=0x7F), max_size=20))
 def test_generated_header_values_arrive_exactly_or_fail_unsent(
@@ -595,6 +616,7 @@ def task_files(draw: st.DrawFn) -> str:
     return text[:at] + mutation + text[at:]
 
 
+@counted("task files")
 @HOSTILE
 @given(text=task_files())
 def test_generated_task_files_run_or_are_refused_naming_task_and_field(
@@ -610,9 +632,3 @@ def test_generated_task_files_run_or_are_refused_naming_task_and_field(
         return
     result = api.execute(tasks)
     assert_outcome(api, result, start, len(tasks))
-
-
-def test_every_generator_ran_its_thousand_cases() -> None:
-    """Run last in this module: each test above ran at least ``CASES`` cases."""
-    ran = {name: count for name, count in CASES_RUN.items() if count}
-    assert all(count >= CASES for count in ran.values()), ran
