@@ -6,6 +6,10 @@ default retry policy and the httpx transport. ``connector.operation(...)``
 makes a task from a signature; ``connector.task`` gives a hand-written task
 the connector's ``httpx.AsyncClient``. There is one client per connector
 per event loop, created lazily and closed when the last run using it ends.
+The client's ``OriginGuard`` keeps credentials on the connector's origin on
+every hop, redirects included; its transport stops a body past
+``max_response_bytes``. Every failure of a request reaches the user as a
+``ConnectorError`` with its code, retryable only when a retry may succeed.
 """
 
 from __future__ import annotations
@@ -13,9 +17,11 @@ from __future__ import annotations
 import asyncio
 import inspect
 import threading
+import traceback
 import uuid
 import weakref
 from collections.abc import Callable, Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import (
     TYPE_CHECKING,
@@ -32,6 +38,8 @@ from typing import (
 import httpx
 from pydantic import ValidationError
 
+from fiscus_dsl._connectors.auth import OriginGuard
+from fiscus_dsl._connectors.body import ACCEPT_ENCODING, DEFAULT_MAX_RESPONSE_BYTES
 from fiscus_dsl._connectors.http import (
     TEMPLATE_EXTENSION,
     InstrumentedTransport,
@@ -44,11 +52,13 @@ from fiscus_dsl._connectors.options import (
     check_base_url,
     check_connector,
     check_operation,
+    check_response_bytes,
     check_transport,
 )
 from fiscus_dsl._connectors.request import (
     IDEMPOTENT_METHODS,
     Operation,
+    UnsendableValueError,
     describe_validation,
     read_operation,
     same_origin,
@@ -61,7 +71,13 @@ from fiscus_dsl._dsl.task import Task, TaskOptions
 from fiscus_dsl._runtime.attempts import current_attempt
 from fiscus_dsl._runtime.lifecycle import current_run_exit
 from fiscus_dsl._runtime.retry import Retry
-from fiscus_dsl.errors import ResponseValidationError, SignatureError, UnsafeURLError
+from fiscus_dsl.errors import (
+    ConnectorError,
+    FiscusErrorCode,
+    ResponseValidationError,
+    SignatureError,
+    UnsafeURLError,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable
@@ -131,6 +147,9 @@ class Connector:
         retry: The default ``Retry`` of its operations and tasks.
         transport: ``"httpx"`` (the default), ``"aiohttp"`` (extra
             ``fiscus_dsl[aiohttp]``), or any ``httpx.AsyncBaseTransport``.
+        max_response_bytes: The most bytes one response body may have,
+            decoded (64 MiB by default; ``None``: no limit). A larger body
+            stops the read with ``ResponseTooLargeError``.
 
     Examples:
         >>> from fiscus_dsl import BearerAuth, Connector, Secret
@@ -152,6 +171,7 @@ class Connector:
         rate_limit: str | None = None,
         retry: Retry | None = DEFAULT_RETRY,
         transport: TransportOption = None,
+        max_response_bytes: int | None = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
         check_connector(
             name,
@@ -171,6 +191,7 @@ class Connector:
         self.rate: Rate | None = None if rate_limit is None else parse_rate(rate_limit)
         self.retry = retry
         self.transport = check_transport(name, transport)
+        self.max_response_bytes = check_response_bytes(name, max_response_bytes)
         self._tasks: dict[str, Task[..., Any]] = {}
         self._states: weakref.WeakKeyDictionary[
             asyncio.AbstractEventLoop, _LoopState
@@ -225,15 +246,30 @@ class Connector:
             max_keepalive_connections=self.max_concurrency,
         )
         inner = _inner_transport(self.transport, pool)
+        # Only what BodyLimit decodes within bounds, unless the user says else.
+        headers = httpx.Headers({"Accept-Encoding": ACCEPT_ENCODING})
+        headers.update(self.headers)
         client = httpx.AsyncClient(
             base_url=self.base_url,  # hand-written tasks send relative paths
             auth=None
             if self.auth is None
             else self.auth.for_origin(self.base_url, connector=self.name),
-            headers=self.headers,
+            headers=headers,
             timeout=httpx.Timeout(self.timeout, pool=None),
-            transport=InstrumentedTransport(inner, limits, self.timeout),
+            transport=InstrumentedTransport(
+                inner,
+                limits,
+                self.timeout,
+                max_response_bytes=self.max_response_bytes,
+            ),
             follow_redirects=False,
+            # Every hop, redirects included: credentials stay on the origin.
+            event_hooks={
+                "request": [
+                    OriginGuard(self.base_url, auth=self.auth, connector=self.name),
+                    _remember,
+                ]
+            },
         )
         return _LoopState(client=client, limits=limits)
 
@@ -365,6 +401,7 @@ class Connector:
             visible = _without_first_parameter(target, connector=self.name)
 
             async def body(*args: object, **kwargs: object) -> R:
+                token = _SENDING.set(None)
                 try:
                     return await target(self.client(), *args, **kwargs)
                 except httpx.HTTPStatusError as exc:  # raise_for_status(): classify it
@@ -374,14 +411,14 @@ class Connector:
                         operation=task_name,
                         idempotent=_is_idempotent(exc.request),
                     ) from exc
-                except httpx.TransportError as exc:
-                    raise transport_error(
-                        exc,
-                        request=exc.request,
-                        connector=self.name,
-                        operation=task_name,
-                        idempotent=_is_idempotent(exc.request),
-                    ) from exc
+                except (httpx.RequestError, httpx.InvalidURL) as exc:
+                    raise self._failed(exc, task_name) from exc
+                except TimeoutError as exc:
+                    if not _from_connector(exc):
+                        raise  # the task's own wait, not one of its requests
+                    raise self._failed(exc, task_name) from exc
+                finally:
+                    _SENDING.reset(token)
 
             made: Task[..., R] = Task(visible, options, body=body)  # type: ignore[arg-type]  # visible stands for target
             return self._register(made)
@@ -389,6 +426,18 @@ class Connector:
         if function is not None:
             return decorate(function)
         return decorate
+
+    def _failed(self, error: Exception, task: str) -> ConnectorError:
+        """Turn a hand-written task's failed request into a ``ConnectorError``."""
+        request = _request_of(error)
+        return transport_error(
+            error,
+            request=request,
+            connector=self.name,
+            operation=task,
+            idempotent=request is not None and _is_idempotent(request),
+            fallback_url=str(self.base_url),
+        )
 
     def _options(
         self,
@@ -426,28 +475,9 @@ class _OperationSender:
         connector, spec = self.connector, self.spec
         bound = spec.signature.bind(*args, **kwargs)
         bound.apply_defaults()
+        request, idempotent = self._request(bound.arguments)
         try:
-            parts = spec.build(bound.arguments, connector.base_url)
-        except ValueError as exc:  # an empty path value would change the path
-            raise self._unsafe_value(str(exc)) from exc
-        if not same_origin(parts.url, connector.base_url):
-            raise self._unsafe(parts.url)
-        headers = httpx.Headers(parts.headers)  # a key argument wins, in any case
-        key = self._idempotency_key(bound.arguments)
-        if key is not None and "Idempotency-Key" not in headers:
-            headers["Idempotency-Key"] = key
-        idempotent = spec.is_idempotent or "Idempotency-Key" in headers
-        client = connector.client()
-        request = client.build_request(
-            parts.method,
-            parts.url,
-            params=parts.params or None,  # type: ignore[arg-type]  # a list of str pairs
-            headers=headers,
-            json=parts.json if parts.has_body else None,
-            extensions={TEMPLATE_EXTENSION: parts.template},
-        )
-        try:
-            response = await client.send(request)
+            response = await connector.client().send(request)
         except (httpx.HTTPError, TimeoutError) as exc:
             raise transport_error(
                 exc,
@@ -456,7 +486,10 @@ class _OperationSender:
                 operation=spec.name,
                 idempotent=idempotent,
             ) from exc
-        if response.is_error:
+        # Not followed, a redirect is no success: its body is not the answer.
+        if response.is_error or (
+            not response.is_success and spec.returns is not httpx.Response
+        ):
             raise status_error(
                 response,
                 connector=connector.name,
@@ -464,6 +497,41 @@ class _OperationSender:
                 idempotent=idempotent,
             )
         return self._parse(response)
+
+    def _request(self, arguments: Mapping[str, object]) -> tuple[httpx.Request, bool]:
+        """Build the request and tell whether it may be repeated; nothing is sent.
+
+        Raises:
+            UnsafeURLError: The URL would leave the connector's base URL.
+            ConnectorError: A value cannot be sent (too long, CR/LF in a header).
+        """
+        connector, spec = self.connector, self.spec
+        try:
+            parts = spec.build(arguments, connector.base_url)
+        except UnsendableValueError as exc:
+            if exc.location == "path":  # an empty path value would change the path
+                raise self._unsafe_value(exc.problem) from exc
+            raise self._unsendable(exc.problem) from exc
+        except httpx.InvalidURL as exc:
+            raise self._unsendable(_too_long(exc, arguments)) from exc
+        if not same_origin(parts.url, connector.base_url):
+            raise self._unsafe(parts.url)
+        headers = httpx.Headers(parts.headers)  # a key argument wins, in any case
+        key = self._idempotency_key(arguments)
+        if key is not None and "Idempotency-Key" not in headers:
+            headers["Idempotency-Key"] = key
+        try:
+            request = connector.client().build_request(
+                parts.method,
+                parts.url,
+                params=parts.params or None,  # type: ignore[arg-type]  # a list of str pairs
+                headers=headers,
+                json=parts.json if parts.has_body else None,
+                extensions={TEMPLATE_EXTENSION: parts.template},
+            )
+        except httpx.InvalidURL as exc:  # the query made the URL too long
+            raise self._unsendable(_too_long(exc, arguments)) from exc
+        return request, spec.is_idempotent or "Idempotency-Key" in headers
 
     def _parse(self, response: httpx.Response) -> object:
         spec = self.spec
@@ -517,6 +585,23 @@ class _OperationSender:
             url=scrub_url(connector.base_url),
         )
 
+    def _unsendable(self, problem: str) -> ConnectorError:
+        spec, connector = self.spec, self.connector
+        msg = (
+            f"Unsendable value: operation {spec.name!r} of connector "
+            f"{connector.name!r} got {problem}; nothing was sent, and it is not "
+            "retried. Pass a shorter value, or one without control characters"
+        )
+        return ConnectorError(
+            msg,
+            connector=connector.name,
+            operation=spec.name,
+            method=spec.method,
+            url=scrub_url(connector.base_url),
+            code=FiscusErrorCode.INVALID_REQUEST,
+            retryable=False,
+        )
+
     def _unsafe(self, url: httpx.URL) -> UnsafeURLError:
         spec, connector = self.spec, self.connector
         text = scrub_url(url)
@@ -535,6 +620,56 @@ class _OperationSender:
 
 
 # ---------------------------------------------------------------- helpers
+
+# The request a hand-written task sent last (each redirect hop included), so
+# that a failure httpx reports without one still names its method and URL.
+_SENDING: Final[ContextVar[httpx.Request | None]] = ContextVar(
+    "fiscus_sending", default=None
+)
+_TRANSPORT_MODULES: Final = ("httpx.", "httpcore.", "fiscus_dsl._connectors.")
+
+
+async def _remember(request: httpx.Request) -> None:
+    """Remember the request being sent (an httpx ``request`` event hook)."""
+    _SENDING.set(request)
+
+
+def _request_of(error: Exception) -> httpx.Request | None:
+    if isinstance(error, httpx.RequestError):
+        try:
+            return error.request
+        except RuntimeError:  # httpx raised it before it had a request
+            pass
+    return _SENDING.get()
+
+
+def _from_connector(error: TimeoutError) -> bool:
+    """Tell whether a ``TimeoutError`` came out of the client: the connector's deadline.
+
+    A task's own ``asyncio.timeout`` raises where the task awaits, so its
+    traceback never enters httpx or the connector's transport.
+    """
+    return any(
+        str(frame.f_globals.get("__name__", "")).startswith(_TRANSPORT_MODULES)
+        for frame, _ in traceback.walk_tb(error.__traceback__)
+        if frame.f_globals.get("__name__") != __name__
+    )
+
+
+def _too_long(error: httpx.InvalidURL, arguments: Mapping[str, object]) -> str:
+    """Describe a URL httpx refused, naming the argument with the longest text."""
+    lengths = {
+        name: len(value) if isinstance(value, str) else len(str(value))
+        for name, value in arguments.items()
+        if value is not None
+    }
+    if not lengths:  # pragma: no cover - httpx refuses no URL without a value
+        return f"a URL httpx refuses ({error})"
+    longest = max(lengths, key=lengths.__getitem__)
+    return (
+        f"a URL httpx refuses ({error}); its longest value is parameter "
+        f"{longest!r}, {lengths[longest]} characters"
+    )
 
 
 def _is_idempotent(request: httpx.Request) -> bool:

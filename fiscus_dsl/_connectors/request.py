@@ -33,6 +33,22 @@ QUERY_METHODS: Final = frozenset({"GET", "HEAD", "DELETE", "OPTIONS"})
 IDEMPOTENT_METHODS: Final = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
 _PLACEHOLDER: Final = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _DOT_SEGMENTS: Final = {".": "%2E", "..": "%2E%2E"}
+# What a header value may hold: tab and printable ASCII (RFC 9110 field-value,
+# less obs-text, which httpx does not encode).
+_HEADER_VALUE: Final = re.compile(r"[\t\x20-\x7e]*")
+
+
+@final
+class UnsendableValueError(ValueError):
+    """An argument that cannot go into the request as it is; nothing is sent.
+
+    The sender turns it into a ``ConnectorError`` naming the operation.
+    """
+
+    def __init__(self, problem: str, *, location: Location) -> None:
+        super().__init__(problem)
+        self.location = location
+        self.problem = problem
 
 
 # ---------------------------------------------------------------- markers
@@ -187,8 +203,9 @@ class Operation:
         """Build the request for bound arguments (defaults applied).
 
         Raises:
-            ValueError: A path value is ``None`` or empty (the sender makes
-                it an ``UnsafeURLError``).
+            UnsendableValueError: A path value is ``None`` or empty, or a
+                header value holds a control or non-ASCII character.
+            httpx.InvalidURL: The URL would be too long for httpx.
         """
         path_values: dict[str, str] = {}
         params: list[tuple[str, str]] = []
@@ -202,8 +219,8 @@ class Operation:
                 try:
                     path_values[parameter.name] = _quote_segment(value)
                 except ValueError as exc:
-                    msg = f"path parameter {parameter.name!r} is None or empty"
-                    raise ValueError(msg) from exc
+                    problem = f"path parameter {parameter.name!r} is None or empty"
+                    raise UnsendableValueError(problem, location="path") from exc
             elif value is None:
                 continue  # None is left out, wherever it would go
             elif parameter.location == "query":
@@ -211,7 +228,7 @@ class Operation:
                     (parameter.wire_name, text) for text in _query_texts(value)
                 )
             elif parameter.location == "header":
-                headers[parameter.wire_name] = _plain(value)
+                headers[parameter.wire_name] = _header_value(parameter, value)
             elif parameter.location == "field":
                 fields[parameter.wire_name] = value
             else:
@@ -421,6 +438,18 @@ def _plain(value: object) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
+
+
+def _header_value(parameter: Parameter, value: object) -> str:
+    text = _plain(value)
+    if not _HEADER_VALUE.fullmatch(text):
+        problem = (
+            f"header parameter {parameter.name!r} ({parameter.wire_name}) holding a "
+            "control character (CR, LF, NUL...) or a non-ASCII one, which a header "
+            "cannot carry"
+        )
+        raise UnsendableValueError(problem, location="header")
+    return text
 
 
 def _query_texts(value: object) -> list[str]:

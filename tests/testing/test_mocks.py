@@ -613,6 +613,6 @@ def test_a_connector_error_keeps_its_own_type_through_the_mock(
 ) -> None:
     route = mock.operation(get_contact).mock(side_effect=httpx.ConnectError("down"))
 
-    with pytest.raises(ConnectorError, match="failed with ConnectError: down"):
+    with pytest.raises(ConnectorError, match=r"^ConnectError \(down\) in "):
         get_contact(contact_id="c1")
     assert route.call_count == 3  # retried: the connection was refused
