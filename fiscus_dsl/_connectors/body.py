@@ -49,7 +49,6 @@ class BodyTooLarge(httpx.RequestError):
 
 class _Stage(Protocol):
     def decode(self, data: bytes, room: int) -> bytes: ...
-    def flush(self) -> bytes: ...
 
 
 @final
@@ -76,12 +75,6 @@ class _Inflate:
             return self.decode(data, room)
         finally:
             self._started = True
-
-    def flush(self) -> bytes:
-        try:
-            return self._decoder.flush()
-        except zlib.error as exc:  # pragma: no cover - zlib raises in decompress
-            raise _decoding_error(self._encoding, exc) from exc
 
 
 def _decoding_error(encoding: str, error: zlib.error) -> httpx.DecodingError:
@@ -114,21 +107,16 @@ class BodyLimit:
             raise BodyTooLarge(self.limit, declared=self._declared)
 
     def feed(self, chunk: bytes) -> bytes:
-        """Return the decoded bytes of ``chunk``; raise once the body is too large."""
+        """Return the decoded bytes of ``chunk``; raise once the body is too large.
+
+        zlib gives out all it can decode of its input at once (below the
+        limit), so nothing is left to flush when the body ends.
+        """
         data = self._count(0, chunk)
         for index, stage in enumerate(self._stages, start=1):
-            if not data:
+            if not data:  # a stage still reading a header: nothing for the next
                 return b""
             data = self._count(index, stage.decode(data, self._room(index)))
-        return data
-
-    def finish(self) -> bytes:
-        """Return what the decoders still hold at the end of the body."""
-        data = b""
-        for index, stage in enumerate(self._stages, start=1):
-            if data:
-                data = stage.decode(data, self._room(index))
-            data = self._count(index, data + stage.flush())
         return data
 
     def _room(self, index: int) -> int:

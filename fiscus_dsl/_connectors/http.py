@@ -134,6 +134,11 @@ class InstrumentedTransport(httpx.AsyncBaseTransport):
             wait = retry_after(response)  # "Retry-After: 0" means no wait
             self._limits.cool_down(1.0 if wait is None else wait)
         _end_with_response(span, response)
+        if isinstance(response.stream, httpx.ByteStream):
+            # A body already in memory (a mock's): httpx never closes it when
+            # it follows a redirect, so the slot is freed now.
+            release()
+            return response
         response.stream = _ReleasingStream(
             response.stream,  # type: ignore[arg-type]  # an async transport's stream
             release,
@@ -194,13 +199,11 @@ class _ReleasingStream(httpx.AsyncByteStream):
                 try:
                     chunk = await anext(chunks)
                 except StopAsyncIteration:
-                    break
+                    return
             if limit is not None:
                 chunk = limit.feed(chunk)
             if chunk:
                 yield chunk
-        if limit is not None and (rest := limit.finish()):
-            yield rest
 
     async def aclose(self) -> None:
         """Close the body and free the connector's slot, once."""
@@ -346,11 +349,8 @@ def _status_fix(response: httpx.Response, *, retryable: bool) -> str:
 
 
 def _location(base: httpx.URL, location: str) -> str:
-    try:
-        target = base.join(location)
-    except httpx.InvalidURL:
-        return "that is not a URL"
-    shown = scrub_url(target)
+    # httpx read the Location already: one that is no URL raised there.
+    shown = scrub_url(base.join(location))
     return shown if len(shown) <= URL_IN_MESSAGE else shown[:URL_IN_MESSAGE] + "\u2026"
 
 
