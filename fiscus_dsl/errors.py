@@ -489,11 +489,10 @@ class ConnectorError(FiscusError):
 
 @final
 class HTTPStatusError(ConnectorError):
-    """The API answered with a 4xx or 5xx status, or a 3xx to an operation.
+    """The API answered 4xx or 5xx, or 3xx to an operation (never retried).
 
-    Operations do not follow redirects, so a 3xx answer is not a success
-    unless the operation returns the raw ``httpx.Response``; it is never
-    retried.
+    Operations do not follow redirects: a 3xx is a success only for one
+    that returns ``httpx.Response``.
 
     Attributes:
         status_code: The HTTP status.
@@ -550,11 +549,9 @@ class UnsafeURLError(ConnectorError, ValueError):
 
 @final
 class ResponseTooLargeError(ConnectorError):
-    """A response body went past the connector's ``max_response_bytes``.
+    """A response body went past the connector's ``max_response_bytes``, decoded.
 
-    Decoded bytes count: a gzip or deflate body is stopped once its decoded
-    size passes the limit. The read stops there and the error is never
-    retried, since the same answer would come again.
+    The read stops there; never retried, the same answer would come again.
 
     Attributes:
         limit: The connector's ``max_response_bytes``.
