@@ -298,7 +298,7 @@ def status_error(
     retryable = status == TOO_MANY_REQUESTS or (status in RETRY_STATUSES and idempotent)
     msg = (
         f"HTTP {status} {response.reason_phrase} from "
-        f"{_what(operation, connector, request.method, url)}: {body!r}; "
+        f"{describe_call(operation, connector, request.method, url)}: {body!r}; "
         f"{_status_fix(response, retryable=retryable)}"
     )
     return HTTPStatusError(
@@ -314,7 +314,7 @@ def status_error(
     )
 
 
-def _what(operation: str | None, connector: str, method: str, url: str) -> str:
+def describe_call(operation: str | None, connector: str, method: str, url: str) -> str:
     """Name the call in a message: task, connector, method and a URL cut short."""
     what = f"operation {operation!r}" if operation else "a request"
     if len(url) > URL_IN_MESSAGE:
@@ -461,7 +461,7 @@ def transport_error(
     method = "?" if request is None else request.method
     url = scrub_url(fallback_url if request is None else request.url)
     failure = classify(error, idempotent=idempotent)
-    where = _what(operation, connector, method, url)
+    where = describe_call(operation, connector, method, url)
     msg = f"{failure.problem} in {where}; {failure.fix}"
     if isinstance(error, BodyTooLarge):
         return ResponseTooLargeError(

@@ -20,6 +20,7 @@ from pydantic import ValidationError
 
 from fiscus_dsl._connectors.http import (
     TEMPLATE_EXTENSION,
+    describe_call,
     status_error,
     transport_error,
 )
@@ -130,10 +131,10 @@ class OperationSender:
         except ValueError:
             fields, problem = ["<body>"], "is not JSON"
         url = scrub_url(response.request.url)
+        call = describe_call(spec.name, spec.connector, response.request.method, url)
         msg = (
-            f"The answer of operation {spec.name!r} of connector {spec.connector!r} "
-            f"({response.request.method} {url}) {problem}; fix the return annotation "
-            "or ask the API's owners"
+            f"The answer {problem}: {call}; fix the return annotation or ask the "
+            "API's owners"
         )
         # Not chained: pydantic's error text would echo the values it got.
         raise ResponseValidationError(
