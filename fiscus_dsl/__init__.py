@@ -57,6 +57,7 @@ from fiscus_dsl.errors import MissingSecretError as MissingSecretError
 from fiscus_dsl.errors import OptionTypeError as OptionTypeError
 from fiscus_dsl.errors import PlanShippingError as PlanShippingError
 from fiscus_dsl.errors import ProjectionError as ProjectionError
+from fiscus_dsl.errors import ResponseTooLargeError as ResponseTooLargeError
 from fiscus_dsl.errors import ResponseValidationError as ResponseValidationError
 from fiscus_dsl.errors import ResumeError as ResumeError
 from fiscus_dsl.errors import RunStoreError as RunStoreError
@@ -158,6 +159,7 @@ __all__ = [
     "PlanShippingError",
     "ProjectionError",
     "Query",
+    "ResponseTooLargeError",
     "ResponseValidationError",
     "ResumeError",
     "Retry",

@@ -25,8 +25,10 @@ The tree::
     ├── SecretPicklingError (TypeError)   pickling a ``Secret`` or an auth holding one
     ├── TaskDefinitionError (ValueError)  a bad task dict or task file
     └── ConnectorError                    an HTTP call of a connector failed
-        ├── HTTPStatusError               the API answered 4xx or 5xx
+        ├── HTTPStatusError               the API answered 3xx (to an operation),
+        │                                 4xx or 5xx
         ├── UnsafeURLError (ValueError)   a URL left the connector's origin
+        ├── ResponseTooLargeError         a body over ``max_response_bytes``
         └── ResponseValidationError (ValueError)
                                           the API's answer does not validate
 
@@ -521,7 +523,10 @@ class ConnectorError(FiscusError):
 
 @final
 class HTTPStatusError(ConnectorError):
-    """The API answered with a 4xx or 5xx status.
+    """The API answered 4xx or 5xx, or 3xx to an operation (never retried).
+
+    Operations do not follow redirects: a 3xx is a success only for one
+    that returns ``httpx.Response``.
 
     Attributes:
         status_code: The HTTP status.
@@ -563,7 +568,7 @@ def status_code_to_error_code(status_code: int) -> FiscusErrorCode:
         return FiscusErrorCode.NOT_FOUND
     if status_code == 408:
         return FiscusErrorCode.TIMEOUT
-    if 400 <= status_code < 500:
+    if 300 <= status_code < 500:  # a redirect: the request must go elsewhere
         return FiscusErrorCode.INVALID_REQUEST
     return FiscusErrorCode.INTERNAL_ERROR
 
@@ -574,6 +579,38 @@ class UnsafeURLError(ConnectorError, ValueError):
 
     Nothing was sent.
     """
+
+
+@final
+class ResponseTooLargeError(ConnectorError):
+    """A response body went past the connector's ``max_response_bytes``, decoded.
+
+    The read stops there; never retried, the same answer would come again.
+
+    Attributes:
+        limit: The connector's ``max_response_bytes``.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        connector: str,
+        operation: str | None,
+        method: str,
+        url: str,
+        limit: int,
+    ) -> None:
+        super().__init__(
+            message,
+            connector=connector,
+            operation=operation,
+            method=method,
+            url=url,
+            code=FiscusErrorCode.INTERNAL_ERROR,
+            retryable=False,
+        )
+        self.limit = limit
 
 
 @final

@@ -35,9 +35,6 @@ ALLOWED: Final[dict[tuple[str, str], str]] = {
         "a task file's `in`, evaluated as Python does: the condition's own "
         "error, recorded on the task's response like any a condition raises"
     ),
-    ("_connectors/request.py", "Operation.build"): (
-        "caught by the operation's sender, which raises UnsafeURLError from it"
-    ),
     ("_connectors/request.py", "_quote_segment"): (
         "caught by Operation.build, then turned into UnsafeURLError"
     ),

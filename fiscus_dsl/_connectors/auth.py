@@ -6,8 +6,10 @@ A ``Secret`` holds a credential that never prints, pickles or serializes;
 through ``for_origin``, into an ``httpx.Auth`` that attaches the credential
 only to requests for the connector's own origin (scheme, host and port)
 and refuses every other request with ``UnsafeURLError`` before anything is
-sent. This module may import httpx and pydantic; it imports no runtime
-module and no opentelemetry.
+sent. ``OriginGuard`` applies the same origin check to every hop httpx
+sends, redirects included, and strips each credential from a hop that
+leaves the origin. This module may import httpx and pydantic; it imports no
+runtime module and no opentelemetry.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from fiscus_dsl._connectors.scrub import (
     MASK,
     register_basic_credentials,
     register_secret,
+    scrub_text,
     scrub_url,
 )
 from fiscus_dsl.errors import (
@@ -46,6 +49,16 @@ _DEFAULT_PORTS: Final = {"http": 80, "https": 443}
 _HEADER_NAME: Final = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 # A query parameter name: anything printable but the characters that split a query.
 _QUERY_NAME: Final = re.compile(r"[^\s&=#]+")
+# Headers that carry credentials whatever their value (RFC 9110, RFC 6265).
+_CREDENTIAL_HEADERS: Final = frozenset(
+    {"authorization", "proxy-authorization", "cookie"}
+)
+# Header names that look like credentials: X-API-Key, X-Auth-Token, X-Session-Id.
+_CREDENTIAL_NAME: Final = re.compile(
+    r"auth|key|token|secret|session|cookie|signature|passw|credential", re.IGNORECASE
+)
+# Not credentials, though their names look so: they stay on every hop.
+_PLAIN_HEADERS: Final = frozenset({"idempotency-key"})
 
 
 @final
@@ -298,6 +311,114 @@ class OriginBoundAuth(httpx.Auth):
         yield request
 
 
+@final
+class OriginGuard:
+    """Strip every credential from a request that leaves the connector's origin.
+
+    An httpx ``request`` event hook: the client calls it for every request
+    it sends, after the auth flow and for each redirect hop, which the auth
+    flow never sees. A request for another origin (scheme, host or port)
+    loses the ``Authorization``, ``Proxy-Authorization`` and ``Cookie``
+    headers, every header whose name looks like a credential (``X-API-Key``)
+    or whose value holds a registered secret, every query value that holds
+    one (or carries an ``ApiKeyAuth(query=...)`` name), and the URL's
+    userinfo. Query values the redirect chose itself, such as a presigned
+    URL's signature, stay: they are the new origin's, not the connector's.
+
+    Args:
+        base_url: The connector's base URL, whose origin keeps credentials.
+        auth: The connector's auth, whose header or query name is stripped too.
+    """
+
+    def __init__(
+        self, base_url: httpx.URL, *, auth: object | None, connector: str = ""
+    ) -> None:
+        self.origin = Origin.of(base_url)
+        self._connector = connector
+        self._header_names, self._query_names = _credential_names(auth)
+        token_url = getattr(auth, "token_url", None)  # OAuth2ClientCredentials
+        self._token_url = token_url if isinstance(token_url, httpx.URL) else None
+
+    async def __call__(self, request: httpx.Request) -> None:
+        """Leave a request for the origin alone; strip the credentials of another."""
+        if Origin.of(request.url) == self.origin or self._is_token_request(request):
+            return
+        self._refuse_secret_body(request)
+        self.strip(request)
+
+    def _is_token_request(self, request: httpx.Request) -> bool:
+        """Tell whether OAuth2 asks its token endpoint, where its secret belongs."""
+        token_url = self._token_url
+        return (
+            token_url is not None
+            and request.method == "POST"
+            and Origin.of(request.url) == Origin.of(token_url)
+            and request.url.path == token_url.path
+        )
+
+    def _refuse_secret_body(self, request: httpx.Request) -> None:
+        """Refuse a hop whose body holds a credential: a body cannot be stripped."""
+        if not isinstance(request.stream, httpx.ByteStream):
+            return  # streamed from a file or a generator: not built from a credential
+        body = b"".join(request.stream)  # in memory already; a redirect resends it
+        if body and _holds_secret(body.decode("utf-8", "replace")):
+            url = scrub_url(request.url)
+            owner = (
+                f"connector {self._connector!r}" if self._connector else "a connector"
+            )
+            msg = (
+                f"Refused to send a body holding a credential of {owner} to {url}, "
+                f"outside the connector's origin {self.origin} (a redirect with "
+                "307 or 308 resends the body); nothing was sent there. Send the "
+                "request to the final URL, without the credential"
+            )
+            raise UnsafeURLError(
+                msg,
+                connector=self._connector,
+                operation=None,
+                method=request.method,
+                url=url,
+            )
+
+    def strip(self, request: httpx.Request) -> None:
+        """Remove every credential from ``request``'s headers, query and userinfo."""
+        for name in {name.lower() for name in request.headers}:
+            if name in _PLAIN_HEADERS:
+                continue
+            if (
+                name in _CREDENTIAL_HEADERS
+                or name in self._header_names
+                or _CREDENTIAL_NAME.search(name)
+                or any(_holds_secret(v) for v in request.headers.get_list(name))
+            ):
+                del request.headers[name]
+        url = request.url
+        items = url.params.multi_items()
+        kept = [
+            (name, value)
+            for name, value in items
+            if name not in self._query_names and not _holds_secret(value)
+        ]
+        if len(kept) != len(items):
+            url = url.copy_with(params=kept)
+        if url.userinfo:
+            url = url.copy_with(userinfo=b"")
+        request.url = url
+
+
+def _holds_secret(value: str) -> bool:
+    return scrub_text(value) != value
+
+
+def _credential_names(auth: object | None) -> tuple[frozenset[str], frozenset[str]]:
+    """Return the header and query names that carry ``auth``'s credential."""
+    if not isinstance(auth, ApiKeyAuth):
+        return frozenset(), frozenset()
+    if auth.in_query:
+        return frozenset(), frozenset({auth.name})
+    return frozenset({auth.name.lower()}), frozenset()
+
+
 # ---------------------------------------------------------------- static auth
 
 
@@ -388,6 +509,16 @@ class ApiKeyAuth:
     def __repr__(self) -> str:
         where = "query" if self._in_query else "header"
         return f"ApiKeyAuth({self._key!r}, {where}={self._name!r})"
+
+    @property
+    def name(self) -> str:
+        """Return the header or query parameter that carries the key."""
+        return self._name
+
+    @property
+    def in_query(self) -> bool:
+        """Tell whether the key goes in the query (else in a header)."""
+        return self._in_query
 
     def for_origin(
         self, base_url: str | httpx.URL, *, connector: str = ""

@@ -3,9 +3,14 @@
 A connector holds what every call to one API shares: the base URL, the
 auth (sent only to that origin), default headers, a timeout, limits, the
 default retry policy and the httpx transport. ``connector.operation(...)``
-makes a task from a signature; ``connector.task`` gives a hand-written task
-the connector's ``httpx.AsyncClient``. There is one client per connector
+makes a task from a signature (its body is ``operation.OperationSender``);
+``connector.task`` gives a hand-written task the connector's
+``httpx.AsyncClient``. There is one client per connector
 per event loop, created lazily and closed when the last run using it ends.
+The client's ``OriginGuard`` keeps credentials on the connector's origin on
+every hop, redirects included; its transport stops a body past
+``max_response_bytes``. Every failure of a request reaches the user as a
+``ConnectorError`` with its code, retryable only when a retry may succeed.
 """
 
 from __future__ import annotations
@@ -13,9 +18,9 @@ from __future__ import annotations
 import asyncio
 import inspect
 import threading
-import uuid
+import traceback
 import weakref
-from collections.abc import Callable, Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import (
     TYPE_CHECKING,
@@ -30,42 +35,44 @@ from typing import (
 )
 
 import httpx
-from pydantic import ValidationError
 
+from fiscus_dsl._connectors.auth import OriginGuard
+from fiscus_dsl._connectors.body import ACCEPT_ENCODING, DEFAULT_MAX_RESPONSE_BYTES
 from fiscus_dsl._connectors.http import (
-    TEMPLATE_EXTENSION,
     InstrumentedTransport,
     status_error,
     transport_error,
 )
 from fiscus_dsl._connectors.limits import Limits, Rate, parse_rate
 from fiscus_dsl._connectors.logs import client_scrubbing
+from fiscus_dsl._connectors.operation import (
+    IDEMPOTENCY_NAMESPACE as IDEMPOTENCY_NAMESPACE,  # where tests and users read it
+)
+from fiscus_dsl._connectors.operation import IdempotencyKey as IdempotencyKey
+from fiscus_dsl._connectors.operation import OperationSender
 from fiscus_dsl._connectors.options import (
     TransportOption,
     check_base_url,
     check_connector,
     check_operation,
+    check_response_bytes,
     check_transport,
 )
 from fiscus_dsl._connectors.request import (
     IDEMPOTENT_METHODS,
-    Operation,
-    describe_validation,
     read_operation,
-    same_origin,
 )
 from fiscus_dsl._connectors.scrub import scrub_url
 from fiscus_dsl._dsl.hooks import Hooks
 from fiscus_dsl._dsl.options import check_decorated
 from fiscus_dsl._dsl.signature import CallSignature
 from fiscus_dsl._dsl.task import Task, TaskOptions
-from fiscus_dsl._runtime.attempts import current_attempt
 from fiscus_dsl._runtime.lifecycle import current_run_exit
 from fiscus_dsl._runtime.retry import Retry
-from fiscus_dsl.errors import ResponseValidationError, SignatureError, UnsafeURLError
+from fiscus_dsl.errors import ConnectorError, SignatureError
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable
+    from collections.abc import Awaitable, Callable, Mapping, Sequence
 
     from fiscus_dsl._dsl.hooks import HookFunction
     from fiscus_dsl._dsl.task import OnError
@@ -76,10 +83,6 @@ R = TypeVar("R")
 #: Connector operations retry by default: connection errors and 429 always,
 #: timeouts and 408/5xx when the request is idempotent (see ``http.classify``).
 DEFAULT_RETRY: Final = Retry(attempts=3, backoff=0.5, max_delay=30.0)
-IDEMPOTENCY_NAMESPACE: Final = uuid.UUID("6f1c2c9e-3c1a-5b7e-9f0e-1d2a3b4c5d6e")
-_KEYED_METHODS: Final = frozenset({"POST", "PATCH"})
-
-IdempotencyKey = bool | Callable[[Mapping[str, object]], str]
 
 
 class ConnectorAuth(Protocol):
@@ -132,6 +135,9 @@ class Connector:
         retry: The default ``Retry`` of its operations and tasks.
         transport: ``"httpx"`` (the default), ``"aiohttp"`` (extra
             ``fiscus_dsl[aiohttp]``), or any ``httpx.AsyncBaseTransport``.
+        max_response_bytes: The most bytes one response body may have,
+            decoded (64 MiB by default; ``None``: no limit). A larger body
+            stops the read with ``ResponseTooLargeError``.
 
     Examples:
         >>> from fiscus_dsl import BearerAuth, Connector, Secret
@@ -153,6 +159,7 @@ class Connector:
         rate_limit: str | None = None,
         retry: Retry | None = DEFAULT_RETRY,
         transport: TransportOption = None,
+        max_response_bytes: int | None = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
         check_connector(
             name,
@@ -172,6 +179,7 @@ class Connector:
         self.rate: Rate | None = None if rate_limit is None else parse_rate(rate_limit)
         self.retry = retry
         self.transport = check_transport(name, transport)
+        self.max_response_bytes = check_response_bytes(name, max_response_bytes)
         self._tasks: dict[str, Task[..., Any]] = {}
         self._states: weakref.WeakKeyDictionary[
             asyncio.AbstractEventLoop, _LoopState
@@ -227,16 +235,30 @@ class Connector:
             max_keepalive_connections=self.max_concurrency,
         )
         inner = _inner_transport(self.transport, pool)
+        # Only what BodyLimit decodes within bounds, unless the user says else.
+        headers = httpx.Headers({"Accept-Encoding": ACCEPT_ENCODING})
+        headers.update(self.headers)
+        hooks = client_scrubbing(self.headers)  # logs, headers, userinfo
+        # Every hop, redirects included: credentials stay on the origin.
+        hooks["request"] += [
+            OriginGuard(self.base_url, auth=self.auth, connector=self.name),
+            _remember,
+        ]
         client = httpx.AsyncClient(
             base_url=self.base_url,  # hand-written tasks send relative paths
             auth=None
             if self.auth is None
             else self.auth.for_origin(self.base_url, connector=self.name),
-            headers=self.headers,
+            headers=headers,
             timeout=httpx.Timeout(self.timeout, pool=None),
-            transport=InstrumentedTransport(inner, limits, self.timeout),
+            transport=InstrumentedTransport(
+                inner,
+                limits,
+                self.timeout,
+                max_response_bytes=self.max_response_bytes,
+            ),
             follow_redirects=False,
-            event_hooks=client_scrubbing(self.headers),  # logs, headers, userinfo
+            event_hooks=hooks,
         )
         return _LoopState(client=client, limits=limits)
 
@@ -310,7 +332,7 @@ class Connector:
             )
             signature = CallSignature(function, task_name)
             spec = read_operation(signature, route, connector=self.name)
-            sender = _OperationSender(self, spec, idempotency_key)
+            sender = OperationSender(self, spec, idempotency_key)
             made = Task(function, options, body=sender.send, signature=signature)
             return self._register(made)
 
@@ -368,6 +390,7 @@ class Connector:
             visible = _without_first_parameter(target, connector=self.name)
 
             async def body(*args: object, **kwargs: object) -> R:
+                token = _SENDING.set(None)
                 try:
                     return await target(self.client(), *args, **kwargs)
                 except httpx.HTTPStatusError as exc:  # raise_for_status(): classify it
@@ -377,14 +400,14 @@ class Connector:
                         operation=task_name,
                         idempotent=_is_idempotent(exc.request),
                     ) from exc
-                except httpx.TransportError as exc:
-                    raise transport_error(
-                        exc,
-                        request=exc.request,
-                        connector=self.name,
-                        operation=task_name,
-                        idempotent=_is_idempotent(exc.request),
-                    ) from exc
+                except (httpx.RequestError, httpx.InvalidURL) as exc:
+                    raise self._failed(exc, task_name) from exc
+                except TimeoutError as exc:
+                    if not _from_connector(exc):
+                        raise  # the task's own wait, not one of its requests
+                    raise self._failed(exc, task_name) from exc
+                finally:
+                    _SENDING.reset(token)
 
             made: Task[..., R] = Task(visible, options, body=body)  # type: ignore[arg-type]  # visible stands for target
             return self._register(made)
@@ -392,6 +415,18 @@ class Connector:
         if function is not None:
             return decorate(function)
         return decorate
+
+    def _failed(self, error: Exception, task: str) -> ConnectorError:
+        """Turn a hand-written task's failed request into a ``ConnectorError``."""
+        request = _request_of(error)
+        return transport_error(
+            error,
+            request=request,
+            connector=self.name,
+            operation=task,
+            idempotent=request is not None and _is_idempotent(request),
+            fallback_url=str(self.base_url),
+        )
 
     def _options(
         self,
@@ -414,130 +449,41 @@ class Connector:
         )
 
 
-@final
-class _OperationSender:
-    """The body of an operation task: build, check, send, classify, validate."""
-
-    def __init__(
-        self, connector: Connector, spec: Operation, key: IdempotencyKey
-    ) -> None:
-        self.connector = connector
-        self.spec = spec
-        self.key = key
-
-    async def send(self, *args: object, **kwargs: object) -> object:
-        connector, spec = self.connector, self.spec
-        bound = spec.signature.bind(*args, **kwargs)
-        bound.apply_defaults()
-        try:
-            parts = spec.build(bound.arguments, connector.base_url)
-        except ValueError as exc:  # an empty path value would change the path
-            raise self._unsafe_value(str(exc)) from exc
-        if not same_origin(parts.url, connector.base_url):
-            raise self._unsafe(parts.url)
-        headers = httpx.Headers(parts.headers)  # a key argument wins, in any case
-        key = self._idempotency_key(bound.arguments)
-        if key is not None and "Idempotency-Key" not in headers:
-            headers["Idempotency-Key"] = key
-        idempotent = spec.is_idempotent or "Idempotency-Key" in headers
-        client = connector.client()
-        request = client.build_request(
-            parts.method,
-            parts.url,
-            params=parts.params or None,  # type: ignore[arg-type]  # a list of str pairs
-            headers=headers,
-            json=parts.json if parts.has_body else None,
-            extensions={TEMPLATE_EXTENSION: parts.template},
-        )
-        try:
-            response = await client.send(request)
-        except (httpx.HTTPError, TimeoutError) as exc:
-            raise transport_error(
-                exc,
-                request=request,
-                connector=connector.name,
-                operation=spec.name,
-                idempotent=idempotent,
-            ) from exc
-        if response.is_error:
-            raise status_error(
-                response,
-                connector=connector.name,
-                operation=spec.name,
-                idempotent=idempotent,
-            )
-        return self._parse(response)
-
-    def _parse(self, response: httpx.Response) -> object:
-        spec = self.spec
-        try:
-            return spec.parse(response)
-        except ValidationError as exc:
-            fields, summary = describe_validation(exc)
-            problem = f"does not match {_type_name(spec.returns)} ({summary})"
-        except ValueError:
-            fields, problem = ["<body>"], "is not JSON"
-        url = scrub_url(response.request.url)
-        msg = (
-            f"The answer of operation {spec.name!r} of connector {spec.connector!r} "
-            f"({response.request.method} {url}) {problem}; fix the return annotation "
-            "or ask the API's owners"
-        )
-        # Not chained: pydantic's error text would echo the values it got.
-        raise ResponseValidationError(
-            msg,
-            connector=spec.connector,
-            operation=spec.name,
-            method=response.request.method,
-            url=url,
-            fields=fields,
-        ) from None
-
-    def _idempotency_key(self, arguments: Mapping[str, object]) -> str | None:
-        if self.spec.method not in _KEYED_METHODS or self.key is False:
-            return None
-        if callable(self.key):
-            return self.key(arguments)
-        attempt = current_attempt()
-        seed = (
-            f"{attempt.run_id}/{attempt.task_id}"
-            if attempt is not None
-            else uuid.uuid4().hex
-        )
-        return f'"{uuid.uuid5(IDEMPOTENCY_NAMESPACE, seed)}"'
-
-    def _unsafe_value(self, problem: str) -> UnsafeURLError:
-        spec, connector = self.spec, self.connector
-        msg = (
-            f"Operation {spec.name!r} of connector {connector.name!r}: {problem}, "
-            "which would change the path; nothing was sent. Pass a non-empty value"
-        )
-        return UnsafeURLError(
-            msg,
-            connector=connector.name,
-            operation=spec.name,
-            method=spec.method,
-            url=scrub_url(connector.base_url),
-        )
-
-    def _unsafe(self, url: httpx.URL) -> UnsafeURLError:
-        spec, connector = self.spec, self.connector
-        text = scrub_url(url)
-        msg = (
-            f"Operation {spec.name!r} of connector {connector.name!r} built {text}, "
-            f"which leaves {scrub_url(connector.base_url)}; nothing was sent. Pass "
-            "path values, not URLs"
-        )
-        return UnsafeURLError(
-            msg,
-            connector=connector.name,
-            operation=spec.name,
-            method=spec.method,
-            url=text,
-        )
-
-
 # ---------------------------------------------------------------- helpers
+
+# The request a hand-written task sent last (each redirect hop included), so
+# that a failure httpx reports without one still names its method and URL.
+_SENDING: Final[ContextVar[httpx.Request | None]] = ContextVar(
+    "fiscus_sending", default=None
+)
+_TRANSPORT_MODULES: Final = ("httpx.", "httpcore.", "fiscus_dsl._connectors.")
+
+
+async def _remember(request: httpx.Request) -> None:
+    """Remember the request being sent (an httpx ``request`` event hook)."""
+    _SENDING.set(request)
+
+
+def _request_of(error: Exception) -> httpx.Request | None:
+    if isinstance(error, httpx.RequestError):
+        try:
+            return error.request
+        except RuntimeError:  # httpx raised it before it had a request
+            pass
+    return _SENDING.get()
+
+
+def _from_connector(error: TimeoutError) -> bool:
+    """Tell whether a ``TimeoutError`` came out of the client: the connector's deadline.
+
+    A task's own ``asyncio.timeout`` raises where the task awaits, so its
+    traceback never enters httpx or the connector's transport.
+    """
+    return any(
+        str(frame.f_globals.get("__name__", "")).startswith(_TRANSPORT_MODULES)
+        for frame, _ in traceback.walk_tb(error.__traceback__)
+        if frame.f_globals.get("__name__") != __name__
+    )
 
 
 def _is_idempotent(request: httpx.Request) -> bool:
@@ -589,7 +535,3 @@ def _without_first_parameter(
     annotations.pop(parameters[0].name, None)
     visible.__annotations__ = annotations
     return visible
-
-
-def _type_name(annotation: object) -> str:
-    return getattr(annotation, "__name__", None) or repr(annotation)

@@ -17,6 +17,7 @@ import asyncio
 import email.utils
 from contextlib import contextmanager
 from contextvars import ContextVar
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Final, final
 
@@ -25,16 +26,23 @@ from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
+from fiscus_dsl._connectors.body import BodyTooLarge, body_limit
 from fiscus_dsl._connectors.scrub import scrub_excerpt, scrub_text, scrub_url
 from fiscus_dsl._runtime.attempts import current_attempt
 from fiscus_dsl._runtime.telemetry import error_type
-from fiscus_dsl.errors import ConnectorError, FiscusErrorCode, HTTPStatusError
+from fiscus_dsl.errors import (
+    ConnectorError,
+    FiscusErrorCode,
+    HTTPStatusError,
+    ResponseTooLargeError,
+)
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable, Iterator
 
     from opentelemetry.trace import Span
 
+    from fiscus_dsl._connectors.body import BodyLimit
     from fiscus_dsl._connectors.limits import Limits
 
 #: Request extension keys the connector sets for the transport.
@@ -43,6 +51,8 @@ TEMPLATE_EXTENSION: Final = "fiscus.url_template"
 RETRY_STATUSES: Final = frozenset({408, 500, 502, 503, 504})
 TOO_MANY_REQUESTS: Final = 429
 BODY_EXCERPT: Final = 200
+#: The most characters of a URL a message shows; the error's ``url`` has it all.
+URL_IN_MESSAGE: Final = 120
 _NOT_SENT: Final = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 
 # OpenTelemetry HTTP client attribute names (stable semantic conventions).
@@ -93,11 +103,17 @@ class InstrumentedTransport(httpx.AsyncBaseTransport):
     """
 
     def __init__(
-        self, inner: httpx.AsyncBaseTransport, limits: Limits, timeout: float | None
+        self,
+        inner: httpx.AsyncBaseTransport,
+        limits: Limits,
+        timeout: float | None,
+        *,
+        max_response_bytes: int | None = None,
     ) -> None:
         self._inner = inner
         self._limits = limits
         self._timeout = timeout
+        self._max_response_bytes = max_response_bytes
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         """Send one request within the connector's limits, in its own span."""
@@ -118,7 +134,17 @@ class InstrumentedTransport(httpx.AsyncBaseTransport):
             wait = retry_after(response)  # "Retry-After: 0" means no wait
             self._limits.cool_down(1.0 if wait is None else wait)
         _end_with_response(span, response)
-        response.stream = _ReleasingStream(response.stream, release, deadline)  # type: ignore[arg-type]  # an async byte stream
+        if isinstance(response.stream, httpx.ByteStream):
+            # A body already in memory (a mock's): httpx never closes it when
+            # it follows a redirect, so the slot is freed now.
+            release()
+            return response
+        response.stream = _ReleasingStream(
+            response.stream,  # type: ignore[arg-type]  # an async transport's stream
+            release,
+            deadline,
+            limit=body_limit(response, self._max_response_bytes),
+        )
         return response
 
     async def _send(
@@ -144,19 +170,29 @@ class InstrumentedTransport(httpx.AsyncBaseTransport):
 
 @final
 class _ReleasingStream(httpx.AsyncByteStream):
-    """A response body read within the deadline; closing it frees the slot."""
+    """A response body read within the deadline and the size limit.
+
+    Closing it frees the slot. With a ``BodyLimit`` the body is counted,
+    and decoded when the limit took its decoding over, as it arrives.
+    """
 
     def __init__(
         self,
         inner: httpx.AsyncByteStream,
         release: Callable[[], None],
         deadline: float | None,
+        *,
+        limit: BodyLimit | None = None,
     ) -> None:
         self._inner = inner
         self._release: Callable[[], None] | None = release
         self._deadline = deadline
+        self._limit = limit
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
+        limit = self._limit
+        if limit is not None:
+            limit.check_declared()
         chunks = aiter(self._inner)
         while True:
             async with asyncio.timeout_at(self._deadline):
@@ -164,7 +200,10 @@ class _ReleasingStream(httpx.AsyncByteStream):
                     chunk = await anext(chunks)
                 except StopAsyncIteration:
                     return
-            yield chunk
+            if limit is not None:
+                chunk = limit.feed(chunk)
+            if chunk:
+                yield chunk
 
     async def aclose(self) -> None:
         """Close the body and free the connector's slot, once."""
@@ -248,17 +287,19 @@ def retry_after(response: httpx.Response) -> float | None:
 def status_error(
     response: httpx.Response, *, connector: str, operation: str | None, idempotent: bool
 ) -> HTTPStatusError:
-    """Build the error for a 4xx or 5xx response; the body is scrubbed and cut."""
+    """Build the error for a 3xx, 4xx or 5xx response; the body is scrubbed and cut.
+
+    The status comes first in the message, so that a cut keeps it.
+    """
     request = response.request
     status = response.status_code
     url = scrub_url(request.url)
     body = scrub_excerpt(response.text, limit=BODY_EXCERPT)  # scrubbed, then cut
     retryable = status == TOO_MANY_REQUESTS or (status in RETRY_STATUSES and idempotent)
-    what = f"operation {operation!r}" if operation else "a request"
     msg = (
-        f"{request.method} {url} ({what} of connector {connector!r}) answered "
-        f"{status} {response.reason_phrase}: {body!r}; "
-        f"{_status_fix(status, retryable=retryable)}"
+        f"HTTP {status} {response.reason_phrase} from "
+        f"{describe_call(operation, connector, request.method, url)}: {body!r}; "
+        f"{_status_fix(response, retryable=retryable)}"
     )
     return HTTPStatusError(
         msg,
@@ -273,7 +314,29 @@ def status_error(
     )
 
 
-def _status_fix(status: int, *, retryable: bool) -> str:
+def describe_call(operation: str | None, connector: str, method: str, url: str) -> str:
+    """Name the call in a message: task, connector, method and a URL cut short."""
+    what = f"operation {operation!r}" if operation else "a request"
+    if len(url) > URL_IN_MESSAGE:
+        url = url[: URL_IN_MESSAGE - 1] + "\u2026"
+    return f"{what} of connector {connector!r} ({method} {url})"
+
+
+def _status_fix(response: httpx.Response, *, retryable: bool) -> str:
+    status = response.status_code
+    if status < httpx.codes.BAD_REQUEST:
+        location = response.headers.get("Location")
+        target = (
+            "no Location"
+            if location is None
+            else f"Location {_location(response.request.url, location)}"
+        )
+        return (
+            f"a redirect ({target}) is not a success: operations do not follow "
+            "redirects (point base_url or the route at the new place, or return "
+            "httpx.Response to handle it); a hand-written task follows them with "
+            "follow_redirects=True"
+        )
     if status in (401, 403):
         return "check the connector's credentials and their scopes"
     if retryable:
@@ -285,40 +348,136 @@ def _status_fix(status: int, *, retryable: bool) -> str:
     return "fix the request; a 4xx is never retried"
 
 
+def _location(base: httpx.URL, location: str) -> str:
+    # httpx read the Location already: one that is no URL raised there.
+    shown = scrub_url(base.join(location))
+    return shown if len(shown) <= URL_IN_MESSAGE else shown[:URL_IN_MESSAGE] + "\u2026"
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class _Failure:
+    """How one kind of transport failure reads, counts and retries."""
+
+    problem: str
+    code: FiscusErrorCode
+    fix: str
+    retryable: bool
+
+
+_NOT_SENT_FIX: Final = (
+    "the request was not sent, so the task's Retry policy may try again"
+)
+_IDEMPOTENT_FIX: Final = (
+    "the request is idempotent, so the task's Retry policy may try again"
+)
+_MAYBE_DONE_FIX: Final = (
+    "not retried: the request may have had an effect (send an Idempotency-Key)"
+)
+
+
+def classify(error: Exception, *, idempotent: bool) -> _Failure:
+    """Tell what a transport failure means: its wording, its code, whether to retry."""
+    what = f"{type(error).__name__} ({scrub_text(str(error)) or 'no detail'})"
+    if isinstance(error, BodyTooLarge):
+        return _Failure(
+            f"Response body over max_response_bytes={error.limit}",
+            FiscusErrorCode.INTERNAL_ERROR,
+            "raise the connector's max_response_bytes, or ask for less (pages, "
+            "filters); not retried, the answer would be as large again",
+            retryable=False,
+        )
+    if isinstance(error, TimeoutError):  # the connector's own deadline
+        fix = _IDEMPOTENT_FIX if idempotent else _MAYBE_DONE_FIX
+        return _Failure(
+            "Timed out after the connector's timeout",
+            FiscusErrorCode.TIMEOUT,
+            fix,
+            retryable=idempotent,
+        )
+    if isinstance(error, _REFUSED):
+        return _Failure(
+            what,
+            FiscusErrorCode.INVALID_REQUEST,
+            _REFUSED_FIX.get(type(error), "fix the request; nothing was sent")
+            + "; not retried, it would fail the same way",
+            retryable=False,
+        )
+    if isinstance(error, httpx.DecodingError):
+        return _Failure(
+            what,
+            FiscusErrorCode.INTERNAL_ERROR,
+            "ask the API's owners; not retried, the answer would be the same",
+            retryable=False,
+        )
+    not_sent = isinstance(error, _NOT_SENT)
+    if not_sent:
+        fix = _NOT_SENT_FIX
+    else:
+        fix = _IDEMPOTENT_FIX if idempotent else _MAYBE_DONE_FIX
+    timed_out = isinstance(error, httpx.TimeoutException)
+    return _Failure(
+        what,
+        FiscusErrorCode.TIMEOUT if timed_out else FiscusErrorCode.INTERNAL_ERROR,
+        fix,
+        retryable=not_sent or idempotent,
+    )
+
+
+# Failures of the request itself: the same request would fail the same way.
+_REFUSED: Final = (
+    httpx.TooManyRedirects,
+    httpx.LocalProtocolError,
+    httpx.UnsupportedProtocol,
+    httpx.InvalidURL,
+)
+_REFUSED_FIX: Final[dict[type[Exception], str]] = {
+    httpx.TooManyRedirects: (
+        "the API redirects in a loop or too often; request the final URL directly"
+    ),
+    httpx.LocalProtocolError: (
+        "a header or the URL holds a character HTTP forbids (CR, LF, NUL); "
+        "remove it, nothing was sent"
+    ),
+    httpx.UnsupportedProtocol: "give an http or https URL",
+    httpx.InvalidURL: "shorten or fix the URL's path and query; nothing was sent",
+}
+
+
 def transport_error(
     error: Exception,
     *,
-    request: httpx.Request,
+    request: httpx.Request | None,
     connector: str,
     operation: str | None,
     idempotent: bool,
+    fallback_url: str = "",
 ) -> ConnectorError:
-    """Build the error for a request that got no response (or no whole one)."""
-    url = scrub_url(request.url)
-    not_sent = isinstance(error, _NOT_SENT)
-    timed_out = isinstance(error, httpx.TimeoutException | TimeoutError)
-    retryable = not_sent or idempotent
-    what = f"operation {operation!r}" if operation else "a request"
-    if not_sent:
-        fix = "the request was not sent, so the task's Retry policy may try again"
-    elif retryable:
-        fix = "the request is idempotent, so the task's Retry policy may try again"
-    else:
-        fix = (
-            "not retried: the request may have had an effect (send an Idempotency-Key)"
+    """Build the error for a request that got no response (or no whole one).
+
+    ``request`` is ``None`` when the URL could not even be built; the
+    message then shows ``fallback_url`` (the connector's base URL).
+    """
+    method = "?" if request is None else request.method
+    url = scrub_url(fallback_url if request is None else request.url)
+    failure = classify(error, idempotent=idempotent)
+    where = describe_call(operation, connector, method, url)
+    msg = f"{failure.problem} in {where}; {failure.fix}"
+    if isinstance(error, BodyTooLarge):
+        return ResponseTooLargeError(
+            msg,
+            connector=connector,
+            operation=operation,
+            method=method,
+            url=url,
+            limit=error.limit,
         )
-    if isinstance(error, TimeoutError):  # the connector's own deadline
-        problem = "took longer than the connector's timeout"
-    else:
-        detail = scrub_text(str(error)) or "no detail"
-        problem = f"failed with {type(error).__name__}: {detail}"
-    msg = f"{request.method} {url} ({what} of connector {connector!r}) {problem}; {fix}"
     return ConnectorError(
         msg,
         connector=connector,
         operation=operation,
-        method=request.method,
+        method=method,
         url=url,
-        code=FiscusErrorCode.TIMEOUT if timed_out else FiscusErrorCode.INTERNAL_ERROR,
-        retryable=retryable,
+        code=failure.code,
+        retryable=failure.retryable,
     )

@@ -161,6 +161,11 @@ client_secret=Secret('**********'), scopes=('read',))
             f"{auth})"
         )
 
+    @property
+    def token_url(self) -> httpx.URL:
+        """Return the token endpoint, where the client credentials may go."""
+        return self._endpoint.url
+
     def __reduce_ex__(self, protocol: SupportsIndex) -> NoReturn:
         msg = (
             "OAuth2ClientCredentials cannot be pickled: it holds a Secret and its "

@@ -49,6 +49,19 @@ MAX_BODY_BYTES: Final = 16 * 1024 * 1024
 """The largest JSON request body an operation sends, in bytes (16 MiB)."""
 
 
+@final
+class UnsendableValueError(ValueError):
+    """An argument that cannot go into the request as it is; nothing is sent.
+
+    The sender turns it into a ``ConnectorError`` naming the operation.
+    """
+
+    def __init__(self, problem: str, *, location: Location) -> None:
+        super().__init__(problem)
+        self.location = location
+        self.problem = problem
+
+
 # ---------------------------------------------------------------- markers
 
 
@@ -201,8 +214,9 @@ class Operation:
         """Build the request for bound arguments (defaults applied).
 
         Raises:
-            ValueError: A path value is ``None`` or empty (the sender makes
-                it an ``UnsafeURLError``).
+            UnsendableValueError: A path value is ``None`` or empty, or a
+                header value holds a control or non-ASCII character.
+            httpx.InvalidURL: The URL would be too long for httpx.
         """
         path_values: dict[str, str] = {}
         params: list[tuple[str, str]] = []
@@ -216,8 +230,8 @@ class Operation:
                 try:
                     path_values[parameter.name] = _quote_segment(value)
                 except ValueError as exc:
-                    msg = f"path parameter {parameter.name!r} is None or empty"
-                    raise ValueError(msg) from exc
+                    problem = f"path parameter {parameter.name!r} is None or empty"
+                    raise UnsendableValueError(problem, location="path") from exc
             elif value is None:
                 continue  # None is left out, wherever it would go
             elif parameter.location == "query":
@@ -225,9 +239,7 @@ class Operation:
                     (parameter.wire_name, text) for text in _query_texts(value)
                 )
             elif parameter.location == "header":
-                headers[parameter.wire_name] = self._header_text(
-                    parameter, value, base_url
-                )
+                headers[parameter.wire_name] = _header_value(parameter, value)
             elif parameter.location == "field":
                 fields[parameter.wire_name] = value
             else:
@@ -266,20 +278,6 @@ class Operation:
                 "sent. Send the data in smaller requests"
             )
             raise self._refused(problem, base_url)
-
-    def _header_text(
-        self, parameter: Parameter, value: object, base_url: httpx.URL
-    ) -> str:
-        text = _plain(value)
-        if _HEADER_VALUE.fullmatch(text):
-            return text
-        problem = (
-            f"header {parameter.wire_name!r} (parameter {parameter.name!r}) holds "
-            "what a header cannot carry (CR, LF, another control character, a "
-            "character that is not ASCII, or a space at either end); nothing was "
-            "sent. Percent-encode the value, or send it in the query or the body"
-        )
-        raise self._refused(problem, base_url)
 
     def _refused(self, problem: str, base_url: httpx.URL) -> ConnectorError:
         """Return the error for a request refused before sending: not retryable."""
@@ -480,6 +478,18 @@ def _plain(value: object) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
+
+
+def _header_value(parameter: Parameter, value: object) -> str:
+    text = _plain(value)
+    if not _HEADER_VALUE.fullmatch(text):
+        problem = (
+            f"header parameter {parameter.name!r} ({parameter.wire_name}) holding a "
+            "control character (CR, LF, NUL...), a non-ASCII one or a space at "
+            "either end, which a header cannot carry"
+        )
+        raise UnsendableValueError(problem, location="header")
+    return text
 
 
 def _query_texts(value: object) -> list[str]:

@@ -21,11 +21,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, final
 from urllib.parse import unquote
 
-from fiscus_dsl._connectors.connector import (
-    Connector,
-    _OperationSender,
-    live_connectors,
-)
+from fiscus_dsl._connectors.connector import Connector, live_connectors
+from fiscus_dsl._connectors.operation import OperationSender
 from fiscus_dsl._connectors.request import METHODS, same_origin
 from fiscus_dsl._connectors.scrub import scrub_url
 from fiscus_dsl._dsl.task import Task
@@ -167,10 +164,10 @@ def module_connectors() -> list[Connector]:
     return list(found.values())
 
 
-def sender_of(task: Task[..., Any]) -> _OperationSender | None:
+def sender_of(task: Task[..., Any]) -> OperationSender | None:
     """Return the sender of an operation task (stubbed or not), else ``None``."""
     owner = getattr(original_plan(task).function, "__self__", None)
-    return owner if isinstance(owner, _OperationSender) else None
+    return owner if isinstance(owner, OperationSender) else None
 
 
 def task_target(task: object) -> Target:

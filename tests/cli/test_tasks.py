@@ -185,6 +185,6 @@ def test_a_failed_task_detail_keeps_the_status_first_and_shows_whole_with_full(
     for result in (cut, full):
         table = " ".join(result.stdout.split("Result:")[0].split())
         assert "failed Task 1 ('again') failed: HTTPStatusError 409 in " in table
-        assert "answered 409 Conflict" in table
+        assert "HTTP 409 Conflict from operation" in table
     full_table = " ".join(full.stdout.split("Result:")[0].split())
     assert "fix the request; a 4xx is never retried" in full_table

@@ -685,10 +685,10 @@ def test_an_answer_that_does_not_validate_names_the_operation_and_field(
     with pytest.raises(
         ResponseValidationError,
         match=(
-            r"^The answer of operation 'get_contact' of connector 'CRM' "
-            r"\(GET https://api\.example\.test/v1/contacts/42\) does not match "
-            r"Contact \('id': Input should be a valid integer.*'email': Field "
-            r"required\); fix the return annotation or ask the API's owners$"
+            r"^The answer does not match Contact \('id': Input should be a valid "
+            r"integer.*'email': Field required\): operation 'get_contact' of "
+            r"connector 'CRM' \(GET https://api\.example\.test/v1/contacts/42\); "
+            r"fix the return annotation or ask the API's owners$"
         ),
     ) as caught:
         get_contact(contact_id="42")
@@ -739,7 +739,8 @@ def test_an_answer_that_is_not_json_fails_without_echoing_it(
 
     with pytest.raises(
         ResponseValidationError,
-        match=r"\(GET https://api\.example\.test/v1/contacts/42\) is not JSON; fix",
+        match=r"^The answer is not JSON: operation 'get_contact' of connector 'CRM' "
+        r"\(GET https://api\.example\.test/v1/contacts/42\); fix",
     ) as caught:
         get_contact(contact_id="42")
 

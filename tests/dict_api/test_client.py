@@ -222,7 +222,7 @@ def test_guide_chained_example_skips_the_email_when_the_contact_fails(
     out = capsys.readouterr().out
     assert out.startswith(
         "Error: Task 0 ('create_contact') failed: HTTPStatusError 409 in "
-        "CRMSystem.create_contact: POST https://crm.example.test/v1/contacts"
+        "CRMSystem.create_contact: HTTP 409 Conflict from operation 'create_contact'"
     )
     assert "409 Conflict" in out
     assert api.paths() == [CONTACTS]  # a 4xx is not retried; no email
@@ -413,7 +413,7 @@ def test_the_single_operation_form_reports_a_failure(
     assert response.error_message is not None
     assert response.error_message.startswith(
         "Task 0 ('get_contact') failed: HTTPStatusError 404 in "
-        "CRMSystem.get_contact: GET https://crm.example.test/v1/contacts/c404"
+        "CRMSystem.get_contact: HTTP 404 Not Found from operation 'get_contact'"
     )
     assert "404 Not Found" in response.error_message
 

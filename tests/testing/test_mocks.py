@@ -349,7 +349,7 @@ async def test_a_request_outside_any_task_names_what_it_can(
     with pytest.raises(UnmockedRequestError) as inside:
         await client.get("/outbox")
     with pytest.raises(UnmockedRequestError) as outside:
-        await client.get("https://elsewhere.test/x?token=s3cret")
+        await client.get("https://elsewhere.test/x?token=a-value-of-elsewhere")
     with pytest.raises(UnmockedRequestError) as like_an_operation:
         await apis.crm.client().get("/contacts/me")
     with pytest.raises(UnmockedRequestError) as like_none:
@@ -613,6 +613,6 @@ def test_a_connector_error_keeps_its_own_type_through_the_mock(
 ) -> None:
     route = mock.operation(get_contact).mock(side_effect=httpx.ConnectError("down"))
 
-    with pytest.raises(ConnectorError, match="failed with ConnectError: down"):
+    with pytest.raises(ConnectorError, match=r"^ConnectError \(down\) in "):
         get_contact(contact_id="c1")
     assert route.call_count == 3  # retried: the connection was refused

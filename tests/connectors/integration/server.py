@@ -12,9 +12,11 @@ logs and counters. The app runs on the server's thread; tests read
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import threading
 import time
+import zlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final, final
 
@@ -208,6 +210,50 @@ async def _drop(receive: Receive) -> None:
         pass  # the request's body, already read
 
 
+_CHUNK: Final = 64 * 1024
+
+
+@functools.cache
+def _encoded(size: int, encoding: str) -> bytes:
+    """Return a JSON string of ``size`` bytes, encoded (cached: bombs take a while)."""
+    wbits = {"gzip": 31, "deflate": 15, "rawdeflate": -15}[encoding]
+    encoder = zlib.compressobj(9, zlib.DEFLATED, wbits)
+    parts = [encoder.compress(b'"')]
+    block = b"0" * (1 << 20)
+    left = size - 2
+    while left > 0:
+        parts.append(encoder.compress(block[: min(left, len(block))]))
+        left -= len(block)
+    parts.extend((encoder.compress(b'"'), encoder.flush()))
+    return b"".join(parts)
+
+
+async def big(request: Request) -> Response:
+    """Answer a JSON string of ``size`` bytes; ``chunked=1``: without a length."""
+    size = int(_number(request, "size", 1024))
+    body = b'"' + b"x" * (size - 2) + b'"'
+    if request.query_params.get("chunked") != "1":
+        return Response(body, media_type="application/json")
+
+    async def chunks() -> AsyncIterator[bytes]:
+        for start in range(0, len(body), _CHUNK):
+            yield body[start : start + _CHUNK]
+
+    return StreamingResponse(chunks(), media_type="application/json")
+
+
+async def encoded(request: Request) -> Response:
+    """Answer a JSON string of ``size`` bytes in ``encoding`` (a bomb, if large)."""
+    size = int(_number(request, "size", 1024))
+    encoding = request.query_params.get("encoding", "gzip")
+    header = "deflate" if encoding == "rawdeflate" else encoding
+    return Response(
+        _encoded(size, encoding),
+        media_type="application/json",
+        headers={"Content-Encoding": header},
+    )
+
+
 # ---------------------------------------------------------------- the app
 
 
@@ -225,6 +271,8 @@ class LoopbackApp:
                 Route("/dribble/{key}", dribble),
                 Route("/flaky/{key}", flaky),
                 Route("/items/{key}/{item:int}", item),
+                Route("/big/{key}", big),
+                Route("/encoded/{key}", encoded),
             ]
         )
         self.routes.state.loopback = state

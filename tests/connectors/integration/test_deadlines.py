@@ -50,8 +50,8 @@ def _assert_timed_out(
     assert not isinstance(error, HTTPStatusError)
     with pytest.raises(
         ConnectorError,
-        match=rf"^GET {re.escape(url)} .* (failed with {kind}|took longer than the "
-        r"connector's timeout)",
+        match=rf"^({kind} \(.*\)|Timed out after the connector's timeout) in "
+        rf"operation '\w+' of connector 'loopback' \(GET {re.escape(url)}\)",
     ):
         raise error
     assert error.code is FiscusErrorCode.TIMEOUT

@@ -43,9 +43,9 @@ def _dropped(error: BaseException | None, *, method: str, fix: str) -> Connector
     assert not isinstance(error, HTTPStatusError)
     with pytest.raises(
         ConnectorError,
-        match=rf"^{method} http://127\.0\.0\.1:\d+/drop/\w+ \(operation '\w+' of "
-        rf"connector 'loopback'\) failed with "
-        rf"(?:RemoteProtocolError|ReadError): .*; {fix}",
+        match=rf"^(?:RemoteProtocolError|ReadError) \(.*\) in operation '\w+' of "
+        rf"connector 'loopback' \({method} http://127\.0\.0\.1:\d+/drop/\w+\); "
+        rf"{fix}",
     ):
         raise error
     assert error.code is FiscusErrorCode.INTERNAL_ERROR

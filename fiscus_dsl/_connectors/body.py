@@ -1,0 +1,158 @@
+"""Response bodies within a connector's ``max_response_bytes``, decoded body included.
+
+``BodyLimit`` counts the bytes of a response body as they arrive and stops
+the read with ``BodyTooLarge`` once they pass the limit. A gzip or deflate
+body is decoded here, a chunk at a time with zlib's ``max_length``, so a
+compression bomb is stopped after at most the limit's worth of output,
+never expanded whole first; the response then carries no
+``Content-Encoding`` and httpx passes the decoded bytes through. A body in
+an encoding zlib cannot read (``br``, ``zstd``: the connector does not ask
+for them) is counted as it arrives and left to httpx. This module imports
+httpx and the standard library only.
+"""
+
+from __future__ import annotations
+
+import zlib
+from typing import TYPE_CHECKING, Final, Protocol, final
+
+import httpx
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+#: The default ``max_response_bytes`` of a connector: 64 MiB, decoded.
+DEFAULT_MAX_RESPONSE_BYTES: Final = 64 * 1024 * 1024
+
+#: What a connector asks for: the encodings ``BodyLimit`` can decode within bounds.
+ACCEPT_ENCODING: Final = "gzip, deflate"
+
+_GZIP: Final = frozenset({"gzip", "x-gzip"})
+_DEFLATE: Final = "deflate"
+_IDENTITY: Final = "identity"
+
+
+@final
+class BodyTooLarge(httpx.RequestError):
+    """A response body went past the connector's ``max_response_bytes``.
+
+    A ``RequestError``, so httpx attaches the request and a hand-written
+    task's ``except httpx.HTTPError`` still sees it; the connector turns it
+    into ``ResponseTooLargeError``.
+    """
+
+    def __init__(self, limit: int, *, declared: int | None = None) -> None:
+        self.limit = limit
+        self.declared = declared
+        super().__init__(f"the body is over {limit} bytes")
+
+
+class _Stage(Protocol):
+    def decode(self, data: bytes, room: int) -> bytes: ...
+
+
+@final
+class _Inflate:
+    """One zlib stage (gzip, or deflate with or without its zlib header)."""
+
+    def __init__(self, encoding: str) -> None:
+        self._encoding = encoding
+        wbits = zlib.MAX_WBITS | 16 if encoding in _GZIP else zlib.MAX_WBITS
+        self._decoder = zlib.decompressobj(wbits)
+        self._started = False
+
+    def decode(self, data: bytes, room: int) -> bytes:
+        """Decode ``data`` into at most ``room + 1`` bytes (one more shows overflow)."""
+        try:
+            return self._decoder.decompress(data, room + 1)
+        except zlib.error as exc:
+            if self._started or self._encoding in _GZIP:
+                raise _decoding_error(self._encoding, exc) from exc
+            # Deflate without the zlib header, as some servers send it (httpx
+            # tries the same).
+            self._decoder = zlib.decompressobj(-zlib.MAX_WBITS)
+            self._started = True
+            return self.decode(data, room)
+        finally:
+            self._started = True
+
+
+def _decoding_error(encoding: str, error: zlib.error) -> httpx.DecodingError:
+    return httpx.DecodingError(f"the {encoding} body does not decode: {error}")
+
+
+@final
+class BodyLimit:
+    """Count (and, for gzip and deflate, decode) one response body under a limit.
+
+    Args:
+        limit: The most decoded bytes the body may have.
+        encodings: The ``Content-Encoding`` values, in the order applied.
+        declared: The ``Content-Length``, if given.
+    """
+
+    def __init__(
+        self, limit: int, *, encodings: Sequence[str] = (), declared: int | None
+    ) -> None:
+        self.limit = limit
+        self._declared = declared
+        self._stages: list[_Stage] = [
+            _Inflate(encoding) for encoding in reversed(encodings)
+        ]
+        self._totals = [0] * (len(self._stages) + 1)
+
+    def check_declared(self) -> None:
+        """Refuse a body whose ``Content-Length`` is over the limit, unread."""
+        if self._declared is not None and self._declared > self.limit:
+            raise BodyTooLarge(self.limit, declared=self._declared)
+
+    def feed(self, chunk: bytes) -> bytes:
+        """Return the decoded bytes of ``chunk``; raise once the body is too large.
+
+        zlib gives out all it can decode of its input at once (below the
+        limit), so nothing is left to flush when the body ends.
+        """
+        data = self._count(0, chunk)
+        for index, stage in enumerate(self._stages, start=1):
+            if not data:  # a stage still reading a header: nothing for the next
+                return b""
+            data = self._count(index, stage.decode(data, self._room(index)))
+        return data
+
+    def _room(self, index: int) -> int:
+        return self.limit - self._totals[index]
+
+    def _count(self, index: int, data: bytes) -> bytes:
+        self._totals[index] += len(data)
+        if self._totals[index] > self.limit:
+            raise BodyTooLarge(self.limit)
+        return data
+
+
+def body_limit(response: httpx.Response, limit: int | None) -> BodyLimit | None:
+    """Return the ``BodyLimit`` of a response, taking over its decoding if it can.
+
+    When every ``Content-Encoding`` is gzip, deflate or identity, the limit
+    decodes the body and the header goes (with ``Content-Length``, which no
+    longer matches), so that httpx does not decode it a second time.
+    """
+    if limit is None:
+        return None
+    encodings = [
+        value.strip().lower()
+        for header in response.headers.get_list("content-encoding")
+        for value in header.split(",")
+        if value.strip() and value.strip().lower() != _IDENTITY
+    ]
+    declared = _declared_length(response)
+    if not all(item in _GZIP or item == _DEFLATE for item in encodings):
+        return BodyLimit(limit, declared=declared)  # counted as it arrives, encoded
+    if encodings:
+        del response.headers["content-encoding"]
+        response.headers.pop("content-length", None)
+    return BodyLimit(limit, encodings=encodings, declared=declared)
+
+
+def _declared_length(response: httpx.Response) -> int | None:
+    value = response.headers.get("content-length", "")
+    return int(value) if value.isascii() and value.isdigit() else None

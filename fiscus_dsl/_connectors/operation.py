@@ -1,0 +1,227 @@
+"""The body of an operation task: build the request, check it, send it, read the answer.
+
+``OperationSender.send`` binds the arguments, builds the request from the
+operation's layout (``request.py``), refuses what cannot be sent (a URL
+leaving the base URL or over httpx's length limit, a header value HTTP
+cannot carry) before anything goes out, sends it through the connector's
+client, turns a failure or a 3xx, 4xx or 5xx answer into a
+``ConnectorError`` and validates the body against the return annotation.
+Imports no runtime module but the current attempt.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Final, final
+
+import httpx
+from pydantic import ValidationError
+
+from fiscus_dsl._connectors.http import (
+    TEMPLATE_EXTENSION,
+    describe_call,
+    status_error,
+    transport_error,
+)
+from fiscus_dsl._connectors.request import (
+    UnsendableValueError,
+    describe_validation,
+    same_origin,
+)
+from fiscus_dsl._connectors.scrub import scrub_url
+from fiscus_dsl._runtime.attempts import current_attempt
+from fiscus_dsl.errors import (
+    ConnectorError,
+    FiscusErrorCode,
+    ResponseValidationError,
+    UnsafeURLError,
+)
+
+if TYPE_CHECKING:
+    from fiscus_dsl._connectors.connector import Connector
+    from fiscus_dsl._connectors.request import Operation
+
+IDEMPOTENCY_NAMESPACE: Final = uuid.UUID("6f1c2c9e-3c1a-5b7e-9f0e-1d2a3b4c5d6e")
+_KEYED_METHODS: Final = frozenset({"POST", "PATCH"})
+
+IdempotencyKey = bool | Callable[[Mapping[str, object]], str]
+
+
+@final
+class OperationSender:
+    """The body of an operation task: build, check, send, classify, validate."""
+
+    def __init__(
+        self, connector: Connector, spec: Operation, key: IdempotencyKey
+    ) -> None:
+        self.connector = connector
+        self.spec = spec
+        self.key = key
+
+    async def send(self, *args: object, **kwargs: object) -> object:
+        connector, spec = self.connector, self.spec
+        bound = spec.signature.bind(*args, **kwargs)
+        bound.apply_defaults()
+        request, idempotent = self._request(bound.arguments)
+        try:
+            response = await connector.client().send(request)
+        except (httpx.HTTPError, TimeoutError) as exc:
+            raise transport_error(
+                exc,
+                request=request,
+                connector=connector.name,
+                operation=spec.name,
+                idempotent=idempotent,
+            ) from exc
+        # Not followed, a redirect is no success: its body is not the answer.
+        if response.is_error or (
+            not response.is_success and spec.returns is not httpx.Response
+        ):
+            raise status_error(
+                response,
+                connector=connector.name,
+                operation=spec.name,
+                idempotent=idempotent,
+            )
+        return self._parse(response)
+
+    def _request(self, arguments: Mapping[str, object]) -> tuple[httpx.Request, bool]:
+        """Build the request and tell whether it may be repeated; nothing is sent.
+
+        Raises:
+            UnsafeURLError: The URL would leave the connector's base URL.
+            ConnectorError: A value cannot be sent (too long, CR/LF in a header).
+        """
+        connector, spec = self.connector, self.spec
+        try:
+            parts = spec.build(arguments, connector.base_url)
+        except UnsendableValueError as exc:
+            if exc.location == "path":  # an empty path value would change the path
+                raise self._unsafe_value(exc.problem) from exc
+            raise self._unsendable(exc.problem) from exc
+        except httpx.InvalidURL as exc:
+            raise self._unsendable(_too_long(exc, arguments)) from exc
+        if not same_origin(parts.url, connector.base_url):
+            raise self._unsafe(parts.url)
+        headers = httpx.Headers(parts.headers)  # a key argument wins, in any case
+        key = self._idempotency_key(arguments)
+        if key is not None and "Idempotency-Key" not in headers:
+            headers["Idempotency-Key"] = key
+        try:
+            request = connector.client().build_request(
+                parts.method,
+                parts.url,
+                params=parts.params or None,  # type: ignore[arg-type]  # a list of str pairs
+                headers=headers,
+                json=parts.json if parts.has_body else None,
+                extensions={TEMPLATE_EXTENSION: parts.template},
+            )
+        except httpx.InvalidURL as exc:  # the query made the URL too long
+            raise self._unsendable(_too_long(exc, arguments)) from exc
+        return request, spec.is_idempotent or "Idempotency-Key" in headers
+
+    def _parse(self, response: httpx.Response) -> object:
+        spec = self.spec
+        try:
+            return spec.parse(response)
+        except ValidationError as exc:
+            fields, summary = describe_validation(exc)
+            problem = f"does not match {_type_name(spec.returns)} ({summary})"
+        except ValueError:
+            fields, problem = ["<body>"], "is not JSON"
+        url = scrub_url(response.request.url)
+        call = describe_call(spec.name, spec.connector, response.request.method, url)
+        msg = (
+            f"The answer {problem}: {call}; fix the return annotation or ask the "
+            "API's owners"
+        )
+        # Not chained: pydantic's error text would echo the values it got.
+        raise ResponseValidationError(
+            msg,
+            connector=spec.connector,
+            operation=spec.name,
+            method=response.request.method,
+            url=url,
+            fields=fields,
+        ) from None
+
+    def _idempotency_key(self, arguments: Mapping[str, object]) -> str | None:
+        if self.spec.method not in _KEYED_METHODS or self.key is False:
+            return None
+        if callable(self.key):
+            return self.key(arguments)
+        attempt = current_attempt()
+        seed = (
+            f"{attempt.run_id}/{attempt.task_id}"
+            if attempt is not None
+            else uuid.uuid4().hex
+        )
+        return f'"{uuid.uuid5(IDEMPOTENCY_NAMESPACE, seed)}"'
+
+    def _unsafe_value(self, problem: str) -> UnsafeURLError:
+        spec, connector = self.spec, self.connector
+        msg = (
+            f"Operation {spec.name!r} of connector {connector.name!r}: {problem}, "
+            "which would change the path; nothing was sent. Pass a non-empty value"
+        )
+        return UnsafeURLError(
+            msg,
+            connector=connector.name,
+            operation=spec.name,
+            method=spec.method,
+            url=scrub_url(connector.base_url),
+        )
+
+    def _unsendable(self, problem: str) -> ConnectorError:
+        spec, connector = self.spec, self.connector
+        msg = (
+            f"Unsendable value: operation {spec.name!r} of connector "
+            f"{connector.name!r} got {problem}; nothing was sent, and it is not "
+            "retried. Pass a shorter value, or one without control characters"
+        )
+        return ConnectorError(
+            msg,
+            connector=connector.name,
+            operation=spec.name,
+            method=spec.method,
+            url=scrub_url(connector.base_url),
+            code=FiscusErrorCode.INVALID_REQUEST,
+            retryable=False,
+        )
+
+    def _unsafe(self, url: httpx.URL) -> UnsafeURLError:
+        spec, connector = self.spec, self.connector
+        text = scrub_url(url)
+        msg = (
+            f"Operation {spec.name!r} of connector {connector.name!r} built {text}, "
+            f"which leaves {scrub_url(connector.base_url)}; nothing was sent. Pass "
+            "path values, not URLs"
+        )
+        return UnsafeURLError(
+            msg,
+            connector=connector.name,
+            operation=spec.name,
+            method=spec.method,
+            url=text,
+        )
+
+
+def _too_long(error: httpx.InvalidURL, arguments: Mapping[str, object]) -> str:
+    """Describe a URL httpx refused, naming the argument with the longest text."""
+    lengths = {
+        name: len(value) if isinstance(value, str) else len(str(value))
+        for name, value in arguments.items()
+        if value is not None
+    }
+    if not lengths:  # pragma: no cover - httpx refuses no URL without a value
+        return f"a URL httpx refuses ({error})"
+    longest = max(lengths, key=lengths.__getitem__)
+    return (
+        f"a URL httpx refuses ({error}); its longest value is parameter "
+        f"{longest!r}, {lengths[longest]} characters"
+    )
+
+
+def _type_name(annotation: object) -> str:
+    return getattr(annotation, "__name__", None) or repr(annotation)

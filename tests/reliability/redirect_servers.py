@@ -1,0 +1,178 @@
+"""Loopback servers for the redirect tests: each its own origin, each logging requests.
+
+``serve(name)`` starts a small Starlette app with uvicorn on 127.0.0.1 (a
+free port) in a background thread, over plain HTTP or, given a ``trustme``
+certificate, over HTTPS. Two servers on two ports are two origins. Every
+request is logged with its headers and query as received, so a test can
+say exactly what reached each origin. Endpoints (``{key}`` keeps each
+test's requests apart):
+
+- ``/v1/echo/{key}``: 200 with a small JSON body;
+- ``/v1/hop/{key}?to=URL&status=302``: a redirect to ``to``; with
+  ``cookie=VALUE`` it also sets the cookie ``session=VALUE``;
+- ``/v1/loop/{key}``: a redirect to itself, for ever;
+- ``/token``: an OAuth2 token endpoint handing out ``token`` of ``serve``.
+
+Imports no fiscus_dsl.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Final, final
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
+
+    from starlette.requests import Request
+
+STARTUP_TIMEOUT: Final = 10.0
+SHUTDOWN_TIMEOUT: Final = 10.0
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Seen:
+    """One request as a server received it.
+
+    Attributes:
+        method: The HTTP method.
+        path: The path.
+        query: The raw query string.
+        headers: ``(name, value)`` pairs, names lowercased, as sent.
+        body: The request body.
+    """
+
+    method: str
+    path: str
+    query: str
+    headers: tuple[tuple[str, str], ...]
+    body: bytes
+
+    def text(self) -> str:
+        """Return everything the server got, as one text to search."""
+        headers = "\n".join(f"{name}: {value}" for name, value in self.headers)
+        body = self.body.decode("utf-8", "replace")
+        return f"{self.method} {self.path}?{self.query}\n{headers}\n\n{body}"
+
+
+@final
+@dataclass(slots=True)
+class Server:
+    """A running loopback server: its URL and what it received."""
+
+    name: str
+    url: str = ""
+    token: str = ""
+    _log: list[Seen] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def seen(self, key: str) -> list[Seen]:
+        """Return the requests whose path carries ``key``, in arrival order."""
+        with self._lock:
+            return [item for item in self._log if key in item.path.split("/")]
+
+    def token_requests(self) -> list[Seen]:
+        """Return the requests to ``/token``."""
+        with self._lock:
+            return [item for item in self._log if item.path == "/token"]
+
+    async def record(self, request: Request) -> None:
+        seen = Seen(
+            method=request.method,
+            path=request.url.path,
+            query=request.url.query,
+            headers=tuple(
+                (name.decode("latin-1").lower(), value.decode("latin-1"))
+                for name, value in request.scope["headers"]
+            ),
+            body=await request.body(),
+        )
+        with self._lock:
+            self._log.append(seen)
+
+
+def _app(server: Server) -> Starlette:
+    async def echo(request: Request) -> Response:
+        await server.record(request)
+        return JSONResponse({"server": server.name})
+
+    async def hop(request: Request) -> Response:
+        await server.record(request)
+        status = int(request.query_params.get("status", "302"))
+        response = Response(
+            status_code=status, headers={"Location": request.query_params["to"]}
+        )
+        cookie = request.query_params.get("cookie")
+        if cookie is not None:
+            response.set_cookie("session", cookie)
+        return response
+
+    async def loop(request: Request) -> Response:
+        await server.record(request)
+        return Response(status_code=302, headers={"Location": request.url.path})
+
+    async def token(request: Request) -> Response:
+        await server.record(request)
+        return JSONResponse(
+            {"access_token": server.token, "token_type": "bearer", "expires_in": 3600}
+        )
+
+    methods = ["GET", "POST", "PUT", "DELETE"]
+    return Starlette(
+        routes=[
+            Route("/v1/echo/{key}", echo, methods=methods),
+            Route("/v1/hop/{key}", hop, methods=methods),
+            Route("/v1/loop/{key}", loop, methods=methods),
+            Route("/token", token, methods=["POST"]),
+        ]
+    )
+
+
+def serve(
+    name: str, *, token: str = "", cert: tuple[Path, Path] | None = None
+) -> Iterator[Server]:
+    """Serve one origin on 127.0.0.1 until the generator is closed.
+
+    Args:
+        name: The server's name, echoed in its answers.
+        token: The access token ``/token`` hands out.
+        cert: ``(certificate chain, private key)`` files to serve HTTPS with.
+    """
+    server = Server(name, token=token)
+    config = uvicorn.Config(
+        _app(server),
+        host="127.0.0.1",
+        port=0,
+        log_level="warning",
+        lifespan="off",
+        http="h11",
+        ssl_certfile=None if cert is None else str(cert[0]),
+        ssl_keyfile=None if cert is None else str(cert[1]),
+        timeout_graceful_shutdown=5,
+    )
+    running = uvicorn.Server(config)
+    thread = threading.Thread(target=running.run, name=f"server-{name}", daemon=True)
+    thread.start()
+    try:
+        until = time.monotonic() + STARTUP_TIMEOUT
+        while not running.started:
+            if not thread.is_alive() or time.monotonic() > until:
+                msg = f"The loopback server {name!r} did not start on 127.0.0.1"
+                raise RuntimeError(msg)
+            time.sleep(0.01)
+        port = running.servers[0].sockets[0].getsockname()[1]
+        server.url = f"{'http' if cert is None else 'https'}://127.0.0.1:{port}"
+        yield server
+    finally:
+        running.should_exit = True
+        thread.join(SHUTDOWN_TIMEOUT)
+    assert not thread.is_alive(), f"the loopback server {name!r} did not shut down"
