@@ -54,6 +54,7 @@ from fiscus_dsl._connectors.request import (
     same_origin,
 )
 from fiscus_dsl._connectors.scrub import scrub_url
+from fiscus_dsl._connectors.transports import inner_transport, pool_size
 from fiscus_dsl._dsl.hooks import Hooks
 from fiscus_dsl._dsl.options import check_decorated
 from fiscus_dsl._dsl.signature import CallSignature
@@ -216,15 +217,11 @@ class Connector:
 
     def _new_state(self) -> _LoopState:
         limits = Limits(
-            max_concurrency=self.max_concurrency,
+            max_concurrency=pool_size(self.max_concurrency),
             rate=self.rate,
             max_cool_down=(self.retry or DEFAULT_RETRY).max_delay,
         )
-        pool = httpx.Limits(
-            max_connections=self.max_concurrency,
-            max_keepalive_connections=self.max_concurrency,
-        )
-        inner = _inner_transport(self.transport, pool)
+        inner = inner_transport(self.transport, self.max_concurrency)
         client = httpx.AsyncClient(
             base_url=self.base_url,  # hand-written tasks send relative paths
             auth=None
@@ -540,25 +537,6 @@ class _OperationSender:
 def _is_idempotent(request: httpx.Request) -> bool:
     """Tell whether a request may be repeated: its method, or an Idempotency-Key."""
     return request.method in IDEMPOTENT_METHODS or "idempotency-key" in request.headers
-
-
-def _inner_transport(
-    option: TransportOption, pool: httpx.Limits
-) -> httpx.AsyncBaseTransport:
-    if isinstance(option, httpx.AsyncBaseTransport):
-        return option
-    if option != "aiohttp":  # None or "httpx": checked when the connector was made
-        return httpx.AsyncHTTPTransport(limits=pool)
-    try:
-        from httpx_aiohttp import AiohttpTransport
-    except ImportError as exc:
-        msg = (
-            "transport='aiohttp' needs the httpx-aiohttp package; "
-            "install fiscus_dsl[aiohttp]"
-        )
-        raise ImportError(msg) from exc
-    transport: httpx.AsyncBaseTransport = AiohttpTransport()
-    return transport
 
 
 def _without_first_parameter(
