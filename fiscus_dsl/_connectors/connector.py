@@ -35,6 +35,7 @@ from pydantic import ValidationError
 from fiscus_dsl._connectors.http import (
     TEMPLATE_EXTENSION,
     InstrumentedTransport,
+    holding_slot,
     status_error,
     transport_error,
 )
@@ -305,7 +306,7 @@ class Connector:
             signature = CallSignature(function, task_name)
             spec = read_operation(signature, route, connector=self.name)
             sender = _OperationSender(self, spec, idempotency_key)
-            made = Task(function, options, body=sender.send, signature=signature)
+            made = Task(function, options, body=sender.run, signature=signature)
             return self._register(made)
 
         return decorate
@@ -418,6 +419,15 @@ class _OperationSender:
         self.connector = connector
         self.spec = spec
         self.key = key
+
+    async def run(self, *args: object, **kwargs: object) -> object:
+        """Take one of the connector's slots, then build and send (one attempt).
+
+        The slot comes first, so that thousands of mapped calls wait parked
+        rather than build requests beside those on their deadline.
+        """
+        async with holding_slot(self.connector.limits()):
+            return await self.send(*args, **kwargs)
 
     async def send(self, *args: object, **kwargs: object) -> object:
         connector, spec = self.connector, self.spec
