@@ -126,13 +126,15 @@ class Connector:
         auth: ``BearerAuth``, ``ApiKeyAuth``, ``BasicAuth`` or
             ``OAuth2ClientCredentials``; sent only to ``base_url``'s origin.
         headers: Headers sent with every request.
-        timeout: Seconds one request may take as a whole, body included.
+        timeout: Seconds one request may take as a whole, body included,
+            from the moment it is handed to the transport.
         max_concurrency: The most requests in flight at once on one event
             loop, shared by every run there (``None``: no limit).
         rate_limit: Requests per unit, such as ``"10/s"`` or ``"600/min"``.
         retry: The default ``Retry`` of its operations and tasks.
-        transport: ``"httpx"`` (the default), ``"aiohttp"`` (extra
-            ``fiscus_dsl[aiohttp]``), or any ``httpx.AsyncBaseTransport``.
+        transport: ``None`` (the default: aiohttp's pool, or httpcore's
+            while a respx mock patches it), ``"aiohttp"``, ``"httpx"``
+            (one httpcore pool), or any ``httpx.AsyncBaseTransport``.
 
     Examples:
         >>> from fiscus_dsl import BearerAuth, Connector, Secret
