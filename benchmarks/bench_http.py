@@ -194,7 +194,11 @@ async def direct(
     """Send ``count`` requests at once with one httpx client on ``transport``."""
     option = None if transport == "default" else transport
     inner = inner_transport(option, CONCURRENCY)
-    async with httpx.AsyncClient(base_url=base, transport=inner) as client:
+    # The connector's timeouts: 30 s, and no limit on the wait for a connection.
+    timeout = httpx.Timeout(30.0, pool=None)
+    async with httpx.AsyncClient(
+        base_url=base, transport=inner, timeout=timeout
+    ) as client:
 
         async def one(item: int) -> object:
             payload = {"item": item} if method == "POST" else None
