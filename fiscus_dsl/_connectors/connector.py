@@ -129,7 +129,8 @@ class Connector:
         timeout: Seconds one request may take as a whole, body included,
             from the moment it is handed to the transport.
         max_concurrency: The most requests in flight at once on one event
-            loop, shared by every run there (``None``: no limit).
+            loop, shared by every run there; the transport's pool has as
+            many connections (``None``: 100, aiohttp's default pool).
         rate_limit: Requests per unit, such as ``"10/s"`` or ``"600/min"``.
         retry: The default ``Retry`` of its operations and tasks.
         transport: ``None`` (the default: aiohttp's pool, or httpcore's
