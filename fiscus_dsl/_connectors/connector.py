@@ -63,6 +63,7 @@ from fiscus_dsl._connectors.request import (
     read_operation,
 )
 from fiscus_dsl._connectors.scrub import scrub_url
+from fiscus_dsl._connectors.transports import inner_transport, pool_size
 from fiscus_dsl._dsl.hooks import Hooks
 from fiscus_dsl._dsl.options import check_decorated
 from fiscus_dsl._dsl.signature import CallSignature
@@ -128,13 +129,16 @@ class Connector:
         auth: ``BearerAuth``, ``ApiKeyAuth``, ``BasicAuth`` or
             ``OAuth2ClientCredentials``; sent only to ``base_url``'s origin.
         headers: Headers sent with every request.
-        timeout: Seconds one request may take as a whole, body included.
+        timeout: Seconds one request may take as a whole, body included,
+            from the moment it is handed to the transport.
         max_concurrency: The most requests in flight at once on one event
-            loop, shared by every run there (``None``: no limit).
+            loop, shared by every run there; the transport's pool has as
+            many connections (``None``: 100, aiohttp's default pool).
         rate_limit: Requests per unit, such as ``"10/s"`` or ``"600/min"``.
         retry: The default ``Retry`` of its operations and tasks.
-        transport: ``"httpx"`` (the default), ``"aiohttp"`` (extra
-            ``fiscus_dsl[aiohttp]``), or any ``httpx.AsyncBaseTransport``.
+        transport: ``None`` (the default: aiohttp's pool, or httpcore's
+            while a respx mock patches it), ``"aiohttp"``, ``"httpx"``
+            (one httpcore pool), or any ``httpx.AsyncBaseTransport``.
         max_response_bytes: The most bytes one response body may have,
             decoded (64 MiB by default; ``None``: no limit). A larger body
             stops the read with ``ResponseTooLargeError``.
@@ -226,15 +230,11 @@ class Connector:
     def _new_state(self) -> _LoopState:
         limits = Limits(
             name=self.name,
-            max_concurrency=self.max_concurrency,
+            max_concurrency=pool_size(self.max_concurrency),
             rate=self.rate,
             max_cool_down=(self.retry or DEFAULT_RETRY).max_delay,
         )
-        pool = httpx.Limits(
-            max_connections=self.max_concurrency,
-            max_keepalive_connections=self.max_concurrency,
-        )
-        inner = _inner_transport(self.transport, pool)
+        inner = inner_transport(self.transport, self.max_concurrency)
         # Only what BodyLimit decodes within bounds, unless the user says else.
         headers = httpx.Headers({"Accept-Encoding": ACCEPT_ENCODING})
         headers.update(self.headers)
@@ -333,7 +333,7 @@ class Connector:
             signature = CallSignature(function, task_name)
             spec = read_operation(signature, route, connector=self.name)
             sender = OperationSender(self, spec, idempotency_key)
-            made = Task(function, options, body=sender.send, signature=signature)
+            made = Task(function, options, body=sender.run, signature=signature)
             return self._register(made)
 
         return decorate
@@ -489,25 +489,6 @@ def _from_connector(error: TimeoutError) -> bool:
 def _is_idempotent(request: httpx.Request) -> bool:
     """Tell whether a request may be repeated: its method, or an Idempotency-Key."""
     return request.method in IDEMPOTENT_METHODS or "idempotency-key" in request.headers
-
-
-def _inner_transport(
-    option: TransportOption, pool: httpx.Limits
-) -> httpx.AsyncBaseTransport:
-    if isinstance(option, httpx.AsyncBaseTransport):
-        return option
-    if option != "aiohttp":  # None or "httpx": checked when the connector was made
-        return httpx.AsyncHTTPTransport(limits=pool)
-    try:
-        from httpx_aiohttp import AiohttpTransport
-    except ImportError as exc:
-        msg = (
-            "transport='aiohttp' needs the httpx-aiohttp package; "
-            "install fiscus_dsl[aiohttp]"
-        )
-        raise ImportError(msg) from exc
-    transport: httpx.AsyncBaseTransport = AiohttpTransport()
-    return transport
 
 
 def _without_first_parameter(

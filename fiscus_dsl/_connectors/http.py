@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
-from contextlib import contextmanager
+from contextlib import asynccontextmanager, contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -78,6 +78,35 @@ _TRANSPORT_OVERRIDE: Final[ContextVar[httpx.AsyncBaseTransport | None]] = Contex
 )
 
 
+# The connector whose slot the running operation took before it built its
+# request: that operation's requests (an auth flow's too) use the slot they
+# already hold rather than queue for another.
+_HELD_SLOT: Final[ContextVar[Limits | None]] = ContextVar(
+    "fiscus_held_slot", default=None
+)
+
+
+@asynccontextmanager
+async def holding_slot(limits: Limits) -> AsyncIterator[None]:
+    """Hold one of the connector's slots for the block (an operation's attempt).
+
+    The wait for the slot, the rate and a cool-down happens here, before
+    the request is built, so a fan-out of thousands waits parked and spends
+    no CPU beside the requests already on their deadline.
+    """
+    release = await limits.acquire()
+    token = _HELD_SLOT.set(limits)
+    try:
+        yield
+    finally:
+        _HELD_SLOT.reset(token)
+        release()
+
+
+def _held() -> None:
+    """Release nothing: the slot belongs to the ``holding_slot`` block."""
+
+
 @contextmanager
 def overriding_transport(transport: httpx.AsyncBaseTransport) -> Iterator[None]:
     """Send every connector request made in the block through ``transport``.
@@ -97,9 +126,11 @@ def overriding_transport(transport: httpx.AsyncBaseTransport) -> Iterator[None]:
 class InstrumentedTransport(httpx.AsyncBaseTransport):
     """Wrap a transport with a connector's limits, deadline and CLIENT spans.
 
-    ``timeout`` bounds each request as a whole, from the moment it has a
-    slot until its body is read: httpx's own timeouts only bound the gaps
-    between chunks, so a server dribbling its answer would never trip them.
+    ``timeout`` bounds each request as a whole, from the moment it is handed
+    to the transport (it has a slot, and so a connection of the pool) until
+    its body is read: the waits for a slot, the rate or a cool-down are not
+    on the clock. httpx's own timeouts only bound the gaps between chunks,
+    so a server dribbling its answer would never trip them.
     """
 
     def __init__(
@@ -117,7 +148,10 @@ class InstrumentedTransport(httpx.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         """Send one request within the connector's limits, in its own span."""
-        release = await self._limits.acquire()
+        if _HELD_SLOT.get() is self._limits:
+            release = _held
+        else:
+            release = await self._limits.acquire()
         deadline = (
             None
             if self._timeout is None

@@ -41,6 +41,9 @@ HTTP_LOGGERS: Final = (
     "hpack",
     "hpack.hpack",
     "hpack.table",
+    "aiohttp",
+    "aiohttp.client",
+    "aiohttp.internal",
 )
 _HTTP_PACKAGES: Final = ("httpx", "httpcore", "hpack")
 

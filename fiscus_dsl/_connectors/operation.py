@@ -21,6 +21,7 @@ from pydantic import ValidationError
 from fiscus_dsl._connectors.http import (
     TEMPLATE_EXTENSION,
     describe_call,
+    holding_slot,
     status_error,
     transport_error,
 )
@@ -58,6 +59,15 @@ class OperationSender:
         self.connector = connector
         self.spec = spec
         self.key = key
+
+    async def run(self, *args: object, **kwargs: object) -> object:
+        """Take one of the connector's slots, then build and send (one attempt).
+
+        The slot comes first, so that thousands of mapped calls wait parked
+        rather than build requests beside those on their deadline.
+        """
+        async with holding_slot(self.connector.limits()):
+            return await self.send(*args, **kwargs)
 
     async def send(self, *args: object, **kwargs: object) -> object:
         connector, spec = self.connector, self.spec

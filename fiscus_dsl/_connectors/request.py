@@ -484,7 +484,7 @@ def _header_value(parameter: Parameter, value: object) -> str:
     text = _plain(value)
     if not _HEADER_VALUE.fullmatch(text):
         problem = (
-            f"header parameter {parameter.name!r} ({parameter.wire_name}) holding a "
+            f"header {parameter.wire_name!r} (parameter {parameter.name!r}) holding a "
             "control character (CR, LF, NUL...), a non-ASCII one or a space at "
             "either end, which a header cannot carry"
         )

@@ -185,7 +185,7 @@ def test_a_header_value_a_header_cannot_carry_is_refused_unsent(
 
     assert str(caught.value).startswith(
         "Unsendable value: operation 'items' of connector 'Tagged' got header "
-        "parameter 'tag' (X-Tag) holding a control character (CR, LF, NUL...), a "
+        "'X-Tag' (parameter 'tag') holding a control character (CR, LF, NUL...), a "
         "non-ASCII one or a space at either end, which a header cannot carry; "
         "nothing was sent, and it is not retried."
     )

@@ -40,6 +40,7 @@ from fiscus_dsl import (
     workflow,
 )
 from fiscus_dsl._connectors.http import InstrumentedTransport, overriding_transport
+from fiscus_dsl._connectors.transports import DefaultTransport
 
 from .conftest import BASE
 
@@ -376,27 +377,33 @@ def test_on_error_continue_lets_the_run_succeed(
 # ---------------------------------------------------------------- transports
 
 
-async def test_the_default_transport_is_httpx_with_a_pool_sized_to_the_limit() -> None:
+async def test_the_default_transport_is_aiohttp_with_a_pool_sized_to_the_limit() -> (
+    None
+):
     crm = Connector("CRM", BASE, max_concurrency=3)
 
     client = crm.client()
     try:
         inner = inner_transport(client)
-        assert type(inner) is httpx.AsyncHTTPTransport
-        assert inner._pool._max_connections == 3
+        assert type(inner) is DefaultTransport
+        assert isinstance(inner._aiohttp, AiohttpTransport)
+        assert inner._aiohttp.limits.max_connections == 3
+        assert inner._httpcore is None  # made only when a mock patches httpcore
         assert client.follow_redirects is False
     finally:
         await crm.aclose()
     assert client.is_closed
 
 
-async def test_transport_httpx_is_the_default_named() -> None:
-    crm = Connector("CRM", BASE, max_concurrency=None, transport="httpx")
+async def test_transport_httpx_is_one_httpcore_pool_sized_to_the_limit() -> None:
+    crm = Connector("CRM", BASE, max_concurrency=3, transport="httpx")
 
     client = crm.client()
     await crm.aclose()
 
-    assert type(inner_transport(client)) is httpx.AsyncHTTPTransport
+    inner = inner_transport(client)
+    assert type(inner) is httpx.AsyncHTTPTransport
+    assert inner._pool._max_connections == 3
 
 
 async def test_transport_aiohttp_uses_httpx_aiohttp() -> None:
@@ -409,16 +416,18 @@ async def test_transport_aiohttp_uses_httpx_aiohttp() -> None:
     assert client.is_closed
 
 
-async def test_transport_aiohttp_without_the_package_says_what_to_install(
+async def test_the_default_transport_without_httpx_aiohttp_says_what_to_do(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setitem(sys.modules, "httpx_aiohttp", None)
-    crm = Connector("CRM", BASE, transport="aiohttp")
+    monkeypatch.setitem(sys.modules, "fiscus_dsl._connectors.aio", None)
+    crm = Connector("CRM", BASE)
 
     with pytest.raises(
         ImportError,
-        match=r"^transport='aiohttp' needs the httpx-aiohttp package; install "
-        r"fiscus_dsl\[aiohttp\]$",
+        match=r"^A connector's aiohttp transport \(the default\) needs the "
+        r"httpx-aiohttp package, a dependency of fiscus_dsl; reinstall fiscus_dsl, "
+        r"or pass transport='httpx'$",
     ):
         crm.client()
 

@@ -278,7 +278,7 @@ def test_an_operation_refuses_a_header_value_http_cannot_carry(value: str) -> No
     with pytest.raises(
         ConnectorError,
         match=r"^Unsendable value: operation 'search' of connector 'CRM' got header "
-        r"parameter 'trace' \(X-Trace\) holding a control character",
+        r"'X-Trace' \(parameter 'trace'\) holding a control character",
     ) as info:
         search(trace=value)
 

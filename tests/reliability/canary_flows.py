@@ -60,6 +60,8 @@ CLIENT_ID: Final = "canary-client"
 ENV_FORM: Final = "FISCUS_CANARY_FORM"
 ENV_VALUE: Final = "FISCUS_CANARY_VALUE"
 ENV_URL: Final = "FISCUS_CANARY_URL"
+ENV_TRANSPORT: Final = "FISCUS_CANARY_TRANSPORT"  # "httpx", or "" for the default
+TRANSPORTS: Final = ("", "httpx")  # the default (aiohttp's pool) and httpcore's
 _QUICK: Final = Retry(attempts=2, backoff=0.01, jitter=False)
 
 
@@ -131,16 +133,30 @@ def build_app(state: EchoState) -> Starlette:
     return app
 
 
-def plant(form: str, canary: str, base_url: str) -> list[Connector]:
-    """Return the connectors that carry ``canary`` in credential form ``form``."""
+def plant(
+    form: str, canary: str, base_url: str, transport: str = ""
+) -> list[Connector]:
+    """Return the connectors that carry ``canary`` in credential form ``form``.
+
+    ``transport`` is ``"httpx"`` for httpcore's pool, or ``""`` for the default.
+    """
+    options: dict[str, Any] = {"transport": transport or None}
     name = f"canary_{form}"
     token_url = f"{base_url}/token"
     if form == "url_userinfo":
         scheme, _, rest = base_url.partition("://")
-        return [Connector(name, f"{scheme}://{USER}:{canary}@{rest}", retry=_QUICK)]
+        return [
+            Connector(
+                name, f"{scheme}://{USER}:{canary}@{rest}", retry=_QUICK, **options
+            )
+        ]
     if form == "cookie":
         cookie = f"theme=dark; session={canary}"
-        return [Connector(name, base_url, headers={"Cookie": cookie}, retry=_QUICK)]
+        return [
+            Connector(
+                name, base_url, headers={"Cookie": cookie}, retry=_QUICK, **options
+            )
+        ]
     if form.startswith("oauth2"):
         secret = canary if form != "oauth2_access_token" else "cs-not-a-canary-000"
         client_auth: Literal["basic", "body"] = (
@@ -153,8 +169,10 @@ def plant(form: str, canary: str, base_url: str) -> list[Connector]:
             token_url, CLIENT_ID, Secret(secret), ["reject"], client_auth=client_auth
         )
         return [
-            Connector(name, base_url, auth=good, retry=_QUICK),
-            Connector(f"{name}_rejected", base_url, auth=rejected, retry=None),
+            Connector(name, base_url, auth=good, retry=_QUICK, **options),
+            Connector(
+                f"{name}_rejected", base_url, auth=rejected, retry=None, **options
+            ),
         ]
     auths: dict[str, Callable[[], ApiKeyAuth | BearerAuth | BasicAuth]] = {
         "header_api_key": lambda: ApiKeyAuth(Secret(canary), header="X-API-Key"),
@@ -162,7 +180,7 @@ def plant(form: str, canary: str, base_url: str) -> list[Connector]:
         "bearer_token": lambda: BearerAuth(Secret(canary)),
         "basic_auth": lambda: BasicAuth(USER, Secret(canary)),
     }
-    return [Connector(name, base_url, auth=auths[form](), retry=_QUICK)]
+    return [Connector(name, base_url, auth=auths[form](), retry=_QUICK, **options)]
 
 
 def build_flow(connectors: list[Connector]) -> Workflow[[], list[object]]:
@@ -223,4 +241,5 @@ def _declare(api: Connector) -> list[Any]:
 def flow_from_env() -> Workflow[[], list[object]]:
     """Build the scan's workflow from the environment, for ``fiscus run``."""
     form, canary = os.environ[ENV_FORM], os.environ[ENV_VALUE]
-    return build_flow(plant(form, canary, os.environ[ENV_URL]))
+    transport = os.environ.get(ENV_TRANSPORT, "")
+    return build_flow(plant(form, canary, os.environ[ENV_URL], transport))

@@ -61,15 +61,19 @@ class Call(BaseModel):
 REQUESTS: Final = 200
 MAX_CONCURRENCY: Final = 20
 HOLD: Final = 0.03  # seconds the server holds each request
-INNER_TRANSPORTS: Final = {"httpx": "AsyncHTTPTransport", "aiohttp": "AiohttpTransport"}
+INNER_TRANSPORTS: Final = {
+    None: "DefaultTransport",
+    "httpx": "AsyncHTTPTransport",
+    "aiohttp": "AiohttpTransport",
+}
 
 
-@pytest.mark.parametrize("transport", ["httpx", "aiohttp"])
+@pytest.mark.parametrize("transport", [None, "httpx", "aiohttp"])
 def test_two_hundred_requests_never_have_more_than_twenty_in_flight(
     live_server: LiveServer,
     key: str,
     fake_sleep: FakeSleep,
-    transport: Literal["httpx", "aiohttp"],
+    transport: Literal["httpx", "aiohttp"] | None,
 ) -> None:
     api = Connector(
         "loopback",

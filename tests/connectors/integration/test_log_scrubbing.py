@@ -8,7 +8,9 @@ a hand-written task builds, and the cool-down after a 429.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Final, Literal
+
+import pytest
 
 from fiscus_dsl import ApiKeyAuth, Connector, Retry, Runner, Secret, workflow
 from fiscus_dsl._connectors.logs import HTTP_LOGGERS, cover_http_loggers
@@ -17,7 +19,6 @@ from fiscus_dsl._runtime.logs import ScrubFilter
 
 if TYPE_CHECKING:
     import httpx
-    import pytest
 
     from fiscus_dsl.testing import FakeSleep
 
@@ -31,11 +32,25 @@ def _names(caplog: pytest.LogCaptureFixture) -> set[str]:
     return {record.name for record in caplog.records}
 
 
+@pytest.mark.parametrize(
+    ("transport", "loggers"),
+    [
+        (None, {"httpx"}),  # the default: aiohttp's pool under httpx
+        ("httpx", {"httpx", "httpcore.connection", "httpcore.http11"}),
+    ],
+)
 def test_httpx_and_httpcore_logs_never_show_a_query_api_key(
-    live_server: LiveServer, key: str, caplog: pytest.LogCaptureFixture
+    live_server: LiveServer,
+    key: str,
+    caplog: pytest.LogCaptureFixture,
+    transport: Literal["httpx"] | None,
+    loggers: set[str],
 ) -> None:
     api = Connector(
-        "loopback", live_server.url, auth=ApiKeyAuth(Secret(KEY), query="api_key")
+        "loopback",
+        live_server.url,
+        auth=ApiKeyAuth(Secret(KEY), query="api_key"),
+        transport=transport,
     )
 
     @api.operation("GET /echo/{key}")
@@ -48,7 +63,7 @@ def test_httpx_and_httpcore_logs_never_show_a_query_api_key(
 
     assert KEY not in caplog.text
     assert f"/echo/{key}?api_key={MASK} " in caplog.text
-    assert {"httpx", "httpcore.connection", "httpcore.http11"} <= _names(caplog)
+    assert loggers <= _names(caplog)
 
 
 def test_logs_never_show_the_password_of_a_base_url(

@@ -55,7 +55,7 @@ def test_an_operation_header_with_cr_lf_names_its_parameter(
         """Echo, traced."""
         raise NotImplementedError
 
-    with pytest.raises(ConnectorError, match=r"header parameter 'trace' \(X-Trace\)"):
+    with pytest.raises(ConnectorError, match=r"header 'X-Trace' \(parameter 'trace'\)"):
         echo(key=key, trace="a\r\nX-Injected: 1")
 
     assert live_server.state.requests(key) == []

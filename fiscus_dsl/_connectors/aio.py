@@ -1,0 +1,108 @@
+"""httpx-aiohttp's transport with aiohttp's failures named as httpx names them.
+
+httpx-aiohttp maps every ``aiohttp.ClientConnectionError`` it does not know
+to ``httpx.ConnectTimeout``, so a server that drops the connection after
+reading the request looks as if the request was never sent, and a POST
+would be retried without an ``Idempotency-Key``. ``AiohttpTransport`` here
+maps by aiohttp's own error types instead, on the request and on its body,
+and turns off aiohttp's silent second send of an idempotent request. A
+URL's userinfo, which httpx has turned into an ``Authorization`` header,
+is taken off the URL, as aiohttp refuses both at once.
+Imported only when a connector makes an aiohttp transport (aiohttp takes a
+tenth of a second to import); imports nothing of the runtime.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Final, final
+
+import aiohttp
+import httpx
+from httpx_aiohttp import AiohttpTransport as _HttpxAiohttpTransport
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+# The first match wins, so a subclass comes before its base.
+_ERRORS: Final[tuple[tuple[type[BaseException], type[httpx.TransportError]], ...]] = (
+    (aiohttp.ClientConnectorError, httpx.ConnectError),  # no connection: not sent
+    (aiohttp.ConnectionTimeoutError, httpx.ConnectTimeout),  # no connection in time
+    (aiohttp.SocketTimeoutError, httpx.ReadTimeout),
+    (aiohttp.ServerTimeoutError, httpx.ReadTimeout),
+    (aiohttp.ServerDisconnectedError, httpx.RemoteProtocolError),
+    (aiohttp.ClientPayloadError, httpx.ReadError),
+    (aiohttp.ClientConnectionResetError, httpx.WriteError),
+    (aiohttp.ClientOSError, httpx.ReadError),
+    (aiohttp.ClientResponseError, httpx.RemoteProtocolError),
+)
+
+
+def renamed(error: httpx.TransportError) -> httpx.TransportError:
+    """Return the httpx error that names ``error``'s aiohttp cause, or ``error``."""
+    cause = error.__cause__
+    for source, target in _ERRORS:
+        if isinstance(cause, source):
+            if isinstance(error, target) and type(error) is target:
+                return error
+            return target(str(cause) or type(cause).__name__)
+    return error
+
+
+@final
+class AiohttpTransport(_HttpxAiohttpTransport):
+    """httpx-aiohttp's transport, its failures named by aiohttp's error types.
+
+    aiohttp sends an idempotent request a second time, unseen, when a
+    reused connection drops; here it does not: the task's ``Retry`` decides,
+    and every attempt gets its span and counts.
+    """
+
+    def get_client(self) -> aiohttp.ClientSession:
+        """Return the aiohttp session, without aiohttp's own silent resend."""
+        session = super().get_client()
+        # No public switch exists; it is a plain attribute read per request.
+        session._retry_connection = False  # noqa: SLF001
+        return session
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        """Send ``request`` through aiohttp's pool."""
+        url = request.url
+        if url.userinfo:
+            # httpx made the userinfo an Authorization header already, and
+            # aiohttp refuses a request that carries both.
+            request.url = url.copy_with(username=None, password=None)
+        try:
+            response = await super().handle_async_request(request)
+        except httpx.TransportError as exc:
+            error = renamed(exc)
+            if error is exc:
+                raise
+            raise error from exc.__cause__
+        except ValueError as exc:  # aiohttp refuses a header or URL it cannot send
+            raise httpx.LocalProtocolError(str(exc)) from exc
+        finally:
+            request.url = url
+        response.stream = _RenamingStream(response.stream)  # type: ignore[arg-type]  # an async byte stream
+        return response
+
+
+@final
+class _RenamingStream(httpx.AsyncByteStream):
+    """A response body whose read failures carry the right httpx name."""
+
+    def __init__(self, inner: httpx.AsyncByteStream) -> None:
+        self._inner = inner
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        try:
+            async for chunk in self._inner:
+                yield chunk
+        except httpx.TransportError as exc:
+            error = renamed(exc)
+            if error is exc:
+                raise
+            raise error from exc.__cause__
+
+    async def aclose(self) -> None:
+        """Close the body (and hand its connection back to the pool)."""
+        await self._inner.aclose()
