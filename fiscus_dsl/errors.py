@@ -5,15 +5,12 @@ The tree::
     FiscusError
     ├── TracingError (TypeError)          misuse of the DSL while tracing
     │   └── WorkflowInputError            workflow inputs missing or unknown
-    ├── SignatureError (TypeError)        a signature that cannot be used: an
-    │                                     annotation that does not resolve
+    ├── SignatureError (TypeError)        an annotation that does not resolve
     ├── ConfigurationError (ValueError)   a bad option: ``timeout=-1``, a bad route
     │   └── OptionTypeError (TypeError)   an option of the wrong type: ``retry=3``
-    ├── HookSignatureError (TypeError)    a hook that cannot take its arguments,
-    │                                     or returned what its kind forbids
+    ├── HookSignatureError (TypeError)    a hook that cannot take its arguments
     ├── PlanShippingError (TypeError)     a plan holds a lambda or a closure
-    ├── ArgumentValidationError (ValueError)
-    │                                     an argument of the wrong type
+    ├── ArgumentValidationError (ValueError)  an argument of the wrong type
     ├── ProjectionError (LookupError)     ``f.attr`` / ``f["key"]`` missing
     ├── GuardError                        a ``when(predicate, ...)`` raised
     ├── TaskTimeoutError (TimeoutError)   an attempt ran past ``timeout``
@@ -25,12 +22,10 @@ The tree::
     ├── SecretPicklingError (TypeError)   pickling a ``Secret`` or an auth holding one
     ├── TaskDefinitionError (ValueError)  a bad task dict or task file
     └── ConnectorError                    an HTTP call of a connector failed
-        ├── HTTPStatusError               the API answered 3xx (to an operation),
-        │                                 4xx or 5xx
+        ├── HTTPStatusError               the API answered 3xx, 4xx or 5xx
         ├── UnsafeURLError (ValueError)   a URL left the connector's origin
         ├── ResponseTooLargeError         a body over ``max_response_bytes``
-        └── ResponseValidationError (ValueError)
-                                          the API's answer does not validate
+        └── ResponseValidationError (ValueError)  the answer does not validate
 
     FiscusWarning (UserWarning)
 
@@ -42,7 +37,7 @@ This module imports nothing from fiscus_dsl but ``_types``.
 from __future__ import annotations
 
 from enum import IntEnum
-from typing import TYPE_CHECKING, final
+from typing import TYPE_CHECKING, Final, TypedDict, Unpack, final
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -65,6 +60,14 @@ class FiscusErrorCode(IntEnum):
     TESTING_FAILURE = 1010
     HALT_REQUESTED = 1011
     UNKNOWN_ERROR = 9999
+
+
+_STATUS_CODES: Final = {
+    401: FiscusErrorCode.AUTH_FAILURE,
+    403: FiscusErrorCode.AUTH_FAILURE,
+    404: FiscusErrorCode.NOT_FOUND,
+    408: FiscusErrorCode.TIMEOUT,
+}
 
 
 class FiscusError(Exception):
@@ -95,8 +98,6 @@ def _restore_error(
 
 class TracingError(FiscusError, TypeError):
     """A workflow used the DSL in a way tracing cannot turn into a graph.
-
-    The message names the workflow, the file and line of the misuse, and the fix.
 
     Attributes:
         workflow: The name of the workflow being traced, if any.
@@ -131,11 +132,9 @@ class WorkflowInputError(TracingError):
 class SignatureError(FiscusError, TypeError):
     """A task's or workflow's function has a signature fiscus_dsl cannot use.
 
-    An annotation names something that does not exist where the function
-    was defined (this is raised at the first call, not by the decorator, so
-    that annotations may name classes defined further down the module), or
-    the function does not fit its decorator (``@connector.task`` needs an
-    ``async def`` whose first parameter receives the client). Nothing ran.
+    An annotation names nothing where the function was defined (raised at
+    the first call, so annotations may name classes defined further down),
+    or the function does not fit its decorator. Nothing ran.
 
     Attributes:
         task: The task's or workflow's name.
@@ -155,10 +154,8 @@ class SignatureError(FiscusError, TypeError):
 class ConfigurationError(FiscusError, ValueError):
     """An option or argument given to fiscus_dsl is wrong; nothing ran.
 
-    Raised where the option is given, so the traceback points at it:
-    ``@task(...)``, ``@workflow(...)``, ``Runner(...)``, ``Connector(...)``
-    and its operations' routes, ``Retry(...)``, the auth classes, the dict
-    API's client and loaders, and the testing kit. The message shows the
+    Raised where the option is given (a decorator, ``Runner``, ``Connector``,
+    ``Retry``, ...), so the traceback points at it; the message shows the
     form that works.
 
     Attributes:
@@ -185,8 +182,7 @@ class OptionTypeError(ConfigurationError, TypeError):
 class HookSignatureError(FiscusError, TypeError):
     """A hook cannot accept the arguments the runner passes, or returned a wrong value.
 
-    Registration checks the arguments; a ``before_task`` hook that returns
-    something other than ``None`` or a mapping fails its task with this error.
+    A ``before_task`` hook returning neither ``None`` nor a mapping fails its task.
 
     Attributes:
         hook: The hook kind, such as ``"before_task"``.
@@ -369,8 +365,7 @@ class WorkflowFailed(FiscusError):  # noqa: N818  (the public name users catch)
 class ResumeError(FiscusError):
     """A run cannot be resumed: unknown run id, changed workflow, or no store.
 
-    Nothing ran. The message says what to do: start a new run with
-    ``wf.run(...)``, or resume with the workflow the run was started with.
+    Nothing ran; the message says what to do.
 
     Attributes:
         run_id: The run id asked for, or ``None`` when no run was involved.
@@ -399,11 +394,8 @@ class ResumeError(FiscusError):
 class RunStoreError(FiscusError):
     """The run store failed to open, read or record: the file, the disk or the store.
 
-    A run whose store fails to record its start runs no task; one whose
-    store fails in the middle stops (nothing new starts, the tasks in
-    flight finish), and both return a failed ``RunResult`` whose ``error``
-    is this. The message names the store and the cause, which is also the
-    ``__cause__`` (``sqlite3.OperationalError``, for ``SQLiteRunStore``).
+    A run whose store fails stops (nothing new starts) and returns a failed
+    ``RunResult`` whose ``error`` is this; the cause is the ``__cause__``.
 
     Attributes:
         store: The store's ``repr``, e.g. ``SQLiteRunStore('runs.sqlite3')``.
@@ -451,8 +443,7 @@ class MissingSecretError(FiscusError, LookupError):
 class SecretPicklingError(FiscusError, TypeError):
     """A ``Secret``, or an auth object holding one, was pickled.
 
-    Refused so that a credential never lands in a pickle, a log or a cache:
-    create it in each process instead, e.g. with ``Secret.from_env("NAME")``.
+    A credential never lands in a pickle: make it in each process instead.
 
     Attributes:
         owner: What was pickled, such as ``"Secret"``.
@@ -484,6 +475,15 @@ class TaskDefinitionError(FiscusError, ValueError):
         super().__init__(message)
         self.index = index
         self.field = field
+
+
+class _Call(TypedDict):
+    """Where a ``ConnectorError`` happened: the fields every one of them has."""
+
+    connector: str
+    operation: str | None
+    method: str
+    url: str
 
 
 class ConnectorError(FiscusError):
@@ -525,8 +525,7 @@ class ConnectorError(FiscusError):
 class HTTPStatusError(ConnectorError):
     """The API answered 4xx or 5xx, or 3xx to an operation (never retried).
 
-    Operations do not follow redirects: a 3xx is a success only for one
-    that returns ``httpx.Response``.
+    A 3xx is a success only for an operation that returns ``httpx.Response``.
 
     Attributes:
         status_code: The HTTP status.
@@ -537,40 +536,26 @@ class HTTPStatusError(ConnectorError):
         self,
         message: str,
         *,
-        connector: str,
-        operation: str | None,
-        method: str,
-        url: str,
         status_code: int,
         body: str,
         retryable: bool,
         retry_after: float | None = None,
+        **call: Unpack[_Call],
     ) -> None:
+        code = status_code_to_error_code(status_code)
         super().__init__(
-            message,
-            connector=connector,
-            operation=operation,
-            method=method,
-            url=url,
-            code=status_code_to_error_code(status_code),
-            retryable=retryable,
-            retry_after=retry_after,
+            message, code=code, retryable=retryable, retry_after=retry_after, **call
         )
         self.status_code = status_code
         self.body = body
 
 
 def status_code_to_error_code(status_code: int) -> FiscusErrorCode:
-    """Map an HTTP status to its Fiscus error number."""
-    if status_code in (401, 403):
-        return FiscusErrorCode.AUTH_FAILURE
-    if status_code == 404:
-        return FiscusErrorCode.NOT_FOUND
-    if status_code == 408:
-        return FiscusErrorCode.TIMEOUT
-    if 300 <= status_code < 500:  # a redirect: the request must go elsewhere
-        return FiscusErrorCode.INVALID_REQUEST
-    return FiscusErrorCode.INTERNAL_ERROR
+    """Map an HTTP status to its Fiscus error number (a 3xx: the request must move)."""
+    default = FiscusErrorCode.INTERNAL_ERROR
+    if 300 <= status_code < 500:
+        default = FiscusErrorCode.INVALID_REQUEST
+    return _STATUS_CODES.get(status_code, default)
 
 
 @final
@@ -591,25 +576,8 @@ class ResponseTooLargeError(ConnectorError):
         limit: The connector's ``max_response_bytes``.
     """
 
-    def __init__(
-        self,
-        message: str,
-        *,
-        connector: str,
-        operation: str | None,
-        method: str,
-        url: str,
-        limit: int,
-    ) -> None:
-        super().__init__(
-            message,
-            connector=connector,
-            operation=operation,
-            method=method,
-            url=url,
-            code=FiscusErrorCode.INTERNAL_ERROR,
-            retryable=False,
-        )
+    def __init__(self, message: str, *, limit: int, **call: Unpack[_Call]) -> None:
+        super().__init__(message, code=FiscusErrorCode.INTERNAL_ERROR, **call)
         self.limit = limit
 
 
@@ -622,23 +590,9 @@ class ResponseValidationError(ConnectorError, ValueError):
     """
 
     def __init__(
-        self,
-        message: str,
-        *,
-        connector: str,
-        operation: str | None,
-        method: str,
-        url: str,
-        fields: Sequence[str],
+        self, message: str, *, fields: Sequence[str], **call: Unpack[_Call]
     ) -> None:
-        super().__init__(
-            message,
-            connector=connector,
-            operation=operation,
-            method=method,
-            url=url,
-            code=FiscusErrorCode.INTERNAL_ERROR,
-        )
+        super().__init__(message, code=FiscusErrorCode.INTERNAL_ERROR, **call)
         self.fields = tuple(fields)
 
 

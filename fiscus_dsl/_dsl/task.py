@@ -131,9 +131,8 @@ class Task(wrapt.FunctionWrapper[P, Any], Generic[P, R]):
 
     Calling it inside a ``@workflow`` returns a lazy future; calling it
     anywhere else runs it at once on the default runner, with retries, hooks
-    and spans, and returns its value. An ``async def`` task called while an
-    event loop is running returns a coroutine instead, as any ``async def``
-    does: ``await`` it (not awaited, it runs nothing and Python warns).
+    and spans, and returns its value (an ``async def`` task called while an
+    event loop runs returns a coroutine to ``await``, as any ``async def``).
     """
 
     _self_options: TaskOptions
@@ -155,9 +154,7 @@ class Task(wrapt.FunctionWrapper[P, Any], Generic[P, R]):
     ) -> None:
         """Wrap ``function``; ``body`` is what runs instead, if given.
 
-        A connector operation declares its signature with a function whose
-        body is not run: the connector's sender is the ``body``, and it
-        passes the ``signature`` it analysed, so that there is one analysis.
+        An operation's sender is its ``body``, with the ``signature`` it analysed.
         """
         check_decorated("@task", function)
         _check_options(function, options)
@@ -563,8 +560,7 @@ def task(
     Args:
         function: The function, when used bare.
         name: The task's name (default: the function's name).
-        retry: A ``Retry`` policy, e.g. ``Retry(attempts=3)``; by default a
-            task is tried once.
+        retry: A ``Retry`` policy, e.g. ``Retry(attempts=3)`` (default: one try).
         timeout: Seconds allowed per attempt, as a number (``5.0``).
         on_error: ``"fail"`` ends the run when the task fails; ``"continue"``
             skips only the tasks that need its value.
@@ -573,12 +569,9 @@ def task(
         on_retry: ``on_retry(ctx, error, delay)`` hooks for this task only.
 
     Raises:
-        ConfigurationError: An option is wrong, checked here when the
-            decorator runs (an ``OptionTypeError`` for a wrong type). Each
-            option takes one form: ``retry=3`` and ``timeout="5s"`` are
-            refused with a message showing ``retry=Retry(attempts=3)`` and
-            ``timeout=5.0``, rather than guessed at, so that a task reads
-            the same everywhere and mypy checks it.
+        ConfigurationError: An option is wrong, checked when the decorator
+            runs (``OptionTypeError`` for a wrong type: ``retry=3`` and
+            ``timeout="5s"`` are refused, showing the form that works).
         HookSignatureError: A hook cannot take its arguments.
 
     Examples:
