@@ -20,6 +20,8 @@ import aiohttp
 import httpx
 from httpx_aiohttp import AiohttpTransport as _HttpxAiohttpTransport
 
+from fiscus_dsl._connectors.body import RequestTooLarge
+
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
@@ -74,6 +76,9 @@ class AiohttpTransport(_HttpxAiohttpTransport):
         try:
             response = await super().handle_async_request(request)
         except httpx.TransportError as exc:
+            cut = _request_too_large(exc)
+            if cut is not None:  # our own limit, stopping the body aiohttp sent
+                raise cut from None
             error = renamed(exc)
             if error is exc:
                 raise
@@ -84,6 +89,16 @@ class AiohttpTransport(_HttpxAiohttpTransport):
             request.url = url
         response.stream = _RenamingStream(response.stream)  # type: ignore[arg-type]  # an async byte stream
         return response
+
+
+def _request_too_large(error: BaseException) -> RequestTooLarge | None:
+    """Return the ``RequestTooLarge`` aiohttp wrapped in ``error``'s chain, if any."""
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, RequestTooLarge):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
 
 
 @final

@@ -1,4 +1,8 @@
-"""Response bodies within a connector's ``max_response_bytes``, decoded body included.
+"""Bodies within a connector's limits: ``max_request_bytes`` and ``max_response_bytes``.
+
+``check_request_body`` refuses a request whose ``Content-Length`` is over
+``max_request_bytes`` before anything is sent; a streamed body of unknown
+length is counted as it goes out and stopped at the limit.
 
 ``BodyLimit`` counts the bytes of a response body as they arrive and stops
 the read with ``BodyTooLarge`` once they pass the limit. A gzip or deflate
@@ -19,10 +23,13 @@ from typing import TYPE_CHECKING, Final, Protocol, final
 import httpx
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import AsyncIterator, Sequence
 
 #: The default ``max_response_bytes`` of a connector: 64 MiB, decoded.
 DEFAULT_MAX_RESPONSE_BYTES: Final = 64 * 1024 * 1024
+
+#: The default ``max_request_bytes`` of a connector: 16 MiB.
+DEFAULT_MAX_REQUEST_BYTES: Final = 16 * 1024 * 1024
 
 #: What a connector asks for: the encodings ``BodyLimit`` can decode within bounds.
 ACCEPT_ENCODING: Final = "gzip, deflate"
@@ -45,6 +52,62 @@ class BodyTooLarge(httpx.RequestError):
         self.limit = limit
         self.declared = declared
         super().__init__(f"the body is over {limit} bytes")
+
+
+@final
+class RequestTooLarge(httpx.RequestError):
+    """A request body over the connector's ``max_request_bytes``.
+
+    ``size`` is its length when known before sending (then nothing was
+    sent), ``None`` for a streamed body stopped at the limit.
+    """
+
+    def __init__(self, limit: int, *, size: int | None) -> None:
+        self.limit = limit
+        self.size = size
+        super().__init__(f"the request body is over {limit} bytes")
+
+
+def check_request_body(request: httpx.Request, limit: int | None) -> None:
+    """Refuse ``request`` if its body is over ``limit``; count it if streamed.
+
+    Raises:
+        RequestTooLarge: Its ``Content-Length`` is over the limit.
+    """
+    if limit is None:
+        return
+    declared = request.headers.get("Content-Length")
+    if declared is not None and declared.isdigit():
+        if int(declared) > limit:
+            error = RequestTooLarge(limit, size=int(declared))
+            error.request = request
+            raise error
+        return
+    if isinstance(request.stream, httpx.AsyncByteStream) and not isinstance(
+        request.stream, httpx.ByteStream
+    ):
+        request.stream = _CountedStream(request.stream, limit)
+
+
+@final
+class _CountedStream(httpx.AsyncByteStream):
+    """A streamed request body of unknown length, stopped past the limit."""
+
+    def __init__(self, inner: httpx.AsyncByteStream, limit: int) -> None:
+        self._inner = inner
+        self._limit = limit
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        sent = 0
+        async for chunk in self._inner:
+            sent += len(chunk)
+            if sent > self._limit:
+                raise RequestTooLarge(self._limit, size=None)
+            yield chunk
+
+    async def aclose(self) -> None:
+        """Close the body's source."""
+        await self._inner.aclose()
 
 
 class _Stage(Protocol):

@@ -37,7 +37,11 @@ from typing import (
 import httpx
 
 from fiscus_dsl._connectors.auth import OriginGuard
-from fiscus_dsl._connectors.body import ACCEPT_ENCODING, DEFAULT_MAX_RESPONSE_BYTES
+from fiscus_dsl._connectors.body import (
+    ACCEPT_ENCODING,
+    DEFAULT_MAX_REQUEST_BYTES,
+    DEFAULT_MAX_RESPONSE_BYTES,
+)
 from fiscus_dsl._connectors.http import (
     InstrumentedTransport,
     status_error,
@@ -53,9 +57,9 @@ from fiscus_dsl._connectors.operation import OperationSender
 from fiscus_dsl._connectors.options import (
     TransportOption,
     check_base_url,
+    check_byte_limit,
     check_connector,
     check_operation,
-    check_response_bytes,
     check_transport,
 )
 from fiscus_dsl._connectors.request import (
@@ -142,6 +146,9 @@ class Connector:
         max_response_bytes: The most bytes one response body may have,
             decoded (64 MiB by default; ``None``: no limit). A larger body
             stops the read with ``ResponseTooLargeError``.
+        max_request_bytes: The most bytes one request body may have (16 MiB
+            by default; ``None``: no limit). A larger one is refused before
+            it is sent, operations and hand-written tasks alike.
 
     Examples:
         >>> from fiscus_dsl import BearerAuth, Connector, Secret
@@ -164,6 +171,7 @@ class Connector:
         retry: Retry | None = DEFAULT_RETRY,
         transport: TransportOption = None,
         max_response_bytes: int | None = DEFAULT_MAX_RESPONSE_BYTES,
+        max_request_bytes: int | None = DEFAULT_MAX_REQUEST_BYTES,
     ) -> None:
         check_connector(
             name,
@@ -183,7 +191,12 @@ class Connector:
         self.rate: Rate | None = None if rate_limit is None else parse_rate(rate_limit)
         self.retry = retry
         self.transport = check_transport(name, transport)
-        self.max_response_bytes = check_response_bytes(name, max_response_bytes)
+        self.max_response_bytes = check_byte_limit(
+            name, "max_response_bytes", max_response_bytes
+        )
+        self.max_request_bytes = check_byte_limit(
+            name, "max_request_bytes", max_request_bytes
+        )
         self._tasks: dict[str, Task[..., Any]] = {}
         self._states: weakref.WeakKeyDictionary[
             asyncio.AbstractEventLoop, _LoopState
@@ -256,6 +269,7 @@ class Connector:
                 limits,
                 self.timeout,
                 max_response_bytes=self.max_response_bytes,
+                max_request_bytes=self.max_request_bytes,
             ),
             follow_redirects=False,
             event_hooks=hooks,

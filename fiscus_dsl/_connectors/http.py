@@ -26,7 +26,12 @@ from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from fiscus_dsl._connectors.body import BodyTooLarge, body_limit
+from fiscus_dsl._connectors.body import (
+    BodyTooLarge,
+    RequestTooLarge,
+    body_limit,
+    check_request_body,
+)
 from fiscus_dsl._connectors.scrub import scrub_excerpt, scrub_text, scrub_url
 from fiscus_dsl._runtime.attempts import current_attempt
 from fiscus_dsl._runtime.telemetry import error_type
@@ -140,14 +145,17 @@ class InstrumentedTransport(httpx.AsyncBaseTransport):
         timeout: float | None,
         *,
         max_response_bytes: int | None = None,
+        max_request_bytes: int | None = None,
     ) -> None:
         self._inner = inner
         self._limits = limits
         self._timeout = timeout
         self._max_response_bytes = max_response_bytes
+        self._max_request_bytes = max_request_bytes
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         """Send one request within the connector's limits, in its own span."""
+        check_request_body(request, self._max_request_bytes)
         if _HELD_SLOT.get() is self._limits:
             release = _held
         else:
@@ -172,6 +180,9 @@ class InstrumentedTransport(httpx.AsyncBaseTransport):
             # A body already in memory (a mock's): httpx never closes it when
             # it follows a redirect, so the slot is freed now.
             release()
+            limit = self._max_response_bytes
+            if limit is not None and len(response.content) > limit:
+                raise BodyTooLarge(limit, declared=len(response.content))
             return response
         response.stream = _ReleasingStream(
             response.stream,  # type: ignore[arg-type]  # an async transport's stream
@@ -419,6 +430,15 @@ def classify(error: Exception, *, idempotent: bool) -> _Failure:
             FiscusErrorCode.INTERNAL_ERROR,
             "raise the connector's max_response_bytes, or ask for less (pages, "
             "filters); not retried, the answer would be as large again",
+            retryable=False,
+        )
+    if isinstance(error, RequestTooLarge):
+        sent = "nothing was sent" if error.size is not None else "the upload was cut"
+        return _Failure(
+            f"Request body over max_request_bytes={error.limit}",
+            FiscusErrorCode.INVALID_REQUEST,
+            f"{sent}; send the data in smaller requests, or raise the "
+            "connector's max_request_bytes; not retried",
             retryable=False,
         )
     if isinstance(error, TimeoutError):  # the connector's own deadline

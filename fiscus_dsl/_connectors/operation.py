@@ -105,7 +105,9 @@ class OperationSender:
         """
         connector, spec = self.connector, self.spec
         try:
-            parts = spec.build(arguments, connector.base_url)
+            parts = spec.build(
+                arguments, connector.base_url, max_body=connector.max_request_bytes
+            )
         except UnsendableValueError as exc:
             if exc.location == "path":  # an empty path value would change the path
                 raise self._unsafe_value(exc.problem) from exc

@@ -149,20 +149,20 @@ def check_concurrency(owner: str, value: object) -> None:
         raise ConfigurationError(msg, option="max_concurrency")
 
 
-def check_response_bytes(name: str, value: object) -> int | None:
-    """Return ``max_response_bytes``: a whole number of 1 or more, or ``None``.
+def check_byte_limit(name: str, option: str, value: object) -> int | None:
+    """Return a byte limit (``max_response_bytes``, ``max_request_bytes``).
 
     Raises:
         ConfigurationError: It is 0 or negative (``OptionTypeError``: not an int).
     """
     owner = f"Connector {name!r}"
-    check_count_type(owner, "max_response_bytes", value)
+    check_count_type(owner, option, value)
     if isinstance(value, int) and value < 1:
         msg = (
-            f"{owner} got max_response_bytes={value!r}; pass 1 or more, e.g. "
-            "max_response_bytes=64 * 1024 * 1024, or None for no limit"
+            f"{owner} got {option}={value!r}; pass 1 or more, e.g. "
+            f"{option}=16 * 1024 * 1024, or None for no limit"
         )
-        raise ConfigurationError(msg, option="max_response_bytes")
+        raise ConfigurationError(msg, option=option)
     return value  # type: ignore[return-value]  # an int or None, checked above
 
 

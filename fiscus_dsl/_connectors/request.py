@@ -30,6 +30,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from pydantic_core import to_jsonable_python
 
 from fiscus_dsl._connectors.auth import Secret
+from fiscus_dsl._connectors.body import DEFAULT_MAX_REQUEST_BYTES
 from fiscus_dsl._connectors.scrub import scrub_url
 from fiscus_dsl.errors import ConfigurationError, ConnectorError, FiscusErrorCode
 
@@ -45,8 +46,8 @@ _DOT_SEGMENTS: Final = {".": "%2E", "..": "%2E%2E"}
 _HEADER_VALUE: Final = re.compile(r"(?:[\x21-\x7e](?:[ \t]*[\x21-\x7e])*)?")
 _EXACT_INT: Final = 10**18  # written by str() well within its digit limit
 _SCALARS: Final = frozenset({str, int, float, bool, type(None)})
-MAX_BODY_BYTES: Final = 16 * 1024 * 1024
-"""The largest JSON request body an operation sends, in bytes (16 MiB)."""
+MAX_BODY_BYTES: Final = DEFAULT_MAX_REQUEST_BYTES
+"""The default largest JSON request body an operation sends (16 MiB)."""
 
 
 @final
@@ -209,9 +210,15 @@ class Operation:
         return base_path.rstrip("/") + "/" + self.path.lstrip("/")
 
     def build(
-        self, arguments: Mapping[str, object], base_url: httpx.URL
+        self,
+        arguments: Mapping[str, object],
+        base_url: httpx.URL,
+        *,
+        max_body: int | None = MAX_BODY_BYTES,
     ) -> RequestParts:
         """Build the request for bound arguments (defaults applied).
+
+        ``max_body`` is the connector's ``max_request_bytes``.
 
         Raises:
             UnsendableValueError: A path value is ``None`` or empty, or a
@@ -246,8 +253,8 @@ class Operation:
                 body, has_body = value, True
         if fields and not has_body:
             body, has_body = fields, True
-        if has_body:
-            self.check_body_size(body, base_url)
+        if has_body and max_body is not None:
+            self.check_body_size(body, base_url, limit=max_body)
         # The raw (still percent-encoded) base path: the decoded one may hold
         # "/", "?", "{" or non-ASCII characters that would change the URL.
         template = self.template(base_url.raw_path.decode("ascii"))
@@ -274,8 +281,9 @@ class Operation:
         """
         if json_size(body, limit) > limit:
             problem = (
-                f"the request body is over {limit:,} bytes of JSON; nothing was "
-                "sent. Send the data in smaller requests"
+                f"the request body is over {limit:,} bytes of JSON "
+                f"(max_request_bytes); nothing was sent. Send the data in smaller "
+                "requests, or raise the connector's max_request_bytes"
             )
             raise self._refused(problem, base_url)
 

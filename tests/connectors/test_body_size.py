@@ -68,8 +68,9 @@ def test_a_body_over_the_limit_is_refused_unsent(runner: Runner) -> None:
     error = caught.value
     assert str(error) == (
         f"Operation 'upload' of connector 'Bulk': the request body is over "
-        f"{MAX_BODY_BYTES:,} bytes of JSON; nothing was sent. Send the data in "
-        "smaller requests"
+        f"{MAX_BODY_BYTES:,} bytes of JSON (max_request_bytes); nothing was sent. "
+        "Send the data in smaller requests, or raise the connector's "
+        "max_request_bytes"
     )
     assert (error.code, error.retryable) == (FiscusErrorCode.INVALID_REQUEST, False)
     assert (error.connector, error.operation, error.method) == (
