@@ -18,8 +18,6 @@ import uuid
 from collections import Counter
 from typing import Final
 
-import httpx
-from httpx_aiohttp import AiohttpTransport
 from pydantic import BaseModel
 
 from fiscus_dsl import (
@@ -55,20 +53,15 @@ class Receipt(BaseModel):
 
 
 def _run_orders(url: str) -> tuple[RunResult[list[Receipt]], float]:
-    # aiohttp: the default httpx transport takes about 77 s for this load on
-    # two cores, aiohttp about 15 s; the default is being made fast
-    # separately, and then this can follow it. Its pool is sized well above
-    # the runner's limit (aiohttp's own default is 100 connections), so the
-    # runner's limit is the one the server measures.
+    # The connector a user gets by default; its limit (and so its pool) is
+    # well above the runner's, so the runner's limit is the one the server
+    # measures.
     shop = Connector(
         "Shop",
         url,
         timeout=DEADLINE,
-        max_concurrency=None,
+        max_concurrency=10 * CONCURRENCY,
         retry=POLICY,
-        transport=AiohttpTransport(
-            limits=httpx.Limits(max_connections=10 * CONCURRENCY)
-        ),
     )
 
     @shop.operation("POST /orders", on_error="continue")
