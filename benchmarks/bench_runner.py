@@ -222,7 +222,7 @@ async def measure_runs(
 
 
 def target(setting: Telemetry, *, measures: str, unbounded: bool) -> float | None:
-    """Return the issue's target for a row, or None where it gets no verdict.
+    """Return the target for a row, or None where it gets no verdict.
 
     The targets are about the runner's own cost, so only the execute-only
     rows of the unbounded runner are judged; end-to-end rows (which include
