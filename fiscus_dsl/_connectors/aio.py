@@ -39,8 +39,15 @@ _ERRORS: Final[tuple[tuple[type[BaseException], type[httpx.TransportError]], ...
 )
 
 
-def renamed(error: httpx.TransportError) -> httpx.TransportError:
-    """Return the httpx error that names ``error``'s aiohttp cause, or ``error``."""
+def renamed(error: httpx.TransportError) -> httpx.RequestError:
+    """Return the httpx error that names ``error``'s aiohttp cause, or ``error``.
+
+    Our own ``RequestTooLarge``, raised by a streamed body aiohttp was
+    sending, comes back as itself.
+    """
+    cut = _request_too_large(error)
+    if cut is not None:
+        return cut
     cause = error.__cause__
     for source, target in _ERRORS:
         if isinstance(cause, source):
@@ -76,9 +83,6 @@ class AiohttpTransport(_HttpxAiohttpTransport):
         try:
             response = await super().handle_async_request(request)
         except httpx.TransportError as exc:
-            cut = _request_too_large(exc)
-            if cut is not None:  # our own limit, stopping the body aiohttp sent
-                raise cut from None
             error = renamed(exc)
             if error is exc:
                 raise

@@ -7,7 +7,7 @@ body, unless a ``Query()``, ``Header()`` or ``Body()`` marker in
 ``Annotated`` says otherwise. The built URL must keep the connector's
 scheme, host, port and base path, or nothing is sent. The return
 annotation validates the response. A JSON body is measured before it is
-built (``check_body_size``): one over ``MAX_BODY_BYTES`` is a
+built (``check_body_size``): one over the connector's ``max_request_bytes`` is a
 ``ConnectorError`` and nothing is sent, however its data was made (a task
 file's aliases can make a small file stand for a huge body); so is a
 header value that is not visible ASCII with inner spaces (RFC 9110's
@@ -30,7 +30,6 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from pydantic_core import to_jsonable_python
 
 from fiscus_dsl._connectors.auth import Secret
-from fiscus_dsl._connectors.body import DEFAULT_MAX_REQUEST_BYTES
 from fiscus_dsl._connectors.scrub import scrub_url
 from fiscus_dsl.errors import ConfigurationError, ConnectorError, FiscusErrorCode
 
@@ -46,8 +45,6 @@ _DOT_SEGMENTS: Final = {".": "%2E", "..": "%2E%2E"}
 _HEADER_VALUE: Final = re.compile(r"(?:[\x21-\x7e](?:[ \t]*[\x21-\x7e])*)?")
 _EXACT_INT: Final = 10**18  # written by str() well within its digit limit
 _SCALARS: Final = frozenset({str, int, float, bool, type(None)})
-MAX_BODY_BYTES: Final = DEFAULT_MAX_REQUEST_BYTES
-"""The default largest JSON request body an operation sends (16 MiB)."""
 
 
 @final
@@ -214,7 +211,7 @@ class Operation:
         arguments: Mapping[str, object],
         base_url: httpx.URL,
         *,
-        max_body: int | None = MAX_BODY_BYTES,
+        max_body: int | None,
     ) -> RequestParts:
         """Build the request for bound arguments (defaults applied).
 
@@ -270,9 +267,7 @@ class Operation:
             template=template,
         )
 
-    def check_body_size(
-        self, body: object, base_url: httpx.URL, *, limit: int = MAX_BODY_BYTES
-    ) -> None:
+    def check_body_size(self, body: object, base_url: httpx.URL, *, limit: int) -> None:
         """Refuse a body whose compact JSON is over ``limit`` bytes, before building it.
 
         Raises:

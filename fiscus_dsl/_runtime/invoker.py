@@ -154,14 +154,14 @@ class Invoker:
             except SkipTask:
                 raise
             except Exception as exc:  # a failed attempt: the policy decides
-                logs.scrub_error(exc)  # before a hook, a log line or a span sees it
                 delay = (
                     -1.0
                     if retry is None
                     else retry.decide(slot.attempts, exc, self.uniform)
                 )
                 if delay < 0:
-                    raise
+                    raise  # the task boundary scrubs it (scheduler._failure)
+                logs.scrub_error(exc)  # before a hook, a log line or a span sees it
                 logs.task_retried(
                     slot.scope.workflow,
                     slot.id,

@@ -12,22 +12,44 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Final, final
+from typing import TYPE_CHECKING, ClassVar, Final, Generic, Self, TypeVar, final
 
 from fiscus_dsl._runtime.overrides import CLOCK_OVERRIDE, SLEEP_OVERRIDE
+from fiscus_dsl._types import Clock, Sleep
 
 if TYPE_CHECKING:
-    from contextvars import Token
+    from contextvars import ContextVar, Token
     from types import TracebackType
-
-    from fiscus_dsl._types import Clock, Sleep
 
 #: Where a ``FakeClock`` starts unless told otherwise.
 FAKE_EPOCH: Final = datetime(2024, 1, 1, tzinfo=UTC)
 
+T = TypeVar("T")
+
+
+class _Override(Generic[T]):
+    """A context manager that makes itself the runs' ``_override`` in its block."""
+
+    _override: ClassVar[ContextVar[T | None]]
+    _tokens: list[Token[T | None]]
+
+    def __enter__(self) -> Self:
+        """Make every run started in this context use this one."""
+        self._tokens.append(self._override.set(self))  # type: ignore[arg-type]  # self is a T
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        """Give the runs back what they had before the block."""
+        self._override.reset(self._tokens.pop())
+
 
 @final
-class FakeSleep:
+class FakeSleep(_Override[Sleep]):
     """A sleep that returns at once and records every delay it was asked for.
 
     It still yields to the event loop once, as a real sleep would, so the
@@ -53,9 +75,11 @@ class FakeSleep:
         [0.5, 1.0]
     """
 
+    _override = SLEEP_OVERRIDE
+
     def __init__(self) -> None:
         self.delays: list[float] = []
-        self._tokens: list[Token[Sleep | None]] = []
+        self._tokens = []
 
     def __repr__(self) -> str:
         return f"<FakeSleep, {len(self.delays)} delay(s)>"
@@ -65,23 +89,9 @@ class FakeSleep:
         self.delays.append(seconds)
         await asyncio.sleep(0)
 
-    def __enter__(self) -> FakeSleep:
-        """Make every run started in this context wait with this sleep."""
-        self._tokens.append(SLEEP_OVERRIDE.set(self))
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        """Give the runs back the sleep they had before the block."""
-        SLEEP_OVERRIDE.reset(self._tokens.pop())
-
 
 @final
-class FakeClock:
+class FakeClock(_Override[Clock]):
     """A clock that moves ``step`` forward on every reading, from ``start``.
 
     The first reading is ``start + step``, so every time a run records
@@ -112,6 +122,8 @@ class FakeClock:
         True
     """
 
+    _override = CLOCK_OVERRIDE
+
     def __init__(
         self,
         start: datetime = FAKE_EPOCH,
@@ -121,7 +133,7 @@ class FakeClock:
         self.now = start
         self.step = step
         self.readings = 0
-        self._tokens: list[Token[Clock | None]] = []
+        self._tokens = []
 
     def __repr__(self) -> str:
         return f"<FakeClock at {self.now.isoformat()}, {self.readings} reading(s)>"
@@ -131,17 +143,3 @@ class FakeClock:
         self.readings += 1
         self.now += self.step
         return self.now
-
-    def __enter__(self) -> FakeClock:
-        """Make every run started in this context tell time with this clock."""
-        self._tokens.append(CLOCK_OVERRIDE.set(self))
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        """Give the runs back the clock they had before the block."""
-        CLOCK_OVERRIDE.reset(self._tokens.pop())

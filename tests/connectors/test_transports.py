@@ -72,6 +72,15 @@ def _in_flight_answers(
     return answer
 
 
+def _route_items(router: respx.MockRouter) -> list[int]:
+    """Answer ``/items/{item}`` on ``router``; return the overlaps it records."""
+    seen: list[int] = []
+    router.get(path__regex=r"/items/(?P<item>\d+)").mock(
+        side_effect=_in_flight_answers(seen)
+    )
+    return seen
+
+
 def _assert_sent_with_limits_and_spans(
     runner: Runner, exporter: InMemorySpanExporter
 ) -> None:
@@ -108,11 +117,8 @@ def test_a_bare_respx_mock_answers_the_default_transport(
 def test_respx_mock_with_a_base_url_as_a_context_manager(
     runner: Runner, exporter: InMemorySpanExporter
 ) -> None:
-    seen: list[int] = []
     with respx.mock(base_url=BASE, assert_all_called=True) as router:
-        router.get(path__regex=r"/items/(?P<item>\d+)").mock(
-            side_effect=_in_flight_answers(seen)
-        )
+        seen = _route_items(router)
         _assert_sent_with_limits_and_spans(runner, exporter)
 
     assert max(seen) == 2
@@ -122,10 +128,7 @@ def test_respx_mock_with_a_base_url_as_a_context_manager(
 def test_respx_mock_as_a_decorator(
     respx_mock: respx.MockRouter, runner: Runner, exporter: InMemorySpanExporter
 ) -> None:
-    seen: list[int] = []
-    respx_mock.get(path__regex=r"/items/(?P<item>\d+)").mock(
-        side_effect=_in_flight_answers(seen)
-    )
+    seen = _route_items(respx_mock)
 
     _assert_sent_with_limits_and_spans(runner, exporter)
 
@@ -136,10 +139,7 @@ def test_respx_mock_as_a_decorator(
 def test_respx_pytest_fixture(
     respx_mock: respx.MockRouter, runner: Runner, exporter: InMemorySpanExporter
 ) -> None:
-    seen: list[int] = []
-    respx_mock.get(path__regex=r"/items/(?P<item>\d+)").mock(
-        side_effect=_in_flight_answers(seen)
-    )
+    seen = _route_items(respx_mock)
 
     _assert_sent_with_limits_and_spans(runner, exporter)
 
@@ -149,10 +149,7 @@ def test_respx_pytest_fixture(
 def test_the_suites_respx_fixture(
     api: respx.MockRouter, runner: Runner, exporter: InMemorySpanExporter
 ) -> None:
-    seen: list[int] = []
-    api.get(path__regex=r"/items/(?P<item>\d+)").mock(
-        side_effect=_in_flight_answers(seen)
-    )
+    seen = _route_items(api)
 
     _assert_sent_with_limits_and_spans(runner, exporter)
 
