@@ -8,6 +8,12 @@ maps by aiohttp's own error types instead, on the request and on its body,
 and turns off aiohttp's silent second send of an idempotent request. A
 URL's userinfo, which httpx has turned into an ``Authorization`` header,
 is taken off the URL, as aiohttp refuses both at once.
+
+``send_whole`` is the operations' route: one request sent straight through
+aiohttp's session and its body read whole, within the response limit,
+without httpx-aiohttp's per-request wrapping (a timeout object, a body
+stream and its exception mapping per chunk); the caller's deadline bounds
+it. The same failures come out under the same httpx names.
 Imported only when a connector makes an aiohttp transport (aiohttp takes a
 tenth of a second to import); imports nothing of the runtime.
 """
@@ -19,11 +25,16 @@ from typing import TYPE_CHECKING, Final, final
 import aiohttp
 import httpx
 from httpx_aiohttp import AiohttpTransport as _HttpxAiohttpTransport
+from httpx_aiohttp.transport import map_aiohttp_exceptions
+from yarl import URL
 
-from fiscus_dsl._connectors.body import RequestTooLarge
+from fiscus_dsl._connectors.body import RequestTooLarge, limit_for
+from fiscus_dsl._connectors.wire import Answer
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
+
+    from fiscus_dsl._connectors.wire import Outgoing
 
 # The first match wins, so a subclass comes before its base.
 _ERRORS: Final[tuple[tuple[type[BaseException], type[httpx.TransportError]], ...]] = (
@@ -37,6 +48,11 @@ _ERRORS: Final[tuple[tuple[type[BaseException], type[httpx.TransportError]], ...
     (aiohttp.ClientOSError, httpx.ReadError),
     (aiohttp.ClientResponseError, httpx.RemoteProtocolError),
 )
+
+
+# The caller's deadline bounds a whole send; aiohttp's session default (five
+# minutes in all) must not cut a connector whose timeout is longer or None.
+_NO_TIMEOUT: Final = aiohttp.ClientTimeout()
 
 
 def renamed(error: httpx.TransportError) -> httpx.RequestError:
@@ -93,6 +109,64 @@ class AiohttpTransport(_HttpxAiohttpTransport):
             request.url = url
         response.stream = _RenamingStream(response.stream)  # type: ignore[arg-type]  # an async byte stream
         return response
+
+    async def send_whole(self, out: Outgoing, *, limit: int | None) -> Answer:
+        """Send ``out`` through aiohttp's pool and read its body whole.
+
+        The body is counted (and gzip or deflate decoded) within ``limit``
+        as it arrives.
+
+        Raises:
+            httpx.TransportError: The same subclass ``handle_async_request``
+                raises for the same failure.
+            BodyTooLarge: The body went past ``limit``.
+        """
+        session = self.client
+        if not isinstance(session, aiohttp.ClientSession):
+            session = self.client = self.get_client()
+        try:
+            with map_aiohttp_exceptions():
+                answer = await session.request(
+                    out.method,
+                    URL(out.url, encoded=True),
+                    headers=out.headers,
+                    data=out.body,
+                    allow_redirects=False,
+                    auto_decompress=False,
+                    compress=False,
+                    timeout=_NO_TIMEOUT,
+                )
+                try:
+                    body, decoded = await _read(answer, limit)
+                except BaseException:
+                    answer.close()  # a body left unread: the connection goes
+                    raise
+                answer.release()  # read whole: the connection goes back to the pool
+        except httpx.TransportError as exc:
+            error = renamed(exc)
+            if error is exc:
+                raise
+            raise error from exc.__cause__
+        except ValueError as exc:  # aiohttp refuses a header or URL it cannot send
+            raise httpx.LocalProtocolError(str(exc)) from exc
+        return Answer(
+            answer.status, answer.reason or "", answer.raw_headers, body, decoded
+        )
+
+
+async def _read(
+    answer: aiohttp.ClientResponse, limit: int | None
+) -> tuple[bytes, bool]:
+    """Read a body whole within ``limit``; tell whether it was decoded."""
+    if limit is None:
+        return await answer.read(), False
+    headers = answer.headers
+    counted, decoded = limit_for(
+        headers.getall("Content-Encoding", ()), headers.get("Content-Length"), limit
+    )
+    counted.check_declared()
+    chunks = [counted.feed(chunk) async for chunk in answer.content.iter_any()]
+    return b"".join(chunks), decoded
 
 
 def _request_too_large(error: BaseException) -> RequestTooLarge | None:

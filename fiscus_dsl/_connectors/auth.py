@@ -18,7 +18,7 @@ import hmac
 import os
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar, Final, NoReturn, Protocol, final
+from typing import TYPE_CHECKING, ClassVar, Final, Literal, NoReturn, Protocol, final
 
 import httpx
 from pydantic_core import core_schema
@@ -288,6 +288,10 @@ def check_origin(request: httpx.Request, origin: Origin, connector: str) -> None
     )
 
 
+#: Where a static credential goes: ("header" or "query", its name, its value).
+Credential = tuple[Literal["header", "query"], str, str]
+
+
 @final
 class OriginBoundAuth(httpx.Auth):
     """Apply a static credential to requests for one origin, refuse the others."""
@@ -297,17 +301,25 @@ class OriginBoundAuth(httpx.Auth):
         origin: Origin,
         *,
         connector: str,
-        apply: Callable[[httpx.Request], None],
+        credential: Callable[[], Credential],
     ) -> None:
         self._origin = origin
         self._connector = connector
-        self._apply = apply
+        self.credential = credential
+
+    def apply(self, request: httpx.Request) -> None:
+        """Refuse ``request`` unless it goes to the origin; attach the credential."""
+        check_origin(request, self._origin, self._connector)
+        where, name, value = self.credential()
+        if where == "query":
+            request.url = request.url.copy_set_param(name, value)
+        else:
+            request.headers[name] = value
 
     def auth_flow(
         self, request: httpx.Request
     ) -> Generator[httpx.Request, httpx.Response, None]:
-        check_origin(request, self._origin, self._connector)
-        self._apply(request)
+        self.apply(request)
         yield request
 
 
@@ -452,10 +464,10 @@ class BearerAuth:
             ConfigurationError: If ``base_url`` is not absolute.
         """
         origin = base_origin(base_url, owner="BearerAuth")
-        return OriginBoundAuth(origin, connector=connector, apply=self._apply)
+        return OriginBoundAuth(origin, connector=connector, credential=self._credential)
 
-    def _apply(self, request: httpx.Request) -> None:
-        request.headers["Authorization"] = f"Bearer {self._token.reveal()}"
+    def _credential(self) -> Credential:
+        return "header", "Authorization", f"Bearer {self._token.reveal()}"
 
 
 @final
@@ -529,13 +541,10 @@ class ApiKeyAuth:
             ConfigurationError: If ``base_url`` is not absolute.
         """
         origin = base_origin(base_url, owner="ApiKeyAuth")
-        return OriginBoundAuth(origin, connector=connector, apply=self._apply)
+        return OriginBoundAuth(origin, connector=connector, credential=self._credential)
 
-    def _apply(self, request: httpx.Request) -> None:
-        if self._in_query:
-            request.url = request.url.copy_set_param(self._name, self._key.reveal())
-        else:
-            request.headers[self._name] = self._key.reveal()
+    def _credential(self) -> Credential:
+        return "query" if self._in_query else "header", self._name, self._key.reveal()
 
 
 @final
@@ -578,11 +587,13 @@ class BasicAuth:
             ConfigurationError: If ``base_url`` is not absolute.
         """
         origin = base_origin(base_url, owner="BasicAuth")
-        return OriginBoundAuth(origin, connector=connector, apply=self._apply)
+        return OriginBoundAuth(origin, connector=connector, credential=self._credential)
 
-    def _apply(self, request: httpx.Request) -> None:
-        request.headers["Authorization"] = _basic(
-            self._username, self._password.reveal()
+    def _credential(self) -> Credential:
+        return (
+            "header",
+            "Authorization",
+            _basic(self._username, self._password.reveal()),
         )
 
 

@@ -192,30 +192,41 @@ class BodyLimit:
         return data
 
 
-def body_limit(response: httpx.Response, limit: int | None) -> BodyLimit | None:
+def body_limit(headers: httpx.Headers, limit: int | None) -> BodyLimit | None:
     """Return the ``BodyLimit`` of a response, taking over its decoding if it can.
 
+    ``headers`` are the response's, changed in place as said below.
     When every ``Content-Encoding`` is gzip, deflate or identity, the limit
     decodes the body and the header goes (with ``Content-Length``, which no
     longer matches), so that httpx does not decode it a second time.
     """
     if limit is None:
         return None
+    counted, decodes = limit_for(
+        headers.get_list("content-encoding"), headers.get("content-length"), limit
+    )
+    if decodes:
+        del headers["content-encoding"]
+        headers.pop("content-length", None)
+    return counted
+
+
+def limit_for(
+    content_encoding: Sequence[str], content_length: str | None, limit: int
+) -> tuple[BodyLimit, bool]:
+    """Return the ``BodyLimit`` of a body with these headers, and whether it decodes.
+
+    It decodes when every encoding is gzip, deflate or identity and one is
+    not identity; otherwise it counts the body as it arrives, encoded.
+    """
     encodings = [
         value.strip().lower()
-        for header in response.headers.get_list("content-encoding")
+        for header in content_encoding
         for value in header.split(",")
         if value.strip() and value.strip().lower() != _IDENTITY
     ]
-    declared = _declared_length(response)
+    length = content_length or ""
+    declared = int(length) if length.isascii() and length.isdigit() else None
     if not all(item in _GZIP or item == _DEFLATE for item in encodings):
-        return BodyLimit(limit, declared=declared)  # counted as it arrives, encoded
-    if encodings:
-        del response.headers["content-encoding"]
-        response.headers.pop("content-length", None)
-    return BodyLimit(limit, encodings=encodings, declared=declared)
-
-
-def _declared_length(response: httpx.Response) -> int | None:
-    value = response.headers.get("content-length", "")
-    return int(value) if value.isascii() and value.isdigit() else None
+        return BodyLimit(limit, declared=declared), False
+    return BodyLimit(limit, encodings=encodings, declared=declared), bool(encodings)

@@ -66,6 +66,7 @@ from fiscus_dsl._connectors.request import (
     IDEMPOTENT_METHODS,
     read_operation,
 )
+from fiscus_dsl._connectors.route import DirectRoute, direct_route
 from fiscus_dsl._connectors.scrub import scrub_url
 from fiscus_dsl._connectors.transports import inner_transport, pool_size
 from fiscus_dsl._dsl.hooks import Hooks
@@ -103,10 +104,11 @@ class ConnectorAuth(Protocol):
 @final
 @dataclass(slots=True)
 class _LoopState:
-    """A connector's client and limits on one event loop, and the runs using them."""
+    """A connector's client, limits and route on one loop, and the runs using them."""
 
     client: httpx.AsyncClient
     limits: Limits
+    route: DirectRoute | None
     runs: set[int] = field(default_factory=set)
 
 
@@ -225,6 +227,18 @@ class Connector:
         The client carries the auth, headers, limits and spans; it is
         closed when the last run that used it on this loop ends.
         """
+        return self.state().client
+
+    def limits(self) -> Limits:
+        """Return this connector's limits on the running event loop."""
+        return self.state().limits
+
+    def state(self) -> _LoopState:
+        """Return this connector's client, limits and route on the running loop.
+
+        Made on first use; the run in progress, if any, closes the client
+        when it ends (the last run using it, when several do).
+        """
         loop = asyncio.get_running_loop()
         state = self._states.get(loop)
         if state is None:
@@ -233,12 +247,7 @@ class Connector:
         if run_exit is not None and id(run_exit) not in state.runs:
             state.runs.add(id(run_exit))
             run_exit.register((id(self), id(loop)), self._leave(loop, id(run_exit)))
-        return state.client
-
-    def limits(self) -> Limits:
-        """Return this connector's limits on the running event loop."""
-        self.client()
-        return self._states[asyncio.get_running_loop()].limits
+        return state
 
     def _new_state(self) -> _LoopState:
         limits = Limits(
@@ -257,6 +266,13 @@ class Connector:
             OriginGuard(self.base_url, auth=self.auth, connector=self.name),
             _remember,
         ]
+        transport = InstrumentedTransport(
+            inner,
+            limits,
+            self.timeout,
+            max_response_bytes=self.max_response_bytes,
+            max_request_bytes=self.max_request_bytes,
+        )
         client = httpx.AsyncClient(
             base_url=self.base_url,  # hand-written tasks send relative paths
             auth=None
@@ -264,17 +280,12 @@ class Connector:
             else self.auth.for_origin(self.base_url, connector=self.name),
             headers=headers,
             timeout=httpx.Timeout(self.timeout, pool=None),
-            transport=InstrumentedTransport(
-                inner,
-                limits,
-                self.timeout,
-                max_response_bytes=self.max_response_bytes,
-                max_request_bytes=self.max_request_bytes,
-            ),
+            transport=transport,
             follow_redirects=False,
             event_hooks=hooks,
         )
-        return _LoopState(client=client, limits=limits)
+        route = direct_route(client, transport, self.base_url)
+        return _LoopState(client=client, limits=limits, route=route)
 
     def _leave(
         self, loop: asyncio.AbstractEventLoop, run: int

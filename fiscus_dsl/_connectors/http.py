@@ -24,7 +24,6 @@ from typing import TYPE_CHECKING, Final, final
 import httpx
 from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
-from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from fiscus_dsl._connectors.body import (
     BodyTooLarge,
@@ -33,8 +32,13 @@ from fiscus_dsl._connectors.body import (
     check_request_body,
 )
 from fiscus_dsl._connectors.scrub import scrub_excerpt, scrub_text, scrub_url
-from fiscus_dsl._runtime.attempts import current_attempt
-from fiscus_dsl._runtime.telemetry import error_type
+from fiscus_dsl._connectors.spans import (
+    end_with_error,
+    end_with_response,
+    end_with_status,
+    start_client_span,
+)
+from fiscus_dsl._connectors.transports import direct_sender
 from fiscus_dsl.errors import (
     ConnectorError,
     FiscusErrorCode,
@@ -43,12 +47,14 @@ from fiscus_dsl.errors import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Callable, Iterator
+    from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 
     from opentelemetry.trace import Span
 
+    from fiscus_dsl._connectors.aio import AiohttpTransport
     from fiscus_dsl._connectors.body import BodyLimit
     from fiscus_dsl._connectors.limits import Limits
+    from fiscus_dsl._connectors.wire import Answer, Outgoing
 
 #: Request extension keys the connector sets for the transport.
 TEMPLATE_EXTENSION: Final = "fiscus.url_template"
@@ -59,17 +65,6 @@ BODY_EXCERPT: Final = 200
 #: The most characters of a URL a message shows; the error's ``url`` has it all.
 URL_IN_MESSAGE: Final = 120
 _NOT_SENT: Final = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
-
-# OpenTelemetry HTTP client attribute names (stable semantic conventions).
-HTTP_METHOD: Final = "http.request.method"
-HTTP_STATUS: Final = "http.response.status_code"
-HTTP_RESEND: Final = "http.request.resend_count"
-SERVER_ADDRESS: Final = "server.address"
-SERVER_PORT: Final = "server.port"
-URL_FULL: Final = "url.full"
-URL_TEMPLATE: Final = "url.template"
-ERROR_TYPE: Final = "error.type"
-_DEFAULT_PORTS: Final = {"http": 80, "https": 443}
 
 
 # ---------------------------------------------------------------- the transport
@@ -152,30 +147,100 @@ class InstrumentedTransport(httpx.AsyncBaseTransport):
         self._timeout = timeout
         self._max_response_bytes = max_response_bytes
         self._max_request_bytes = max_request_bytes
+        self._direct = direct_sender(inner)
+
+    @property
+    def has_direct(self) -> bool:
+        """Tell whether the transport under this one has an aiohttp pool made here."""
+        return self._direct is not None
+
+    def direct(self) -> AiohttpTransport | None:
+        """Return the aiohttp transport an operation may send through directly.
+
+        ``None`` for a transport of another kind, while the testing kit
+        overrides the transport, and while a mock patches httpx or httpcore.
+        """
+        if self._direct is None or _TRANSPORT_OVERRIDE.get() is not None:
+            return None
+        return self._direct()
+
+    async def send_whole(self, out: Outgoing, sender: AiohttpTransport) -> Answer:
+        """Send an operation's request through ``sender``, its body read whole.
+
+        The same limits, deadline and CLIENT span as ``handle_async_request``;
+        the span and the deadline cover the body too.
+
+        Raises:
+            RequestTooLarge: The body is over ``max_request_bytes``; not sent.
+        """
+        limit = self._max_request_bytes
+        if limit is not None and out.body is not None and len(out.body) > limit:
+            raise RequestTooLarge(limit, size=len(out.body))
+        release = await self._slot()
+        deadline = self._deadline()
+        span = start_client_span(out.method, out.template, out.url)
+        try:
+            async with asyncio.timeout_at(deadline):
+                if span is None:
+                    answer = await sender.send_whole(
+                        out, limit=self._max_response_bytes
+                    )
+                else:
+                    context = trace.set_span_in_context(span)
+                    carrier: dict[str, str] = {}
+                    propagate.inject(carrier, context=context)
+                    out.headers.extend(carrier.items())
+                    token = otel_context.attach(context)
+                    try:
+                        answer = await sender.send_whole(
+                            out, limit=self._max_response_bytes
+                        )
+                    finally:
+                        otel_context.detach(token)
+        except BaseException as exc:
+            end_with_error(span, exc)
+            raise
+        finally:
+            release()
+        if answer.status == TOO_MANY_REQUESTS:
+            wait = retry_after(answer.as_response(out.as_request()))
+            self._limits.cool_down(1.0 if wait is None else wait)
+        end_with_status(span, answer.status)
+        return answer
+
+    async def _slot(self) -> Callable[[], None]:
+        """Wait for a slot unless this context holds one; return its release."""
+        if _HELD_SLOT.get() is self._limits:
+            return _held
+        return await self._limits.acquire()
+
+    def _deadline(self) -> float | None:
+        if self._timeout is None:
+            return None
+        return asyncio.get_running_loop().time() + self._timeout
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         """Send one request within the connector's limits, in its own span."""
         check_request_body(request, self._max_request_bytes)
-        if _HELD_SLOT.get() is self._limits:
-            release = _held
-        else:
-            release = await self._limits.acquire()
-        deadline = (
-            None
-            if self._timeout is None
-            else asyncio.get_running_loop().time() + self._timeout
+        release = await self._slot()
+        deadline = self._deadline()
+        span = start_client_span(
+            request.method, request.extensions.get(TEMPLATE_EXTENSION), request.url
         )
-        span = _start_client_span(request)
+        override = _TRANSPORT_OVERRIDE.get()
+        inner = self._inner if override is None else override
         try:
-            response = await self._send(request, span, deadline)
+            response = await self._within(
+                inner.handle_async_request, request, span, deadline
+            )
         except BaseException as exc:
             release()
-            _end_with_error(span, exc)
+            end_with_error(span, exc)
             raise
         if response.status_code == TOO_MANY_REQUESTS:
             wait = retry_after(response)  # "Retry-After: 0" means no wait
             self._limits.cool_down(1.0 if wait is None else wait)
-        _end_with_response(span, response)
+        end_with_response(span, response)
         if isinstance(response.stream, httpx.ByteStream):
             # A body already in memory (a mock's): httpx never closes it when
             # it follows a redirect, so the slot is freed now.
@@ -188,23 +253,26 @@ class InstrumentedTransport(httpx.AsyncBaseTransport):
             response.stream,  # type: ignore[arg-type]  # an async transport's stream
             release,
             deadline,
-            limit=body_limit(response, self._max_response_bytes),
+            limit=body_limit(response.headers, self._max_response_bytes),
         )
         return response
 
-    async def _send(
-        self, request: httpx.Request, span: Span | None, deadline: float | None
+    @staticmethod
+    async def _within(
+        send: Callable[[httpx.Request], Awaitable[httpx.Response]],
+        request: httpx.Request,
+        span: Span | None,
+        deadline: float | None,
     ) -> httpx.Response:
-        override = _TRANSPORT_OVERRIDE.get()
-        inner = self._inner if override is None else override
+        """Call ``send`` before the deadline, its span current and propagated."""
         async with asyncio.timeout_at(deadline):
             if span is None:
-                return await inner.handle_async_request(request)
+                return await send(request)
             context = trace.set_span_in_context(span)
             propagate.inject(request.headers, context=context)
             token = otel_context.attach(context)
             try:
-                return await inner.handle_async_request(request)
+                return await send(request)
             finally:
                 otel_context.detach(token)
 
@@ -258,55 +326,6 @@ class _ReleasingStream(httpx.AsyncByteStream):
             release, self._release = self._release, None
             if release is not None:
                 release()
-
-
-# ---------------------------------------------------------------- spans
-
-
-def _start_client_span(request: httpx.Request) -> Span | None:
-    attempt = current_attempt()
-    tracer = attempt.tracer if attempt is not None else None
-    if tracer is None:
-        return None
-    template = request.extensions.get(TEMPLATE_EXTENSION)
-    method = request.method
-    name = f"{method} {template}" if template else method
-    span = tracer.start_span(name, kind=SpanKind.CLIENT)
-    if span.is_recording():
-        url = request.url
-        attributes: dict[str, str | int] = {
-            HTTP_METHOD: method,
-            SERVER_ADDRESS: url.host,
-            SERVER_PORT: url.port or _DEFAULT_PORTS.get(url.scheme, 0),
-            URL_FULL: scrub_url(url),
-        }
-        if template:
-            attributes[URL_TEMPLATE] = template
-        if attempt is not None and attempt.number > 1:
-            attributes[HTTP_RESEND] = attempt.number - 1
-        span.set_attributes(attributes)
-    return span
-
-
-def _end_with_response(span: Span | None, response: httpx.Response) -> None:
-    if span is None:
-        return
-    if span.is_recording():
-        status = response.status_code
-        span.set_attribute(HTTP_STATUS, status)
-        if status >= httpx.codes.BAD_REQUEST:
-            span.set_attribute(ERROR_TYPE, str(status))
-            span.set_status(Status(StatusCode.ERROR))
-    span.end()
-
-
-def _end_with_error(span: Span | None, error: BaseException) -> None:
-    if span is None:
-        return
-    if span.is_recording():
-        span.set_attribute(ERROR_TYPE, error_type(error))
-        span.set_status(Status(StatusCode.ERROR, scrub_text(type(error).__name__)))
-    span.end()
 
 
 # ---------------------------------------------------------------- errors

@@ -40,11 +40,15 @@ from fiscus_dsl.errors import (
 )
 
 if TYPE_CHECKING:
+    from fiscus_dsl._connectors.aio import AiohttpTransport
     from fiscus_dsl._connectors.connector import Connector
-    from fiscus_dsl._connectors.request import Operation
+    from fiscus_dsl._connectors.request import Operation, RequestParts
+    from fiscus_dsl._connectors.route import DirectRoute
+    from fiscus_dsl._connectors.wire import Outgoing
 
 IDEMPOTENCY_NAMESPACE: Final = uuid.UUID("6f1c2c9e-3c1a-5b7e-9f0e-1d2a3b4c5d6e")
 _KEYED_METHODS: Final = frozenset({"POST", "PATCH"})
+_KEY_HEADER: Final = "idempotency-key"
 
 IdempotencyKey = bool | Callable[[Mapping[str, object]], str]
 
@@ -66,38 +70,81 @@ class OperationSender:
         The slot comes first, so that thousands of mapped calls wait parked
         rather than build requests beside those on their deadline.
         """
-        async with holding_slot(self.connector.limits()):
-            return await self.send(*args, **kwargs)
+        state = self.connector.state()
+        async with holding_slot(state.limits):
+            return await self._send(state.client, state.route, args, kwargs)
 
-    async def send(self, *args: object, **kwargs: object) -> object:
-        connector, spec = self.connector, self.spec
+    async def _send(
+        self,
+        client: httpx.AsyncClient,
+        route: DirectRoute | None,
+        args: tuple[object, ...],
+        kwargs: dict[str, object],
+    ) -> object:
+        spec = self.spec
         bound = spec.signature.bind(*args, **kwargs)
         bound.apply_defaults()
-        request, idempotent = self._request(bound.arguments)
+        arguments = bound.arguments
+        parts, headers, idempotent = self._parts(arguments)
+        if route is not None and spec.returns is not httpx.Response:
+            sender = route.sender()
+            if sender is not None:
+                return await self._send_direct(
+                    route, sender, parts, headers, idempotent, arguments
+                )
         try:
-            response = await connector.client().send(request)
+            request = client.build_request(
+                parts.method,
+                parts.url,
+                params=parts.params or None,  # type: ignore[arg-type]  # a list of str pairs
+                headers=headers,
+                json=parts.json if parts.has_body else None,
+                extensions={TEMPLATE_EXTENSION: parts.template},
+            )
+        except httpx.InvalidURL as exc:  # the query made the URL too long
+            raise self._unsendable(_too_long(exc, arguments)) from exc
+        try:
+            response = await client.send(request)
         except (httpx.HTTPError, TimeoutError) as exc:
-            raise transport_error(
-                exc,
-                request=request,
-                connector=connector.name,
-                operation=spec.name,
-                idempotent=idempotent,
-            ) from exc
+            raise self._failed(exc, request, idempotent=idempotent) from exc
         # Not followed, a redirect is no success: its body is not the answer.
         if response.is_error or (
             not response.is_success and spec.returns is not httpx.Response
         ):
-            raise status_error(
-                response,
-                connector=connector.name,
-                operation=spec.name,
-                idempotent=idempotent,
-            )
-        return self._parse(response)
+            raise self._status(response, idempotent=idempotent)
+        if spec.returns is httpx.Response:
+            return response
+        return self._parse(response.content, request)
 
-    def _request(self, arguments: Mapping[str, object]) -> tuple[httpx.Request, bool]:
-        """Build the request and tell whether it may be repeated; nothing is sent.
+    async def _send_direct(
+        self,
+        route: DirectRoute,
+        sender: AiohttpTransport,
+        parts: RequestParts,
+        headers: dict[str, str],
+        idempotent: bool,  # noqa: FBT001  # private, positional
+        arguments: Mapping[str, object],
+    ) -> object:
+        """Send through the direct route: the same request, checks and errors."""
+        try:
+            out = route.prepare(parts, headers)
+        except httpx.InvalidURL as exc:  # the query made the URL too long
+            raise self._unsendable(_too_long(exc, arguments)) from exc
+        try:
+            answer = await route.send(out, sender)
+        except (httpx.HTTPError, TimeoutError) as exc:
+            raise self._failed(exc, out.as_request(), idempotent=idempotent) from exc
+        if not answer.is_success:
+            response = answer.as_response(out.as_request())
+            raise self._status(response, idempotent=idempotent)
+        if answer.encoded:  # an encoding the route does not decode: httpx does
+            return self._parse(answer.as_response(out.as_request()).content, out)
+        return self._parse(answer.body, out)
+
+    def _parts(
+        self, arguments: Mapping[str, object]
+    ) -> tuple[RequestParts, dict[str, str], bool]:
+        """Lay out the request; tell whether it may be repeated. Nothing is sent.
 
         Raises:
             UnsafeURLError: The URL would leave the connector's base URL.
@@ -114,36 +161,47 @@ class OperationSender:
             raise self._unsendable(exc.problem) from exc
         except httpx.InvalidURL as exc:
             raise self._unsendable(_too_long(exc, arguments)) from exc
-        if not same_origin(parts.url, connector.base_url):
+        # Without dot segments the path is the base path, the route and
+        # quoted values: it cannot leave the base path.
+        if parts.normalized and not same_origin(parts.url, connector.base_url):
             raise self._unsafe(parts.url)
-        headers = httpx.Headers(parts.headers)  # a key argument wins, in any case
-        key = self._idempotency_key(arguments)
-        if key is not None and "Idempotency-Key" not in headers:
-            headers["Idempotency-Key"] = key
-        try:
-            request = connector.client().build_request(
-                parts.method,
-                parts.url,
-                params=parts.params or None,  # type: ignore[arg-type]  # a list of str pairs
-                headers=headers,
-                json=parts.json if parts.has_body else None,
-                extensions={TEMPLATE_EXTENSION: parts.template},
-            )
-        except httpx.InvalidURL as exc:  # the query made the URL too long
-            raise self._unsendable(_too_long(exc, arguments)) from exc
-        return request, spec.is_idempotent or "Idempotency-Key" in headers
+        headers = dict(parts.headers)
+        has_key = any(name.lower() == _KEY_HEADER for name in headers)
+        key = None if has_key else self._idempotency_key(arguments)
+        if key is not None:
+            headers["Idempotency-Key"] = key  # a key argument wins, in any case
+        return parts, headers, spec.is_idempotent or has_key or key is not None
 
-    def _parse(self, response: httpx.Response) -> object:
+    def _failed(
+        self, error: Exception, request: httpx.Request, *, idempotent: bool
+    ) -> ConnectorError:
+        return transport_error(
+            error,
+            request=request,
+            connector=self.connector.name,
+            operation=self.spec.name,
+            idempotent=idempotent,
+        )
+
+    def _status(self, response: httpx.Response, *, idempotent: bool) -> ConnectorError:
+        return status_error(
+            response,
+            connector=self.connector.name,
+            operation=self.spec.name,
+            idempotent=idempotent,
+        )
+
+    def _parse(self, content: bytes, request: httpx.Request | Outgoing) -> object:
         spec = self.spec
         try:
-            return spec.parse(response)
+            return spec.parse_body(content)
         except ValidationError as exc:
             fields, summary = describe_validation(exc)
             problem = f"does not match {_type_name(spec.returns)} ({summary})"
         except ValueError:
             fields, problem = ["<body>"], "is not JSON"
-        url = scrub_url(response.request.url)
-        call = describe_call(spec.name, spec.connector, response.request.method, url)
+        url = scrub_url(request.url)
+        call = describe_call(spec.name, spec.connector, request.method, url)
         msg = (
             f"The answer {problem}: {call}; fix the return annotation or ask the "
             "API's owners"
@@ -153,7 +211,7 @@ class OperationSender:
             msg,
             connector=spec.connector,
             operation=spec.name,
-            method=response.request.method,
+            method=request.method,
             url=url,
             fields=fields,
         ) from None

@@ -40,6 +40,13 @@ METHODS: Final = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OP
 QUERY_METHODS: Final = frozenset({"GET", "HEAD", "DELETE", "OPTIONS"})
 IDEMPOTENT_METHODS: Final = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
 _PLACEHOLDER: Final = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+# What httpx would change in a template's path: a "." or ".." segment (it
+# removes them), a character outside RFC 3986's path set or a "%" that
+# starts no escape (it quotes them). A template without any is the URL's
+# path as is, once its values are quoted.
+_HTTPX_CHANGES: Final = re.compile(
+    r"(?:^|/)\.\.?(?:/|$)|[^A-Za-z0-9\-._~!$&'()*+,;=:@/%{}]|%(?![0-9A-Fa-f]{2})"
+)
 _DOT_SEGMENTS: Final = {".": "%2E", "..": "%2E%2E"}
 #: A header value as RFC 9110 writes it: visible ASCII, inner spaces and tabs.
 _HEADER_VALUE: Final = re.compile(r"(?:[\x21-\x7e](?:[ \t]*[\x21-\x7e])*)?")
@@ -120,15 +127,28 @@ def _marker(metadata: tuple[object, ...]) -> Query | Header | Body | None:
 @final
 @dataclass(frozen=True, slots=True)
 class RequestParts:
-    """A request ready to send: what ``httpx.AsyncClient.request`` takes."""
+    """A request ready to send: what ``httpx.AsyncClient.request`` takes.
+
+    ``path`` is the raw (percent-encoded) path under ``base_url``'s origin
+    as httpx writes it; ``normalized`` tells whether httpx changed the
+    template (removed a dot segment, quoted a character), so that the path
+    may have left the base path.
+    """
 
     method: str
-    url: httpx.URL
+    base_url: httpx.URL
+    path: str
     params: list[tuple[str, str]]
     headers: dict[str, str]
     json: object = None
     has_body: bool = False
     template: str = ""
+    normalized: bool = False
+
+    @property
+    def url(self) -> httpx.URL:
+        """Return the URL without its query, as httpx parses it."""
+        return self.base_url.copy_with(raw_path=self.path.encode("ascii"))
 
 
 @final
@@ -256,10 +276,12 @@ class Operation:
         # "/", "?", "{" or non-ASCII characters that would change the URL.
         template = self.template(base_url.raw_path.decode("ascii"))
         path = _PLACEHOLDER.sub(lambda match: path_values[match.group(1)], template)
-        url = base_url.copy_with(raw_path=path.encode("ascii"))
+        path, normalized = _as_httpx_writes(base_url, template, path)
         return RequestParts(
             method=self.method,
-            url=url,
+            base_url=base_url,
+            path=path,
+            normalized=normalized,
             params=params,
             headers=headers,
             json=_revealed(body) if has_body else None,
@@ -300,18 +322,36 @@ class Operation:
             ValidationError: The body does not match the return annotation.
             ValueError: The body is not JSON where JSON was expected.
         """
-        layout = self.layout
-        if layout.returns is httpx.Response:
+        if self.layout.returns is httpx.Response:
             return response
+        return self.parse_body(response.content)
+
+    def parse_body(self, content: bytes) -> object:
+        """Turn the (decoded) body of a successful response into the return value.
+
+        Raises:
+            ValidationError: The body does not match the return annotation.
+            ValueError: The body is not JSON where JSON was expected.
+        """
+        layout = self.layout
         if layout.returns is None:
             return None
-        if not response.content:
-            payload: object = None
-        else:
-            payload = response.json()
+        payload = json.loads(content) if content else None
         if layout.adapter is None:
             return payload
         return layout.adapter.validate_python(payload)
+
+
+def _as_httpx_writes(base_url: httpx.URL, template: str, path: str) -> tuple[str, bool]:
+    """Return ``path`` as httpx writes it in a URL, and whether httpx changed it.
+
+    Values are quoted whole, so only the template can hold what httpx
+    changes; a template without any is taken as it is, unparsed.
+    """
+    if _HTTPX_CHANGES.search(template) is None:
+        return path, False
+    url = base_url.copy_with(raw_path=path.encode("ascii"))
+    return url.raw_path.decode("ascii"), True
 
 
 def read_operation(

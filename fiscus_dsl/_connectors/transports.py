@@ -7,6 +7,9 @@ concurrent requests where one httpcore pool slows down with its own size
 default ``respx.mock``), so that a plain ``respx.mock`` still answers a
 connector's requests. ``"httpx"`` is httpcore's pool, ``"aiohttp"`` the
 httpx-aiohttp transport alone, and a transport instance is used as given.
+Both of the first two hand operations their aiohttp transport for the
+direct route (``direct``), unless a mock patches httpx or httpcore: the
+route skips httpx's client, where such a mock answers.
 Every transport made here shares one TLS context per process: loading the
 CA bundle takes tens of milliseconds, and a connector makes a client per run.
 Imports nothing of the runtime.
@@ -15,6 +18,7 @@ Imports nothing of the runtime.
 from __future__ import annotations
 
 import functools
+import sys
 from typing import TYPE_CHECKING, Final, final
 
 import httpcore
@@ -22,7 +26,9 @@ import httpx
 
 if TYPE_CHECKING:
     import ssl
+    from collections.abc import Callable
 
+    from fiscus_dsl._connectors.aio import AiohttpTransport
     from fiscus_dsl._connectors.options import TransportOption
 
 #: Connections a transport keeps when its connector sets no ``max_concurrency``
@@ -34,6 +40,9 @@ DEFAULT_POOL: Final = 100
 # with its own, defined elsewhere.
 _HTTPCORE_POOL: Final = "httpcore._async.connection_pool"
 _HTTPX_TRANSPORT: Final = "httpx._transports.default"
+# Where httpx's client picks a request's transport: respx's "httpx" mocker
+# replaces it with its own.
+_HTTPX_CLIENT: Final = "httpx._client"
 
 
 @functools.cache
@@ -55,6 +64,12 @@ def is_httpcore_mocked() -> bool:
         getattr(pool, "__module__", None) != _HTTPCORE_POOL
         or getattr(own, "__module__", None) != _HTTPX_TRANSPORT
     )
+
+
+def is_httpx_mocked() -> bool:
+    """Tell whether a mock has patched httpx's client, its transport or httpcore."""
+    pick = httpx.AsyncClient._transport_for_url  # noqa: SLF001  # respx's "httpx" mocker patches it
+    return getattr(pick, "__module__", None) != _HTTPX_CLIENT or is_httpcore_mocked()
 
 
 @final
@@ -79,6 +94,10 @@ class DefaultTransport(httpx.AsyncBaseTransport):
             self._httpcore = httpcore_transport(self._connections)
         return await self._httpcore.handle_async_request(request)
 
+    def direct(self) -> AiohttpTransport | None:
+        """Return the aiohttp transport for the direct route, ``None`` while mocked."""
+        return None if is_httpx_mocked() else self._aiohttp
+
     async def aclose(self) -> None:
         """Close both pools."""
         try:
@@ -88,7 +107,7 @@ class DefaultTransport(httpx.AsyncBaseTransport):
                 await self._httpcore.aclose()
 
 
-def aiohttp_transport(connections: int) -> httpx.AsyncBaseTransport:
+def aiohttp_transport(connections: int) -> AiohttpTransport:
     """Return the httpx-aiohttp transport with a pool of ``connections``.
 
     httpx-aiohttp is imported here: importing aiohttp takes a tenth of a
@@ -106,10 +125,7 @@ def aiohttp_transport(connections: int) -> httpx.AsyncBaseTransport:
     limits = httpx.Limits(
         max_connections=connections, max_keepalive_connections=connections
     )
-    transport: httpx.AsyncBaseTransport = AiohttpTransport(
-        verify=tls_context(), limits=limits
-    )
-    return transport
+    return AiohttpTransport(verify=tls_context(), limits=limits)
 
 
 def httpcore_transport(connections: int | None) -> httpx.AsyncHTTPTransport:
@@ -131,3 +147,24 @@ def inner_transport(
     if option == "aiohttp":
         return aiohttp_transport(pool_size(max_concurrency))
     return DefaultTransport(pool_size(max_concurrency))
+
+
+def direct_sender(
+    inner: httpx.AsyncBaseTransport,
+) -> Callable[[], AiohttpTransport | None] | None:
+    """Return how operations reach ``inner``'s aiohttp transport directly, if made here.
+
+    ``None`` for httpcore's pool and for a transport the user passed.
+    """
+    if isinstance(inner, DefaultTransport):
+        return inner.direct
+    # The module is loaded if ``inner`` is its transport.
+    aio = sys.modules.get("fiscus_dsl._connectors.aio")
+    if aio is None or type(inner) is not aio.AiohttpTransport:
+        return None
+    made: AiohttpTransport = inner  # type: ignore[assignment]  # checked just above
+    return functools.partial(_unless_mocked, made)
+
+
+def _unless_mocked(transport: AiohttpTransport) -> AiohttpTransport | None:
+    return None if is_httpx_mocked() else transport

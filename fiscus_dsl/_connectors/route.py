@@ -1,0 +1,187 @@
+"""The direct route: an operation's request to aiohttp's pool, past httpx's client.
+
+On the default transport and on ``transport="aiohttp"``, an operation
+builds its ``httpx.Request`` as the connector's client would and hands it
+to the connector's ``InstrumentedTransport.send_whole``: the same limits,
+deadline, CLIENT span, size limits, error names and cookie jar, without
+the client's per-request machinery (its auth flow and redirect loops,
+event hooks, cookie merging and the body streams between the layers),
+which cost more than aiohttp itself for a small request.
+
+The route is taken only when the client would do nothing more: no cookies
+in its jar, its auth and event hooks as the connector made them (an
+``OriginBoundAuth``, applied here the same way, or none), and no mock
+patching httpx or httpcore, nor the testing kit's override. The client's
+request hooks do nothing for such a request: ``OriginGuard`` keeps
+credentials on the connector's origin, and the operation has checked that
+the URL is on it; the userinfo hook has no userinfo to register, as the
+route is not made for a base URL that has some. Whenever one of these does
+not hold, the operation goes through the client as before.
+"""
+
+from __future__ import annotations
+
+import logging
+import urllib.request
+from typing import TYPE_CHECKING, Final, final
+from urllib.parse import urlencode
+
+import httpx
+
+from fiscus_dsl._connectors.auth import OriginBoundAuth
+from fiscus_dsl._connectors.scrub import scrub_url
+from fiscus_dsl._connectors.wire import Answer, Outgoing, json_body
+from fiscus_dsl._runtime.logs import CONNECTOR_LOGGER
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from fiscus_dsl._connectors.aio import AiohttpTransport
+    from fiscus_dsl._connectors.http import InstrumentedTransport
+    from fiscus_dsl._connectors.request import RequestParts
+
+#: httpx refuses a longer URL; so does the route, with the same error.
+MAX_URL_LENGTH: Final = 65_536
+_JSON: Final = ("Content-Type", "application/json")
+
+
+@final
+class DirectRoute:
+    """The direct route of one connector's client on one event loop.
+
+    Args:
+        client: The connector's client, whose headers, auth, cookies and
+            hooks the route follows.
+        transport: The client's ``InstrumentedTransport``.
+        origin: The base URL's ``scheme://host[:port]`` as httpx writes it.
+    """
+
+    __slots__ = ("_auth", "_client", "_hooks", "_origin", "_transport")
+
+    def __init__(
+        self, client: httpx.AsyncClient, transport: InstrumentedTransport, origin: str
+    ) -> None:
+        self._client = client
+        self._transport = transport
+        self._origin = origin
+        auth = client.auth
+        self._auth = auth if isinstance(auth, OriginBoundAuth) else None
+        self._hooks = {name: list(hooks) for name, hooks in client.event_hooks.items()}
+
+    def sender(self) -> AiohttpTransport | None:
+        """Return the transport to send through now, or ``None`` to use the client.
+
+        Anything changed on the client since it was made (a cookie set by an
+        answer, another auth, an added hook) sends the request through it.
+        """
+        client = self._client
+        if (
+            client.cookies
+            or client.auth is not self._auth
+            or client.event_hooks != self._hooks
+        ):
+            return None
+        return self._transport.direct()
+
+    def prepare(self, parts: RequestParts, headers: Mapping[str, str]) -> Outgoing:
+        """Return the request ``client.build_request`` would make, credential attached.
+
+        The URL's path and query are written as httpx writes them.
+
+        Raises:
+            httpx.InvalidURL: The query made the URL too long.
+        """
+        params = parts.params
+        added: dict[str, str] = dict(headers)
+        if self._auth is not None:
+            where, name, value = self._auth.credential()
+            if where == "query":
+                params = _set_param(params, name, value)
+            else:
+                added[name] = value
+        url = self._origin + parts.path
+        if params:
+            url = f"{url}?{urlencode(params)}"
+        if len(url) > MAX_URL_LENGTH:
+            msg = "URL too long"
+            raise httpx.InvalidURL(msg)
+        body = None
+        if parts.has_body:
+            body = json_body(parts.json)
+            added.setdefault(*_JSON)
+        return Outgoing(
+            parts.method,
+            url,
+            _merged(self._client.headers.multi_items(), added),
+            body,
+            parts.template,
+        )
+
+    async def send(self, out: Outgoing, sender: AiohttpTransport) -> Answer:
+        """Send ``out`` through ``sender``; the answer's cookies go to the jar."""
+        answer = await self._transport.send_whole(out, sender)
+        if answer.sets_cookies:
+            self._client.cookies.extract_cookies(answer.as_response(out.as_request()))
+        if CONNECTOR_LOGGER.isEnabledFor(logging.DEBUG):
+            CONNECTOR_LOGGER.debug(
+                'HTTP Request: %s %s "HTTP/1.1 %d %s"',
+                out.method,
+                scrub_url(out.url),
+                answer.status,
+                answer.reason,
+            )
+        return answer
+
+
+def direct_route(
+    client: httpx.AsyncClient, transport: InstrumentedTransport, base_url: httpx.URL
+) -> DirectRoute | None:
+    """Return the direct route of a connector's new client, if it can have one.
+
+    None when the transport has no aiohttp pool made by the connector, when
+    the base URL carries userinfo (the client turns it into Basic auth), a
+    query or a fragment, when the environment names a proxy (the client
+    sends through it), and for an auth that is no static credential (an
+    OAuth2 flow asks its token endpoint through the client).
+    """
+    if (
+        not transport.has_direct
+        or base_url.userinfo
+        or base_url.query
+        or base_url.fragment
+        or _environment_proxies()
+    ):
+        return None
+    auth = client.auth
+    if auth is not None and not isinstance(auth, OriginBoundAuth):
+        return None
+    origin = str(base_url.copy_with(raw_path=b""))
+    return DirectRoute(client, transport, origin)
+
+
+def _merged(
+    defaults: list[tuple[str, str]], added: Mapping[str, str]
+) -> list[tuple[str, str]]:
+    """Merge headers as ``httpx.Headers.update`` does: an added name replaces all."""
+    if not added:
+        return defaults
+    replaced = {name.lower() for name in added}
+    merged = [(name, value) for name, value in defaults if name.lower() not in replaced]
+    merged.extend(added.items())
+    return merged
+
+
+def _set_param(
+    params: list[tuple[str, str]], name: str, value: str
+) -> list[tuple[str, str]]:
+    """Set one query parameter as ``httpx.URL.copy_set_param`` does."""
+    if all(key != name for key, _ in params):
+        return [*params, (name, value)]
+    at = next(index for index, (key, _) in enumerate(params) if key == name)
+    kept = [(key, item) for key, item in params if key != name]
+    kept.insert(at, (name, value))
+    return kept
+
+
+def _environment_proxies() -> bool:
+    return bool(urllib.request.getproxies())
