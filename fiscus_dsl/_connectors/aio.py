@@ -28,7 +28,7 @@ from httpx_aiohttp import AiohttpTransport as _HttpxAiohttpTransport
 from httpx_aiohttp.transport import map_aiohttp_exceptions
 from yarl import URL
 
-from fiscus_dsl._connectors.body import RequestTooLarge, limit_for
+from fiscus_dsl._connectors.body import BodyTooLarge, RequestTooLarge, limit_for
 from fiscus_dsl._connectors.wire import Answer
 
 if TYPE_CHECKING:
@@ -157,13 +157,25 @@ class AiohttpTransport(_HttpxAiohttpTransport):
 async def _read(
     answer: aiohttp.ClientResponse, limit: int | None
 ) -> tuple[bytes, bool]:
-    """Read a body whole within ``limit``; tell whether it was decoded."""
+    """Read a body whole within ``limit``; tell whether it was decoded here.
+
+    A body of a declared length within the limit and in no encoding is
+    read as it is (aiohttp stops at the length); any other is counted, and
+    decoded if gzip or deflate, as it arrives.
+
+    Raises:
+        BodyTooLarge: The body is, or says it is, over ``limit``.
+    """
     if limit is None:
         return await answer.read(), False
     headers = answer.headers
-    counted, decoded = limit_for(
-        headers.getall("Content-Encoding", ()), headers.get("Content-Length"), limit
-    )
+    encodings = headers.getall("Content-Encoding", ())
+    length = headers.get("Content-Length", "")
+    if not encodings and length.isascii() and length.isdigit():
+        if int(length) > limit:
+            raise BodyTooLarge(limit, declared=int(length))
+        return await answer.read(), False
+    counted, decoded = limit_for(encodings, length, limit)
     counted.check_declared()
     chunks = [counted.feed(chunk) async for chunk in answer.content.iter_any()]
     return b"".join(chunks), decoded

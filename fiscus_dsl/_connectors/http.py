@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -86,21 +86,32 @@ _HELD_SLOT: Final[ContextVar[Limits | None]] = ContextVar(
 )
 
 
-@asynccontextmanager
-async def holding_slot(limits: Limits) -> AsyncIterator[None]:
+def holding_slot(limits: Limits) -> _HeldSlot:
     """Hold one of the connector's slots for the block (an operation's attempt).
 
     The wait for the slot, the rate and a cool-down happens here, before
     the request is built, so a fan-out of thousands waits parked and spends
     no CPU beside the requests already on their deadline.
     """
-    release = await limits.acquire()
-    token = _HELD_SLOT.set(limits)
-    try:
-        yield
-    finally:
-        _HELD_SLOT.reset(token)
-        release()
+    return _HeldSlot(limits)
+
+
+@final
+class _HeldSlot:
+    """``holding_slot``'s block: a class, not a generator, as it runs per request."""
+
+    __slots__ = ("_limits", "_release", "_token")
+
+    def __init__(self, limits: Limits) -> None:
+        self._limits = limits
+
+    async def __aenter__(self) -> None:
+        self._release = await self._limits.acquire()
+        self._token = _HELD_SLOT.set(self._limits)
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        _HELD_SLOT.reset(self._token)
+        self._release()
 
 
 def _held() -> None:

@@ -63,6 +63,13 @@ class OperationSender:
         self.connector = connector
         self.spec = spec
         self.key = key
+        parameters = spec.signature.parameters
+        self._order = tuple(parameters)
+        self._defaults = {
+            name: parameter.default
+            for name, parameter in parameters.items()
+            if parameter.default is not parameter.empty
+        }
 
     async def run(self, *args: object, **kwargs: object) -> object:
         """Take one of the connector's slots, then build and send (one attempt).
@@ -82,9 +89,7 @@ class OperationSender:
         kwargs: dict[str, object],
     ) -> object:
         spec = self.spec
-        bound = spec.signature.bind(*args, **kwargs)
-        bound.apply_defaults()
-        arguments = bound.arguments
+        arguments = self._bind(args, kwargs)
         parts, headers, idempotent = self._parts(arguments)
         if route is not None and spec.returns is not httpx.Response:
             sender = route.sender()
@@ -115,6 +120,26 @@ class OperationSender:
         if spec.returns is httpx.Response:
             return response
         return self._parse(response.content, request)
+
+    def _bind(
+        self, args: tuple[object, ...], kwargs: dict[str, object]
+    ) -> dict[str, object]:
+        """Bind a call's arguments by name, defaults applied, in signature order.
+
+        Raises:
+            TypeError: The arguments do not bind (``inspect`` says why).
+        """
+        bound = self.spec.call_signature.bind(args, kwargs)
+        if bound is None:  # inspect's TypeError says why
+            bound = dict(self.spec.signature.bind(*args, **kwargs).arguments)
+        defaults = self._defaults
+        if not defaults or len(bound) == len(self._order):
+            return bound
+        return {
+            name: bound[name] if name in bound else defaults[name]
+            for name in self._order
+            if name in bound or name in defaults
+        }
 
     async def _send_direct(
         self,

@@ -172,7 +172,15 @@ class Operation:
     resolves is a ``SignatureError`` then, rather than a guess.
     """
 
-    __slots__ = ("_layout", "call_signature", "connector", "method", "name", "path")
+    __slots__ = (
+        "_layout",
+        "_template",
+        "call_signature",
+        "connector",
+        "method",
+        "name",
+        "path",
+    )
 
     def __init__(
         self,
@@ -189,6 +197,8 @@ class Operation:
         self.path = path
         self.call_signature = call_signature
         self._layout: Layout | None = None
+        # The last base URL's template, and whether httpx would change it.
+        self._template: tuple[httpx.URL, str, bool] | None = None
 
     @property
     def signature(self) -> inspect.Signature:
@@ -272,11 +282,8 @@ class Operation:
             body, has_body = fields, True
         if has_body and max_body is not None:
             self.check_body_size(body, base_url, limit=max_body)
-        # The raw (still percent-encoded) base path: the decoded one may hold
-        # "/", "?", "{" or non-ASCII characters that would change the URL.
-        template = self.template(base_url.raw_path.decode("ascii"))
-        path = _PLACEHOLDER.sub(lambda match: path_values[match.group(1)], template)
-        path, normalized = _as_httpx_writes(base_url, template, path)
+        template, normalized = self._template_under(base_url)
+        path = _filled(template, path_values, base_url if normalized else None)
         return RequestParts(
             method=self.method,
             base_url=base_url,
@@ -288,6 +295,22 @@ class Operation:
             has_body=has_body,
             template=template,
         )
+
+    def _template_under(self, base_url: httpx.URL) -> tuple[str, bool]:
+        """Return the template under ``base_url``, and whether httpx would change it.
+
+        The raw (still percent-encoded) base path: the decoded one may hold
+        "/", "?", "{" or non-ASCII characters that would change the URL.
+        Values are quoted whole, so only a template can hold what httpx
+        changes; a template without any is the URL's path once filled.
+        """
+        cached = self._template
+        if cached is not None and cached[0] is base_url:
+            return cached[1], cached[2]
+        template = self.template(base_url.raw_path.decode("ascii"))
+        changes = _HTTPX_CHANGES.search(template) is not None
+        self._template = (base_url, template, changes)
+        return template, changes
 
     def check_body_size(self, body: object, base_url: httpx.URL, *, limit: int) -> None:
         """Refuse a body whose compact JSON is over ``limit`` bytes, before building it.
@@ -342,16 +365,14 @@ class Operation:
         return layout.adapter.validate_python(payload)
 
 
-def _as_httpx_writes(base_url: httpx.URL, template: str, path: str) -> tuple[str, bool]:
-    """Return ``path`` as httpx writes it in a URL, and whether httpx changed it.
-
-    Values are quoted whole, so only the template can hold what httpx
-    changes; a template without any is taken as it is, unparsed.
-    """
-    if _HTTPX_CHANGES.search(template) is None:
-        return path, False
-    url = base_url.copy_with(raw_path=path.encode("ascii"))
-    return url.raw_path.decode("ascii"), True
+def _filled(
+    template: str, values: Mapping[str, str], base_url: httpx.URL | None
+) -> str:
+    """Fill a template's placeholders; with ``base_url``, write it as httpx does."""
+    path = _PLACEHOLDER.sub(lambda match: values[match.group(1)], template)
+    if base_url is None:
+        return path
+    return base_url.copy_with(raw_path=path.encode("ascii")).raw_path.decode("ascii")
 
 
 def read_operation(
