@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Final, final
 import aiohttp
 import httpx
 from httpx_aiohttp import AiohttpTransport as _HttpxAiohttpTransport
-from httpx_aiohttp.transport import map_aiohttp_exceptions
+from httpx_aiohttp.transport import AIOHTTP_EXC_MAP
 from yarl import URL
 
 from fiscus_dsl._connectors.body import BodyTooLarge, RequestTooLarge, limit_for
@@ -125,30 +125,29 @@ class AiohttpTransport(_HttpxAiohttpTransport):
         if not isinstance(session, aiohttp.ClientSession):
             session = self.client = self.get_client()
         try:
-            with map_aiohttp_exceptions():
-                answer = await session.request(
-                    out.method,
-                    URL(out.url, encoded=True),
-                    headers=out.headers,
-                    data=out.body,
-                    allow_redirects=False,
-                    auto_decompress=False,
-                    compress=False,
-                    timeout=_NO_TIMEOUT,
-                )
-                try:
-                    body, decoded = await _read(answer, limit)
-                except BaseException:
-                    answer.close()  # a body left unread: the connection goes
-                    raise
-                answer.release()  # read whole: the connection goes back to the pool
-        except httpx.TransportError as exc:
-            error = renamed(exc)
-            if error is exc:
+            answer = await session.request(
+                out.method,
+                URL(out.url, encoded=True),
+                headers=out.headers,
+                data=out.body,
+                allow_redirects=False,
+                auto_decompress=False,
+                compress=False,
+                timeout=_NO_TIMEOUT,
+            )
+            try:
+                body, decoded = await _read(answer, limit)
+            except BaseException:
+                answer.close()  # a body left unread: the connection goes
                 raise
-            raise error from exc.__cause__
-        except ValueError as exc:  # aiohttp refuses a header or URL it cannot send
-            raise httpx.LocalProtocolError(str(exc)) from exc
+            answer.release()  # read whole: the connection goes back to the pool
+        except Exception as exc:
+            error = _httpx_error(exc)
+            if error is not None:
+                raise error from exc
+            if isinstance(exc, ValueError):  # a header or URL aiohttp refuses
+                raise httpx.LocalProtocolError(str(exc)) from exc
+            raise
         return Answer(
             answer.status, answer.reason or "", answer.raw_headers, body, decoded
         )
@@ -179,6 +178,23 @@ async def _read(
     counted.check_declared()
     chunks = [counted.feed(chunk) async for chunk in answer.content.iter_any()]
     return b"".join(chunks), decoded
+
+
+def _httpx_error(error: Exception) -> httpx.RequestError | None:
+    """Return the httpx error ``handle_async_request`` raises for an aiohttp one.
+
+    httpx-aiohttp's mapping, then ``renamed``'s: the same name for the same
+    failure on both ways to the pool. ``None`` for an error not of aiohttp.
+    """
+    mapped: type[httpx.TransportError] | None = None
+    for source, target in AIOHTTP_EXC_MAP.items():
+        if isinstance(error, source) and (mapped is None or issubclass(target, mapped)):
+            mapped = target
+    if mapped is None:
+        return None
+    named = mapped(str(error))
+    named.__cause__ = error
+    return renamed(named)
 
 
 def _request_too_large(error: BaseException) -> RequestTooLarge | None:

@@ -86,32 +86,29 @@ _HELD_SLOT: Final[ContextVar[Limits | None]] = ContextVar(
 )
 
 
-def holding_slot(limits: Limits) -> _HeldSlot:
-    """Hold one of the connector's slots for the block (an operation's attempt).
-
-    The wait for the slot, the rate and a cool-down happens here, before
-    the request is built, so a fan-out of thousands waits parked and spends
-    no CPU beside the requests already on their deadline.
-    """
-    return _HeldSlot(limits)
-
-
 @final
-class _HeldSlot:
-    """``holding_slot``'s block: a class, not a generator, as it runs per request."""
+class HeldSlot:
+    """Say that this context holds one of the connector's slots, for the block.
 
-    __slots__ = ("_limits", "_release", "_token")
+    An operation waits for its slot (``await limits.acquire()``: the slot,
+    the rate, a cool-down) before it builds its request, so that a fan-out
+    of thousands waits parked and spends no CPU beside the requests already
+    on their deadline. Through httpx's client, the attempt's requests (an
+    auth flow's too) then find the slot held here and use it rather than
+    queue for another; the operation frees it. A plain class: it runs once
+    per request.
+    """
+
+    __slots__ = ("_limits", "_token")
 
     def __init__(self, limits: Limits) -> None:
         self._limits = limits
 
-    async def __aenter__(self) -> None:
-        self._release = await self._limits.acquire()
+    def __enter__(self) -> None:
         self._token = _HELD_SLOT.set(self._limits)
 
-    async def __aexit__(self, *exc_info: object) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         _HELD_SLOT.reset(self._token)
-        self._release()
 
 
 def _held() -> None:
@@ -178,7 +175,8 @@ class InstrumentedTransport(httpx.AsyncBaseTransport):
     async def send_whole(self, out: Outgoing, sender: AiohttpTransport) -> Answer:
         """Send an operation's request through ``sender``, its body read whole.
 
-        The same limits, deadline and CLIENT span as ``handle_async_request``;
+        The caller holds one of the connector's slots. The same deadline,
+        CLIENT span, size limits and 429 cool-down as ``handle_async_request``;
         the span and the deadline cover the body too.
 
         Raises:
@@ -187,7 +185,6 @@ class InstrumentedTransport(httpx.AsyncBaseTransport):
         limit = self._max_request_bytes
         if limit is not None and out.body is not None and len(out.body) > limit:
             raise RequestTooLarge(limit, size=len(out.body))
-        release = await self._slot()
         deadline = self._deadline()
         span = start_client_span(out.method, out.template, out.url)
         try:
@@ -211,8 +208,6 @@ class InstrumentedTransport(httpx.AsyncBaseTransport):
         except BaseException as exc:
             end_with_error(span, exc)
             raise
-        finally:
-            release()
         if answer.status == TOO_MANY_REQUESTS:
             wait = retry_after(answer.as_response(out.as_request()))
             self._limits.cool_down(1.0 if wait is None else wait)

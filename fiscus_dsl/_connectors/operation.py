@@ -20,8 +20,8 @@ from pydantic import ValidationError
 
 from fiscus_dsl._connectors.http import (
     TEMPLATE_EXTENSION,
+    HeldSlot,
     describe_call,
-    holding_slot,
     status_error,
     transport_error,
 )
@@ -40,11 +40,9 @@ from fiscus_dsl.errors import (
 )
 
 if TYPE_CHECKING:
-    from fiscus_dsl._connectors.aio import AiohttpTransport
     from fiscus_dsl._connectors.connector import Connector
     from fiscus_dsl._connectors.request import Operation, RequestParts
-    from fiscus_dsl._connectors.route import DirectRoute
-    from fiscus_dsl._connectors.wire import Outgoing
+    from fiscus_dsl._connectors.wire import Answer, Outgoing
 
 IDEMPOTENCY_NAMESPACE: Final = uuid.UUID("6f1c2c9e-3c1a-5b7e-9f0e-1d2a3b4c5d6e")
 _KEYED_METHODS: Final = frozenset({"POST", "PATCH"})
@@ -75,28 +73,50 @@ class OperationSender:
         """Take one of the connector's slots, then build and send (one attempt).
 
         The slot comes first, so that thousands of mapped calls wait parked
-        rather than build requests beside those on their deadline.
+        rather than build requests beside those on their deadline. The
+        direct route is awaited here, with no coroutine between: each one
+        a request waits in is kept alive, and collected, thousands of times.
         """
         state = self.connector.state()
-        async with holding_slot(state.limits):
-            return await self._send(state.client, state.route, args, kwargs)
+        limits = state.limits
+        release = await limits.acquire()
+        try:
+            arguments = self._bind(args, kwargs)
+            parts, headers, idempotent = self._parts(arguments)
+            route = state.route
+            sender = None
+            if route is not None and self.spec.returns is not httpx.Response:
+                sender = route.sender()
+            if route is None or sender is None:
+                with HeldSlot(limits):
+                    return await self._send(
+                        state.client, parts, headers, arguments, idempotent=idempotent
+                    )
+            try:
+                out = route.prepare(parts, headers)
+            except httpx.InvalidURL as exc:  # the query made the URL too long
+                raise self._unsendable(_too_long(exc, arguments)) from exc
+            try:
+                answer = await route.transport.send_whole(out, sender)
+            except (httpx.HTTPError, TimeoutError) as exc:
+                request = out.as_request()
+                raise self._failed(exc, request, idempotent=idempotent) from exc
+        finally:
+            release()
+        route.received(out, answer)
+        return self._answered(out, answer, idempotent=idempotent)
 
     async def _send(
         self,
         client: httpx.AsyncClient,
-        route: DirectRoute | None,
-        args: tuple[object, ...],
-        kwargs: dict[str, object],
+        parts: RequestParts,
+        headers: dict[str, str],
+        arguments: Mapping[str, object],
+        *,
+        idempotent: bool,
     ) -> object:
+        """Send through httpx's client (mocks, cookies, OAuth2, ``httpx.Response``)."""
         spec = self.spec
-        arguments = self._bind(args, kwargs)
-        parts, headers, idempotent = self._parts(arguments)
-        if route is not None and spec.returns is not httpx.Response:
-            sender = route.sender()
-            if sender is not None:
-                return await self._send_direct(
-                    route, sender, parts, headers, idempotent, arguments
-                )
         try:
             request = client.build_request(
                 parts.method,
@@ -121,6 +141,15 @@ class OperationSender:
             return response
         return self._parse(response.content, request)
 
+    def _answered(self, out: Outgoing, answer: Answer, *, idempotent: bool) -> object:
+        """Return the direct route's answer as the operation's value, or raise."""
+        if not answer.is_success:
+            response = answer.as_response(out.as_request())
+            raise self._status(response, idempotent=idempotent)
+        if answer.encoded:  # an encoding the route does not decode: httpx does
+            return self._parse(answer.as_response(out.as_request()).content, out)
+        return self._parse(answer.body, out)
+
     def _bind(
         self, args: tuple[object, ...], kwargs: dict[str, object]
     ) -> dict[str, object]:
@@ -140,31 +169,6 @@ class OperationSender:
             for name in self._order
             if name in bound or name in defaults
         }
-
-    async def _send_direct(
-        self,
-        route: DirectRoute,
-        sender: AiohttpTransport,
-        parts: RequestParts,
-        headers: dict[str, str],
-        idempotent: bool,  # noqa: FBT001  # private, positional
-        arguments: Mapping[str, object],
-    ) -> object:
-        """Send through the direct route: the same request, checks and errors."""
-        try:
-            out = route.prepare(parts, headers)
-        except httpx.InvalidURL as exc:  # the query made the URL too long
-            raise self._unsendable(_too_long(exc, arguments)) from exc
-        try:
-            answer = await route.send(out, sender)
-        except (httpx.HTTPError, TimeoutError) as exc:
-            raise self._failed(exc, out.as_request(), idempotent=idempotent) from exc
-        if not answer.is_success:
-            response = answer.as_response(out.as_request())
-            raise self._status(response, idempotent=idempotent)
-        if answer.encoded:  # an encoding the route does not decode: httpx does
-            return self._parse(answer.as_response(out.as_request()).content, out)
-        return self._parse(answer.body, out)
 
     def _parts(
         self, arguments: Mapping[str, object]

@@ -30,7 +30,7 @@ import httpx
 
 from fiscus_dsl._connectors.auth import OriginBoundAuth
 from fiscus_dsl._connectors.scrub import scrub_url
-from fiscus_dsl._connectors.wire import Answer, Outgoing, json_body
+from fiscus_dsl._connectors.wire import Outgoing, json_body
 from fiscus_dsl._runtime.logs import CONNECTOR_LOGGER
 
 if TYPE_CHECKING:
@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from fiscus_dsl._connectors.aio import AiohttpTransport
     from fiscus_dsl._connectors.http import InstrumentedTransport
     from fiscus_dsl._connectors.request import RequestParts
+    from fiscus_dsl._connectors.wire import Answer
 
 #: httpx refuses a longer URL; so does the route, with the same error.
 MAX_URL_LENGTH: Final = 65_536
@@ -117,9 +118,13 @@ class DirectRoute:
             parts.template,
         )
 
-    async def send(self, out: Outgoing, sender: AiohttpTransport) -> Answer:
-        """Send ``out`` through ``sender``; the answer's cookies go to the jar."""
-        answer = await self._transport.send_whole(out, sender)
+    @property
+    def transport(self) -> InstrumentedTransport:
+        """Return the client's transport, whose ``send_whole`` sends on this route."""
+        return self._transport
+
+    def received(self, out: Outgoing, answer: Answer) -> None:
+        """Keep the answer's cookies in the client's jar, as the client does; log it."""
         if answer.sets_cookies:
             self._client.cookies.extract_cookies(answer.as_response(out.as_request()))
         if CONNECTOR_LOGGER.isEnabledFor(logging.DEBUG):
@@ -130,7 +135,6 @@ class DirectRoute:
                 answer.status,
                 answer.reason,
             )
-        return answer
 
 
 def direct_route(

@@ -147,9 +147,15 @@ class Invoker:
                 deadline = _loop_time() + timeout
             token = CURRENT_ATTEMPT.set(self._attempt(slot, plan))
             try:
-                call = self.executor.call(
-                    plan.function, args, kwargs, is_async=plan.is_async
-                )
+                call: Awaitable[object]
+                if self.inline and plan.is_async:  # no layer between: it is awaited
+                    call = plan.function(*args, **kwargs)  # type: ignore[assignment]  # is_async: an awaitable
+                else:
+                    call = self.executor.call(
+                        plan.function, args, kwargs, is_async=plan.is_async
+                    )
+                if deadline is None:
+                    return await call, deadline
                 return await _within(slot, deadline, timeout, call), deadline
             except SkipTask:
                 raise
