@@ -197,7 +197,7 @@ class InstrumentedTransport(httpx.AsyncBaseTransport):
                     context = trace.set_span_in_context(span)
                     carrier: dict[str, str] = {}
                     propagate.inject(carrier, context=context)
-                    out.headers.extend(carrier.items())
+                    out.set_headers(carrier)
                     token = otel_context.attach(context)
                     try:
                         answer = await sender.send_whole(

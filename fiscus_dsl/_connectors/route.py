@@ -30,7 +30,7 @@ import httpx
 
 from fiscus_dsl._connectors.auth import OriginBoundAuth
 from fiscus_dsl._connectors.scrub import scrub_url
-from fiscus_dsl._connectors.wire import Outgoing, json_body
+from fiscus_dsl._connectors.wire import Outgoing, json_body, merged_headers
 from fiscus_dsl._runtime.logs import CONNECTOR_LOGGER
 
 if TYPE_CHECKING:
@@ -113,7 +113,7 @@ class DirectRoute:
         return Outgoing(
             parts.method,
             url,
-            _merged(self._client.headers.multi_items(), added),
+            merged_headers(_written(self._client.headers), added),
             body,
             parts.template,
         )
@@ -163,16 +163,12 @@ def direct_route(
     return DirectRoute(client, transport, origin)
 
 
-def _merged(
-    defaults: list[tuple[str, str]], added: Mapping[str, str]
-) -> list[tuple[str, str]]:
-    """Merge headers as ``httpx.Headers.update`` does: an added name replaces all."""
-    if not added:
-        return defaults
-    replaced = {name.lower() for name in added}
-    merged = [(name, value) for name, value in defaults if name.lower() not in replaced]
-    merged.extend(added.items())
-    return merged
+def _written(headers: httpx.Headers) -> list[tuple[str, str]]:
+    """Return headers as httpx writes them: names in their own case, in order."""
+    encoding = headers.encoding
+    return [
+        (name.decode(encoding), value.decode(encoding)) for name, value in headers.raw
+    ]
 
 
 def _set_param(

@@ -14,9 +14,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Final, final
+from typing import TYPE_CHECKING, Final, final
 
 import httpx
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 #: The headers a decoded body no longer matches.
 _ENCODING_HEADERS: Final = frozenset({b"content-encoding", b"content-length"})
@@ -31,6 +34,22 @@ def json_body(value: object) -> bytes:
     return json.dumps(
         value, ensure_ascii=False, separators=(",", ":"), allow_nan=False
     ).encode("utf-8")
+
+
+def merged_headers(
+    headers: list[tuple[str, str]], added: Mapping[str, str]
+) -> list[tuple[str, str]]:
+    """Merge as ``httpx.Headers.update`` does: an added name replaces all of its own.
+
+    Names compare without case; ``headers`` itself is returned when nothing
+    is added.
+    """
+    if not added:
+        return headers
+    replaced = {name.lower() for name in added}
+    merged = [(name, value) for name, value in headers if name.lower() not in replaced]
+    merged.extend(added.items())
+    return merged
 
 
 @final
@@ -48,6 +67,11 @@ class Outgoing:
     body: bytes | None = None
     template: str = ""
     _request: httpx.Request | None = field(default=None, repr=False)
+
+    def set_headers(self, values: Mapping[str, str]) -> None:
+        """Set headers, each replacing those of its name, as ``httpx.Headers`` does."""
+        self.headers = merged_headers(self.headers, values)
+        self._request = None
 
     def as_request(self) -> httpx.Request:
         """Return the request as an ``httpx.Request`` (made once, on first use)."""
