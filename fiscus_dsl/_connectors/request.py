@@ -368,11 +368,15 @@ class Operation:
 def _filled(
     template: str, values: Mapping[str, str], base_url: httpx.URL | None
 ) -> str:
-    """Fill a template's placeholders; with ``base_url``, write it as httpx does."""
+    """Fill a template's placeholders; with ``base_url``, write it as httpx does.
+
+    httpx removes dot segments and quotes what a path cannot hold (a
+    non-ASCII character as UTF-8), leaving the values' escapes as they are.
+    """
     path = _PLACEHOLDER.sub(lambda match: values[match.group(1)], template)
     if base_url is None:
         return path
-    return base_url.copy_with(raw_path=path.encode("ascii")).raw_path.decode("ascii")
+    return base_url.copy_with(path=path).raw_path.decode("ascii")
 
 
 def read_operation(

@@ -22,7 +22,6 @@ not hold, the operation goes through the client as before.
 from __future__ import annotations
 
 import logging
-import urllib.request
 from typing import TYPE_CHECKING, Final, final
 from urllib.parse import urlencode
 
@@ -30,7 +29,12 @@ import httpx
 
 from fiscus_dsl._connectors.auth import OriginBoundAuth
 from fiscus_dsl._connectors.scrub import scrub_url
-from fiscus_dsl._connectors.wire import Outgoing, json_body, merged_headers
+from fiscus_dsl._connectors.wire import (
+    Outgoing,
+    json_body,
+    merged_headers,
+    written_headers,
+)
 from fiscus_dsl._runtime.logs import CONNECTOR_LOGGER
 
 if TYPE_CHECKING:
@@ -102,7 +106,7 @@ class DirectRoute:
                 added[name] = value
         url = self._origin + parts.path
         if params:
-            url = f"{url}?{urlencode(params)}"
+            url = f"{url}?{urlencode(_grouped(params))}"
         if len(url) > MAX_URL_LENGTH:
             msg = "URL too long"
             raise httpx.InvalidURL(msg)
@@ -113,7 +117,7 @@ class DirectRoute:
         return Outgoing(
             parts.method,
             url,
-            merged_headers(_written(self._client.headers), added),
+            merged_headers(written_headers(self._client.headers), added),
             body,
             parts.template,
         )
@@ -144,17 +148,15 @@ def direct_route(
 
     None when the transport has no aiohttp pool made by the connector, when
     the base URL carries userinfo (the client turns it into Basic auth), a
-    query or a fragment, when the environment names a proxy (the client
-    sends through it), and for an auth that is no static credential (an
-    OAuth2 flow asks its token endpoint through the client).
+    query or a fragment, and for an auth that is no static credential (an
+    OAuth2 flow asks its token endpoint through the client). The
+    environment's proxy variables change nothing: httpx reads them only
+    for a client without a transport of its own, and aiohttp's session
+    does not read them.
     """
-    if (
-        not transport.has_direct
-        or base_url.userinfo
-        or base_url.query
-        or base_url.fragment
-        or _environment_proxies()
-    ):
+    if not transport.has_direct or base_url.userinfo or base_url.query:
+        return None
+    if base_url.fragment:
         return None
     auth = client.auth
     if auth is not None and not isinstance(auth, OriginBoundAuth):
@@ -163,12 +165,18 @@ def direct_route(
     return DirectRoute(client, transport, origin)
 
 
-def _written(headers: httpx.Headers) -> list[tuple[str, str]]:
-    """Return headers as httpx writes them: names in their own case, in order."""
-    encoding = headers.encoding
-    return [
-        (name.decode(encoding), value.decode(encoding)) for name, value in headers.raw
-    ]
+def _grouped(params: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Order query pairs as ``httpx.QueryParams`` does: a name's values together.
+
+    Names keep the order of their first value.
+    """
+    names = {name for name, _ in params}
+    if len(names) == len(params):
+        return params
+    values: dict[str, list[str]] = {}
+    for name, value in params:
+        values.setdefault(name, []).append(value)
+    return [(name, value) for name, found in values.items() for value in found]
 
 
 def _set_param(
@@ -181,7 +189,3 @@ def _set_param(
     kept = [(key, item) for key, item in params if key != name]
     kept.insert(at, (name, value))
     return kept
-
-
-def _environment_proxies() -> bool:
-    return bool(urllib.request.getproxies())

@@ -36,6 +36,14 @@ def json_body(value: object) -> bytes:
     ).encode("utf-8")
 
 
+def written_headers(headers: httpx.Headers) -> list[tuple[str, str]]:
+    """Return headers as httpx writes them: names in their own case, in order."""
+    encoding = headers.encoding
+    return [
+        (name.decode(encoding), value.decode(encoding)) for name, value in headers.raw
+    ]
+
+
 def merged_headers(
     headers: list[tuple[str, str]], added: Mapping[str, str]
 ) -> list[tuple[str, str]]:

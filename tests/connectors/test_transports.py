@@ -17,7 +17,7 @@ import aiohttp
 import httpx
 import pytest
 import respx
-from httpx_aiohttp import AiohttpTransport as HttpxAiohttpTransport
+from aiohttp.client_reqrep import ConnectionKey
 from opentelemetry.trace import SpanKind
 
 from fiscus_dsl import BearerAuth, Connector, Runner, Secret, workflow
@@ -294,84 +294,101 @@ def test_a_failure_already_named_right_is_kept() -> None:
     assert renamed(unknown) is unknown
 
 
-class _FailingStream(httpx.AsyncByteStream):
-    def __init__(self, error: httpx.TransportError) -> None:
-        self.error = error
-        self.closed = False
+class _Content:
+    """A body that gives one chunk, then fails with ``error``."""
 
-    async def __aiter__(self) -> AsyncIterator[bytes]:
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+    async def iter_chunked(self, size: int) -> AsyncIterator[bytes]:
         yield b"{"
         raise self.error
 
-    async def aclose(self) -> None:
-        self.closed = True
+
+class _Answer:
+    """What aiohttp's session answers, as far as the transport reads it."""
+
+    status = 200
+    reason = "OK"
+    raw_headers = ((b"Content-Type", b"application/json"),)
+
+    def __init__(self, error: BaseException) -> None:
+        self.content = _Content(error)
+        self.released = False
+
+    def release(self) -> None:
+        self.released = True
+
+    async def wait_for_close(self) -> None:
+        return None
+
+
+class _Session:
+    """aiohttp's session, faked: it answers ``outcome`` or raises it."""
+
+    def __init__(self, outcome: _Answer | BaseException) -> None:
+        self.outcome = outcome
+
+    async def request(self, *args: object, **kwargs: object) -> _Answer:
+        if isinstance(self.outcome, BaseException):
+            raise self.outcome
+        return self.outcome
+
+
+def _through(
+    monkeypatch: pytest.MonkeyPatch, outcome: _Answer | BaseException
+) -> AiohttpTransport:
+    """Return an ``AiohttpTransport`` whose session is faked (no sockets)."""
+    monkeypatch.setattr(AiohttpTransport, "_session", lambda self: _Session(outcome))
+    return AiohttpTransport()
 
 
 @pytest.mark.parametrize(
     ("cause", "expected"),
     [
         (aiohttp.ServerDisconnectedError(), httpx.RemoteProtocolError),
-        (ValueError("not aiohttp"), httpx.ConnectTimeout),
+        (aiohttp.ClientPayloadError("cut"), httpx.ReadError),
+        (ValueError("not aiohttp"), ValueError),  # not aiohttp's: as it is
     ],
 )
 async def test_a_body_cut_off_is_named_by_what_happened(
     monkeypatch: pytest.MonkeyPatch,
     cause: BaseException,
-    expected: type[httpx.TransportError],
+    expected: type[Exception],
 ) -> None:
-    error = httpx.ConnectTimeout("cut")
-    error.__cause__ = cause
-    inner = _FailingStream(error)
+    answer = _Answer(cause)
+    transport = _through(monkeypatch, answer)
 
-    class _Inner(httpx.AsyncBaseTransport):
-        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-            return httpx.Response(200, stream=inner, request=request)
+    response = await transport.handle_async_request(httpx.Request("GET", BASE))
 
-    response = await _send_through(monkeypatch, _Inner(), httpx.Request("GET", BASE))
-
-    with pytest.raises(expected):
+    with pytest.raises(expected) as caught:
         await response.aread()
+    assert caught.value is cause or caught.value.__cause__ is cause
     await response.aclose()
-    assert inner.closed
-
-
-async def _send_through(
-    monkeypatch: pytest.MonkeyPatch,
-    inner: httpx.AsyncBaseTransport,
-    request: httpx.Request,
-) -> httpx.Response:
-    """Send through ``AiohttpTransport`` with httpx-aiohttp's socket work faked."""
-
-    async def send(self: object, request: httpx.Request) -> httpx.Response:
-        return await inner.handle_async_request(request)
-
-    monkeypatch.setattr(HttpxAiohttpTransport, "handle_async_request", send)
-    return await AiohttpTransport().handle_async_request(request)
+    assert answer.released
 
 
 async def test_a_request_failure_is_named_by_what_happened(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    error = httpx.ConnectTimeout("Server disconnected")
-    error.__cause__ = aiohttp.ServerDisconnectedError()
+    dropped = aiohttp.ServerDisconnectedError()
+    transport = _through(monkeypatch, dropped)
+    with pytest.raises(httpx.RemoteProtocolError, match="Server disconnected") as sent:
+        await transport.handle_async_request(httpx.Request("GET", BASE))
+    assert sent.value.__cause__ is dropped
 
-    class _Dropping(httpx.AsyncBaseTransport):
-        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-            raise error
-
-    with pytest.raises(httpx.RemoteProtocolError, match="Server disconnected"):
-        await _send_through(monkeypatch, _Dropping(), httpx.Request("GET", BASE))
-
-    kept = httpx.ConnectError("refused")
-    kept.__cause__ = aiohttp.ClientConnectorError(
-        connection_key=None,  # type: ignore[arg-type]  # not read by str() here
-        os_error=OSError(111, "refused"),
+    key = ConnectionKey(
+        "api.example.test", 443, True, True, None, None, None
+    )  # aiohttp's tuple
+    refused = aiohttp.ClientConnectorError(
+        connection_key=key, os_error=OSError(111, "refused")
     )
+    transport = _through(monkeypatch, refused)
+    with pytest.raises(httpx.ConnectError) as not_sent:
+        await transport.handle_async_request(httpx.Request("GET", BASE))
+    assert not_sent.value.__cause__ is refused
 
-    class _Refusing(httpx.AsyncBaseTransport):
-        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-            raise kept
-
-    with pytest.raises(httpx.ConnectError) as caught:
-        await _send_through(monkeypatch, _Refusing(), httpx.Request("GET", BASE))
-    assert caught.value is kept
+    refusing = ValueError("header value holds a newline")
+    transport = _through(monkeypatch, refusing)
+    with pytest.raises(httpx.LocalProtocolError, match="newline"):
+        await transport.handle_async_request(httpx.Request("GET", BASE))

@@ -3,7 +3,9 @@
 ``build_app(state)`` returns the ASGI app the ``live_server`` fixture serves
 with uvicorn on 127.0.0.1: a small Starlette app behind a raw ASGI layer
 that logs every request (method, path, query, headers, arrival time) and
-drops ``/drop/...`` connections unanswered. Every path carries the calling
+drops ``/drop/...`` connections unanswered; ``/raw/...`` answers a request
+as it arrived (raw path and query, headers, body bytes) and
+``/cookies/...`` sets a cookie. Every path carries the calling
 test's ``key`` as its second segment, so one shared server keeps per-test
 logs and counters. The app runs on the server's thread; tests read
 ``ServerState`` from theirs once their run is over. Imports no fiscus_dsl.
@@ -254,6 +256,39 @@ async def encoded(request: Request) -> Response:
     )
 
 
+#: Every method ``/raw/...`` answers (HEAD has no body to answer with).
+RAW_METHODS: Final = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+
+
+async def raw(request: Request) -> Response:
+    """Answer the request as it arrived: raw path and query, headers, body.
+
+    Names as uvicorn gives them (lowercased), values and body as latin-1
+    text, so that every byte comes back.
+    """
+    scope = request.scope
+    body = await request.body()
+    return JSONResponse(
+        {
+            "method": scope["method"],
+            "raw_path": scope["raw_path"].decode("latin-1"),
+            "query": scope["query_string"].decode("latin-1"),
+            "headers": [
+                [name.decode("latin-1"), value.decode("latin-1")]
+                for name, value in scope["headers"]
+            ],
+            "body": body.decode("latin-1"),
+        }
+    )
+
+
+async def cookies(request: Request) -> Response:
+    """Set the cookie ``session=<key>``; answer the ``Cookie`` header received."""
+    response = JSONResponse({"cookie": request.headers.get("cookie")})
+    response.set_cookie("session", request.path_params["key"], path="/")
+    return response
+
+
 # ---------------------------------------------------------------- the app
 
 
@@ -273,6 +308,9 @@ class LoopbackApp:
                 Route("/items/{key}/{item:int}", item),
                 Route("/big/{key}", big),
                 Route("/encoded/{key}", encoded),
+                Route("/raw/{key}", raw, methods=RAW_METHODS),
+                Route("/raw/{key}/{rest:path}", raw, methods=RAW_METHODS),
+                Route("/cookies/{key}", cookies),
             ]
         )
         self.routes.state.loopback = state
