@@ -1,12 +1,16 @@
 """The direct route: an operation's request to aiohttp's pool, past httpx's client.
 
 On the default transport and on ``transport="aiohttp"``, an operation
-builds its ``httpx.Request`` as the connector's client would and hands it
-to the connector's ``InstrumentedTransport.send_whole``: the same limits,
-deadline, CLIENT span, size limits, error names and cookie jar, without
-the client's per-request machinery (its auth flow and redirect loops,
-event hooks, cookie merging and the body streams between the layers),
-which cost more than aiohttp itself for a small request.
+writes the request the connector's client would send as plain data
+(``wire.Outgoing``: the URL as httpx writes it, the client's headers
+merged as httpx merges them, the credential, the JSON body) and hands it
+to the connector's ``InstrumentedTransport.send_whole``: the same slot,
+deadline, CLIENT span, size limits and error names, and the answer's
+cookies go to the client's jar. What it skips is the client's
+per-request machinery (the auth flow and redirect loops, event hooks,
+cookie merging, httpx's request and response objects and the body
+streams between the layers), which cost more than aiohttp itself when
+thousands of requests are in flight.
 
 The route is taken only when the client would do nothing more: no cookies
 in its jar, its auth and event hooks as the connector made them (an
@@ -110,17 +114,14 @@ class DirectRoute:
         if len(url) > MAX_URL_LENGTH:
             msg = "URL too long"
             raise httpx.InvalidURL(msg)
+        headers_out = merged_headers(written_headers(self._client.headers), added)
         body = None
         if parts.has_body:
             body = json_body(parts.json)
-            added.setdefault(*_JSON)
-        return Outgoing(
-            parts.method,
-            url,
-            merged_headers(written_headers(self._client.headers), added),
-            body,
-            parts.template,
-        )
+            # httpx's default for a JSON body, unless a header names another
+            if all(name.lower() != "content-type" for name, _ in headers_out):
+                headers_out.append(_JSON)
+        return Outgoing(parts.method, url, headers_out, body, parts.template)
 
     @property
     def transport(self) -> InstrumentedTransport:

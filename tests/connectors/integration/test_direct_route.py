@@ -319,6 +319,13 @@ CASES: Final = [
         automatic_key=True,
     ),
     Case(
+        id="post-body-under-a-connector-content-type",
+        define=_posted_fields,
+        arguments={"name": "Ada", "address": {"city": "London"}},
+        options={"headers": {"content-type": "application/vnd.api+json"}},
+        automatic_key=True,
+    ),
+    Case(
         id="post-fields",
         define=_posted_fields,
         arguments={"name": "Łukasz", "address": {"city": "Kraków"}},
