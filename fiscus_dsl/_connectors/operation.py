@@ -147,7 +147,12 @@ class OperationSender:
             response = answer.as_response(out.as_request())
             raise self._status(response, idempotent=idempotent)
         if answer.encoded:  # an encoding the route does not decode: httpx does
-            return self._parse(answer.as_response(out.as_request()).content, out)
+            request = out.as_request()
+            try:
+                content = answer.as_response(request).content
+            except httpx.DecodingError as exc:  # as the client path names it
+                raise self._failed(exc, request, idempotent=idempotent) from exc
+            return self._parse(content, out)
         return self._parse(answer.body, out)
 
     def _bind(

@@ -248,6 +248,12 @@ async def encoded(request: Request) -> Response:
     """Answer a JSON string of ``size`` bytes in ``encoding`` (a bomb, if large)."""
     size = int(_number(request, "size", 1024))
     encoding = request.query_params.get("encoding", "gzip")
+    if encoding == "broken-gzip":  # says gzip, is not
+        return Response(
+            b"not gzip at all",
+            media_type="application/json",
+            headers={"Content-Encoding": "gzip"},
+        )
     header = "deflate" if encoding == "rawdeflate" else encoding
     return Response(
         _encoded(size, encoding),

@@ -598,6 +598,33 @@ def test_without_a_response_limit_httpx_decodes_the_direct_answer(
     assert len(direct) == 1
 
 
+@pytest.mark.parametrize("limit", [None, 1_000_000], ids=["httpx-decodes", "limited"])
+def test_a_body_that_does_not_decode_is_the_same_error_both_ways(
+    live_server: LiveServer,
+    key: str,
+    direct: list[str],
+    monkeypatch: pytest.MonkeyPatch,
+    limit: int | None,
+) -> None:
+    def failure() -> ConnectorError:
+        api = Connector(
+            "loopback", live_server.url, retry=NO_RETRY, max_response_bytes=limit
+        )
+        _, encoded = _bodies(api)
+        with pytest.raises(ConnectorError) as caught:
+            encoded(key=key, size=10, encoding="broken-gzip")
+        return caught.value
+
+    sent = failure()
+    assert len(direct) == 1
+    with through_the_client(monkeypatch):
+        expected = failure()
+
+    assert "DecodingError" in str(sent)
+    assert str(sent) == str(expected)
+    assert (sent.code, sent.retryable) == (expected.code, expected.retryable)
+
+
 @pytest.mark.parametrize(
     ("operation", "arguments"),
     [
