@@ -35,9 +35,15 @@ from fiscus_dsl._cli.output import (
     one_line,
     plural,
 )
-from fiscus_dsl._cli.table import report, run_live
+from fiscus_dsl._cli.table import report, run_live, runner_with
 from fiscus_dsl._cli.tasks import tasks_app
-from fiscus_dsl._runtime.runner import default_runner
+from fiscus_dsl._dsl.hooks import Hooks
+from fiscus_dsl._runtime.store_url import (
+    ENVIRONMENT_VARIABLE,
+    SQLITE,
+    environment_store_url,
+    open_store,
+)
 from fiscus_dsl._sandbox.onboarding import build_onboarding
 from fiscus_dsl._sandbox.server import sandbox
 from fiscus_dsl.errors import FiscusError, TracingError
@@ -47,6 +53,7 @@ if TYPE_CHECKING:
 
     from fiscus_dsl._dsl.workflow import Workflow
     from fiscus_dsl._runtime.results import RunResult
+    from fiscus_dsl._runtime.store import RunStore
 
 DEMO_INPUTS: Final[dict[str, object]] = {
     "name": "John Doe",
@@ -63,6 +70,9 @@ RUN_EXAMPLE: Final = (
     "fiscus run examples/onboarding.py:onboard -i name=Ada -i email=ada@example.com"
 )
 FORMATS: Final = ("mermaid", "dot", "json")
+#: Where ``fiscus run`` records runs when neither ``--store`` nor
+#: ``FISCUS_STORE`` names a store: relative to the current directory.
+CLI_STORE: Final = ".fiscus/runs.db"
 
 app = typer.Typer(
     name="fiscus",
@@ -94,6 +104,38 @@ Full = Annotated[
 Target = Annotated[
     str, typer.Argument(metavar="FILE.py[:WORKFLOW]", help="The file and workflow.")
 ]
+StoreUrl = Annotated[
+    str | None,
+    typer.Option(
+        "--store",
+        metavar="URL",
+        help=(
+            "Record the run in this store (sqlite:///PATH); by default "
+            f"FISCUS_STORE, else {CLI_STORE}."
+        ),
+    ),
+]
+NoStore = Annotated[
+    bool, typer.Option("--no-store", help="Record nothing of this run.")
+]
+
+
+def cli_store(url: str | None) -> RunStore:
+    """Return the store ``fiscus run`` records in.
+
+    ``--store``'s URL, else ``FISCUS_STORE``'s, else ``.fiscus/runs.db``
+    under the current directory.
+
+    Raises:
+        ConfigurationError: The URL is no store URL.
+        RunStoreError: The store's file cannot be opened.
+    """
+    if url is not None:
+        return open_store(url, option="--store", make_folder=True)
+    from_environment = environment_store_url()
+    if from_environment is not None:
+        return open_store(from_environment, option=ENVIRONMENT_VARIABLE)
+    return open_store(SQLITE + CLI_STORE, option="--store", make_folder=True)
 
 
 def main() -> None:
@@ -133,18 +175,28 @@ def run(
         bool, typer.Option("--json", help="Print only the RunResult, as JSON.")
     ] = False,
     full: Full = False,
+    store_url: StoreUrl = None,
+    no_store: NoStore = False,
 ) -> None:
-    """Run a workflow with a live table of its tasks."""
+    """Run a workflow with a live table of its tasks; record it in a store.
+
+    Runs are recorded in .fiscus/runs.db under the current directory (or
+    the store FISCUS_STORE or --store names); the run id is printed at the
+    end. --no-store records nothing.
+    """
     wf = find_workflow(target)
     values = parse_inputs(wf, inputs or [], input_json)
     check_binds(wf, values)
     try:
+        store = None if no_store else cli_store(store_url)
         if as_json:
-            result = default_runner().run(wf, **values)
+            result = runner_with(Hooks(), store).run(wf, **values)
             typer.echo(result.model_dump_json())
         else:
-            result = run_live(new_console(), wf, values, full=full)
+            result = run_live(new_console(), wf, values, full=full, store=store)
             report(result)
+            if store is not None:
+                typer.echo(f"Run id {result.run_id}, recorded in {store!r}")
     except FiscusError as exc:  # TracingError, ArgumentValidationError: bad usage
         fail(str(exc))
     if not result.success:

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from fiscus_dsl._graph.model import WorkflowGraph
     from fiscus_dsl._runtime.hooks import TaskContext
     from fiscus_dsl._runtime.results import RunResult, TaskResult
+    from fiscus_dsl._runtime.store import RunStore
 
 
 @final
@@ -177,14 +178,18 @@ def _detail(outcome: TaskResult) -> str:
     return ""
 
 
-def runner_with(hooks: Hooks) -> Runner:
-    """Return a runner configured like the default runner, with ``hooks`` added."""
+def runner_with(hooks: Hooks, store: RunStore | None = None) -> Runner:
+    """Return a runner configured like the default runner, ``hooks`` added.
+
+    It records runs in ``store``, when given.
+    """
     base = default_runner()
     return Runner(
         max_concurrency=base.max_concurrency,
         hooks=(*base.hooks, hooks),
         tracer_provider=base.tracer_provider,
         executor=base.executor,
+        store=store,
     )
 
 
@@ -194,8 +199,11 @@ def run_live(
     inputs: Mapping[str, object],
     *,
     full: bool = False,
+    store: RunStore | None = None,
 ) -> RunResult[Any]:
     """Run a workflow with a live table of its tasks; return the ``RunResult``.
+
+    The run is recorded in ``store``, when given.
 
     Raises:
         TracingError: The workflow misuses the DSL (before anything runs).
@@ -206,7 +214,7 @@ def run_live(
     with Live(
         console=console, get_renderable=table.render, refresh_per_second=8
     ) as live:
-        result = runner_with(table.hooks).run(wf, **inputs)
+        result = runner_with(table.hooks, store).run(wf, **inputs)
         table.settle(result)
         live.refresh()
     if not console.is_terminal:  # off a terminal, Live leaves its last line open

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import enum
 import functools
 import threading
 import uuid
@@ -30,6 +31,11 @@ from fiscus_dsl._runtime.journal import plan_resume
 from fiscus_dsl._runtime.overrides import effective_clock, effective_sleep
 from fiscus_dsl._runtime.results import RunResult, TaskStatus
 from fiscus_dsl._runtime.run import Run, RunSettings
+from fiscus_dsl._runtime.store_url import (
+    ENVIRONMENT_VARIABLE,
+    environment_store_url,
+    store_opener,
+)
 from fiscus_dsl.errors import WorkflowFailed
 
 if TYPE_CHECKING:
@@ -121,6 +127,16 @@ class _RunStop:
                 self._cancel()
 
 
+# Serializes the first opening of runners' stores named by URL.
+_OPENING: Final = threading.Lock()
+
+
+class _Default(enum.Enum):
+    """The store a runner gets when given none: ``FISCUS_STORE``'s, if set."""
+
+    FROM_ENVIRONMENT = "FISCUS_STORE"
+
+
 @final
 class Runner:
     """Run workflows: concurrency, hooks, telemetry and the clock of every run.
@@ -138,12 +154,17 @@ class Runner:
         clock: Tells task start and end times; a context-scoped override
             (``with FakeClock():``) comes first, as for ``sleep``.
         store: Where runs are recorded, so that ``resume`` can finish a
-            failed or killed run (``SQLiteRunStore("runs.sqlite3")``);
-            ``None`` (the default) records nothing.
+            failed or killed run: a ``RunStore`` such as
+            ``SQLiteRunStore("runs.db")``, or a store URL such as
+            ``"sqlite:///runs.db"`` (checked here, opened when the
+            first run is recorded); ``None`` records nothing. Left out,
+            the store the ``FISCUS_STORE`` environment variable names,
+            when set; otherwise nothing is recorded.
 
     Raises:
         ConfigurationError: An option is wrong, checked here
-            (``OptionTypeError`` for a wrong type, e.g. ``executor=4``).
+            (``OptionTypeError`` for a wrong type, e.g. ``executor=4``),
+            or the store URL (given, or in ``FISCUS_STORE``) is not one.
 
     Examples:
         >>> from fiscus_dsl import Runner, task, workflow
@@ -166,30 +187,52 @@ class Runner:
         executor: Executor | None = None,
         sleep: Sleep | None = None,
         clock: Clock | None = None,
-        store: RunStore | None = None,
+        store: RunStore | str | _Default | None = _Default.FROM_ENVIRONMENT,
     ) -> None:
         check_runner(
             max_concurrency,
             {
                 "tracer_provider": tracer_provider,
                 "executor": executor,
-                "store": store,
+                "store": None if isinstance(store, str | _Default) else store,
                 "sleep": sleep,
                 "clock": clock,
             },
         )
+        self._opener: Callable[[], RunStore] | None = None
+        if store is _Default.FROM_ENVIRONMENT:
+            url = environment_store_url()
+            store = None
+            if url is not None:
+                self._opener = store_opener(url, option=ENVIRONMENT_VARIABLE)
+        elif isinstance(store, str):
+            self._opener = store_opener(store)
+            store = None
         self.max_concurrency = max_concurrency
         self.hooks = as_hooks(hooks)
         self.tracer_provider = tracer_provider
         self.executor: Executor = executor or InProcessExecutor()
         self.sleep: Sleep = sleep or asyncio.sleep
         self.clock: Clock = clock or utc_now
-        self.store = store
+        self._store = store
         self._tracer = (
             telemetry.get_tracer(tracer_provider)
             if tracer_provider is not None
             else None
         )
+
+    @property
+    def store(self) -> RunStore | None:
+        """Return the runner's store; one named by URL is opened on first use.
+
+        Raises:
+            RunStoreError: The URL's file cannot be opened.
+        """
+        if self._opener is not None:
+            with _OPENING:
+                if self._opener is not None:
+                    self._store, self._opener = self._opener(), None
+        return self._store
 
     # ------------------------------------------------------------ public runs
 

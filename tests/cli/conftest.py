@@ -104,6 +104,14 @@ def flow(write: Callable[[str, str], Path]) -> Path:
 
 
 @pytest.fixture(autouse=True)
+def recorded_in_the_test(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Make ``fiscus run`` record in the test's directory, not the working one."""
+    store = tmp_path / "runs.db"
+    monkeypatch.setenv("FISCUS_STORE", f"sqlite:///{store}")
+    return store
+
+
+@pytest.fixture(autouse=True)
 def isolated_imports(tmp_path: Path) -> Iterator[None]:
     """Restore ``sys.path`` and the default runner; forget the test's own modules."""
     path = sys.path[:]

@@ -26,8 +26,10 @@ def test_run_prints_the_task_table_the_output_and_a_summary(
     assert "Output:" in result.stdout
     assert '"message": "Hello, Ada!"' in result.stdout
     assert '"doubled": 6' in result.stdout
-    assert result.stdout.splitlines()[-1].startswith("Run succeeded in ")
-    assert result.stdout.splitlines()[-1].endswith(": 2 succeeded")
+    *_, summary, recorded = result.stdout.splitlines()
+    assert summary.startswith("Run succeeded in ")
+    assert summary.endswith(": 2 succeeded")
+    assert recorded.startswith("Run id ")
     assert result.stderr == ""
 
 
@@ -146,7 +148,9 @@ def test_a_failed_run_exits_1_with_the_table_and_one_error_line(
     assert row(result.stdout, "explode")[:2] == ["explode", "failed"]
     assert "RuntimeError: kaboom" in result.stdout
     assert row(result.stdout, "greet")[:2] == ["greet", "skipped"]
-    assert result.stdout.splitlines()[-1].startswith("Run failed in ")
+    *_, summary, recorded = result.stdout.splitlines()
+    assert summary.startswith("Run failed in ")
+    assert recorded.startswith("Run id ")  # a failed run is one to resume
     assert "Output:" not in result.stdout
     line = one_error_line(result)
     assert line.startswith("fiscus: error: The run failed: Task 'explode'")

@@ -293,7 +293,7 @@ def test_runner_max_concurrency_of_the_wrong_type_is_refused() -> None:
     ("option", "value", "needs"),
     [
         ("executor", 4, "call"),
-        ("store", "runs.sqlite3", "start_run"),
+        ("store", 3, "start_run"),
         ("tracer_provider", object(), "get_tracer"),
         ("sleep", 0.1, "__call__"),
     ],

@@ -1,0 +1,104 @@
+"""Run stores named by URL: ``Runner(store="sqlite:///runs.db")`` and ``FISCUS_STORE``.
+
+``open_store`` turns a store URL into a ``RunStore``. ``sqlite:///PATH``
+is a SQLite file, relative to the current directory, and
+``sqlite:////PATH`` an absolute one (SQLAlchemy's convention, which most
+Python users know). The PostgreSQL store, ``postgresql://``, is planned
+and refused with a message that says so. ``environment_store_url`` reads
+``FISCUS_STORE``, the default store of every runner that is given none.
+A runner checks its URL when it is made and opens the store when it
+first records or resumes a run (``store_opener``).
+Knows no HTTP.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Final
+
+from fiscus_dsl._runtime.store import SQLiteRunStore
+from fiscus_dsl.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from fiscus_dsl._runtime.store import RunStore
+
+ENVIRONMENT_VARIABLE: Final = "FISCUS_STORE"
+"""The environment variable naming the default store of runners given none."""
+
+SQLITE: Final = "sqlite:///"
+_POSTGRES: Final = ("postgresql://", "postgres://")
+_FORMS: Final = "'sqlite:///runs.db' (relative) or 'sqlite:////var/lib/runs.db'"
+
+
+def store_opener(
+    url: str, *, option: str = "store", make_folder: bool = False
+) -> Callable[[], RunStore]:
+    """Check a store URL now; return what opens its store, on first use.
+
+    A runner made with a URL (or from ``FISCUS_STORE``) creates no file
+    until it records a run.
+
+    Raises:
+        ConfigurationError: The URL is not a store URL this version opens.
+    """
+    _sqlite_path(url, option)
+    return functools.partial(open_store, url, option=option, make_folder=make_folder)
+
+
+def open_store(
+    url: str, *, option: str = "store", make_folder: bool = False
+) -> RunStore:
+    """Open the run store a URL names.
+
+    Args:
+        url: ``sqlite:///relative/path.db`` or ``sqlite:////absolute/path.db``.
+        option: Where the URL came from, for messages (``store``,
+            ``FISCUS_STORE``, ``--store``).
+        make_folder: Create the file's folder when missing (the CLI's
+            ``.fiscus/``); otherwise a missing folder is an error.
+
+    Raises:
+        ConfigurationError: The URL is not a store URL this version opens.
+        RunStoreError: SQLite cannot open the file.
+    """
+    path = _sqlite_path(url, option)
+    if make_folder:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    return SQLiteRunStore(path)
+
+
+def _sqlite_path(url: str, option: str) -> str:
+    """Return the file a ``sqlite:///`` URL names.
+
+    Raises:
+        ConfigurationError: The URL names no file, or is no SQLite URL.
+    """
+    if url.startswith(SQLITE):
+        path = url.removeprefix(SQLITE)
+        if not path or path.endswith("/"):
+            msg = (
+                f"{option}={url!r} names no file; write {_FORMS}, the file "
+                "created if missing"
+            )
+            raise ConfigurationError(msg, option=option)
+        return path
+    if url.startswith(_POSTGRES):
+        msg = (
+            f"{option}={url!r}: this version of fiscus_dsl stores runs in SQLite "
+            f"only; use {_FORMS}, or pass your own RunStore"
+        )
+        raise ConfigurationError(msg, option=option)
+    msg = (
+        f"{option}={url!r} is not a run store URL; write {_FORMS}, or pass a "
+        "RunStore such as SQLiteRunStore('runs.db')"
+    )
+    raise ConfigurationError(msg, option=option)
+
+
+def environment_store_url() -> str | None:
+    """Return the store URL ``FISCUS_STORE`` holds, or ``None`` if unset or empty."""
+    return os.environ.get(ENVIRONMENT_VARIABLE, "").strip() or None
