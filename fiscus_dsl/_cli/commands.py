@@ -37,7 +37,6 @@ from fiscus_dsl._cli.output import (
 )
 from fiscus_dsl._cli.table import report, run_live, runner_with
 from fiscus_dsl._cli.tasks import tasks_app
-from fiscus_dsl._dsl.hooks import Hooks
 from fiscus_dsl._runtime.store_url import (
     ENVIRONMENT_VARIABLE,
     SQLITE,
@@ -190,7 +189,7 @@ def run(
     try:
         store = None if no_store else cli_store(store_url)
         if as_json:
-            result = runner_with(Hooks(), store).run(wf, **values)
+            result = runner_with(None, store).run(wf, **values)
             typer.echo(result.model_dump_json())
         else:
             result = run_live(new_console(), wf, values, full=full, store=store)

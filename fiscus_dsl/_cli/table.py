@@ -178,7 +178,7 @@ def _detail(outcome: TaskResult) -> str:
     return ""
 
 
-def runner_with(hooks: Hooks, store: RunStore | None = None) -> Runner:
+def runner_with(hooks: Hooks | None, store: RunStore | None = None) -> Runner:
     """Return a runner configured like the default runner, ``hooks`` added.
 
     It records runs in ``store``, when given.
@@ -186,7 +186,7 @@ def runner_with(hooks: Hooks, store: RunStore | None = None) -> Runner:
     base = default_runner()
     return Runner(
         max_concurrency=base.max_concurrency,
-        hooks=(*base.hooks, hooks),
+        hooks=base.hooks if hooks is None else (*base.hooks, hooks),
         tracer_provider=base.tracer_provider,
         executor=base.executor,
         store=store,

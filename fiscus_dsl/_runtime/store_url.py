@@ -45,8 +45,7 @@ def store_opener(
     Raises:
         ConfigurationError: The URL is not a store URL this version opens.
     """
-    _sqlite_path(url, option)
-    return functools.partial(open_store, url, option=option, make_folder=make_folder)
+    return functools.partial(_open_sqlite, _sqlite_path(url, option), make_folder)
 
 
 def open_store(
@@ -65,7 +64,11 @@ def open_store(
         ConfigurationError: The URL is not a store URL this version opens.
         RunStoreError: SQLite cannot open the file.
     """
-    path = _sqlite_path(url, option)
+    return _open_sqlite(_sqlite_path(url, option), make_folder)
+
+
+def _open_sqlite(path: str, make_folder: bool) -> RunStore:  # noqa: FBT001  (internal)
+    """Open the SQLite file of a checked URL, making its folder if asked."""
     if make_folder:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
     return SQLiteRunStore(path)
