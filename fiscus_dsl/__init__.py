@@ -40,9 +40,10 @@ from fiscus_dsl._runtime.runner import Runner as Runner
 from fiscus_dsl._runtime.runner import default_runner as default_runner
 from fiscus_dsl._runtime.runner import set_default_runner as set_default_runner
 from fiscus_dsl._runtime.runner import use_runner as use_runner
+from fiscus_dsl._runtime.sqlite_store import SQLiteRunStore as SQLiteRunStore
+from fiscus_dsl._runtime.store import Lease as Lease
 from fiscus_dsl._runtime.store import RunRecord as RunRecord
 from fiscus_dsl._runtime.store import RunStore as RunStore
-from fiscus_dsl._runtime.store import SQLiteRunStore as SQLiteRunStore
 from fiscus_dsl._runtime.store import TaskRecord as TaskRecord
 from fiscus_dsl.errors import ArgumentValidationError as ArgumentValidationError
 from fiscus_dsl.errors import ConfigurationError as ConfigurationError
@@ -60,6 +61,7 @@ from fiscus_dsl.errors import ProjectionError as ProjectionError
 from fiscus_dsl.errors import ResponseTooLargeError as ResponseTooLargeError
 from fiscus_dsl.errors import ResponseValidationError as ResponseValidationError
 from fiscus_dsl.errors import ResumeError as ResumeError
+from fiscus_dsl.errors import RunLocked as RunLocked
 from fiscus_dsl.errors import RunStoreError as RunStoreError
 from fiscus_dsl.errors import SecretPicklingError as SecretPicklingError
 from fiscus_dsl.errors import SignatureError as SignatureError
@@ -152,6 +154,7 @@ __all__ = [
     "HookSignatureError",
     "Hooks",
     "InProcessExecutor",
+    "Lease",
     "MissingSecretError",
     "OAuth2ClientCredentials",
     "OptionTypeError",
@@ -164,6 +167,7 @@ __all__ = [
     "ResumeError",
     "Retry",
     "RunContext",
+    "RunLocked",
     "RunRecord",
     "RunResult",
     "RunStatus",

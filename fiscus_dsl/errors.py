@@ -17,6 +17,7 @@ The tree::
     ├── SkipTask                          raised by a before-hook: skip the task
     ├── WorkflowFailed                    ``wf(...)`` of a failed run
     ├── ResumeError                       a run cannot be resumed from the store
+    │   └── RunLocked                     another live process holds the run's lease
     ├── RunStoreError                     the run store failed to open, read or write
     ├── MissingSecretError (LookupError)  ``Secret.from_env`` of an unset variable
     ├── SecretPicklingError (TypeError)   pickling a ``Secret`` or an auth holding one
@@ -361,7 +362,6 @@ class WorkflowFailed(FiscusError):  # noqa: N818  (the public name users catch)
         super().__init__(result.error_message or f"Workflow {result.workflow!r} failed")
 
 
-@final
 class ResumeError(FiscusError):
     """A run cannot be resumed: unknown run id, changed workflow, or no store.
 
@@ -388,6 +388,33 @@ class ResumeError(FiscusError):
         self.run_id = run_id
         self.workflow = workflow
         self.task_id = task_id
+
+
+@final
+class RunLocked(ResumeError):  # noqa: N818  (the name users catch)
+    """Another live process holds the run's lease: it is running that run now.
+
+    Raised by ``resume`` when the run's owner still renews its lease (nothing
+    ran), and made the error of a run whose lease another process took
+    while it ran (it stopped, as after a failed task).
+
+    Attributes:
+        owner: Who holds the lease: ``host:pid:token``.
+        expires_in: Seconds until the lease lapses unless its owner renews it.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        run_id: str,
+        owner: str | None,
+        expires_in: float | None,
+        workflow: str | None = None,
+    ) -> None:
+        super().__init__(message, run_id=run_id, workflow=workflow)
+        self.owner = owner
+        self.expires_in = expires_in
 
 
 @final

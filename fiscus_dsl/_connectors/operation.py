@@ -69,6 +69,11 @@ class OperationSender:
             if parameter.default is not parameter.empty
         }
 
+    def version_text(self) -> str:
+        """Return what the code version a run store keeps covers: the route."""
+        spec = self.spec
+        return f"{spec.connector} {spec.method} {spec.path}"
+
     async def run(self, *args: object, **kwargs: object) -> object:
         """Take one of the connector's slots, then build and send (one attempt).
 

@@ -69,21 +69,7 @@ class Invoker:
         node = slot.node
         if slot.owner is None and node.invalid is not None:
             raise node.invalid
-        fast = node.fast
-        if fast is not None:  # literals and whole values of steps that succeeded
-            slots = slot.scope.slots
-            arguments = {
-                name: literal
-                if source is None
-                else slots[source].value
-                if type(source) is str
-                else [slots[ref].value for ref in source]
-                for name, source, literal in fast
-            }
-        else:
-            arguments = {name: resolve(spec, slot) for name, spec in node.args.items()}
-        if slot.item is not None:
-            arguments.update(slot.item)
+        arguments = call_arguments(slot)
         chain = merge_hooks(slot.scope.hooks, plan.options.hooks)
         if not chain and plan.is_direct and self.inline:  # the hot path, inline
             signature = plan.signature
@@ -196,6 +182,27 @@ class Invoker:
             tracer=self.tracer,
             sleep=self.sleep,
         )
+
+
+def call_arguments(slot: Slot) -> dict[str, object]:
+    """Return the arguments a task slot is called with, resolved from its inputs."""
+    node = slot.node
+    fast = node.fast
+    if fast is not None:  # literals and whole values of steps that succeeded
+        slots = slot.scope.slots
+        arguments = {
+            name: literal
+            if source is None
+            else slots[source].value
+            if type(source) is str
+            else [slots[ref].value for ref in source]
+            for name, source, literal in fast
+        }
+    else:
+        arguments = {name: resolve(spec, slot) for name, spec in node.args.items()}
+    if slot.item is not None:
+        arguments.update(slot.item)
+    return arguments
 
 
 def _loop_time() -> float:

@@ -1,15 +1,17 @@
 """The journal of a run: record settled tasks in a ``RunStore``, serve them on resume.
 
 A ``Journal`` sits between the scheduler and the store. The scheduler tells
-it each slot that settles (written at once, before the tasks that need its
-value start) and asks it, before launching a task, whether a resumed run
-recorded that task as succeeded; then the stored JSON value, validated
-again against the task's return annotation, stands in for a call.
-``plan_resume`` loads a run and checks it still fits the workflow.
+it each slot that settles; the journal turns its value into JSON on the
+loop and queues it for the run's ``StoreWriter`` thread, which records it
+in groups (the durability rule is in ``writer``). Before launching a task
+of a resumed run, the scheduler asks whether the run recorded that task as
+succeeded, with the same inputs and the same code: then the stored value,
+validated again against the task's return annotation, stands in for a
+call. ``plan_resume`` loads a run and checks it still fits the workflow.
 
-A store that fails (a ``RunStoreError``, or anything a custom store raises)
-never escapes into the scheduler: the journal keeps the first failure as
-``error``, writes nothing more, and tells the scheduler to stop, so the run
+A store that fails (a ``RunStoreError``, ``RunLocked``, or anything a
+custom store raises) never escapes into the scheduler: the writer keeps the
+first failure, writes nothing more, and the scheduler stops, so the run
 ends with a failed ``RunResult`` and the store holds what a killed run would.
 Knows no HTTP.
 """
@@ -19,27 +21,35 @@ from __future__ import annotations
 import inspect
 import re
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final, final
 
 from pydantic import PydanticSchemaGenerationError, PydanticUserError, TypeAdapter
 from pydantic import ValidationError as PydanticValidationError
 
+from fiscus_dsl._runtime.invoker import call_arguments
 from fiscus_dsl._runtime.results import TaskStatus
 from fiscus_dsl._runtime.store import (
+    INTERRUPTED,
+    LEASE_SECONDS,
     RUNNING,
+    Lease,
     RunRecord,
     TaskRecord,
     error_message,
+    new_owner,
     to_json_text,
 )
-from fiscus_dsl.errors import ResumeError, RunStoreError, SignatureError
+from fiscus_dsl._runtime.versions import code_version, inputs_digest
+from fiscus_dsl._runtime.writer import StoreWriter
+from fiscus_dsl.errors import ResumeError, RunLocked, RunStoreError, SignatureError
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Mapping
-    from datetime import datetime
+    from collections.abc import Callable, Iterable, Mapping, Sequence
 
     from fiscus_dsl._dsl.plan import Plan
     from fiscus_dsl._dsl.signature import CallSignature
+    from fiscus_dsl._dsl.task import TaskPlan
     from fiscus_dsl._dsl.workflow import Workflow
     from fiscus_dsl._runtime.results import RunResult
     from fiscus_dsl._runtime.slots import Slot
@@ -63,76 +73,130 @@ class Resumption:
 
 @final
 class Journal:
-    """Record one run's settled tasks; serve the tasks a resume restores."""
+    """Record one run's settled tasks; serve the tasks a resume restores.
 
-    __slots__ = ("_adapters", "error", "run_id", "served", "store", "written")
+    The records are written by a ``StoreWriter`` thread; the loop only
+    turns each settled value into JSON (a later task may change the
+    object) and queues it.
+    """
+
+    __slots__ = (
+        "_adapters",
+        "_versions",
+        "changed",
+        "resuming",
+        "run_id",
+        "served",
+        "store",
+        "writer",
+        "written",
+    )
 
     def __init__(
-        self, store: RunStore, run_id: str, served: Mapping[str, TaskRecord]
+        self,
+        store: RunStore,
+        run_id: str,
+        served: Mapping[str, TaskRecord],
+        *,
+        resuming: bool = False,
     ) -> None:
         self.store = store
         self.run_id = run_id
         self.served = served
+        self.resuming = resuming
         self.written: set[str] = set()
-        #: The store's first failure; after it, nothing more is written.
-        self.error: RunStoreError | None = None
+        #: The recorded tasks that ran again, and why (inputs or code changed).
+        self.changed: dict[str, str] = {}
+        seconds = getattr(store, "lease_seconds", LEASE_SECONDS)
+        self.writer = StoreWriter(store, Lease(run_id, new_owner(), seconds))
         self._adapters: dict[Callable[..., object], TypeAdapter[object] | None] = {}
+        self._versions: dict[Callable[..., object], str] = {}
 
-    def start(
-        self, workflow: str, inputs: Mapping[str, object], started_at: datetime
+    @property
+    def error(self) -> RunStoreError | RunLocked | None:
+        """Return the store's first failure: a ``RunStoreError`` or ``RunLocked``."""
+        error = self.writer.error
+        if error is None or isinstance(error, RunStoreError | RunLocked):
+            return error
+        store = repr(self.store)
+        msg = (
+            f"Run store {store} could not {self.writer.doing}: "
+            f"{type(error).__name__}: {error}; fix the store, then resume the run"
+        )
+        wrapped = RunStoreError(msg, store=store, run_id=self.run_id)
+        wrapped.__cause__ = error
+        self.writer.error = wrapped
+        return wrapped
+
+    async def start(
+        self,
+        workflow: str,
+        inputs: Mapping[str, object],
+        started_at: datetime,
+        source: str | None,
     ) -> None:
-        """Record the run's start with its inputs as JSON."""
+        """Take the run's lease and record its start with its inputs as JSON."""
         record = RunRecord(
             run_id=self.run_id,
             workflow=workflow,
             status=RUNNING,
             inputs_json=to_json_text(inputs),
             started_at=started_at,
+            source=source,
         )
-        try:
-            self.store.start_run(record)
-        except Exception as exc:  # a RunStore is user code at the run's edge
-            self._failed(exc, f"record the start of run {self.run_id!r}", None)
+        await self.writer.start(record)
 
     def settled(self, slot: Slot) -> bool:
-        """Record a settled slot; ``False`` when the store failed: stop the run."""
-        if self.error is not None:
+        """Queue a settled slot; ``False`` when the store failed: stop the run."""
+        if self.writer.error is not None:
             return False
         if slot.id in self.written:
             return True
         self.written.add(slot.id)
-        try:
-            self.store.record_task(self.run_id, task_record(slot))
-        except Exception as exc:  # a RunStore is user code at the run's edge
-            self._failed(
-                exc, f"record task {slot.id!r} of run {self.run_id!r}", slot.id
-            )
-            return False
+        value_json = digest = version = None
+        plan = slot.task_plan
+        # Only a task's own value is stored; a map or sub-workflow is rebuilt.
+        if (
+            slot.status is TaskStatus.SUCCEEDED
+            and plan is not None
+            and (slot.node.kind == "task" or slot.owner is not None)
+        ):
+            value_json = to_json_text(slot.value)
+            digest = _digest(slot)
+            version = self._version(plan)
+        self.writer.put(task_record(slot, value_json, digest, version))
         return True
 
-    def _failed(self, exc: Exception, doing: str, task_id: str | None) -> None:
-        """Keep the store's failure as a ``RunStoreError`` naming the store."""
-        if isinstance(exc, RunStoreError):
-            self.error = exc
-            return
-        store = repr(self.store)
-        msg = (
-            f"Run store {store} could not {doing}: {type(exc).__name__}: {exc}; "
-            "fix the store, then resume the run"
-        )
-        error = RunStoreError(msg, store=store, run_id=self.run_id, task_id=task_id)
-        error.__cause__ = exc
-        self.error = error
+    def _version(self, plan: TaskPlan) -> str:
+        version = self._versions.get(plan.function)
+        if version is None:
+            version = self._versions[plan.function] = code_version(
+                plan.function, plan.signature.function
+            )
+        return version
 
     def restore(self, slot: Slot) -> bool:
-        """Give a slot its recorded value and tell whether it may skip running."""
+        """Give a slot its recorded value and tell whether it may skip running.
+
+        A record made by this fiscus_dsl is served only to the same inputs
+        and the same code; otherwise the task runs again and ``changed``
+        says why.
+        """
         record = self.served.get(slot.id)
         if record is None:
             return False
         plan = slot.task_plan
         assert plan is not None  # only task and map instance slots are launched
+        if record.code_version is not None:
+            if record.code_version != self._version(plan):
+                self.changed[slot.id] = "its code changed"
+                return False
+            if record.inputs_digest is None or record.inputs_digest != _digest(slot):
+                self.changed[slot.id] = "its inputs changed"
+                return False
         value = self._revalidate(record, plan.signature)
         if value is _UNSERVABLE:
+            self.changed[slot.id] = "its return annotation changed"
             return False
         slot.value = value
         slot.attempts = record.attempts
@@ -141,35 +205,48 @@ class Journal:
         self.written.add(slot.id)
         return True
 
-    def finish(
+    async def finish(
         self, result: RunResult[Any], slots: Iterable[Slot]
-    ) -> RunStoreError | None:
-        """Record the run's end and the slots it settled only at the end.
+    ) -> RunStoreError | RunLocked | None:
+        """Record the queued tasks, the run's end and the slots settled at the end.
 
         Writes nothing after an earlier failure (the result already says
-        so): the store keeps the run as a killed run's (``running``, with
-        the tasks recorded before), which a resume finishes once the store
-        is fixed.
+        so): the store keeps the run as a killed run's, which a resume
+        finishes once the store is fixed.
 
         Returns:
             The store's failure if recording the end failed, else ``None``.
         """
         if self.error is not None:
+            await self.writer.finish(_nothing)
             return None
-        try:
-            self.store.finish_run(
-                self.run_id,
-                status=result.status.value,
-                ended_at=result.ended_at,
-                error_message=result.error_message,
-                tasks=[
-                    task_record(slot) for slot in slots if slot.id not in self.written
-                ],
+        await self.writer.finish(self._ender(result.status.value, result, slots))
+        return self.error
+
+    def interrupted(self, slots: Iterable[Slot]) -> None:
+        """Record a cancelled run's queued tasks and mark it ``interrupted``."""
+        self.writer.finish_now(self._ender(INTERRUPTED, None, slots))
+
+    def _ender(
+        self, status: str, result: RunResult[Any] | None, slots: Iterable[Slot]
+    ) -> Callable[[Sequence[TaskRecord]], None]:
+        last = [
+            task_record(slot, None, None, None)
+            for slot in slots
+            if slot.id not in self.written and slot.status is not None
+        ]
+        writer = self.writer
+
+        def finish(queued: Sequence[TaskRecord]) -> None:
+            writer.store.finish_run(
+                writer.lease,
+                status=status,
+                ended_at=datetime.now(UTC) if result is None else result.ended_at,
+                error_message=None if result is None else result.error_message,
+                tasks=[*queued, *last],
             )
-        except Exception as exc:  # a RunStore is user code at the run's edge
-            self._failed(exc, f"record the end of run {self.run_id!r}", None)
-            return self.error
-        return None
+
+        return finish
 
     def _revalidate(self, record: TaskRecord, signature: CallSignature) -> object:
         function = signature.function
@@ -184,6 +261,17 @@ class Journal:
             return adapter.validate_json(record.value_json)
         except PydanticValidationError:  # the annotation changed: run it again
             return _UNSERVABLE
+
+
+def _nothing(queued: Sequence[TaskRecord]) -> None:
+    """Finish a run whose store failed: nothing more is written."""
+
+
+def _digest(slot: Slot) -> str | None:
+    try:
+        return inputs_digest(call_arguments(slot))
+    except Exception:  # an input that no longer resolves: run the task
+        return None
 
 
 def return_adapter(signature: CallSignature) -> TypeAdapter[object] | None:
@@ -204,37 +292,42 @@ def return_adapter(signature: CallSignature) -> TypeAdapter[object] | None:
         return None
 
 
-def task_record(slot: Slot) -> TaskRecord:
-    """Return a settled slot as the store records it."""
-    status = slot.status or TaskStatus.NOT_RUN
-    value_json = None
-    # Only a task's own value is stored; a map or sub-workflow is rebuilt.
-    if status is TaskStatus.SUCCEEDED and (
-        slot.node.kind == "task" or slot.owner is not None
-    ):
-        value_json = to_json_text(slot.value)
+def task_record(
+    slot: Slot,
+    value_json: str | None,
+    digest: str | None,
+    version: str | None,
+) -> TaskRecord:
+    """Return a settled slot as the store records it, with its value's JSON."""
     error = slot.error
     return TaskRecord(
         task_id=slot.id,
         name=slot.name,
-        status=status,
+        status=slot.status or TaskStatus.NOT_RUN,
         value_json=value_json,
         error_type=None if error is None else type(error).__qualname__,
         error_message=None if error is None else error_message(error),
         attempts=slot.attempts,
         started_at=slot.started_at,
         ended_at=slot.ended_at,
+        inputs_digest=digest,
+        code_version=version,
     )
 
 
 def plan_resume(
-    store: RunStore | None, wf: Workflow[..., Any], run_id: str
+    store: RunStore | None, wf: Workflow[..., Any], run_id: str, *, force: bool = False
 ) -> tuple[Plan, dict[str, object], Resumption]:
     """Load a run, trace the workflow with its inputs again, and check they fit.
 
+    A recorded task the workflow no longer has means the plan changed
+    under the run: an error naming the first such task, unless ``force``,
+    which serves the tasks that still match and runs the rest.
+
     Raises:
         ResumeError: No store, an unknown run, another workflow's run, inputs
-            that were not stored, or a recorded task the workflow lacks.
+            that were not stored, or (without ``force``) a recorded task the
+            workflow lacks.
         WorkflowInputError: The stored inputs no longer bind.
         ArgumentValidationError: A stored input no longer validates.
     """
@@ -249,15 +342,21 @@ def plan_resume(
         raise ResumeError(msg, run_id=run_id, workflow=name)
     inputs = wf.bind_inputs((), stored)
     plan = wf.trace_plan(inputs, ())
-    for task_id in run.tasks:
+    served: dict[str, TaskRecord] = {}
+    for task_id, task in run.tasks.items():
         if not has_task(plan, task_id):
+            if force:
+                continue
             msg = (
                 f"Workflow {name!r} has no task {task_id!r}, which run {run_id!r} "
-                "recorded: the workflow changed since that run; resume with the "
-                "workflow as it was, or start a new run with wf.run(...)"
+                "recorded: the workflow changed since that run. Resume with the "
+                "workflow as it was; or force it (runner.resume(wf, run_id, "
+                "force=True), fiscus runs resume --force) to serve the tasks "
+                "that still match and run the rest; or start a new run"
             )
             raise ResumeError(msg, run_id=run_id, workflow=name, task_id=task_id)
-    served = {key: task for key, task in run.tasks.items() if task.resumable}
+        if task.resumable:
+            served[task_id] = task
     return plan, inputs, Resumption(run_id=run_id, served=served)
 
 

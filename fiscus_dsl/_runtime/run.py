@@ -44,7 +44,7 @@ from fiscus_dsl._runtime.results import (
     count_statuses,
 )
 from fiscus_dsl._runtime.scheduler import Scheduler
-from fiscus_dsl.errors import ProjectionError, RunStoreError
+from fiscus_dsl.errors import ProjectionError, RunLocked, RunStoreError
 
 if TYPE_CHECKING:
     from collections.abc import Coroutine, Mapping
@@ -74,6 +74,8 @@ class RunSettings:
     clock: Clock
     max_concurrency: int | None
     store: RunStore | None
+    #: Where the workflow is defined, recorded for ``fiscus runs resume``.
+    source: str | None = None
 
 
 @final
@@ -110,6 +112,7 @@ class Run:
         run_id: str,
         settings: RunSettings,
         served: Mapping[str, TaskRecord],
+        resuming: bool = False,
     ) -> None:
         self.plan = plan
         self.run_id = run_id
@@ -119,8 +122,9 @@ class Run:
         self.started_at = settings.clock()
         self.journal = None
         if settings.store is not None and not plan.standalone:
-            self.journal = Journal(settings.store, run_id, dict(served))
-            self.journal.start(plan.name, inputs, self.started_at)
+            self.journal = Journal(
+                settings.store, run_id, dict(served), resuming=resuming
+            )
         self.scheduler = Scheduler(
             plan,
             run_id=run_id,
@@ -139,14 +143,27 @@ class Run:
         self.unsettled: list[Slot] = []
 
     async def execute(self) -> RunResult[Any]:
-        """Run the plan and return its ``RunResult``; see the module docstring."""
+        """Run the plan and return its ``RunResult``; see the module docstring.
+
+        Raises:
+            RunLocked: A resume found the run held by another live process.
+        """
+        journal = self.journal
+        if journal is not None:
+            await journal.start(
+                self.plan.name,
+                self.context.inputs,
+                self.started_at,
+                self.settings.source,
+            )
+            if journal.resuming and isinstance(journal.error, RunLocked):
+                raise journal.error
         if not self.plan.standalone:
             logs.run_started(self.plan.name, self.run_id)
         parent = self._open_span()
         token = otel_context.attach(parent) if self.span is not None else None
         try:
             hook_error = await self._workflow_hook("before_workflow")
-            journal = self.journal
             if hook_error is None and (journal is None or journal.error is None):
                 await self._schedule(parent)
             result = self._result(hook_error)
@@ -158,15 +175,17 @@ class Run:
             if token is not None:
                 otel_context.detach(token)
         if journal is not None:
-            result = self._record_end(journal, result)
+            result = await self._record_end(journal, result)
         self._end_span(result.status.value, result.error_message)
         if not self.plan.standalone:
             logs.run_finished(result)
         return result
 
-    def _record_end(self, journal: Journal, result: RunResult[Any]) -> RunResult[Any]:
+    async def _record_end(
+        self, journal: Journal, result: RunResult[Any]
+    ) -> RunResult[Any]:
         """Record the run's end; a store that fails now fails the run."""
-        error = journal.finish(result, self.scheduler.slots)
+        error = await journal.finish(result, self.scheduler.slots)
         if error is None:
             return result
         return _failed_by(result, error, _store_message(self.plan.name, error))
@@ -194,6 +213,8 @@ class Run:
         except BaseException:  # cancelled: the spans end, the cancel goes on
             self.scheduler.end_open_spans()
             self._end_span(CANCELLED, "the run was cancelled")
+            if self.journal is not None:  # recorded as interrupted: resume it
+                self.journal.interrupted(self.scheduler.slots)
             raise
         finally:
             leave_run(token)
@@ -279,7 +300,7 @@ def _failed_by(
     return failed
 
 
-def _store_message(workflow: str, error: RunStoreError) -> str:
+def _store_message(workflow: str, error: RunStoreError | RunLocked) -> str:
     return f"Workflow {workflow!r} stopped: {error}"
 
 

@@ -15,11 +15,13 @@ import asyncio
 import contextvars
 import enum
 import functools
+import sys
 import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, TypeVar, cast, final
 
 from fiscus_dsl._dsl.hooks import Hooks, as_hooks
@@ -248,38 +250,60 @@ class Runner:
         """
         inputs = wf.bind_inputs(args, kwargs)
         plan = wf.trace_plan(inputs, ())
-        return run_sync(lambda: self.arun_plan(plan, inputs))
+        source = workflow_source(wf)
+        return run_sync(lambda: self.arun_plan(plan, inputs, source=source))
 
     async def arun(
         self, wf: Workflow[..., T], /, *args: object, **kwargs: object
     ) -> RunResult[T]:
         """Run a workflow from async code; see ``run``."""
         inputs = wf.bind_inputs(args, kwargs)
-        return await self.arun_plan(wf.trace_plan(inputs, ()), inputs)
+        plan = wf.trace_plan(inputs, ())
+        return await self.arun_plan(plan, inputs, source=workflow_source(wf))
 
-    def resume(self, wf: Workflow[..., T], run_id: str, /) -> RunResult[T]:
+    def resume(
+        self, wf: Workflow[..., T], run_id: str, /, *, force: bool = False
+    ) -> RunResult[T]:
         """Finish a recorded run: serve the tasks that succeeded, run the rest.
 
         The run keeps its id (so idempotency keys stay the same) and its
-        stored inputs, validated again. A task recorded as succeeded is
-        not called: its stored value, validated against its return
-        annotation, is its value, with ``reason`` saying it was resumed.
+        stored inputs, validated again. It may have started in another
+        process or on another machine that shares the store. A task
+        recorded as succeeded, called with the same inputs and with the
+        same code, is not called: its stored value, validated against its
+        return annotation, is its value, with ``reason`` saying it was
+        resumed. A task whose inputs or code changed runs again.
+
+        Args:
+            wf: The workflow of the run.
+            run_id: The run's id.
+            force: Resume even though the workflow no longer has a task the
+                run recorded (the tasks that still match are served).
 
         Raises:
+            RunLocked: Another live process holds the run (it runs it now).
             ResumeError: The runner has no store, the store has no such run
                 of this workflow, its inputs were not stored, or the
-                workflow no longer has a task the run recorded.
+                workflow no longer has a task the run recorded (see
+                ``force``).
             RunStoreError: The store could not be read. (A store that fails
                 while the run goes on fails the run instead: see
                 ``RunStoreError``.)
         """
-        plan, inputs, resumption = plan_resume(self.store, wf, run_id)
-        return run_sync(lambda: self.arun_plan(plan, inputs, resume=resumption))
+        plan, inputs, resumption = plan_resume(self.store, wf, run_id, force=force)
+        source = workflow_source(wf)
+        return run_sync(
+            lambda: self.arun_plan(plan, inputs, resume=resumption, source=source)
+        )
 
-    async def aresume(self, wf: Workflow[..., T], run_id: str, /) -> RunResult[T]:
+    async def aresume(
+        self, wf: Workflow[..., T], run_id: str, /, *, force: bool = False
+    ) -> RunResult[T]:
         """Finish a recorded run from async code; see ``resume``."""
-        plan, inputs, resumption = plan_resume(self.store, wf, run_id)
-        return await self.arun_plan(plan, inputs, resume=resumption)
+        plan, inputs, resumption = plan_resume(self.store, wf, run_id, force=force)
+        return await self.arun_plan(
+            plan, inputs, resume=resumption, source=workflow_source(wf)
+        )
 
     def call(self, wf: Workflow[..., T], /, *args: object, **kwargs: object) -> T:
         """Run a workflow and return its output, or raise ``WorkflowFailed``."""
@@ -326,8 +350,12 @@ class Runner:
         inputs: dict[str, object],
         *,
         resume: Resumption | None = None,
+        source: str | None = None,
     ) -> RunResult[Any]:
-        """Run a compiled plan with its inputs (or resume a run)."""
+        """Run a compiled plan with its inputs (or resume a run).
+
+        ``source`` says where the workflow is defined, for the store.
+        """
         run = Run(
             plan,
             inputs,
@@ -340,10 +368,35 @@ class Runner:
                 clock=effective_clock(self.clock),
                 max_concurrency=self.max_concurrency,
                 store=self.store,
+                source=source,
             ),
             served={} if resume is None else resume.served,
+            resuming=resume is not None,
         )
         return await run.execute()
+
+
+def workflow_source(wf: Workflow[..., Any]) -> str | None:
+    """Return where a workflow is defined: ``module:name``, or ``file.py:name``.
+
+    A workflow of the ``__main__`` module is named by its file (relative
+    to the current folder when under it); one defined in a function has
+    no source a later process could import.
+    """
+    function: Callable[..., object] = wf.__wrapped__
+    qualname = function.__qualname__
+    if "<locals>" in qualname:
+        return None
+    module = function.__module__
+    if module != "__main__":
+        return f"{module}:{qualname}"
+    file = getattr(sys.modules.get(module), "__file__", None)
+    if file is None:
+        return None
+    path = Path(file).resolve()
+    with suppress(ValueError):
+        path = path.relative_to(Path.cwd())
+    return f"{path}:{qualname}"
 
 
 # The process-wide default (``set_default_runner``), made on first use, and

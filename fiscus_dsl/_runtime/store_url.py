@@ -18,7 +18,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
-from fiscus_dsl._runtime.store import SQLiteRunStore
+from fiscus_dsl._runtime.sqlite_store import SQLiteRunStore
 from fiscus_dsl.errors import ConfigurationError
 
 if TYPE_CHECKING:

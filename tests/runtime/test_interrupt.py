@@ -72,8 +72,9 @@ def test_ctrl_c_during_a_sync_task_stops_the_run_and_exits_at_once(
         (run,) = store.list_runs()
         record = store.load_run(run.run_id)
     assert record is not None
-    # As a killed run: resumable from what finished; the hung task is not recorded.
-    assert record.status == "running"
+    # Recorded as interrupted, resumable from what finished; the hung task
+    # is not recorded.
+    assert record.status == "interrupted"
     assert {key: task.status for key, task in record.tasks.items()} == {
         "fetch": TaskStatus.SUCCEEDED
     }

@@ -26,6 +26,7 @@ from pydantic import BaseModel, SecretStr
 from fiscus_dsl import (
     Connector,
     Hooks,
+    Lease,
     ResumeError,
     RunContext,
     Runner,
@@ -259,8 +260,10 @@ def test_a_file_of_a_newer_schema_is_refused(tmp_path: Path) -> None:
 
     with pytest.raises(
         ResumeError,
-        match=r"^Run store '.*future\.sqlite3' has schema version 2, newer than the "
-        r"1 this fiscus_dsl reads; upgrade fiscus_dsl, or use another file$",
+        match=r"^Run store '.*future\.sqlite3' has schema version "
+        rf"{SCHEMA_VERSION + 1}, newer than the "
+        rf"{SCHEMA_VERSION} this fiscus_dsl reads; upgrade fiscus_dsl, or use "
+        r"another file$",
     ) as caught:
         SQLiteRunStore(path)
 
@@ -724,30 +727,43 @@ def test_resume_after_the_workflow_changed_raises_naming_the_task(
         return send(name)
 
     run_id = uuid.uuid4().hex
+    lease = Lease(run_id, "elsewhere:1:feed")
     store.start_run(
         RunRecord(
             run_id=run_id,
             workflow="onboard_changed",
-            status="failed",
+            status="running",
             inputs_json='{"name": "Ada"}',
             started_at=datetime(2024, 1, 1, tzinfo=UTC),
-        )
+        ),
+        lease,
     )
-    store.record_task(
-        run_id, TaskRecord(task_id=task_id, name="create", status=TaskStatus.SUCCEEDED)
+    store.finish_run(
+        lease,
+        status="failed",
+        ended_at=datetime(2024, 1, 1, tzinfo=UTC),
+        error_message="boom",
+        tasks=[TaskRecord(task_id=task_id, name="create", status=TaskStatus.SUCCEEDED)],
     )
 
     with pytest.raises(
         ResumeError,
         match=rf"^Workflow 'onboard_changed' has no task '{re.escape(task_id)}', "
-        rf"which run "
-        rf"'{run_id}' recorded: the workflow changed since that run; resume with "
-        r"the workflow as it was, or start a new run with wf\.run\(\.\.\.\)$",
+        rf"which run '{run_id}' recorded: the workflow changed since that run\. "
+        r"Resume with the workflow as it was; or force it \(runner\.resume\(wf, "
+        r"run_id, force=True\), fiscus runs resume --force\) to serve the tasks "
+        r"that still match and run the rest; or start a new run$",
     ) as caught:
         recording.resume(onboard_changed, run_id)
 
     assert (caught.value.run_id, caught.value.task_id) == (run_id, task_id)
     assert called == []
+
+    forced = recording.resume(onboard_changed, run_id, force=True)
+
+    assert forced.success
+    assert forced.tasks["send"].reason is None  # it ran: nothing recorded matched
+    assert called == ["send"]
 
 
 # ---------------------------------------------------------------- kill and keys
@@ -778,7 +794,8 @@ def test_a_killed_run_resumes_without_calling_the_tasks_that_finished(
     (marks / "armed").unlink()
     with SQLiteRunStore(path) as store:
         (run,) = store.list_runs()
-        assert run.status == "running"
+        # Its process died: the run shows as interrupted at once, and resumes.
+        assert run.status == "interrupted"
         resumed = Runner(store=store).resume(crash_flow.crashing, run.run_id)
 
     assert crash_flow.calls(str(marks)) == [

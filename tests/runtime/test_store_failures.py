@@ -31,10 +31,11 @@ from fiscus_dsl import (
 from fiscus_dsl.errors import FiscusErrorCode
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Iterator, Sequence
+    from datetime import datetime
     from pathlib import Path
 
-    from fiscus_dsl import RunRecord, TaskRecord
+    from fiscus_dsl import Lease, RunRecord, TaskRecord
     from fiscus_dsl.testing import SpanCapture
 
 DEADLINE = 10.0
@@ -80,21 +81,34 @@ def fetch(x: int) -> int:
 
 @task
 async def lock_store(x: int) -> int:
-    """Make the store read-only from the middle of the run, on the loop."""
+    """Make the store read-only from the middle of the run, on the loop.
+
+    It first waits for the writer to commit ``fetch``, so that the first
+    record the read-only store refuses is this task's own.
+    """
     called.append("lock_store")
+    await asyncio.sleep(0.2)
     _read_only(target[0], on=True)
     return x * 2
 
 
 @task
-def publish(x: int) -> int:
+async def publish(x: int) -> int:
+    """Already ready when ``lock_store`` settles; it runs while the write fails."""
     called.append("publish")
+    await asyncio.sleep(0.2)
     return x - 1
+
+
+@task
+def announce(x: int) -> int:
+    called.append("announce")
+    return x
 
 
 @workflow
 def chain(x: int) -> int:
-    return publish(lock_store(fetch(x)))
+    return announce(publish(lock_store(fetch(x))))
 
 
 @workflow
@@ -130,15 +144,20 @@ async def test_a_store_failing_mid_run_fails_the_run_with_the_finished_tasks(
         "file and its folder are writable and the disk has room, or give the "
         "runner another file"
     )
-    # The tasks that finished are reported; nothing new started.
+    # The tasks that finished are reported; the first to settle after the
+    # failure stopped the run, and nothing new started.
     assert (result["fetch"].status, result["fetch"].value) == (TaskStatus.SUCCEEDED, 2)
     assert (result["lock_store"].status, result["lock_store"].value) == (
         TaskStatus.SUCCEEDED,
         4,
     )
-    assert result["publish"].status is TaskStatus.NOT_RUN
-    assert result["publish"].reason == "the run stopped before it started"
-    assert called == ["fetch", "lock_store"]
+    assert (result["publish"].status, result["publish"].value) == (
+        TaskStatus.SUCCEEDED,
+        3,
+    )
+    assert result["announce"].status is TaskStatus.NOT_RUN
+    assert result["announce"].reason == "the run stopped before it started"
+    assert called == ["fetch", "lock_store", "publish"]
 
 
 async def test_after_a_mid_run_failure_the_store_holds_a_killed_runs_record(
@@ -151,7 +170,7 @@ async def test_after_a_mid_run_failure_the_store_holds_a_killed_runs_record(
     _read_only(store, on=False)  # the fix: the file is writable again
     record = store.load_run(first.run_id)
     assert record is not None
-    assert record.status == "running"
+    assert record.status == "interrupted"  # its owner, in this process, ended
     assert list(record.tasks) == ["fetch"]
 
     called.clear()
@@ -160,7 +179,7 @@ async def test_after_a_mid_run_failure_the_store_holds_a_killed_runs_record(
 
     assert resumed.status is RunStatus.SUCCEEDED
     assert resumed.output == 3
-    assert called == ["lock_store", "publish"]  # fetch was served
+    assert called == ["lock_store", "publish", "announce"]  # fetch was served
 
 
 async def test_a_map_whose_store_fails_lets_the_tasks_in_flight_finish(
@@ -171,7 +190,7 @@ async def test_a_map_whose_store_fails_lets_the_tasks_in_flight_finish(
         called.append(f"item{i}")
         if i == 2:
             _read_only(store, on=True)
-        await asyncio.sleep(0)
+        await asyncio.sleep(0.05)  # the writer fails before the next ones settle
         return i
 
     @workflow
@@ -264,20 +283,26 @@ def test_a_file_without_write_permission_gives_a_failed_result(
 class _RefusingStore:
     """A custom store whose disk is gone: every write raises ``OSError``."""
 
-    def start_run(self, run: RunRecord) -> None:
+    def start_run(self, run: RunRecord, lease: Lease) -> None:
         raise OSError(28, "No space left on device")
 
-    def record_task(self, run_id: str, task: TaskRecord) -> None:
+    def renew_lease(self, lease: Lease) -> None:
         raise AssertionError("not called after a failed start")  # pragma: no cover
 
-    def finish_run(self, run_id: str, **ended: object) -> None:
+    def record_tasks(self, lease: Lease, tasks: Sequence[TaskRecord]) -> None:
+        raise AssertionError("not called after a failed start")  # pragma: no cover
+
+    def finish_run(self, lease: Lease, **ended: object) -> None:
         raise AssertionError("not called after a failed start")  # pragma: no cover
 
     def load_run(self, run_id: str) -> RunRecord | None:
         return None  # pragma: no cover  (never resumed)
 
-    def list_runs(self, *, workflow: str | None = None) -> list[RunRecord]:
+    def list_runs(self, **filters: object) -> list[RunRecord]:
         return []  # pragma: no cover  (never listed)
+
+    def delete_runs(self, *, started_before: datetime) -> int:
+        return 0  # pragma: no cover  (never pruned)
 
     def __repr__(self) -> str:
         return "RefusingStore()"

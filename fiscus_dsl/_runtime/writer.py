@@ -1,0 +1,160 @@
+"""A run's store writer: one thread that records its settled tasks in groups.
+
+The event loop never waits for the store. When a task settles, the loop
+appends it to the writer's queue (and wakes the thread if it sleeps); the
+thread takes everything queued, records it in one ``record_tasks`` call,
+and goes back for more, so tasks that settle while a commit is under way
+share the next one. The same thread takes the run's lease at the start,
+renews it every third of its length, and records the run's end.
+
+The durability rule: a settled task is recorded one commit after it
+settles (a millisecond or so on SQLite), in settle order, so what is on
+disk is always a prefix of what settled: never a task without the tasks
+whose values it used. A crash loses at most the tasks of the commit under
+way and of the queue; a resume runs them again, and connector calls carry
+the same ``Idempotency-Key`` as before. Tasks do not wait for their
+inputs' records: that would cost a commit per link of a chain.
+
+The first failure of the store (or ``RunLocked``: another process took the
+run) is kept as ``error``; nothing more is written, and the loop, which
+reads ``error`` as tasks settle, stops the run. Knows no HTTP.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections import deque
+from typing import TYPE_CHECKING, Final, final
+
+from fiscus_dsl._runtime.store import LIVE_OWNERS
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+    from fiscus_dsl._runtime.store import Lease, RunRecord, RunStore, TaskRecord
+
+# How long closing a run waits for its records when the run was cancelled.
+_CANCEL_WAIT: Final = 10.0
+
+
+@final
+class StoreWriter:
+    """Record one run in its store from a thread of its own (see the module)."""
+
+    __slots__ = (
+        "_awake",
+        "_ended",
+        "_finish",
+        "_thread",
+        "_wake",
+        "doing",
+        "error",
+        "lease",
+        "pending",
+        "store",
+    )
+
+    def __init__(self, store: RunStore, lease: Lease) -> None:
+        self.store = store
+        self.lease = lease
+        self.pending: deque[TaskRecord] = deque()
+        #: The store's first failure, set by the thread; the loop reads it.
+        self.error: Exception | None = None
+        #: What the thread was doing when ``error`` happened.
+        self.doing = ""
+        self._wake = threading.Event()
+        self._awake = False
+        self._finish: Callable[[Sequence[TaskRecord]], None] | None = None
+        self._ended = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    async def start(self, run: RunRecord) -> None:
+        """Take the run's lease and record its start, then start the thread.
+
+        A failure is kept as ``error`` (``RunLocked`` among them).
+        """
+        loop = asyncio.get_running_loop()
+        self.doing = f"record the start of run {run.run_id!r}"
+        try:
+            await loop.run_in_executor(None, self.store.start_run, run, self.lease)
+        except Exception as exc:  # a RunStore is user code at the run's edge
+            self.error = exc
+            return
+        LIVE_OWNERS.add(self.lease.owner)
+        self._thread = threading.Thread(
+            target=self._work, name=f"fiscus-store-{run.run_id}", daemon=True
+        )
+        self._thread.start()
+
+    def put(self, record: TaskRecord) -> None:
+        """Queue one settled task's record (from the loop; never blocks)."""
+        self.pending.append(record)
+        if not self._awake:
+            self._awake = True
+            self._wake.set()
+
+    async def finish(self, finish: Callable[[Sequence[TaskRecord]], None]) -> None:
+        """Record what is queued, then call ``finish`` with the rest, in the thread."""
+        if self._thread is None:
+            return
+        self._finish = finish
+        self._wake.set()
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, self._ended.wait)
+
+    def finish_now(self, finish: Callable[[Sequence[TaskRecord]], None]) -> None:
+        """``finish`` from a cancelled run: wait for the thread without the loop."""
+        if self._thread is None:
+            return
+        self._finish = finish
+        self._wake.set()
+        self._ended.wait(_CANCEL_WAIT)
+
+    def _work(self) -> None:
+        every = self.lease.seconds / 3
+        renew_at = time.monotonic() + every
+        wake, pending = self._wake, self.pending
+        run = repr(self.lease.run_id)
+        try:
+            while True:
+                wake.wait(max(renew_at - time.monotonic(), 0.0))
+                wake.clear()
+                self._awake = False
+                records = _drain(pending)
+                if self._finish is not None:
+                    self.doing = f"record the end of run {run}"
+                    self._finish(records)
+                    return
+                if records:
+                    self.doing = f"record {len(records)} tasks of run {run}"
+                    self.store.record_tasks(self.lease, records)
+                if time.monotonic() >= renew_at:
+                    self.doing = f"renew the lease of run {run}"
+                    self.store.renew_lease(self.lease)
+                    renew_at = time.monotonic() + every
+        except Exception as exc:  # a RunStore is user code at the run's edge
+            if self.error is None:
+                self.error = exc
+            if self._finish is None:
+                self._wait_for_finish()
+        finally:
+            LIVE_OWNERS.discard(self.lease.owner)
+            self._ended.set()
+
+    def _wait_for_finish(self) -> None:
+        """After a failure, wait for the run's end; nothing more is written."""
+        while self._finish is None:
+            self._wake.wait()
+            self._wake.clear()
+            self.pending.clear()
+
+
+def _drain(pending: deque[TaskRecord]) -> list[TaskRecord]:
+    items: list[TaskRecord] = []
+    try:
+        while True:
+            items.append(pending.popleft())
+    except IndexError:
+        return items
