@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Final, final
 from pydantic import PydanticSchemaGenerationError, PydanticUserError, TypeAdapter
 from pydantic import ValidationError as PydanticValidationError
 
+from fiscus_dsl._runtime import logs
 from fiscus_dsl._runtime.invoker import call_arguments
 from fiscus_dsl._runtime.results import TaskStatus
 from fiscus_dsl._runtime.store import (
@@ -187,16 +188,17 @@ class Journal:
             return False
         plan = slot.task_plan
         assert plan is not None  # only task and map instance slots are launched
+        why = None
         if record.code_version is not None:
             if record.code_version != self._version(plan):
-                self.changed[slot.id] = "its code changed"
-                return False
-            if record.inputs_digest is None or record.inputs_digest != _digest(slot):
-                self.changed[slot.id] = "its inputs changed"
-                return False
-        value = self._revalidate(record, plan.signature)
+                why = "its code changed"
+            elif record.inputs_digest is None or record.inputs_digest != _digest(slot):
+                why = "its inputs changed"
+        value = _UNSERVABLE if why else self._revalidate(record, plan.signature)
         if value is _UNSERVABLE:
-            self.changed[slot.id] = "its return annotation changed"
+            why = why or "its stored value no longer validates as its return type"
+            self.changed[slot.id] = why
+            logs.task_runs_again(slot.scope.workflow, slot.id, self.run_id, why)
             return False
         slot.value = value
         slot.attempts = record.attempts

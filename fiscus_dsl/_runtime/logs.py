@@ -2,7 +2,8 @@
 
 fiscus_dsl logs through the standard ``logging`` module under one
 hierarchy: ``fiscus_dsl.run`` (a run started, a run finished),
-``fiscus_dsl.task`` (a task retried and why, a task failed) and
+``fiscus_dsl.task`` (a task retried and why, a task failed, a recorded
+task a resume runs again because its inputs or code changed) and
 ``fiscus_dsl.connector`` (a connector cooling down after a 429). Normal
 operation logs at INFO and below; only a failed task logs a WARNING. The
 top logger has a ``NullHandler``, so nothing is printed until the
@@ -171,6 +172,18 @@ def task_failed(
             error,
             exc_info=error if TASK_LOGGER.isEnabledFor(logging.DEBUG) else None,
         )
+
+
+def task_runs_again(workflow: str, task_id: str, run_id: str, why: str) -> None:
+    """Log that a resume runs a recorded task again instead of serving it, and why."""
+    TASK_LOGGER.info(
+        "Task %r of workflow %r runs again on resuming run %s: %s since it was "
+        "recorded",
+        task_id,
+        workflow,
+        run_id,
+        why,
+    )
 
 
 def cooling_down(connector: str, seconds: float) -> None:
