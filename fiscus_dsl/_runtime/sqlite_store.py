@@ -20,7 +20,6 @@ cause. Knows no HTTP.
 
 from __future__ import annotations
 
-import json
 import os
 import sqlite3
 import threading
@@ -29,7 +28,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final, final
 
-from pydantic_core import to_json
+from pydantic_core import from_json, to_json
 
 from fiscus_dsl._runtime.results import TaskStatus
 from fiscus_dsl._runtime.store import (
@@ -367,7 +366,7 @@ class SQLiteRunStore:
         tasks = {
             task.task_id: task
             for (body,) in bodies
-            for task in map(_task_record, json.loads(body))
+            for task in map(_task_record, from_json(body))
         }
         return _run_record(row, tasks)
 
@@ -502,19 +501,25 @@ def _task_batch(tasks: Sequence[TaskRecord]) -> str:
     ).decode()
 
 
+_STATUSES: Final = {status.value: status for status in TaskStatus}
+
+
 def _task_record(row: list[Any]) -> TaskRecord:
+    """Return a record read back; its hot path is a resume of many tasks."""
     (task_id, name, status, value, error_type, message, attempts, started, ended,
      digest, code) = row  # fmt: skip
     return TaskRecord(
         task_id,
         name,
-        TaskStatus(status),
+        _STATUSES[status],
         value,
         error_type,
         message,
         attempts,
-        _time(started),
-        _time(ended),
+        datetime.fromtimestamp(started, UTC)
+        if type(started) is float
+        else _time(started),
+        datetime.fromtimestamp(ended, UTC) if type(ended) is float else _time(ended),
         digest,
         code,
     )
