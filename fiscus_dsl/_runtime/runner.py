@@ -299,8 +299,14 @@ class Runner:
     async def aresume(
         self, wf: Workflow[..., T], run_id: str, /, *, force: bool = False
     ) -> RunResult[T]:
-        """Finish a recorded run from async code; see ``resume``."""
-        plan, inputs, resumption = plan_resume(self.store, wf, run_id, force=force)
+        """Finish a recorded run from async code; see ``resume``.
+
+        The run is read from the store in a worker thread, off the event loop.
+        """
+        store = self.store
+        plan, inputs, resumption = await asyncio.to_thread(
+            functools.partial(plan_resume, store, wf, run_id, force=force)
+        )
         return await self.arun_plan(
             plan, inputs, resume=resumption, source=workflow_source(wf)
         )
