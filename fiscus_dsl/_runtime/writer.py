@@ -26,6 +26,7 @@ import asyncio
 import threading
 import time
 from collections import deque
+from contextlib import suppress
 from typing import TYPE_CHECKING, Final, final
 
 from fiscus_dsl._runtime.store import LIVE_OWNERS
@@ -47,6 +48,8 @@ class StoreWriter:
         "_awake",
         "_ended",
         "_finish",
+        "_loop",
+        "_signal",
         "_thread",
         "_wake",
         "doing",
@@ -69,24 +72,28 @@ class StoreWriter:
         self._finish: Callable[[Sequence[TaskRecord]], None] | None = None
         self._ended = threading.Event()
         self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        #: What the loop awaits: the start, then the end, set from the thread.
+        self._signal: asyncio.Future[None] | None = None
 
     async def start(self, run: RunRecord) -> None:
         """Take the run's lease and record its start, then start the thread.
 
         A failure is kept as ``error`` (``RunLocked`` among them).
         """
-        loop = asyncio.get_running_loop()
+        # The thread signals the loop through a future, not the loop's
+        # executor, whose workers a run's synchronous tasks may all hold.
+        self._loop = loop = asyncio.get_running_loop()
+        self._signal = signal = loop.create_future()
         self.doing = f"record the start of run {run.run_id!r}"
-        try:
-            await loop.run_in_executor(None, self.store.start_run, run, self.lease)
-        except Exception as exc:  # a RunStore is user code at the run's edge
-            self.error = exc
-            return
-        LIVE_OWNERS.add(self.lease.owner)
-        self._thread = threading.Thread(
-            target=self._work, name=f"fiscus-store-{run.run_id}", daemon=True
+        thread = threading.Thread(
+            target=self._work, args=(run,), name=f"fiscus-store-{run.run_id}"
         )
-        self._thread.start()
+        thread.daemon = True
+        thread.start()
+        await signal
+        if self.error is None:
+            self._thread = thread
 
     def put(self, record: TaskRecord) -> None:
         """Queue one settled task's record (from the loop; never blocks)."""
@@ -99,10 +106,11 @@ class StoreWriter:
         """Record what is queued, then call ``finish`` with the rest, in the thread."""
         if self._thread is None:
             return
+        assert self._loop is not None  # set by start
+        self._signal = signal = self._loop.create_future()
         self._finish = finish
         self._wake.set()
-        loop = asyncio.get_running_loop()
-        await loop.run_in_executor(None, self._ended.wait)
+        await signal
 
     def finish_now(self, finish: Callable[[Sequence[TaskRecord]], None]) -> None:
         """``finish`` from a cancelled run: wait for the thread without the loop."""
@@ -112,7 +120,25 @@ class StoreWriter:
         self._wake.set()
         self._ended.wait(_CANCEL_WAIT)
 
-    def _work(self) -> None:
+    def _tell_loop(self) -> None:
+        """Resolve the future the loop awaits (start or end), from the thread."""
+        signal, loop = self._signal, self._loop
+        if signal is None or loop is None:
+            return
+        self._signal = None
+        with suppress(RuntimeError):  # the loop closed: nobody awaits it
+            loop.call_soon_threadsafe(_resolve, signal)
+
+    def _work(self, run_record: RunRecord) -> None:
+        try:
+            self.store.start_run(run_record, self.lease)
+        except Exception as exc:  # a RunStore is user code at the run's edge
+            self.error = exc
+            self._ended.set()
+            self._tell_loop()
+            return
+        LIVE_OWNERS.add(self.lease.owner)
+        self._tell_loop()
         every = self.lease.seconds / 3
         renew_at = time.monotonic() + every
         wake, pending = self._wake, self.pending
@@ -142,6 +168,7 @@ class StoreWriter:
         finally:
             LIVE_OWNERS.discard(self.lease.owner)
             self._ended.set()
+            self._tell_loop()
 
     def _wait_for_finish(self) -> None:
         """After a failure, wait for the run's end; nothing more is written."""
@@ -149,6 +176,11 @@ class StoreWriter:
             self._wake.wait()
             self._wake.clear()
             self.pending.clear()
+
+
+def _resolve(signal: asyncio.Future[None]) -> None:
+    if not signal.done():
+        signal.set_result(None)
 
 
 def _drain(pending: deque[TaskRecord]) -> list[TaskRecord]:
