@@ -1,4 +1,4 @@
-"""The typer app: ``fiscus run``, ``graph``, ``check``, ``demo``, and ``tasks``.
+"""The typer app: ``fiscus run``, ``graph``, ``check``, ``demo``, ``tasks``, ``runs``.
 
 ``run FILE.py[:WORKFLOW]`` runs a workflow with a live task table
 (``--full``: each detail whole; ``--json``: the ``RunResult`` only);
@@ -35,14 +35,10 @@ from fiscus_dsl._cli.output import (
     one_line,
     plural,
 )
+from fiscus_dsl._cli.runs import runs_app
+from fiscus_dsl._cli.stores import CLI_STORE, cli_store
 from fiscus_dsl._cli.table import report, run_live, runner_with
 from fiscus_dsl._cli.tasks import tasks_app
-from fiscus_dsl._runtime.store_url import (
-    ENVIRONMENT_VARIABLE,
-    SQLITE,
-    environment_store_url,
-    open_store,
-)
 from fiscus_dsl._sandbox.onboarding import build_onboarding
 from fiscus_dsl._sandbox.server import sandbox
 from fiscus_dsl.errors import FiscusError, TracingError
@@ -52,7 +48,6 @@ if TYPE_CHECKING:
 
     from fiscus_dsl._dsl.workflow import Workflow
     from fiscus_dsl._runtime.results import RunResult
-    from fiscus_dsl._runtime.store import RunStore
 
 DEMO_INPUTS: Final[dict[str, object]] = {
     "name": "John Doe",
@@ -69,9 +64,6 @@ RUN_EXAMPLE: Final = (
     "fiscus run examples/onboarding.py:onboard -i name=Ada -i email=ada@example.com"
 )
 FORMATS: Final = ("mermaid", "dot", "json")
-#: Where ``fiscus run`` records runs when neither ``--store`` nor
-#: ``FISCUS_STORE`` names a store: relative to the current directory.
-CLI_STORE: Final = ".fiscus/runs.db"
 
 app = typer.Typer(
     name="fiscus",
@@ -81,6 +73,7 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,  # locals may hold credentials
 )
 app.add_typer(tasks_app, name="tasks")
+app.add_typer(runs_app, name="runs")
 
 Inputs = Annotated[
     list[str] | None,
@@ -117,24 +110,6 @@ StoreUrl = Annotated[
 NoStore = Annotated[
     bool, typer.Option("--no-store", help="Record nothing of this run.")
 ]
-
-
-def cli_store(url: str | None) -> RunStore:
-    """Return the store ``fiscus run`` records in.
-
-    ``--store``'s URL, else ``FISCUS_STORE``'s, else ``.fiscus/runs.db``
-    under the current directory.
-
-    Raises:
-        ConfigurationError: The URL is no store URL.
-        RunStoreError: The store's file cannot be opened.
-    """
-    if url is not None:
-        return open_store(url, option="--store", make_folder=True)
-    from_environment = environment_store_url()
-    if from_environment is not None:
-        return open_store(from_environment, option=ENVIRONMENT_VARIABLE)
-    return open_store(SQLITE + CLI_STORE, option="--store", make_folder=True)
 
 
 def main() -> None:

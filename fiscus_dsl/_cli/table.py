@@ -43,7 +43,9 @@ if TYPE_CHECKING:
 
 @final
 @dataclass(slots=True)
-class _Row:
+class TaskRow:
+    """One row of a task table: a live run's, or a recorded run's (``fiscus runs``)."""
+
     status: str = "pending"
     attempts: int = 0
     started: float | None = None
@@ -84,17 +86,17 @@ class TaskTable:
         self._clock = clock
         self._full = full
         self._lock = threading.Lock()  # hooks write while the display thread reads
-        self._rows = {task_id: _Row() for task_id in _task_ids(graph)}
+        self._rows = {task_id: TaskRow() for task_id in _task_ids(graph)}
         self.hooks = Hooks(
             before_task=self._before, after_task=self._after, on_retry=self._retry
         )
 
-    def _row(self, task_id: str) -> _Row:
+    def _row(self, task_id: str) -> TaskRow:
         for container in _containers(task_id):
             row = self._rows.get(container)
             if row is not None and row.status == "pending":
                 row.status = "running"
-        return self._rows.setdefault(task_id, _Row())
+        return self._rows.setdefault(task_id, TaskRow())
 
     def _before(self, ctx: TaskContext) -> None:
         with self._lock:
@@ -121,7 +123,7 @@ class TaskTable:
     def settle(self, result: RunResult[Any]) -> None:
         """Take every task's final status, attempts and duration from the result."""
         rows = {
-            task_id: _Row(
+            task_id: TaskRow(
                 status=outcome.status.value,
                 attempts=outcome.attempts,
                 seconds=outcome.duration,
@@ -139,20 +141,25 @@ class TaskTable:
 
     def render(self) -> Table:
         """Return the table as it stands."""
-        table = Table(box=None, pad_edge=False, header_style="bold")
-        table.add_column("task", no_wrap=True)
-        table.add_column("status", no_wrap=True)
-        table.add_column("attempts", justify="right", no_wrap=True)
-        table.add_column("time", justify="right", no_wrap=True)
-        table.add_column("detail", ratio=1, overflow="fold")
         now = self._clock()
         with self._lock:
-            for task_id, row in self._rows.items():
-                table.add_row(*_cells(task_id, row, now, full=self._full))
-        return table
+            return task_table(self._rows, now=now, full=self._full)
 
 
-def _cells(task_id: str, row: _Row, now: float, *, full: bool) -> tuple[Text, ...]:
+def task_table(rows: Mapping[str, TaskRow], *, now: float, full: bool) -> Table:
+    """Return rows as ``fiscus run`` draws them; ``now`` times the running ones."""
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    table.add_column("task", no_wrap=True)
+    table.add_column("status", no_wrap=True)
+    table.add_column("attempts", justify="right", no_wrap=True)
+    table.add_column("time", justify="right", no_wrap=True)
+    table.add_column("detail", ratio=1, overflow="fold")
+    for task_id, row in rows.items():
+        table.add_row(*_cells(task_id, row, now, full=full))
+    return table
+
+
+def _cells(task_id: str, row: TaskRow, now: float, *, full: bool) -> tuple[Text, ...]:
     status = row.status.replace("_", " ")
     if row.status == "retrying":
         status = f"retrying (attempt {row.attempts})"
@@ -200,21 +207,31 @@ def run_live(
     *,
     full: bool = False,
     store: RunStore | None = None,
+    resume: str | None = None,
+    force: bool = False,
 ) -> RunResult[Any]:
     """Run a workflow with a live table of its tasks; return the ``RunResult``.
 
-    The run is recorded in ``store``, when given.
+    The run is recorded in ``store``, when given. With ``resume``, a run id
+    of ``store``, that run is resumed instead (``Runner.resume``, ``force``
+    as there), and ``inputs`` are the ones it stored.
 
     Raises:
         TracingError: The workflow misuses the DSL (before anything runs).
         WorkflowInputError: The inputs do not bind to the workflow.
         ArgumentValidationError: An input does not match its annotation.
+        ResumeError: The run cannot be resumed (``RunLocked``: another
+            live process holds it).
     """
     table = TaskTable(wf.compile((), inputs).graph(), full=full)
     with Live(
         console=console, get_renderable=table.render, refresh_per_second=8
     ) as live:
-        result = runner_with(table.hooks, store).run(wf, **inputs)
+        runner = runner_with(table.hooks, store)
+        if resume is None:
+            result = runner.run(wf, **inputs)
+        else:
+            result = runner.resume(wf, resume, force=force)
         table.settle(result)
         live.refresh()
     if not console.is_terminal:  # off a terminal, Live leaves its last line open
