@@ -41,11 +41,15 @@ class Engine(Protocol):
         """Run a workflow; return its output or raise ``WorkflowFailed``."""
         ...
 
-    def resume(self, wf: Workflow[..., T], run_id: str, /) -> RunResult[T]:
+    def resume(
+        self, wf: Workflow[..., T], run_id: str, /, *, force: bool = False
+    ) -> RunResult[T]:
         """Finish a recorded run of a workflow."""
         ...
 
-    async def aresume(self, wf: Workflow[..., T], run_id: str, /) -> RunResult[T]:
+    async def aresume(
+        self, wf: Workflow[..., T], run_id: str, /, *, force: bool = False
+    ) -> RunResult[T]:
         """Finish a recorded run from async code."""
         ...
 

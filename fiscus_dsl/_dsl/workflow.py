@@ -110,20 +110,22 @@ class Workflow(wrapt.FunctionWrapper[P, Any], Generic[P, R]):
         """Run the workflow from async code; see ``run``."""
         return await run_entry.engine().arun(self, *args, **kwargs)
 
-    def resume(self, run_id: str, /) -> RunResult[R]:
+    def resume(self, run_id: str, /, *, force: bool = False) -> RunResult[R]:
         """Finish a recorded run on the default runner; see ``Runner.resume``.
 
         The default runner records nothing until it is given a store:
-        ``set_default_runner(Runner(store=SQLiteRunStore(path)))``.
+        ``set_default_runner(Runner(store=SQLiteRunStore(path)))``, or the
+        ``FISCUS_STORE`` environment variable.
 
         Raises:
+            RunLocked: Another live process holds the run.
             ResumeError: The run cannot be resumed; the message says why.
         """
-        return run_entry.engine().resume(self, run_id)
+        return run_entry.engine().resume(self, run_id, force=force)
 
-    async def aresume(self, run_id: str, /) -> RunResult[R]:
+    async def aresume(self, run_id: str, /, *, force: bool = False) -> RunResult[R]:
         """Finish a recorded run from async code; see ``resume``."""
-        return await run_entry.engine().aresume(self, run_id)
+        return await run_entry.engine().aresume(self, run_id, force=force)
 
     def graph(self, *args: object, **kwargs: object) -> WorkflowGraph:
         """Trace the workflow and return its graph, running nothing.
