@@ -89,11 +89,13 @@ if _typing.TYPE_CHECKING:
     from fiscus_dsl._dict_api.files import load_tasks as load_tasks
     from fiscus_dsl._dict_api.files import load_tasks_text as load_tasks_text
     from fiscus_dsl._dict_api.response import FiscusResponse as FiscusResponse
+    from fiscus_dsl._runtime.postgres_store import PostgresRunStore as PostgresRunStore
 
 # The connectors and the dict API import httpx (and, through it, a CLI stack)
 # and PyYAML: about 20 MB and 200 ms that a workflow of plain tasks never
 # needs. Their names are imported on first use (PEP 562); see
-# docs/decisions.md.
+# docs/decisions.md. PostgresRunStore too: psycopg is an extra, and its
+# module says how to install it when it is missing.
 _LAZY: dict[str, str] = {
     "ApiKeyAuth": "fiscus_dsl._connectors.auth",
     "BasicAuth": "fiscus_dsl._connectors.auth",
@@ -104,6 +106,7 @@ _LAZY: dict[str, str] = {
     "FiscusResponse": "fiscus_dsl._dict_api.response",
     "Header": "fiscus_dsl._connectors.request",
     "OAuth2ClientCredentials": "fiscus_dsl._connectors.oauth2",
+    "PostgresRunStore": "fiscus_dsl._runtime.postgres_store",
     "Query": "fiscus_dsl._connectors.request",
     "Secret": "fiscus_dsl._connectors.auth",
     "load_tasks": "fiscus_dsl._dict_api.files",
@@ -160,6 +163,7 @@ __all__ = [
     "OptionTypeError",
     "Partial",
     "PlanShippingError",
+    "PostgresRunStore",
     "ProjectionError",
     "Query",
     "ResponseTooLargeError",

@@ -3,8 +3,9 @@
 ``open_store`` turns a store URL into a ``RunStore``. ``sqlite:///PATH``
 is a SQLite file, relative to the current directory, and
 ``sqlite:////PATH`` an absolute one (SQLAlchemy's convention, which most
-Python users know). The PostgreSQL store, ``postgresql://``, is planned
-and refused with a message that says so. ``environment_store_url`` reads
+Python users know). ``postgresql://`` (or ``postgres://``) is a libpq URL,
+opened as a ``PostgresRunStore``; its module, and psycopg, are imported
+only then, since they are an extra. ``environment_store_url`` reads
 ``FISCUS_STORE``, the default store of every runner that is given none.
 A runner checks its URL when it is made and opens the store when it
 first records or resumes a run (``store_opener``).
@@ -31,7 +32,10 @@ ENVIRONMENT_VARIABLE: Final = "FISCUS_STORE"
 
 SQLITE: Final = "sqlite:///"
 _POSTGRES: Final = ("postgresql://", "postgres://")
-_FORMS: Final = "'sqlite:///runs.db' (relative) or 'sqlite:////var/lib/runs.db'"
+_FORMS: Final = (
+    "'sqlite:///runs.db' (relative), 'sqlite:////var/lib/runs.db' or "
+    "'postgresql://user@host:5432/dbname'"
+)
 
 
 def store_opener(
@@ -43,8 +47,11 @@ def store_opener(
     until it records a run.
 
     Raises:
-        ConfigurationError: The URL is not a store URL this version opens.
+        ConfigurationError: The URL is not a store URL this version opens,
+            or names PostgreSQL and psycopg is not installed.
     """
+    if url.startswith(_POSTGRES):
+        return functools.partial(_postgres_store(url, option), url)
     return functools.partial(_open_sqlite, _sqlite_path(url, option), make_folder)
 
 
@@ -54,17 +61,20 @@ def open_store(
     """Open the run store a URL names.
 
     Args:
-        url: ``sqlite:///relative/path.db`` or ``sqlite:////absolute/path.db``.
+        url: ``sqlite:///relative/path.db``, ``sqlite:////absolute/path.db``
+            or ``postgresql://user@host:5432/dbname``.
         option: Where the URL came from, for messages (``store``,
             ``FISCUS_STORE``, ``--store``).
         make_folder: Create the file's folder when missing (the CLI's
             ``.fiscus/``); otherwise a missing folder is an error.
 
     Raises:
-        ConfigurationError: The URL is not a store URL this version opens.
-        RunStoreError: SQLite cannot open the file.
+        ConfigurationError: The URL is not a store URL this version opens,
+            or names PostgreSQL and psycopg is not installed.
+        RunStoreError: SQLite cannot open the file, or PostgreSQL cannot be
+            reached.
     """
-    return _open_sqlite(_sqlite_path(url, option), make_folder)
+    return store_opener(url, option=option, make_folder=make_folder)()
 
 
 def _open_sqlite(path: str, make_folder: bool) -> RunStore:  # noqa: FBT001  (internal)
@@ -72,6 +82,37 @@ def _open_sqlite(path: str, make_folder: bool) -> RunStore:  # noqa: FBT001  (in
     if make_folder:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
     return SQLiteRunStore(path)
+
+
+def _postgres_store(url: str, option: str) -> Callable[[str], RunStore]:
+    """Return ``PostgresRunStore``, imported now: psycopg is an extra.
+
+    Raises:
+        ConfigurationError: psycopg or psycopg_pool is not installed.
+    """
+    # Imported here, not at the top: psycopg is an extra, and loads in ~100 ms.
+    try:
+        from fiscus_dsl._runtime.postgres_store import PostgresRunStore
+    except ModuleNotFoundError as exc:
+        msg = (
+            f"{option}={_without_password(url)!r} names a PostgreSQL store, and "
+            f"{exc.name!r} is not installed; install fiscus_dsl's postgres extra "
+            "with pip install 'fiscus_dsl[postgres]'"
+        )
+        raise ConfigurationError(msg, option=option) from exc
+    return PostgresRunStore
+
+
+def _without_password(url: str) -> str:
+    """Return a URL with its password, if any, shown as ``***``."""
+    scheme, separator, rest = url.partition("://")
+    if not separator:
+        return url
+    where, slash, path = rest.partition("/")
+    user, at, host = where.rpartition("@")
+    if at and ":" in user:
+        user = user.partition(":")[0] + ":***"
+    return f"{scheme}://{user}{at}{host}{slash}{path}"
 
 
 def _sqlite_path(url: str, option: str) -> str:
@@ -89,15 +130,9 @@ def _sqlite_path(url: str, option: str) -> str:
             )
             raise ConfigurationError(msg, option=option)
         return path
-    if url.startswith(_POSTGRES):
-        msg = (
-            f"{option}={url!r}: this version of fiscus_dsl stores runs in SQLite "
-            f"only; use {_FORMS}, or pass your own RunStore"
-        )
-        raise ConfigurationError(msg, option=option)
     msg = (
-        f"{option}={url!r} is not a run store URL; write {_FORMS}, or pass a "
-        "RunStore such as SQLiteRunStore('runs.db')"
+        f"{option}={_without_password(url)!r} is not a run store URL; write "
+        f"{_FORMS}, or pass a RunStore such as SQLiteRunStore('runs.db')"
     )
     raise ConfigurationError(msg, option=option)
 
