@@ -129,7 +129,7 @@ def list_command(
         ),
     ] = None,
     limit: Annotated[
-        int, typer.Option("--limit", min=1, metavar="N", help="At most N runs.")
+        int, typer.Option("--limit", metavar="N", help="At most N runs.")
     ] = 20,
     store_url: StoreUrl = None,
     as_json: AsJson = False,
@@ -141,6 +141,8 @@ def list_command(
     """
     if status is not None and status not in RUN_STATUSES:
         fail(f"Unknown --status {status!r}; use one of {', '.join(RUN_STATUSES)}")
+    if limit < 1:
+        fail(f"--limit {limit} shows no run; give 1 or more")
     with _one_line_errors():
         store = cli_store(store_url)
         runs = store.list_runs(workflow=workflow, status=status, limit=limit)
@@ -242,17 +244,8 @@ def find_run(store: RunStore, text: str) -> RunRecord:
     run = store.load_run(text)
     if run is not None:
         return run
-    where = f"{store!r}; `fiscus runs list` shows its runs"
-    if len(text) < PREFIX:
-        fail(
-            f"No run {text!r} in {where}; give a whole run id or a prefix of "
-            f"{PREFIX} characters or more"
-        )
-    matches = [
-        each.run_id for each in store.list_runs() if each.run_id.startswith(text)
-    ]
-    if not matches:
-        fail(f"No run {text!r} in {where}")
+    runs = store.list_runs() if len(text) >= PREFIX else []
+    matches = [each.run_id for each in runs if each.run_id.startswith(text)]
     if len(matches) > 1:
         listed = ", ".join(matches[:_SHOWN_MATCHES])
         more = ", ..." if len(matches) > _SHOWN_MATCHES else ""
@@ -260,10 +253,12 @@ def find_run(store: RunStore, text: str) -> RunRecord:
             f"Run id prefix {text!r} fits {len(matches)} runs in {store!r} "
             f"({listed}{more}); give more of the run id"
         )
-    found = store.load_run(matches[0])
-    if found is None:  # deleted since it was listed
-        fail(f"No run {text!r} in {where}")
-    return found
+    run = store.load_run(matches[0]) if matches else None
+    if run is None:
+        short = len(text) < PREFIX
+        hint = f"; a prefix needs {PREFIX} characters or more" if short else ""
+        fail(f"No run {text!r} in {store!r}; `fiscus runs list` shows its runs{hint}")
+    return run
 
 
 @runs_app.command("show")
@@ -317,16 +312,14 @@ def _header(run: RunRecord, store: RunStore, *, full: bool) -> list[tuple[str, s
 
 
 def _expires_in(run: RunRecord) -> float | None:
-    if run.lease_expires_at is None:
-        return None
-    return (run.lease_expires_at - datetime.now(UTC)).total_seconds()
+    expires = run.lease_expires_at
+    return None if expires is None else (expires - datetime.now(UTC)).total_seconds()
 
 
 def _lease_left(run: RunRecord) -> str:
     left = _expires_in(run)
-    if left is None:
-        return "no lease"
-    return f"its lease lapses in {max(left, 0.0):.0f} s unless renewed"
+    seconds = "?" if left is None else f"{max(left, 0.0):.0f}"
+    return f"its lease lapses in {seconds} s unless renewed"
 
 
 def _task_row(task: TaskRecord) -> TaskRow:
@@ -380,8 +373,8 @@ def resume_command(
     with _one_line_errors():
         store = cli_store(store_url)
         run = find_run(store, run_id)
-    if run.status == RUNNING:
-        fail(str(locked(store, run.run_id, run.owner, _expires_in(run))), LOCKED)
+        if run.status == RUNNING:  # before importing: RunLocked, as a resume raises
+            raise locked(store, run.run_id, run.owner, _expires_in(run))
     wf = recorded_workflow(run) if target is None else find_workflow(target)
     with _one_line_errors():
         _, inputs, _ = plan_resume(store, wf, run.run_id, force=force)
