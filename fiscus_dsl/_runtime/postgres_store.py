@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any, Final, final
 try:
     import psycopg
     from psycopg.conninfo import conninfo_to_dict, make_conninfo
-    from psycopg_pool import ConnectionPool, PoolTimeout
+    from psycopg_pool import ConnectionPool
 except ModuleNotFoundError as exc:  # the postgres extra is not installed
     _msg = (
         f"PostgresRunStore needs psycopg 3 and psycopg_pool, and {exc.name!r} "
@@ -62,6 +62,7 @@ if TYPE_CHECKING:
 
     Connection = psycopg.Connection[tuple[Any, ...]]
 
+_OPEN: Final = "open the database"
 # The key of the advisory lock migrations take ("fiscus" in ASCII).
 _SCHEMA_LOCK: Final = 0x666973637573
 
@@ -206,7 +207,7 @@ class PostgresRunStore:
             if "connect_timeout" in given
             else make_conninfo(conninfo, connect_timeout=_seconds(timeout))
         )
-        with self._postgres("open the database"):
+        with self._postgres(_OPEN):
             with psycopg.connect(opening, autocommit=True) as connection:
                 _prepare(connection, self)
             pool: ConnectionPool[Connection] = ConnectionPool(
@@ -233,15 +234,14 @@ class PostgresRunStore:
         try:
             yield
         except psycopg.Error as exc:
-            cause = f"{type(exc).__name__}: {exc}".strip()
-            if isinstance(exc, PoolTimeout):
-                cause += f" (no connection within {self.timeout:g} s)"
+            cause = " ".join(f"{type(exc).__name__}: {exc}".split())
             if self._password:
                 cause = cause.replace(self._password, "***")
+            then = "" if doing == _OPEN else ", then resume the run"
             msg = (
                 f"Run store {self!r} could not {doing}: {cause}; check that the "
                 "server is up and reachable and that its user may write the "
-                "database, then resume the run"
+                f"database{then}"
             )
             raise RunStoreError(
                 msg, store=repr(self), run_id=run_id, task_id=task_id
@@ -501,8 +501,12 @@ def _prepare(connection: Connection, store: PostgresRunStore) -> None:
 
 def _schema_version(connection: Connection) -> int:
     """Return the version ``fiscus_schema`` holds: 0 before the first step."""
+    # pg_tables is read with the statement's snapshot; to_regclass would read
+    # the catalog cache, which may not yet show a table another process made
+    # while this one waited for the advisory lock.
     row = connection.execute(
-        "SELECT to_regclass('fiscus_schema') IS NOT NULL"
+        "SELECT count(*) FROM pg_tables WHERE schemaname = current_schema() "
+        "AND tablename = 'fiscus_schema'"
     ).fetchone()
     if row is None or not row[0]:
         return 0
