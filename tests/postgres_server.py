@@ -12,6 +12,7 @@ never see each other's runs; ``drop_database`` removes it.
 
 From the shell (``.ci/run`` does this)::
 
+    python tests/postgres_server.py find           # prints initdb's folder
     python tests/postgres_server.py start FOLDER   # prints the server's URL
     python tests/postgres_server.py stop FOLDER
 
@@ -229,19 +230,24 @@ def drop_database(server_url: str, url: str) -> None:
 
 
 def main(arguments: list[str]) -> int:
-    """``start FOLDER`` prints the URL of a new cluster; ``stop FOLDER`` stops it."""
-    if len(arguments) != 2 or arguments[0] not in {"start", "stop"}:
-        sys.stderr.write("usage: postgres_server.py start|stop FOLDER\n")
+    """Do what the module docstring's shell lines say; return the exit status."""
+    action = arguments[0] if arguments else ""
+    if (action, len(arguments)) not in {("find", 1), ("start", 2), ("stop", 2)}:
+        sys.stderr.write(
+            "usage: postgres_server.py find | start FOLDER | stop FOLDER\n"
+        )
         return 2
-    action, folder = arguments[0], Path(arguments[1])
     if action == "stop":
-        stop_cluster(folder)
+        stop_cluster(Path(arguments[1]))
         return 0
     bin_dir = find_bin_dir()
     if bin_dir is None:
         sys.stderr.write(SKIP_REASON + "\n")
         return 1
-    sys.stdout.write(start_cluster(folder, bin_dir).url + "\n")
+    if action == "find":
+        sys.stdout.write(f"{bin_dir}\n")
+        return 0
+    sys.stdout.write(start_cluster(Path(arguments[1]), bin_dir).url + "\n")
     return 0
 
 
