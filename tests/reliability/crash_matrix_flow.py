@@ -6,10 +6,11 @@ which each task sends the id the previous one got back, then a plain task,
 run that applies each step once, in order.
 
 ``serve_forks(url)`` is the subprocess entry point (``python -c "import
-crash_matrix_flow; crash_matrix_flow.serve_forks(url)"``). It imports
-fiscus_dsl and this module once and starts no thread; then, for each
-order it reads on stdin (one JSON line), it forks a child that runs one
-``ledger`` run with ``Runner(store=SQLiteRunStore(path))``, says
+crash_matrix_flow; crash_matrix_flow.serve_forks(url)"``); ``Forks``
+starts it and talks to it. It imports fiscus_dsl and this module once and
+starts no thread; then, for each order it reads on stdin (one JSON line),
+it forks a child that runs one ``ledger`` run with
+``Runner(store=SQLiteRunStore(path))`` (or a ``PostgresRunStore``), says
 ``forked`` with the child's pid, reads what to do next (``wait``, or
 ``kill``: SIGKILL the child now) and says ``exited`` with its exit code
 once it has reaped it, so its pid cannot be taken by another process
@@ -26,14 +27,18 @@ on stdout, each written in one ``os.write``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
 import json
 import os
+import queue
 import signal
+import subprocess
 import sys
 import threading
 import traceback
-from typing import TYPE_CHECKING, Any, Final, NoReturn
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any, Final, NoReturn
 
 from pydantic import BaseModel
 
@@ -47,10 +52,17 @@ if TYPE_CHECKING:
 
 STEPS: Final = 20
 PID_HEADER: Final = "X-Worker-Pid"
+#: How long the test waits for a message of the fork server or a child.
+EVENT_TIMEOUT: Final = 30.0
+FORK_SERVER: Final = (
+    "import sys; sys.path.insert(0, sys.argv[1]); import crash_matrix_flow; "
+    "crash_matrix_flow.serve_forks(sys.argv[2])"
+)
 #: How long a held child waits to be killed before it goes on.
 HOLD_SECONDS: Final = 60.0
 #: What a connector's default transport imports on its first request.
 DEFAULT_TRANSPORT: Final = "fiscus_dsl._connectors.aio"
+POSTGRES_STORE: Final = "fiscus_dsl._runtime.postgres_store"
 
 
 class Entry(BaseModel):
@@ -107,10 +119,19 @@ def build(url: str, *, pid: int | None = None) -> Workflow[[str], list[Entry]]:
 
 
 def open_store(spec: dict[str, str]) -> RunStore:
-    """Open the store an order names: ``{"kind": "sqlite", "target": path}``."""
-    if spec["kind"] == "sqlite":
-        return SQLiteRunStore(spec["target"])
-    msg = f"No store of kind {spec['kind']!r}"
+    """Open the store an order names.
+
+    ``{"kind": "sqlite", "target": path}`` or ``{"kind": "postgresql",
+    "target": url}``; psycopg, an extra, is imported only for the second.
+    """
+    kind, target = spec["kind"], spec["target"]
+    if kind == "sqlite":
+        return SQLiteRunStore(target)
+    if kind == "postgresql":
+        from fiscus_dsl import PostgresRunStore  # psycopg is an extra
+
+        return PostgresRunStore(target)
+    msg = f"No store of kind {kind!r}"
     raise ValueError(msg)
 
 
@@ -172,6 +193,8 @@ def serve_forks(url: str) -> None:
     build(url)
     importlib.import_module(DEFAULT_TRANSPORT)
     tls_context()
+    with contextlib.suppress(ModuleNotFoundError):  # psycopg is an extra
+        importlib.import_module(POSTGRES_STORE)
     if threading.active_count() != 1:
         msg = "The fork server must not start threads before it forks"
         raise RuntimeError(msg)
@@ -186,3 +209,68 @@ def serve_forks(url: str) -> None:
             os.kill(pid, signal.SIGKILL)
         _, status = os.waitpid(pid, 0)
         say("exited", pid=pid, code=os.waitstatus_to_exitcode(status))
+
+
+class Forks:
+    """The fork server's process, and the messages it and its children write."""
+
+    def __init__(self, url: str, log: IO[bytes]) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", FORK_SERVER, str(Path(__file__).parent), url],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=log,
+            start_new_session=True,  # its children share its group: one killpg
+        )
+        self._events: queue.Queue[dict[str, Any]] = queue.Queue()
+        self._early: list[dict[str, Any]] = []
+        self._reader = threading.Thread(
+            target=self._read, name="fork-server", daemon=True
+        )
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self._events.put(json.loads(line))
+
+    def send(self, message: dict[str, Any]) -> None:
+        """Write one order or instruction to the fork server."""
+        assert self.process.stdin is not None
+        self.process.stdin.write(json.dumps(message).encode() + b"\n")
+        self.process.stdin.flush()
+
+    def start(self, order: dict[str, Any]) -> None:
+        """Send an order; what the last child said and was not read is dropped."""
+        self._early.clear()
+        self.send(order)
+        self.expect("forked")
+
+    def saw(self, event: str) -> bool:
+        """Tell whether a message of kind ``event`` came and was not read yet."""
+        return any(early["event"] == event for early in self._early)
+
+    def expect(self, event: str) -> dict[str, Any]:
+        """Return the next message of kind ``event``, keeping others for later."""
+        for index, early in enumerate(self._early):
+            if early["event"] == event:
+                return self._early.pop(index)
+        while True:
+            message = self._events.get(timeout=EVENT_TIMEOUT)
+            if message["event"] == event:
+                return message
+            self._early.append(message)
+
+    def close(self) -> None:
+        """Stop the fork server and anything it left running."""
+        if self.process.stdin is not None:
+            self.process.stdin.close()
+        try:
+            self.process.wait(10)
+        finally:
+            with contextlib.suppress(ProcessLookupError):  # nothing left
+                os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(10)
+            self._reader.join(10)
+            if self.process.stdout is not None:
+                self.process.stdout.close()

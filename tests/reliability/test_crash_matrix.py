@@ -25,122 +25,62 @@ resume: no task recorded before the kill was sent again or lost its value
 (0 results lost), each step was applied once (0 effects twice, 0 missing),
 each step came with one key, the one derived from the run id and task id,
 no key came with two bodies, and the output is an uninterrupted run's.
-The store is a parameter (``store_spec``). The figures are printed
-(``pytest -s``) and quoted in docs/reliability.md.
+The store is a parameter (``store_spec``): SQLite, and PostgreSQL (the
+``postgres_database`` fixture; skipped without a server).
+
+Two more tests stop a PostgreSQL server of their own (``pg_ctl stop -m
+fast``) in the middle of a run, after step 7 is recorded: for longer than
+the store waits for a connection (the run fails with ``RunStoreError``; a
+resume after the restart finishes it), and for less (the run waits and
+goes on). The figures are printed (``pytest -s``) and quoted in
+docs/reliability.md.
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
 import os
-import queue
 import random
 import signal
 import statistics
 import subprocess
-import sys
+import tempfile
 import threading
 import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
+import postgres_server
 import pytest
 
-from fiscus_dsl import Runner, RunStatus, RunStore
+from fiscus_dsl import (
+    Hooks,
+    PostgresRunStore,
+    Runner,
+    RunStatus,
+    RunStore,
+    RunStoreError,
+)
 from fiscus_dsl._connectors.connector import IDEMPOTENCY_NAMESPACE
 
-from . import crash_matrix_flow as flow_module
-from .crash_matrix_flow import STEPS, Entry, build, open_store, task_id
+from .crash_matrix_flow import STEPS, Entry, Forks, build, open_store, task_id
 from .idempotent_server import IdempotentServer, serve_ledger
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
-    from fiscus_dsl import RunResult, Workflow
+    from fiscus_dsl import RunResult, TaskContext, Workflow
 
 RANDOM_KILLS: Final = int(os.environ.get("FISCUS_CRASH_RANDOM", "50"))
 SEED: Final = 20_260_611
-EVENT_TIMEOUT: Final = 30.0
 POLL_TIMEOUT: Final = 10.0
 #: The reason a resumed run gives a task it served from the store.
 RESUMED: Final = "resumed from the run store"
 KILLED: Final = -signal.SIGKILL
-FORK_SERVER: Final = (
-    "import sys; sys.path.insert(0, sys.argv[1]); import crash_matrix_flow; "
-    "crash_matrix_flow.serve_forks(sys.argv[2])"
-)
 POINTS: Final = ("before-send", "after-apply", "after-record")
 STEP_NUMBERS: Final = range(1, STEPS + 1)
-FLOW_FOLDER: Final = str(Path(flow_module.__file__).parent)
-
-
-class Forks:
-    """The fork server's process, and the messages it and its children write."""
-
-    def __init__(self, url: str, log: IO[bytes]) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, "-c", FORK_SERVER, FLOW_FOLDER, url],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=log,
-            start_new_session=True,  # its children share its group: one killpg
-        )
-        self._events: queue.Queue[dict[str, Any]] = queue.Queue()
-        self._early: list[dict[str, Any]] = []
-        self._reader = threading.Thread(
-            target=self._read, name="fork-server", daemon=True
-        )
-        self._reader.start()
-
-    def _read(self) -> None:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            self._events.put(json.loads(line))
-
-    def send(self, message: dict[str, Any]) -> None:
-        """Write one order or instruction to the fork server."""
-        assert self.process.stdin is not None
-        self.process.stdin.write(json.dumps(message).encode() + b"\n")
-        self.process.stdin.flush()
-
-    def start(self, order: dict[str, Any]) -> None:
-        """Send an order; what the last child said and was not read is dropped."""
-        self._early.clear()
-        self.send(order)
-        self.expect("forked")
-
-    def saw(self, event: str) -> bool:
-        """Tell whether a message of kind ``event`` came and was not read yet."""
-        return any(early["event"] == event for early in self._early)
-
-    def expect(self, event: str) -> dict[str, Any]:
-        """Return the next message of kind ``event``, keeping others for later."""
-        for index, early in enumerate(self._early):
-            if early["event"] == event:
-                return self._early.pop(index)
-        while True:
-            message = self._events.get(timeout=EVENT_TIMEOUT)
-            if message["event"] == event:
-                return message
-            self._early.append(message)
-
-    def close(self) -> None:
-        """Stop the fork server and anything it left running."""
-        if self.process.stdin is not None:
-            self.process.stdin.close()
-        try:
-            self.process.wait(10)
-        finally:
-            with contextlib.suppress(ProcessLookupError):  # nothing left
-                os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(10)
-            self._reader.join(10)
-            if self.process.stdout is not None:
-                self.process.stdout.close()
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,6 +122,11 @@ class Matrix:
     reference: list[Entry]
     store_spec: Callable[[str], dict[str, str]]
     totals: Totals = field(default_factory=Totals)
+    #: Starts each label: the server's ledgers are shared by the tests.
+    tag: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
+
+    def label(self, name: str) -> str:
+        return f"{self.tag}-{name}"
 
 
 @pytest.fixture(scope="module")
@@ -218,17 +163,20 @@ def reference(flow: Workflow[[str], list[Entry]]) -> list[Entry]:
     return output
 
 
-@pytest.fixture(params=["sqlite"])
+@pytest.fixture(params=["sqlite", "postgresql"])
 def store_spec(
     request: pytest.FixtureRequest, tmp_path: Path
 ) -> Callable[[str], dict[str, str]]:
-    """Return what names a cycle's store, for the child and for this process."""
-    kind: str = request.param
+    """Return what names a cycle's store, for the child and for this process.
 
-    def spec(label: str) -> dict[str, str]:
-        return {"kind": kind, "target": str(tmp_path / f"{label}.sqlite3")}
-
-    return spec
+    SQLite: a file per cycle. PostgreSQL: the test's own database (the
+    ``postgres_database`` fixture; skipped without a server), shared by
+    the cycles, whose runs differ by id.
+    """
+    if request.param == "postgresql":
+        url: str = request.getfixturevalue("postgres_database")
+        return lambda label: {"kind": "postgresql", "target": url}
+    return lambda label: {"kind": "sqlite", "target": str(tmp_path / f"{label}.db")}
 
 
 @pytest.fixture
@@ -423,7 +371,7 @@ def test_a_kill_at_every_exact_point_resumes_with_each_effect_once(
     started = time.perf_counter()
     for point in POINTS:
         for step in range(1, STEPS + 1):
-            cycle(matrix, Kill(f"exact-{point}-{step}", point, step=step))
+            cycle(matrix, Kill(matrix.label(f"{point}-{step}"), point, step=step))
     seconds = time.perf_counter() - started
 
     _report("exact points", matrix, seconds)
@@ -435,7 +383,9 @@ def test_a_kill_at_every_exact_point_resumes_with_each_effect_once(
 
 def _run_time(matrix: Matrix) -> float:
     """Return the median length of three uninterrupted runs in children."""
-    return statistics.median(_one_run_time(matrix, f"timing-{n}") for n in range(3))
+    return statistics.median(
+        _one_run_time(matrix, matrix.label(f"timing-{n}")) for n in range(3)
+    )
 
 
 def _one_run_time(matrix: Matrix, label: str) -> float:
@@ -458,8 +408,171 @@ def test_kills_at_random_moments_resume_with_each_effect_once(
     started = time.perf_counter()
     for number in range(RANDOM_KILLS):
         delay = draw.uniform(0.0, length)
-        cycle(matrix, Kill(f"random-{number}", "random", delay=delay))
+        cycle(matrix, Kill(matrix.label(f"random-{number}"), "random", delay=delay))
     seconds = time.perf_counter() - started
 
     _report(f"random moments (run length {length * 1000:.0f} ms)", matrix, seconds)
     _assert_clean(matrix, RANDOM_KILLS)
+
+
+# ------------------------------------------------- a PostgreSQL server stops
+#
+# The session's ``postgres_url`` is a URL with no handle to stop its server
+# (and may be a server of the CI's), so these tests start a cluster of their
+# own with tests/postgres_server.py and stop and restart it with pg_ctl.
+# The runs are in this process: a ``before_task`` hook stops the server
+# once the store shows step STOP_AFTER, before step STOP_AFTER + 1 is sent.
+
+STOP_AFTER: Final = 7
+#: How long the store waits for a connection in the test whose outage outlasts it.
+SHORT_TIMEOUT: Final = 2.0
+#: How long the server stays down in the test whose run waits it out.
+SHORT_OUTAGE: Final = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class Outage:
+    """A cluster of the test's own, which it may stop and restart."""
+
+    cluster: postgres_server.Cluster
+
+    def pg_ctl(self, *arguments: str) -> None:
+        cluster = self.cluster
+        command = [str(cluster.bin_dir / "pg_ctl"), "-D", str(cluster.folder / "data")]
+        command += arguments
+        if cluster.run_as is not None:  # as root, as the server's user
+            command = ["runuser", "-u", cluster.run_as, "--", *command]
+        done = subprocess.run(
+            command, cwd=cluster.folder, capture_output=True, text=True, timeout=120
+        )
+        if done.returncode != 0:
+            log = (cluster.folder / "log").read_text(errors="replace")[-2000:]
+            msg = f"pg_ctl {arguments} failed: {done.stdout}{done.stderr}\n{log}"
+            raise RuntimeError(msg)
+
+    def stop(self) -> None:
+        """Stop the server: a fast shutdown, which ends every connection."""
+        self.pg_ctl("-m", "fast", "-w", "stop")
+
+    def start(self) -> None:
+        """Start it again, on its port (``restart`` reads postmaster.opts)."""
+        self.pg_ctl("-l", str(self.cluster.folder / "log"), "-w", "-t", "60", "restart")
+
+
+@pytest.fixture(scope="module")
+def outage() -> Iterator[Outage]:
+    bin_dir = postgres_server.find_bin_dir()
+    if bin_dir is None:
+        pytest.skip(postgres_server.SKIP_REASON)
+    folder = Path(tempfile.mkdtemp(prefix="fiscus-outage-"))
+    cluster = postgres_server.start_cluster(folder, bin_dir)
+    try:
+        yield Outage(cluster)
+    finally:
+        cluster.stop()
+
+
+def _stopping_hook(
+    outage: Outage, url: str, *, then: Callable[[], None] | None = None
+) -> Hooks:
+    """Return hooks that stop the server at its step, then call ``then``."""
+
+    def before_task(ctx: TaskContext) -> None:
+        if ctx.task_id != task_id(STOP_AFTER + 1):
+            return
+        with PostgresRunStore(url) as store:
+            _wait_recorded(store, ctx.run_id, task_id(STOP_AFTER))
+        outage.stop()
+        if then is not None:
+            then()
+
+    return Hooks(before_task=before_task)
+
+
+def _effects(server: IdempotentServer, label: str) -> tuple[list[int], int]:
+    """Return the effects applied per step, and the answers replayed by key."""
+    with server.lock:
+        applied = [server.tally.applied[(label, step)] for step in STEP_NUMBERS]
+        replayed = sum(server.tally.replayed[(label, step)] for step in STEP_NUMBERS)
+    return applied, replayed
+
+
+def test_a_postgres_outage_longer_than_the_store_waits_fails_the_run_and_resumes(
+    server: IdempotentServer,
+    flow: Workflow[[str], list[Entry]],
+    reference: list[Entry],
+    outage: Outage,
+) -> None:
+    url = postgres_server.fresh_database(outage.cluster.url)
+    label = f"{uuid.uuid4().hex[:8]}-outage"
+    hooks = _stopping_hook(outage, url)
+    try:
+        with PostgresRunStore(url, timeout=SHORT_TIMEOUT) as store:
+            failed = Runner(store=store, hooks=hooks).run(flow, label)
+    finally:
+        outage.start()
+
+    # The run failed with the store's error, naming the store; no hang.
+    assert failed.status is RunStatus.FAILED
+    assert isinstance(failed.error, RunStoreError)
+    assert failed.error.store == repr(store)
+    assert "check that the server is up" in str(failed.error)
+    finished = [step for step in STEP_NUMBERS if failed[task_id(step)].value]
+    with PostgresRunStore(url) as store:
+        before = store.load_run(failed.run_id)
+        assert before is not None
+        assert before.status == "interrupted"
+        # Nothing recorded before the stop is lost.
+        recorded = [s for s in STEP_NUMBERS if task_id(s) in before.tasks]
+        assert recorded == list(range(1, STOP_AFTER + 1))
+        resumed = Runner(store=store).resume(flow, failed.run_id)
+
+    applied, replayed = _effects(server, label)
+    assert resumed.status is RunStatus.SUCCEEDED
+    assert resumed.output == reference
+    assert applied == [1] * STEPS
+    served = [s for s in STEP_NUMBERS if resumed[task_id(s)].reason == RESUMED]
+    assert served == recorded
+    # The steps that ran during the outage were sent again with their keys.
+    assert replayed == len(finished) - STOP_AFTER
+    assert server.two_bodies() == 0
+    postgres_server.drop_database(outage.cluster.url, url)
+    print(  # noqa: T201  (the figures docs/reliability.md quotes; shown by pytest -s)
+        f"\nPostgreSQL stopped after step {STOP_AFTER}: the run failed with "
+        f"RunStoreError after {len(finished)} steps finished; recorded "
+        f"{len(recorded)}, served on resume {len(served)}, replayed by key "
+        f"{replayed}, effects per step {set(applied)}"
+    )
+
+
+def test_a_postgres_outage_shorter_than_the_store_waits_is_waited_out(
+    server: IdempotentServer,
+    flow: Workflow[[str], list[Entry]],
+    reference: list[Entry],
+    outage: Outage,
+) -> None:
+    url = postgres_server.fresh_database(outage.cluster.url)
+    label = f"{uuid.uuid4().hex[:8]}-blip"
+    restart = threading.Timer(SHORT_OUTAGE, outage.start)
+    hooks = _stopping_hook(outage, url, then=restart.start)
+    started = time.perf_counter()
+    try:
+        with PostgresRunStore(url) as store:  # waits up to 10 s for a connection
+            result = Runner(store=store, hooks=hooks).run(flow, label)
+            seconds = time.perf_counter() - started
+            recorded = store.load_run(result.run_id)
+    finally:
+        restart.join()
+
+    applied, replayed = _effects(server, label)
+    assert result.status is RunStatus.SUCCEEDED, result.error_message
+    assert result.output == reference
+    assert recorded is not None
+    assert recorded.status == "succeeded"
+    assert set(recorded.tasks) == {*map(task_id, STEP_NUMBERS), "receipt"}
+    assert (applied, replayed) == ([1] * STEPS, 0)
+    postgres_server.drop_database(outage.cluster.url, url)
+    print(  # noqa: T201  (the figures docs/reliability.md quotes; shown by pytest -s)
+        f"\nPostgreSQL down {SHORT_OUTAGE:g} s after step {STOP_AFTER}: the run "
+        f"waited and succeeded in {seconds:.1f} s, every task recorded"
+    )
