@@ -262,7 +262,7 @@ def _check_point(
     if kill.point == "before-send":
         return tally.requests[step] == 0 and recorded <= set(range(1, kill.step))
     if kill.point == "after-apply":
-        confirmed = tally.kills_confirmed == kills_before + 1
+        confirmed = tally.kills == kills_before + 1 == tally.kills_confirmed
         return confirmed and tally.applied[step] == 1 and kill.step not in recorded
     if kill.point == "after-record":
         unsent = tally.requests[(kill.label, kill.step + 1)] == 0
@@ -273,7 +273,7 @@ def _check_point(
 def cycle(matrix: Matrix, kill: Kill) -> None:
     """Run, kill, check the point, resume, and count what went wrong."""
     totals, server = matrix.totals, matrix.server
-    kills_before = server.tally.kills_confirmed
+    kills_before = server.tally.kills
     matrix.forks.start(_order(matrix, kill))
     run_id: str = matrix.forks.expect("run")["run_id"]
     code = _kill(matrix, kill, run_id, kills_before)
