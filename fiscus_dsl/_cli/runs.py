@@ -346,7 +346,7 @@ def resume_command(
     target: Annotated[
         str | None,
         typer.Argument(
-            metavar="[FILE.py[:WORKFLOW]]",
+            metavar="FILE.py[:WORKFLOW]",
             help="Where the workflow is, when the recorded source is missing or moved.",
         ),
     ] = None,
