@@ -385,18 +385,21 @@ class Runner:
 def workflow_source(wf: Workflow[..., Any]) -> str | None:
     """Return where a workflow is defined: ``module:name``, or ``file.py:name``.
 
-    A workflow of the ``__main__`` module is named by its file (relative
-    to the current folder when under it); one defined in a function has
-    no source a later process could import.
+    A workflow of a package's module is named by the module, which the
+    package's install makes importable anywhere. One of a top-level module
+    (a script, ``__main__``, a file ``fiscus run`` loaded) is named by its
+    file, relative to the current folder when under it: such a module is
+    importable only from its own folder. One defined in a function has no
+    source a later process could import.
     """
     function: Callable[..., object] = wf.__wrapped__
     qualname = function.__qualname__
     if "<locals>" in qualname:
         return None
     module = function.__module__
-    if module != "__main__":
-        return f"{module}:{qualname}"
     file = getattr(sys.modules.get(module), "__file__", None)
+    if "." in module or (file is None and module != "__main__"):
+        return f"{module}:{qualname}"
     if file is None:
         return None
     path = Path(file).resolve()

@@ -441,7 +441,7 @@ def test_show_prints_the_run_and_its_tasks_like_fiscus_run(
     assert lines[5:9] == [
         "error     Task 'save' in workflow 'pipeline' failed: RuntimeError: the "
         "marker file exists; remove it",
-        "source    pipeline:pipeline",
+        f"source    {pipeline}:pipeline",
         'inputs    {"n":21}',
         f"store     SQLiteRunStore('{store_path}')",
     ]
@@ -696,11 +696,11 @@ def test_resume_takes_the_workflow_from_a_target_when_its_file_moved(
     found = cli("runs", "resume", run_id, f"{moved / 'pipeline.py'}:pipeline")
 
     assert lost.exit_code == 2
-    assert one_error_line(lost).startswith(
-        "fiscus: error: Cannot import module 'pipeline', where the run's workflow "
-        "was recorded (pipeline:pipeline): ModuleNotFoundError: No module named "
-        "'pipeline'; run this from the folder the run was started in, or name its "
-        f"file: fiscus runs resume {run_id} FILE.py:pipeline"
+    assert one_error_line(lost) == (
+        f"fiscus: error: The run's workflow was recorded in {pipeline}, which is "
+        f"not there from {Path.cwd()} (moved, or recorded from another folder); "
+        "run this from that folder, or name its file: fiscus runs resume "
+        f"{run_id} FILE.py:pipeline"
     )
     assert found.exit_code == 0, found.output
     assert calls(tmp_path) == ["fetch", "save", "save", "save"]
