@@ -219,11 +219,7 @@ class PostgresRunStore:
                 check=ConnectionPool.check_connection,
                 name=f"fiscus {self.url}",
             )
-            try:
-                pool.open(wait=True, timeout=timeout)
-            except BaseException:
-                pool.close()
-                raise
+            pool.open(wait=True, timeout=timeout)  # closes itself if it times out
         self._pool = pool
 
     @contextmanager
