@@ -144,7 +144,7 @@ def list_command(
     if limit < 1:
         fail(f"--limit {limit} shows no run; give 1 or more")
     with _one_line_errors():
-        store = cli_store(store_url)
+        store = cli_store(store_url, create=False)
         runs = store.list_runs(workflow=workflow, status=status, limit=limit)
     if as_json:
         typer.echo(json.dumps([run_json(run) for run in runs], indent=2))
@@ -275,7 +275,7 @@ def show_command(
     the attempt it succeeded on).
     """
     with _one_line_errors():
-        store = cli_store(store_url)
+        store = cli_store(store_url, create=False)
         run = find_run(store, run_id)
     if as_json:
         typer.echo(json.dumps(run_json(run, tasks=True), indent=2))
@@ -371,7 +371,7 @@ def resume_command(
     its stored inputs, and is shown with fiscus run's live table.
     """
     with _one_line_errors():
-        store = cli_store(store_url)
+        store = cli_store(store_url, create=False)
         run = find_run(store, run_id)
         if run.status == RUNNING:  # before importing: RunLocked, as a resume raises
             raise locked(store, run.run_id, run.owner, _expires_in(run))
@@ -497,7 +497,7 @@ def prune_command(
     before = started_before(older_than)
     when = f"started before {local_time(before)}"
     with _one_line_errors():
-        store = cli_store(store_url)
+        store = cli_store(store_url, create=False)
         if not yes:
             count = _prunable(store, before)
             if dry_run:

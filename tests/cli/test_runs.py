@@ -398,6 +398,26 @@ def test_list_without_a_store_reads_dot_fiscus_in_the_working_directory(
     assert [run["run_id"] for run in json.loads(result.stdout)] == [run_id_of(ran)]
 
 
+@pytest.mark.parametrize(
+    "command", [["list"], ["show", "abcd"], ["prune", "--older-than", "1d", "--yes"]]
+)
+def test_reading_a_folder_without_runs_says_so_and_leaves_no_file(
+    cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, command: list[str]
+) -> None:
+    monkeypatch.delenv("FISCUS_STORE")
+    monkeypatch.chdir(tmp_path)
+
+    result = cli("runs", *command)
+
+    assert result.exit_code == 2
+    assert one_error_line(result) == (
+        "fiscus: error: No runs recorded here: .fiscus/runs.db does not exist in "
+        f"{tmp_path} (fiscus run records there); run this from the folder the "
+        "runs started in, or name their store with --store URL or FISCUS_STORE"
+    )
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_a_bad_store_url_is_one_error_line(cli: Cli) -> None:
     result = cli("runs", "list", "--store", "mysql://db/runs")
 
