@@ -42,7 +42,8 @@ async def step(x: int) -> int:
 @task
 def join(values: list[int]) -> int:
     if FAILING[0]:
-        raise ConnectionError("the join's API is down")
+        msg = "the join's API is down"
+        raise ConnectionError(msg)
     return len(values)
 
 
@@ -59,10 +60,30 @@ def chain(n: int) -> int:
     return join([value])
 
 
-def _timed(call: object) -> tuple[float, object]:
-    start = time.perf_counter()
-    result = call()  # type: ignore[operator]  # a thunk
-    return time.perf_counter() - start, result
+def _measure(fan: int, links: int) -> tuple[float, float, float, float]:
+    """Return one round's seconds: plain run, stored run, resume, plan."""
+    with (
+        tempfile.TemporaryDirectory() as folder,
+        SQLiteRunStore(Path(folder) / "runs.db") as store,
+    ):
+        FAILING[0] = True
+        start = time.perf_counter()
+        Runner().run(fan_out, n=fan)
+        plain = time.perf_counter() - start
+        start = time.perf_counter()
+        result = Runner(store=store).run(fan_out, n=fan)
+        stored = time.perf_counter() - start
+        FAILING[0] = False
+        start = time.perf_counter()
+        again = Runner(store=store).resume(fan_out, result.run_id)
+        resumed = time.perf_counter() - start
+        assert again.output == fan, again
+        FAILING[0] = True
+        failed = Runner(store=store).run(chain, n=links)
+        start = time.perf_counter()
+        plan_resume(store, chain, failed.run_id)
+        planned = time.perf_counter() - start
+    return plain, stored, resumed, planned
 
 
 def main() -> None:
@@ -70,42 +91,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="a short smoke run")
     quick = parser.parse_args().quick
-    repeats = 1 if quick else 3
     fan = 2_000 if quick else FAN_OUT
     links = 1_000 if quick else CHAIN
-    plain, stored, resumed, planned = [], [], [], []
-    for _ in range(repeats):
-        with tempfile.TemporaryDirectory() as folder:
-            with SQLiteRunStore(Path(folder) / "runs.db") as store:
-                FAILING[0] = True
-                plain.append(_timed(lambda: Runner().run(fan_out, n=fan))[0])
-                seconds, result = _timed(
-                    lambda: Runner(store=store).run(fan_out, n=fan)
-                )
-                stored.append(seconds)
-                FAILING[0] = False
-                run_id = result.run_id  # type: ignore[attr-defined]  # a RunResult
-                seconds, again = _timed(
-                    lambda: Runner(store=store).resume(fan_out, run_id)
-                )
-                assert again.output == fan, again  # type: ignore[attr-defined]
-                resumed.append(seconds)
-                FAILING[0] = True
-                failed = Runner(store=store).run(chain, n=links)
-                planned.append(
-                    _timed(lambda: plan_resume(store, chain, failed.run_id))[0]
-                )
-    print(
-        f"store  {fan} tasks: without store {statistics.median(plain):6.2f} s, "
-        f"with store {statistics.median(stored):6.2f} s (target < 5 s)"
+    rounds = [_measure(fan, links) for _ in range(1 if quick else 3)]
+    plain, stored, resumed, planned = (
+        statistics.median(column) for column in zip(*rounds, strict=True)
     )
     print(
-        f"resume {fan} tasks: {statistics.median(resumed):6.2f} s (target < 2 s)"
+        f"store  {fan} tasks: without store {plain:6.2f} s, "
+        f"with store {stored:6.2f} s (target < 5 s)"
     )
-    print(
-        f"plan   {links}-link chain: {statistics.median(planned):6.2f} s "
-        "(target < 1 s)"
-    )
+    print(f"resume {fan} tasks: {resumed:6.2f} s (target < 2 s)")
+    print(f"plan   {links}-link chain: {planned:6.2f} s (target < 1 s)")
 
 
 if __name__ == "__main__":

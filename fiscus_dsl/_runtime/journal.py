@@ -212,16 +212,16 @@ class Journal:
     ) -> RunStoreError | RunLocked | None:
         """Record the queued tasks, the run's end and the slots settled at the end.
 
-        Writes nothing after an earlier failure (the result already says
-        so): the store keeps the run as a killed run's, which a resume
-        finishes once the store is fixed.
+        Writes nothing after an earlier failure: the store keeps the run as
+        a killed run's, which a resume finishes once the store is fixed.
 
         Returns:
-            The store's failure if recording the end failed, else ``None``.
+            The store's failure, if any: before the end (possibly after the
+            result was made, during the ``after_workflow`` hooks) or at it.
         """
         if self.error is not None:
             await self.writer.finish(_nothing)
-            return None
+            return self.error
         await self.writer.finish(self._ender(result.status.value, result, slots))
         return self.error
 

@@ -44,15 +44,17 @@ except ModuleNotFoundError as exc:  # the postgres extra is not installed
     raise ModuleNotFoundError(_msg, name=exc.name) from exc
 
 from fiscus_dsl._runtime.postgres_schema import prepare
-from fiscus_dsl._runtime.sqlite_store import _task_batch, _task_record
 from fiscus_dsl._runtime.store import (
     INTERRUPTED,
     RUNNING,
     Lease,
     RunRecord,
     TaskRecord,
+    batch_json,
+    describe_batch,
     locked,
     owner_is_dead,
+    record_from_row,
 )
 from fiscus_dsl.errors import ConfigurationError, RunStoreError
 
@@ -268,13 +270,7 @@ class PostgresRunStore:
         if not tasks:
             return
         run_id = lease.run_id
-        named = ", ".join(repr(task.task_id) for task in tasks[:3])
-        if len(tasks) == 1:
-            doing, task_id = f"record task {named} of run {run_id!r}", tasks[0].task_id
-        else:
-            more = ", ..." if len(tasks) > 3 else ""
-            doing = f"record {len(tasks)} tasks ({named}{more}) of run {run_id!r}"
-            task_id = None
+        doing, task_id = describe_batch(run_id, tasks)
         with self._transaction(doing, run_id=run_id, task_id=task_id) as connection:
             cursor = connection.execute(_INSERT_BATCH, _batch_values(lease, tasks))
             if cursor.rowcount == 0:
@@ -337,7 +333,9 @@ class PostgresRunStore:
             ).fetchall()
         # psycopg reads a json column as the decoded value.
         tasks = {
-            task.task_id: task for (body,) in bodies for task in map(_task_record, body)
+            task.task_id: task
+            for (body,) in bodies
+            for task in map(record_from_row, body)
         }
         return _run_record(row, tasks)
 
@@ -430,7 +428,7 @@ def _batch_values(lease: Lease, tasks: Sequence[TaskRecord]) -> dict[str, object
         "run_id": lease.run_id,
         "owner": lease.owner,
         "count": len(tasks),
-        "body": _task_batch(tasks),
+        "body": batch_json(tasks),
     }
 
 

@@ -186,7 +186,7 @@ class Run:
     ) -> RunResult[Any]:
         """Record the run's end; a store that fails now fails the run."""
         error = await journal.finish(result, self.scheduler.slots)
-        if error is None:
+        if error is None or result.error is error:  # none, or already the run's
             return result
         return _failed_by(result, error, _store_message(self.plan.name, error))
 

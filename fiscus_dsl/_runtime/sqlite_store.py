@@ -26,11 +26,10 @@ import threading
 import time
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Final, final
+from typing import TYPE_CHECKING, Final, final
 
-from pydantic_core import from_json, to_json
+from pydantic_core import from_json
 
-from fiscus_dsl._runtime.results import TaskStatus
 from fiscus_dsl._runtime.store import (
     INTERRUPTED,
     RUNNING,
@@ -38,8 +37,12 @@ from fiscus_dsl._runtime.store import (
     Lease,
     RunRecord,
     TaskRecord,
+    batch_json,
+    describe_batch,
     locked,
     owner_is_dead,
+    read_time,
+    record_from_row,
 )
 from fiscus_dsl.errors import ResumeError, RunStoreError
 
@@ -297,16 +300,10 @@ class SQLiteRunStore:
         if not tasks:
             return
         run_id = lease.run_id
-        named = ", ".join(repr(task.task_id) for task in tasks[:3])
-        if len(tasks) == 1:
-            doing, task_id = f"record task {named} of run {run_id!r}", tasks[0].task_id
-        else:
-            more = ", ..." if len(tasks) > 3 else ""
-            doing = f"record {len(tasks)} tasks ({named}{more}) of run {run_id!r}"
-            task_id = None
+        doing, task_id = describe_batch(run_id, tasks)
         with self._lock, self._sqlite(doing, run_id=run_id, task_id=task_id):
             cursor = self._connection.execute(
-                _INSERT_BATCH, (run_id, len(tasks), _task_batch(tasks), lease.owner)
+                _INSERT_BATCH, (run_id, len(tasks), batch_json(tasks), lease.owner)
             )
             if cursor.rowcount == 0:
                 raise self._locked(self._connection, run_id, time.time())
@@ -327,7 +324,7 @@ class SQLiteRunStore:
             if tasks:
                 connection.execute(
                     _INSERT_BATCH,
-                    (run_id, len(tasks), _task_batch(tasks), lease.owner),
+                    (run_id, len(tasks), batch_json(tasks), lease.owner),
                 )
             cursor = connection.execute(
                 "UPDATE runs SET status = ?, ended_at = ?, error_message = ?, "
@@ -366,7 +363,7 @@ class SQLiteRunStore:
         tasks = {
             task.task_id: task
             for (body,) in bodies
-            for task in map(_task_record, from_json(body))
+            for task in map(record_from_row, from_json(body))
         }
         return _run_record(row, tasks)
 
@@ -466,65 +463,6 @@ def _utc(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat()
 
 
-def _time(value: object) -> datetime | None:
-    """Read a time: seconds since the epoch, or ISO text (schema version 1)."""
-    if value is None:
-        return None
-    if isinstance(value, float | int):
-        return datetime.fromtimestamp(value, UTC)
-    return datetime.fromisoformat(str(value))
-
-
-def _seconds(moment: datetime | None) -> float | None:
-    return None if moment is None else moment.timestamp()
-
-
-def _task_batch(tasks: Sequence[TaskRecord]) -> str:
-    """Return tasks as one JSON array of arrays, in ``TaskRecord``'s order."""
-    return to_json(
-        [
-            (
-                task.task_id,
-                task.name,
-                task.status.value,
-                task.value_json,
-                task.error_type,
-                task.error_message,
-                task.attempts,
-                _seconds(task.started_at),
-                _seconds(task.ended_at),
-                task.inputs_digest,
-                task.code_version,
-            )
-            for task in tasks
-        ]
-    ).decode()
-
-
-_STATUSES: Final = {status.value: status for status in TaskStatus}
-
-
-def _task_record(row: list[Any]) -> TaskRecord:
-    """Return a record read back; its hot path is a resume of many tasks."""
-    (task_id, name, status, value, error_type, message, attempts, started, ended,
-     digest, code) = row  # fmt: skip
-    return TaskRecord(
-        task_id,
-        name,
-        _STATUSES[status],
-        value,
-        error_type,
-        message,
-        attempts,
-        datetime.fromtimestamp(started, UTC)
-        if type(started) is float
-        else _time(started),
-        datetime.fromtimestamp(ended, UTC) if type(ended) is float else _time(ended),
-        digest,
-        code,
-    )
-
-
 def _run_record(row: tuple[object, ...], tasks: dict[str, TaskRecord]) -> RunRecord:
     (run_id, workflow, status, inputs, started, ended, message, source, owner,
      expires, count) = row  # fmt: skip
@@ -536,7 +474,7 @@ def _run_record(row: tuple[object, ...], tasks: dict[str, TaskRecord]) -> RunRec
         status=str(status),
         inputs_json=inputs,  # type: ignore[arg-type]  # a TEXT column: str or NULL
         started_at=datetime.fromisoformat(str(started)),
-        ended_at=_time(ended),
+        ended_at=read_time(ended),
         error_message=message,  # type: ignore[arg-type]  # as above
         source=source,  # type: ignore[arg-type]  # as above
         owner=owner,  # type: ignore[arg-type]  # as above

@@ -25,7 +25,8 @@ import os
 import secrets
 import socket
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Final, NamedTuple, Protocol, final
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Final, NamedTuple, Protocol, final
 
 from pydantic_core import PydanticSerializationError, to_json
 
@@ -34,7 +35,6 @@ from fiscus_dsl.errors import RunLocked
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
-    from datetime import datetime
 
 SCHEMA_VERSION: Final = 2
 """The schema version of the tables the stores write (SQLite's ``user_version``)."""
@@ -329,3 +329,79 @@ class RunStore(Protocol):
             How many runs were deleted.
         """
         ...
+
+
+# ---------------------------------------------------------------- batches
+
+
+def read_time(value: object) -> datetime | None:
+    """Read a time: seconds since the epoch, or ISO text (schema version 1)."""
+    if value is None:
+        return None
+    if isinstance(value, float | int):
+        return datetime.fromtimestamp(value, UTC)
+    return datetime.fromisoformat(str(value))
+
+
+def describe_batch(run_id: str, tasks: Sequence[TaskRecord]) -> tuple[str, str | None]:
+    """Say what writing a batch does, for an error; and its one task's id, if one."""
+    named = ", ".join(repr(task.task_id) for task in tasks[:3])
+    if len(tasks) == 1:
+        return f"record task {named} of run {run_id!r}", tasks[0].task_id
+    more = ", ..." if len(tasks) > 3 else ""
+    return f"record {len(tasks)} tasks ({named}{more}) of run {run_id!r}", None
+
+
+def _seconds(moment: datetime | None) -> float | None:
+    return None if moment is None else moment.timestamp()
+
+
+def batch_json(tasks: Sequence[TaskRecord]) -> str:
+    """Return tasks as one JSON array of arrays, in ``TaskRecord``'s order.
+
+    Both stores keep a batch so; times are seconds since the epoch.
+    """
+    return to_json(
+        [
+            (
+                task.task_id,
+                task.name,
+                task.status.value,
+                task.value_json,
+                task.error_type,
+                task.error_message,
+                task.attempts,
+                _seconds(task.started_at),
+                _seconds(task.ended_at),
+                task.inputs_digest,
+                task.code_version,
+            )
+            for task in tasks
+        ]
+    ).decode()
+
+
+_STATUSES: Final = {status.value: status for status in TaskStatus}
+
+
+def record_from_row(row: list[Any]) -> TaskRecord:
+    """Return a record read back; its hot path is a resume of many tasks."""
+    (task_id, name, status, value, error_type, message, attempts, started, ended,
+     digest, code) = row  # fmt: skip
+    return TaskRecord(
+        task_id,
+        name,
+        _STATUSES[status],
+        value,
+        error_type,
+        message,
+        attempts,
+        datetime.fromtimestamp(started, UTC)
+        if type(started) is float
+        else read_time(started),
+        datetime.fromtimestamp(ended, UTC)
+        if type(ended) is float
+        else read_time(ended),
+        digest,
+        code,
+    )

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sqlite3
+import time
 from typing import TYPE_CHECKING
 
 import pytest
@@ -215,6 +216,7 @@ async def test_a_store_failing_at_the_runs_end_fails_the_run(
     store: SQLiteRunStore, span_capture: SpanCapture
 ) -> None:
     def lock(context: RunContext, result: RunResult[object]) -> None:
+        time.sleep(0.2)  # the writer commits the last task first: only the end fails
         _read_only(store, on=True)
 
     runner = Runner(
@@ -235,6 +237,26 @@ async def test_a_store_failing_at_the_runs_end_fails_the_run(
     assert {task.status for task in result.tasks.values()} == {TaskStatus.SUCCEEDED}
     (span,) = [s for s in span_capture.spans if s.name == "workflow plain"]
     assert (span.attributes or {})["fiscus.run.status"] == "failed"
+
+
+async def test_a_store_failing_while_tasks_are_queued_at_the_end_fails_the_run(
+    store: SQLiteRunStore,
+) -> None:
+    """The hook locks the store while the last records may still be queued."""
+
+    def lock(context: RunContext, result: RunResult[object]) -> None:
+        _read_only(store, on=True)
+
+    runner = Runner(store=store, hooks=Hooks(after_workflow=lock))
+
+    result = await _run(runner, plain, x=1)
+
+    assert result.status is RunStatus.FAILED
+    assert isinstance(result.error, RunStoreError)
+    assert str(result.error_message).startswith(
+        f"Workflow 'plain' stopped: Run store {store!r} could not record "
+    )
+    assert {task.status for task in result.tasks.values()} == {TaskStatus.SUCCEEDED}
 
 
 # ---------------------------------------------------------------- at the start
