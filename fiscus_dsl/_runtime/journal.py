@@ -66,10 +66,11 @@ _UNSERVABLE: Final = object()
 @final
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Resumption:
-    """What a resume carries into the run: its id and the tasks to serve."""
+    """What a resume carries into the run: its id, the tasks to serve, all recorded."""
 
     run_id: str
     served: Mapping[str, TaskRecord]
+    recorded: frozenset[str] = frozenset()
 
 
 @final
@@ -85,6 +86,7 @@ class Journal:
         "_adapters",
         "_versions",
         "changed",
+        "recorded",
         "resuming",
         "run_id",
         "served",
@@ -100,11 +102,14 @@ class Journal:
         served: Mapping[str, TaskRecord],
         *,
         resuming: bool = False,
+        recorded: frozenset[str] = frozenset(),
     ) -> None:
         self.store = store
         self.run_id = run_id
         self.served = served
         self.resuming = resuming
+        #: The ids a resumed run recorded before: its task count counts them.
+        self.recorded = recorded
         self.written: set[str] = set()
         #: The recorded tasks that ran again, and why (inputs or code changed).
         self.changed: dict[str, str] = {}
@@ -238,6 +243,7 @@ class Journal:
             if slot.id not in self.written and slot.status is not None
         ]
         writer = self.writer
+        count = len(self.recorded.union(self.written, (task.task_id for task in last)))
 
         def finish(queued: Sequence[TaskRecord]) -> None:
             writer.store.finish_run(
@@ -246,6 +252,7 @@ class Journal:
                 ended_at=datetime.now(UTC) if result is None else result.ended_at,
                 error_message=None if result is None else result.error_message,
                 tasks=[*queued, *last],
+                task_count=count,
             )
 
         return finish
@@ -359,7 +366,11 @@ def plan_resume(
             raise ResumeError(msg, run_id=run_id, workflow=name, task_id=task_id)
         if task.resumable:
             served[task_id] = task
-    return plan, inputs, Resumption(run_id=run_id, served=served)
+    return (
+        plan,
+        inputs,
+        Resumption(run_id=run_id, served=served, recorded=frozenset(run.tasks)),
+    )
 
 
 def _load(store: RunStore | None, name: str, run_id: str) -> RunRecord:

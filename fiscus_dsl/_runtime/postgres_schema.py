@@ -64,7 +64,10 @@ FROM (
 ) AS records WHERE newest = 1;
 """
 # Each step: the version it starts from -> (the version it makes, its SQL).
-_STEPS: Final = {0: (2, _VERSION_2)}
+_VERSION_3: Final = """
+ALTER TABLE runs ADD COLUMN task_count integer;
+"""
+_STEPS: Final = {0: (2, _VERSION_2), 2: (3, _VERSION_3)}
 assert max(to for to, _ in _STEPS.values()) == SCHEMA_VERSION
 
 

@@ -71,14 +71,16 @@ _START: Final = (
     "owner, lease_expires_at) VALUES (%(run_id)s, %(workflow)s, "
     f"'{RUNNING}', %(inputs)s, %(started_at)s, %(source)s, %(owner)s, "
     f"{_LEASE_END}) ON CONFLICT (run_id) DO UPDATE SET status = excluded.status, "
-    "ended_at = NULL, error_message = NULL, owner = excluded.owner, "
+    "ended_at = NULL, task_count = NULL, error_message = NULL, "
+    "owner = excluded.owner, "
     "lease_expires_at = excluded.lease_expires_at, "
     "source = coalesce(excluded.source, runs.source) "
     f"WHERE runs.status <> '{RUNNING}' OR runs.lease_expires_at IS NULL "
     "OR runs.lease_expires_at < now() OR runs.owner = excluded.owner"
 )
 _TAKE_FROM_DEAD: Final = (
-    f"UPDATE runs SET status = '{RUNNING}', ended_at = NULL, error_message = "
+    f"UPDATE runs SET status = '{RUNNING}', ended_at = NULL, task_count = NULL, "
+    "error_message = "
     f"NULL, owner = %(owner)s, lease_expires_at = {_LEASE_END}, source = "
     "coalesce(%(source)s, source) WHERE run_id = %(run_id)s AND owner = %(holder)s"
 )
@@ -100,9 +102,9 @@ _RUN_SELECT: Final = (
     f"SELECT run_id, workflow, CASE WHEN status = '{RUNNING}' AND "
     "(lease_expires_at IS NULL OR lease_expires_at < now()) THEN "
     f"'{INTERRUPTED}' ELSE status END AS shown, inputs, started_at, ended_at, "
-    "error_message, source, owner, lease_expires_at, (SELECT "
-    "coalesce(sum(task_count), 0) FROM task_batches WHERE "
-    "task_batches.run_id = runs.run_id) AS task_count FROM runs"
+    "error_message, source, owner, lease_expires_at, coalesce(task_count, "
+    "(SELECT coalesce(sum(task_count), 0) FROM task_batches WHERE "
+    "task_batches.run_id = runs.run_id)) AS task_count FROM runs"
 )
 
 
@@ -284,6 +286,7 @@ class PostgresRunStore:
         ended_at: datetime,
         error_message: str | None,
         tasks: Sequence[TaskRecord],
+        task_count: int | None = None,
     ) -> None:
         """Record the end and the last tasks in one transaction; release the lease."""
         run_id = lease.run_id
@@ -292,12 +295,14 @@ class PostgresRunStore:
             # The UPDATE first: it checks the lease and locks the row.
             cursor = connection.execute(
                 "UPDATE runs SET status = %(status)s, ended_at = %(ended_at)s, "
-                "error_message = %(message)s, lease_expires_at = NULL WHERE "
+                "error_message = %(message)s, task_count = %(count)s, "
+                "lease_expires_at = NULL WHERE "
                 f"run_id = %(run_id)s AND owner = %(owner)s AND status = '{RUNNING}'",
                 {
                     "status": status,
                     "ended_at": ended_at,
                     "message": error_message,
+                    "count": task_count,
                     "run_id": run_id,
                     "owner": lease.owner,
                 },

@@ -113,6 +113,7 @@ class Run:
         settings: RunSettings,
         served: Mapping[str, TaskRecord],
         resuming: bool = False,
+        recorded: frozenset[str] = frozenset(),
     ) -> None:
         self.plan = plan
         self.run_id = run_id
@@ -123,7 +124,11 @@ class Run:
         self.journal = None
         if settings.store is not None and not plan.standalone:
             self.journal = Journal(
-                settings.store, run_id, dict(served), resuming=resuming
+                settings.store,
+                run_id,
+                dict(served),
+                resuming=resuming,
+                recorded=recorded,
             )
         self.scheduler = Scheduler(
             plan,

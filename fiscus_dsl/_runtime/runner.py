@@ -378,6 +378,7 @@ class Runner:
             ),
             served={} if resume is None else resume.served,
             resuming=resume is not None,
+            recorded=frozenset() if resume is None else resume.recorded,
         )
         return await run.execute()
 

@@ -109,6 +109,10 @@ _MIGRATIONS: Final = (
             FROM task_batches AS batch, json_each(batch.body) AS item
         ) WHERE newest = 1;
     """,
+    # 2 -> 3: a finished run's task count, each task once.
+    """
+    ALTER TABLE runs ADD COLUMN task_count INTEGER;
+    """,
 )
 assert len(_MIGRATIONS) == SCHEMA_VERSION
 
@@ -124,9 +128,9 @@ _SHOWN_STATUS: Final = (
 )
 _RUN_SELECT: Final = (
     f"SELECT run_id, workflow, {_SHOWN_STATUS} AS shown, inputs, started_at, "
-    "ended_at, error_message, source, owner, lease_expires_at, (SELECT "
-    "coalesce(sum(task_count), 0) FROM task_batches WHERE "
-    "task_batches.run_id = runs.run_id) FROM runs"
+    "ended_at, error_message, source, owner, lease_expires_at, "
+    "coalesce(task_count, (SELECT coalesce(sum(task_count), 0) FROM "
+    "task_batches WHERE task_batches.run_id = runs.run_id)) FROM runs"
 )
 _LIVE: Final = (
     f"status = '{RUNNING}' AND lease_expires_at IS NOT NULL AND "
@@ -243,7 +247,8 @@ class SQLiteRunStore:
                 "INSERT INTO runs (run_id, workflow, status, inputs, started_at, "
                 "source, owner, lease_expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
                 "ON CONFLICT (run_id) DO UPDATE SET status = excluded.status, "
-                "ended_at = NULL, error_message = NULL, owner = excluded.owner, "
+                "ended_at = NULL, error_message = NULL, task_count = NULL, "
+                "owner = excluded.owner, "
                 "lease_expires_at = excluded.lease_expires_at, "
                 "source = coalesce(excluded.source, runs.source) "
                 f"WHERE runs.status <> '{RUNNING}' OR runs.lease_expires_at IS NULL "
@@ -276,6 +281,7 @@ class SQLiteRunStore:
             return False
         cursor = connection.execute(
             "UPDATE runs SET status = ?, ended_at = NULL, error_message = NULL, "
+            "task_count = NULL, "
             "owner = ?, lease_expires_at = ?, source = coalesce(?, source) "
             "WHERE run_id = ? AND owner = ?",
             (RUNNING, lease.owner, now + lease.seconds, run.source, run.run_id, holder),
@@ -316,6 +322,7 @@ class SQLiteRunStore:
         ended_at: datetime,
         error_message: str | None,
         tasks: Sequence[TaskRecord],
+        task_count: int | None = None,
     ) -> None:
         """Record the end and the last tasks in one transaction; release the lease."""
         run_id = lease.run_id
@@ -328,9 +335,16 @@ class SQLiteRunStore:
                 )
             cursor = connection.execute(
                 "UPDATE runs SET status = ?, ended_at = ?, error_message = ?, "
-                f"lease_expires_at = NULL WHERE run_id = ? AND owner = ? AND "
-                f"status = '{RUNNING}'",
-                (status, _utc(ended_at), error_message, run_id, lease.owner),
+                "task_count = ?, lease_expires_at = NULL WHERE run_id = ? AND "
+                f"owner = ? AND status = '{RUNNING}'",
+                (
+                    status,
+                    _utc(ended_at),
+                    error_message,
+                    task_count,
+                    run_id,
+                    lease.owner,
+                ),
             )
             if cursor.rowcount == 0:
                 raise self._locked(connection, run_id, time.time())

@@ -36,7 +36,7 @@ from fiscus_dsl.errors import RunLocked
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
-SCHEMA_VERSION: Final = 2
+SCHEMA_VERSION: Final = 3
 """The schema version of the tables the stores write (SQLite's ``user_version``)."""
 
 RUNNING: Final = "running"
@@ -231,7 +231,8 @@ class RunRecord:
             ``path/file.py:name``), so that ``fiscus runs resume`` finds it.
         owner: The owner of its lease, while it runs.
         lease_expires_at: When that lease lapses unless renewed.
-        task_count: How many tasks it recorded.
+        task_count: How many tasks it recorded, each once (while it runs,
+            how many records it wrote).
         tasks: Its settled tasks by id (empty in ``list_runs``).
     """
 
@@ -300,8 +301,13 @@ class RunStore(Protocol):
         ended_at: datetime,
         error_message: str | None,
         tasks: Sequence[TaskRecord],
+        task_count: int | None = None,
     ) -> None:
         """Record how a run ended with its last tasks, and release its lease.
+
+        ``task_count`` is how many tasks the run has recorded in all, each
+        once (a task recorded again by a resume counts once); ``None``
+        leaves the store to count its records.
 
         Raises:
             RunLocked: Another owner took the run; nothing was recorded.

@@ -13,6 +13,7 @@ import re
 import sqlite3
 import subprocess
 import sys
+import threading
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -838,3 +839,71 @@ def test_a_resumed_post_sends_the_same_idempotency_key(recording: Runner) -> Non
     keys = [call.request.headers["Idempotency-Key"] for call in route.calls]
     expected = f'"{uuid.uuid5(IDEMPOTENCY_NAMESPACE, f"{first.run_id}/post_contact")}"'
     assert keys == [expected, expected]
+
+
+# ---------------------------------------------------------------- migrations
+
+_VERSION_1 = """
+CREATE TABLE runs (run_id TEXT PRIMARY KEY, workflow TEXT NOT NULL,
+    status TEXT NOT NULL, inputs TEXT, started_at TEXT NOT NULL, ended_at TEXT,
+    error_message TEXT);
+CREATE TABLE tasks (run_id TEXT NOT NULL REFERENCES runs (run_id),
+    task_id TEXT NOT NULL, name TEXT NOT NULL, status TEXT NOT NULL, value TEXT,
+    error_type TEXT, error_message TEXT, attempts INTEGER NOT NULL,
+    started_at TEXT, ended_at TEXT, PRIMARY KEY (run_id, task_id));
+INSERT INTO runs VALUES ('old', 'onboard', 'running', '{"name": "Ada"}',
+    '2025-01-01T00:00:00+00:00', NULL, NULL);
+INSERT INTO tasks VALUES ('old', 'create', 'create', 'succeeded',
+    '{"id": 7, "name": "Ada", "created": "2024-05-01T00:00:00Z"}', NULL, NULL, 1, '2025-01-01T00:00:01+00:00', '2025-01-01T00:00:02+00:00');
+PRAGMA user_version = 1;
+"""
+
+
+def test_a_file_of_schema_version_1_is_migrated_and_its_runs_resume(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "old.sqlite3"
+    with sqlite3.connect(path) as connection:
+        connection.executescript(_VERSION_1)
+    connection.close()
+
+    with SQLiteRunStore(path) as store:
+        (old,) = store.list_runs()
+        record = store.load_run("old")
+        resumed = Runner(store=store).resume(onboard, "old")
+
+    assert _rows(str(path), "PRAGMA user_version") == [(SCHEMA_VERSION,)]
+    # A running run of version 1 has no lease: its owner is long gone.
+    assert (old.status, old.task_count) == ("interrupted", 1)
+    assert record is not None
+    task_record = record.tasks["create"]
+    assert (task_record.value["id"], task_record.attempts) == (7, 1)
+    assert task_record.started_at == datetime(2025, 1, 1, 0, 0, 1, tzinfo=UTC)
+    assert (task_record.inputs_digest, task_record.code_version) == (None, None)
+    assert resumed.success
+    assert resumed["create"].reason == RESUMED  # served on its id, as before
+    assert "create" not in called
+
+
+def test_processes_opening_a_new_file_at_once_migrate_it_once(tmp_path: Path) -> None:
+    path = tmp_path / "new.sqlite3"
+    opened: list[SQLiteRunStore] = []
+    errors: list[BaseException] = []
+
+    def open_it() -> None:
+        try:
+            opened.append(SQLiteRunStore(path))
+        except BaseException as exc:  # noqa: BLE001  (reported by the test)
+            errors.append(exc)
+
+    threads = [threading.Thread(target=open_it) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for store in opened:
+        store.close()
+
+    assert errors == []
+    assert len(opened) == 6
+    assert _rows(str(path), "PRAGMA user_version") == [(SCHEMA_VERSION,)]

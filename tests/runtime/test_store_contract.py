@@ -484,3 +484,6 @@ def test_a_runner_records_a_run_and_resumes_it_serving_what_succeeded(
         "nested": {"tags": ["ü", None]},
     }
     assert run.tasks["greet"].value == "Hello, Zoë"
+    # Two tasks, greet recorded twice (failed, then succeeded): counted once.
+    (listed,) = store.list_runs()
+    assert (listed.task_count, len(run.tasks), run.task_count) == (2, 2, 2)
