@@ -854,7 +854,8 @@ CREATE TABLE tasks (run_id TEXT NOT NULL REFERENCES runs (run_id),
 INSERT INTO runs VALUES ('old', 'onboard', 'running', '{"name": "Ada"}',
     '2025-01-01T00:00:00+00:00', NULL, NULL);
 INSERT INTO tasks VALUES ('old', 'create', 'create', 'succeeded',
-    '{"id": 7, "name": "Ada", "created": "2024-05-01T00:00:00Z"}', NULL, NULL, 1, '2025-01-01T00:00:01+00:00', '2025-01-01T00:00:02+00:00');
+    '{"id": 7, "name": "Ada", "created": "2024-05-01T00:00:00Z"}', NULL, NULL, 1,
+    '2025-01-01T00:00:01+00:00', '2025-01-01T00:00:02+00:00');
 PRAGMA user_version = 1;
 """
 
@@ -877,7 +878,10 @@ def test_a_file_of_schema_version_1_is_migrated_and_its_runs_resume(
     assert (old.status, old.task_count) == ("interrupted", 1)
     assert record is not None
     task_record = record.tasks["create"]
-    assert (task_record.value["id"], task_record.attempts) == (7, 1)
+    assert (task_record.value, task_record.attempts) == (
+        {"id": 7, "name": "Ada", "created": "2024-05-01T00:00:00Z"},
+        1,
+    )
     assert task_record.started_at == datetime(2025, 1, 1, 0, 0, 1, tzinfo=UTC)
     assert (task_record.inputs_digest, task_record.code_version) == (None, None)
     assert resumed.success
@@ -893,7 +897,7 @@ def test_processes_opening_a_new_file_at_once_migrate_it_once(tmp_path: Path) ->
     def open_it() -> None:
         try:
             opened.append(SQLiteRunStore(path))
-        except BaseException as exc:  # noqa: BLE001  (reported by the test)
+        except BaseException as exc:  # reported by the test
             errors.append(exc)
 
     threads = [threading.Thread(target=open_it) for _ in range(6)]
