@@ -352,8 +352,9 @@ def plan_resume(
     inputs = wf.bind_inputs((), stored)
     plan = wf.trace_plan(inputs, ())
     served: dict[str, TaskRecord] = {}
+    steps = {node.id for node in plan.nodes}  # most ids name a top-level step
     for task_id, task in run.tasks.items():
-        if not has_task(plan, task_id):
+        if task_id not in steps and not has_task(plan, task_id):
             if force:
                 continue
             msg = (

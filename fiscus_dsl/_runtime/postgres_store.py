@@ -54,7 +54,7 @@ from fiscus_dsl._runtime.store import (
     describe_batch,
     locked,
     owner_is_dead,
-    record_from_row,
+    records_by_id,
 )
 from fiscus_dsl.errors import ConfigurationError, RunStoreError
 
@@ -337,11 +337,7 @@ class PostgresRunStore:
                 (run_id,),
             ).fetchall()
         # psycopg reads a json column as the decoded value.
-        tasks = {
-            task.task_id: task
-            for (body,) in bodies
-            for task in map(record_from_row, body)
-        }
+        tasks = records_by_id(body for (body,) in bodies)
         return _run_record(row, tasks)
 
     def list_runs(

@@ -42,7 +42,7 @@ from fiscus_dsl._runtime.store import (
     locked,
     owner_is_dead,
     read_time,
-    record_from_row,
+    records_by_id,
 )
 from fiscus_dsl.errors import ResumeError, RunStoreError
 
@@ -374,11 +374,7 @@ class SQLiteRunStore:
                 "SELECT body FROM task_batches WHERE run_id = ? ORDER BY rowid",
                 (run_id,),
             ).fetchall()
-        tasks = {
-            task.task_id: task
-            for (body,) in bodies
-            for task in map(record_from_row, from_json(body))
-        }
+        tasks = records_by_id(from_json(body) for (body,) in bodies)
         return _run_record(row, tasks)
 
     def list_runs(

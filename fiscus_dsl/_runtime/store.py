@@ -20,10 +20,12 @@ another owner's lease is live). Knows no HTTP and no database.
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import secrets
 import socket
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final, NamedTuple, Protocol, final
@@ -34,7 +36,7 @@ from fiscus_dsl._runtime.results import TaskStatus
 from fiscus_dsl.errors import RunLocked
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Iterable, Iterator, Mapping, Sequence
 
 SCHEMA_VERSION: Final = 3
 """The schema version of the tables the stores write (SQLite's ``user_version``)."""
@@ -388,26 +390,62 @@ def batch_json(tasks: Sequence[TaskRecord]) -> str:
 
 
 _STATUSES: Final = {status.value: status for status in TaskStatus}
+_new_tuple: Final = tuple.__new__
+_from_seconds: Final = datetime.fromtimestamp
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Pause automatic cyclic garbage collection in the block, then restore it.
+
+    Reading a run back builds a record and a list per task, every one of
+    which survives: a collection finds no garbage among them, yet each full
+    one scans the whole heap (a resume of 100,000 tasks spent 0.25 s of its
+    0.5 s load in two). No user code runs in the block. Collection is
+    resumed after it, unless the application had turned it off itself.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def records_by_id(batches: Iterable[Iterable[list[Any]]]) -> dict[str, TaskRecord]:
+    """Return a run's records from its batches in order, the latest of each task."""
+    with _collector_paused():
+        return {
+            task.task_id: task
+            for batch in batches
+            for task in map(record_from_row, batch)
+        }
 
 
 def record_from_row(row: list[Any]) -> TaskRecord:
-    """Return a record read back; its hot path is a resume of many tasks."""
+    """Return a record read back; its hot path is a resume of many tasks.
+
+    The tuple is made directly (``TaskRecord``'s generated ``__new__`` is a
+    Python call with eleven arguments): the row is in its field order.
+    """
     (task_id, name, status, value, error_type, message, attempts, started, ended,
      digest, code) = row  # fmt: skip
-    return TaskRecord(
-        task_id,
-        name,
-        _STATUSES[status],
-        value,
-        error_type,
-        message,
-        attempts,
-        datetime.fromtimestamp(started, UTC)
-        if type(started) is float
-        else read_time(started),
-        datetime.fromtimestamp(ended, UTC)
-        if type(ended) is float
-        else read_time(ended),
-        digest,
-        code,
+    return _new_tuple(
+        TaskRecord,
+        (
+            task_id,
+            name,
+            _STATUSES[status],
+            value,
+            error_type,
+            message,
+            attempts,
+            _from_seconds(started, UTC)
+            if type(started) is float
+            else read_time(started),
+            _from_seconds(ended, UTC) if type(ended) is float else read_time(ended),
+            digest,
+            code,
+        ),
     )
