@@ -102,8 +102,8 @@ StoreUrl = Annotated[
         "--store",
         metavar="URL",
         help=(
-            "Record the run in this store (sqlite:///PATH); by default "
-            f"FISCUS_STORE, else {CLI_STORE}."
+            "Record the run in this store (sqlite:///PATH or "
+            f"postgresql://...); by default FISCUS_STORE, else {CLI_STORE}."
         ),
     ),
 ]

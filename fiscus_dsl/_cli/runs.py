@@ -78,8 +78,8 @@ StoreUrl = Annotated[
         "--store",
         metavar="URL",
         help=(
-            "The store to read (sqlite:///PATH); by default FISCUS_STORE, "
-            f"else {CLI_STORE}, as for fiscus run."
+            "The store to read (sqlite:///PATH or postgresql://...); by "
+            f"default FISCUS_STORE, else {CLI_STORE}, as for fiscus run."
         ),
     ),
 ]
