@@ -48,6 +48,7 @@ from fiscus_dsl._runtime.store import (
     INTERRUPTED,
     RUNNING,
     Lease,
+    RunQuery,
     RunRecord,
     TaskRecord,
     batch_json,
@@ -354,28 +355,13 @@ class PostgresRunStore:
             status: Only the runs of this status (``interrupted`` included).
             limit: At most this many.
         """
-        query = f"SELECT * FROM ({_RUN_SELECT}) AS shown_runs WHERE true"
-        parameters: dict[str, object] = {}
-        if workflow is not None:
-            query += " AND workflow = %(workflow)s"
-            parameters["workflow"] = workflow
-        # Whether a running run's owner died is known here, not in SQL.
-        live = status in {RUNNING, INTERRUPTED}
-        if live:
-            query += f" AND shown IN ('{RUNNING}', '{INTERRUPTED}')"
-        elif status is not None:
-            query += " AND shown = %(status)s"
-            parameters["status"] = status
-        query += " ORDER BY started_at DESC, run_id DESC"
-        if limit is not None and not live:
-            query += " LIMIT %(limit)s"
-            parameters["limit"] = limit
+        wanted = RunQuery.of(
+            lambda name: f"%({name})s", workflow=workflow, status=status, limit=limit
+        )
+        query = f"SELECT * FROM ({_RUN_SELECT}) AS shown_runs WHERE true{wanted.tail}"
         with self._transaction("list its runs") as connection:
-            rows = connection.execute(query, parameters).fetchall()
-        runs = [_run_record(row, {}) for row in rows]
-        if live:
-            runs = [run for run in runs if run.status == status][:limit]
-        return runs
+            rows = connection.execute(query, wanted.parameters).fetchall()
+        return wanted.finish([_run_record(row, {}) for row in rows])
 
     def delete_runs(self, *, started_before: datetime) -> int:
         """Delete the runs started before a time, but not one that is running.

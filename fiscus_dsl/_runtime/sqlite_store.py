@@ -35,6 +35,7 @@ from fiscus_dsl._runtime.store import (
     RUNNING,
     SCHEMA_VERSION,
     Lease,
+    RunQuery,
     RunRecord,
     TaskRecord,
     batch_json,
@@ -391,28 +392,15 @@ class SQLiteRunStore:
             status: Only the runs of this status (``interrupted`` included).
             limit: At most this many.
         """
-        query = f"SELECT * FROM ({_RUN_SELECT}) WHERE 1"
-        parameters: dict[str, object] = {"now": time.time()}
-        if workflow is not None:
-            query += " AND workflow = :workflow"
-            parameters["workflow"] = workflow
-        # Whether a running run's owner died is known here, not in SQL.
-        live = status in {RUNNING, INTERRUPTED}
-        if live:
-            query += f" AND shown IN ('{RUNNING}', '{INTERRUPTED}')"
-        elif status is not None:
-            query += " AND shown = :status"
-            parameters["status"] = status
-        query += " ORDER BY started_at DESC, run_id DESC"
-        if limit is not None and not live:
-            query += " LIMIT :limit"
-            parameters["limit"] = limit
+        wanted = RunQuery.of(
+            lambda name: f":{name}", workflow=workflow, status=status, limit=limit
+        )
+        query = f"SELECT * FROM ({_RUN_SELECT}) WHERE 1{wanted.tail}"
         with self._lock, self._sqlite("list its runs"):
-            rows = self._connection.execute(query, parameters).fetchall()
-        runs = [_run_record(row, {}) for row in rows]
-        if live:
-            runs = [run for run in runs if run.status == status][:limit]
-        return runs
+            rows = self._connection.execute(
+                query, {"now": time.time(), **wanted.parameters}
+            ).fetchall()
+        return wanted.finish([_run_record(row, {}) for row in rows])
 
     def delete_runs(self, *, started_before: datetime) -> int:
         """Delete the runs started before a time, but not one that is running.

@@ -36,7 +36,7 @@ from fiscus_dsl._runtime.results import TaskStatus
 from fiscus_dsl.errors import RunLocked
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator, Mapping, Sequence
+    from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 
 SCHEMA_VERSION: Final = 3
 """The schema version of the tables the stores write (SQLite's ``user_version``)."""
@@ -338,6 +338,64 @@ class RunStore(Protocol):
             How many runs were deleted.
         """
         ...
+
+
+# ---------------------------------------------------------------- listing
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class RunQuery:
+    """The filters of ``list_runs`` as SQL, shared by the stores.
+
+    Whether a running run's owner died is known in Python, not in SQL
+    (``owner_is_dead``): a ``running`` or ``interrupted`` filter selects
+    both in SQL and is finished by ``finish`` after the rows are read.
+
+    Attributes:
+        tail: The query's ``AND ...`` conditions, order and limit.
+        parameters: Their values.
+        status: The status ``finish`` keeps, if it filters.
+        limit: The limit ``finish`` applies, if it filters.
+    """
+
+    tail: str
+    parameters: dict[str, object]
+    status: str | None
+    limit: int | None
+
+    @classmethod
+    def of(
+        cls,
+        mark: Callable[[str], str],
+        *,
+        workflow: str | None,
+        status: str | None,
+        limit: int | None,
+    ) -> RunQuery:
+        """Build the filters; ``mark(name)`` writes a named parameter."""
+        tail = ""
+        parameters: dict[str, object] = {}
+        if workflow is not None:
+            tail += f" AND workflow = {mark('workflow')}"
+            parameters["workflow"] = workflow
+        live = status in {RUNNING, INTERRUPTED}
+        if live:
+            tail += f" AND shown IN ('{RUNNING}', '{INTERRUPTED}')"
+        elif status is not None:
+            tail += f" AND shown = {mark('status')}"
+            parameters["status"] = status
+        tail += " ORDER BY started_at DESC, run_id DESC"
+        if limit is not None and not live:
+            tail += f" LIMIT {mark('limit')}"
+            parameters["limit"] = limit
+        return cls(tail, parameters, status if live else None, limit)
+
+    def finish(self, runs: list[RunRecord]) -> list[RunRecord]:
+        """Keep the runs of a ``running`` or ``interrupted`` filter, up to its limit."""
+        if self.status is None:
+            return runs
+        return [run for run in runs if run.status == self.status][: self.limit]
 
 
 # ---------------------------------------------------------------- batches
