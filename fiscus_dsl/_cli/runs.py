@@ -325,6 +325,8 @@ def _lease_left(run: RunRecord) -> str:
 def _task_row(task: TaskRecord) -> TaskRow:
     if task.error_type is not None:
         detail = one_line(f"{task.error_type}: {task.error_message or ''}")
+    elif task.reason is not None:  # skipped or not run, and why
+        detail = one_line(task.reason)
     elif task.status is TaskStatus.SUCCEEDED and task.attempts > 1:
         detail = f"succeeded on attempt {task.attempts}"
     else:

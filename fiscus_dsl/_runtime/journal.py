@@ -321,6 +321,7 @@ def task_record(
         ended_at=slot.ended_at,
         inputs_digest=digest,
         code_version=version,
+        reason=slot.reason,
     )
 
 

@@ -67,7 +67,27 @@ FROM (
 _VERSION_3: Final = """
 ALTER TABLE runs ADD COLUMN task_count integer;
 """
-_STEPS: Final = {0: (2, _VERSION_2), 2: (3, _VERSION_3)}
+# 3 -> 4: the reason a task was skipped or not run, in the view too.
+_VERSION_4: Final = """
+DROP VIEW tasks;
+CREATE VIEW tasks AS SELECT run_id, task_id, name, status, value, error_type,
+    error_message, attempts, started_at, ended_at, inputs_digest, code_version,
+    reason
+FROM (
+    SELECT batch.run_id, item ->> 0 AS task_id, item ->> 1 AS name,
+        item ->> 2 AS status, item ->> 3 AS value, item ->> 4 AS error_type,
+        item ->> 5 AS error_message, (item ->> 6)::integer AS attempts,
+        to_timestamp((item ->> 7)::float8) AS started_at,
+        to_timestamp((item ->> 8)::float8) AS ended_at,
+        item ->> 9 AS inputs_digest, item ->> 10 AS code_version,
+        item ->> 11 AS reason,
+        row_number() OVER (PARTITION BY batch.run_id, item ->> 0
+            ORDER BY batch.id DESC, position DESC) AS newest
+    FROM task_batches AS batch,
+        json_array_elements(batch.body) WITH ORDINALITY AS element (item, position)
+) AS records WHERE newest = 1;
+"""
+_STEPS: Final = {0: (2, _VERSION_2), 2: (3, _VERSION_3), 3: (4, _VERSION_4)}
 assert max(to for to, _ in _STEPS.values()) == SCHEMA_VERSION
 
 

@@ -114,6 +114,24 @@ _MIGRATIONS: Final = (
     """
     ALTER TABLE runs ADD COLUMN task_count INTEGER;
     """,
+    # 3 -> 4: the reason a task was skipped or not run, in the view too.
+    """
+    DROP VIEW tasks;
+    CREATE VIEW tasks AS SELECT run_id, task_id, name, status, value,
+        error_type, error_message, attempts, started_at, ended_at,
+        inputs_digest, code_version, reason FROM (
+            SELECT batch.run_id, item.value ->> 0 AS task_id,
+                item.value ->> 1 AS name, item.value ->> 2 AS status,
+                item.value ->> 3 AS value, item.value ->> 4 AS error_type,
+                item.value ->> 5 AS error_message, item.value ->> 6 AS attempts,
+                item.value ->> 7 AS started_at, item.value ->> 8 AS ended_at,
+                item.value ->> 9 AS inputs_digest,
+                item.value ->> 10 AS code_version, item.value ->> 11 AS reason,
+                row_number() OVER (PARTITION BY batch.run_id, item.value ->> 0
+                    ORDER BY batch.rowid DESC, item.key DESC) AS newest
+            FROM task_batches AS batch, json_each(batch.body) AS item
+        ) WHERE newest = 1;
+    """,
 )
 assert len(_MIGRATIONS) == SCHEMA_VERSION
 

@@ -38,7 +38,7 @@ from fiscus_dsl.errors import RunLocked
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 
-SCHEMA_VERSION: Final = 3
+SCHEMA_VERSION: Final = 4
 """The schema version of the tables the stores write (SQLite's ``user_version``)."""
 
 RUNNING: Final = "running"
@@ -182,6 +182,7 @@ class TaskRecord(NamedTuple):
             resume serves the task only to the same arguments.
         code_version: A digest of its code; a resume serves the task only
             while its code is the same.
+        reason: Why it was skipped or not run, as its ``TaskResult`` says.
     """
 
     task_id: str
@@ -195,6 +196,7 @@ class TaskRecord(NamedTuple):
     ended_at: datetime | None = None
     inputs_digest: str | None = None
     code_version: str | None = None
+    reason: str | None = None
 
     @property
     def resumable(self) -> bool:
@@ -442,6 +444,7 @@ def batch_json(tasks: Sequence[TaskRecord]) -> str:
                 _seconds(task.ended_at),
                 task.inputs_digest,
                 task.code_version,
+                task.reason,
             )
             for task in tasks
         ]
@@ -488,8 +491,9 @@ def record_from_row(row: list[Any]) -> TaskRecord:
     The tuple is made directly (``TaskRecord``'s generated ``__new__`` is a
     Python call with eleven arguments): the row is in its field order.
     """
+    # A row of schema version 2 or 3 has no reason: eleven items, not twelve.
     (task_id, name, status, value, error_type, message, attempts, started, ended,
-     digest, code) = row  # fmt: skip
+     digest, code, *reason) = row  # fmt: skip
     return _new_tuple(
         TaskRecord,
         (
@@ -506,5 +510,6 @@ def record_from_row(row: list[Any]) -> TaskRecord:
             _from_seconds(ended, UTC) if type(ended) is float else read_time(ended),
             digest,
             code,
+            reason[0] if reason else None,
         ),
     )

@@ -487,6 +487,32 @@ def test_show_says_which_attempt_a_retried_task_succeeded_on(
     assert "error " not in result.stdout
 
 
+def test_show_says_why_a_task_was_skipped_as_fiscus_run_does(
+    cli: Cli, tmp_path: Path
+) -> None:
+    flow = tmp_path / "tolerant.py"
+    flow.write_text(
+        "from fiscus_dsl import task, workflow\n\n\n"
+        "@task(on_error='continue')\n"
+        "def lookup(name: str) -> str:\n"
+        "    raise LookupError(name)\n\n\n"
+        "@task\n"
+        "def greet(found: str) -> str:\n"
+        "    return found\n\n\n"
+        "@workflow\n"
+        "def tolerant(name: str) -> str:\n"
+        "    greet(lookup(name))\n"
+        "    return name\n",
+        encoding="utf-8",
+    )
+    ran = cli("run", f"{flow}:tolerant", "-i", "name=Ada")
+
+    result = cli("runs", "show", run_id_of(ran))
+
+    assert row(result.stdout, "greet")[:2] == ["greet", "skipped"]
+    assert "needs the value of 'lookup', which failed" in result.stdout
+
+
 def test_show_takes_a_unique_prefix_of_the_run_id(cli: Cli, store_path: Path) -> None:
     record(store_path, "abcd" + "1" * 28)
     record(store_path, "abce" + "2" * 28)

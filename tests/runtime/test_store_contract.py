@@ -16,6 +16,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from typing import TYPE_CHECKING
@@ -70,6 +71,14 @@ class Backend:
     @property
     def path(self) -> str:
         return self.url.removeprefix("sqlite:///")
+
+    def rows(self, query: str) -> list[tuple[object, ...]]:
+        """Read rows with the database's own client, as a SQL reader would."""
+        if self.kind == "sqlite":
+            with closing(sqlite3.connect(self.path)) as connection:
+                return connection.execute(query).fetchall()
+        with psycopg.connect(self.url) as connection:
+            return connection.execute(query).fetchall()
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -142,7 +151,12 @@ FAILED = TaskRecord(
     ),  # another zone, same instant
     ended_at=None,
 )
-BARE = TaskRecord(task_id="audit", name="audit", status=TaskStatus.SKIPPED)
+BARE = TaskRecord(
+    task_id="audit",
+    name="audit",
+    status=TaskStatus.SKIPPED,
+    reason="needs the value of 'send', which failed",
+)
 
 
 def test_a_run_round_trips_with_every_task_field(store: Store) -> None:
@@ -167,6 +181,25 @@ def test_a_run_round_trips_with_every_task_field(store: Store) -> None:
     assert run.started_at.tzinfo is not None
     assert (run.error_message, run.source) == ("boom", "flows.py:onboard")
     assert (run.owner, run.lease_expires_at, run.task_count) == ("me:1:a", None, 3)
+
+
+def test_the_tasks_view_shows_each_tasks_latest_record_with_its_reason(
+    backend: Backend,
+) -> None:
+    store = backend.open()
+    lease = Lease("r1", "me:1:a")
+    store.start_run(_run("r1"), lease)
+    store.record_tasks(lease, [FAILED, BARE])
+    _finish(store, lease, FAILED._replace(status=TaskStatus.SUCCEEDED))
+
+    rows = backend.rows(
+        "SELECT task_id, status, reason FROM tasks WHERE run_id = 'r1' ORDER BY task_id"
+    )
+
+    assert rows == [
+        ("audit", "skipped", "needs the value of 'send', which failed"),
+        ("send", "succeeded", None),
+    ]
 
 
 def test_load_run_of_an_unknown_id_is_none(store: Store) -> None:
