@@ -21,7 +21,6 @@ from __future__ import annotations
 import inspect
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final, final
 
 from pydantic import PydanticSchemaGenerationError, PydanticUserError, TypeAdapter
@@ -47,6 +46,7 @@ from fiscus_dsl.errors import ResumeError, RunLocked, RunStoreError, SignatureEr
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping, Sequence
+    from datetime import datetime
 
     from fiscus_dsl._dsl.plan import Plan
     from fiscus_dsl._dsl.signature import CallSignature
@@ -61,6 +61,7 @@ RESUMED: Final = "resumed from the run store"
 
 _INDEX: Final = re.compile(r"\[\d+\]$")
 _UNSERVABLE: Final = object()
+_new_tuple: Final = tuple.__new__
 
 
 @final
@@ -82,37 +83,13 @@ class Journal:
     object) and queues it.
     """
 
-    __slots__ = (
-        "_adapters",
-        "_versions",
-        "changed",
-        "recorded",
-        "resuming",
-        "run_id",
-        "served",
-        "store",
-        "writer",
-        "written",
-    )
+    __slots__ = ("_adapters", "_versions", "resume", "run_id", "writer", "written")
 
-    def __init__(
-        self,
-        store: RunStore,
-        run_id: str,
-        served: Mapping[str, TaskRecord],
-        *,
-        resuming: bool = False,
-        recorded: frozenset[str] = frozenset(),
-    ) -> None:
-        self.store = store
+    def __init__(self, store: RunStore, run_id: str, resume: Resumption | None) -> None:
         self.run_id = run_id
-        self.served = served
-        self.resuming = resuming
-        #: The ids a resumed run recorded before: its task count counts them.
-        self.recorded = recorded
+        #: What a resume serves, or ``None`` for a new run.
+        self.resume = resume
         self.written: set[str] = set()
-        #: The recorded tasks that ran again, and why (inputs or code changed).
-        self.changed: dict[str, str] = {}
         seconds = getattr(store, "lease_seconds", LEASE_SECONDS)
         self.writer = StoreWriter(store, Lease(run_id, new_owner(), seconds))
         self._adapters: dict[Callable[..., object], TypeAdapter[object] | None] = {}
@@ -120,19 +97,8 @@ class Journal:
 
     @property
     def error(self) -> RunStoreError | RunLocked | None:
-        """Return the store's first failure: a ``RunStoreError`` or ``RunLocked``."""
-        error = self.writer.error
-        if error is None or isinstance(error, RunStoreError | RunLocked):
-            return error
-        store = repr(self.store)
-        msg = (
-            f"Run store {store} could not {self.writer.doing}: "
-            f"{type(error).__name__}: {error}; fix the store, then resume the run"
-        )
-        wrapped = RunStoreError(msg, store=store, run_id=self.run_id)
-        wrapped.__cause__ = error
-        self.writer.error = wrapped
-        return wrapped
+        """Return the store's first failure, if any."""
+        return self.writer.error
 
     async def start(
         self,
@@ -185,10 +151,11 @@ class Journal:
         """Give a slot its recorded value and tell whether it may skip running.
 
         A record made by this fiscus_dsl is served only to the same inputs
-        and the same code; otherwise the task runs again and ``changed``
-        says why.
+        and the same code; otherwise the task runs again, and the log says
+        why.
         """
-        record = self.served.get(slot.id)
+        resume = self.resume
+        record = None if resume is None else resume.served.get(slot.id)
         if record is None:
             return False
         plan = slot.task_plan
@@ -202,7 +169,6 @@ class Journal:
         value = _UNSERVABLE if why else self._revalidate(record, plan.signature)
         if value is _UNSERVABLE:
             why = why or "its stored value no longer validates as its return type"
-            self.changed[slot.id] = why
             logs.task_runs_again(slot.scope.workflow, slot.id, self.run_id, why)
             return False
         slot.value = value
@@ -227,30 +193,39 @@ class Journal:
         if self.error is not None:
             await self.writer.finish(_nothing)
             return self.error
-        await self.writer.finish(self._ender(result.status.value, result, slots))
+        await self.writer.finish(
+            self._ender(
+                result.status.value, result.ended_at, result.error_message, slots
+            )
+        )
         return self.error
 
-    def interrupted(self, slots: Iterable[Slot]) -> None:
+    def interrupted(self, slots: Iterable[Slot], ended_at: datetime) -> None:
         """Record a cancelled run's queued tasks and mark it ``interrupted``."""
-        self.writer.finish_now(self._ender(INTERRUPTED, None, slots))
+        self.writer.finish_now(self._ender(INTERRUPTED, ended_at, None, slots))
 
     def _ender(
-        self, status: str, result: RunResult[Any] | None, slots: Iterable[Slot]
+        self,
+        status: str,
+        ended_at: datetime,
+        error: str | None,
+        slots: Iterable[Slot],
     ) -> Callable[[Sequence[TaskRecord]], None]:
         last = [
             task_record(slot, None, None, None)
             for slot in slots
             if slot.id not in self.written and slot.status is not None
         ]
+        recorded = frozenset() if self.resume is None else self.resume.recorded
+        count = len(recorded.union(self.written, (task.task_id for task in last)))
         writer = self.writer
-        count = len(self.recorded.union(self.written, (task.task_id for task in last)))
 
         def finish(queued: Sequence[TaskRecord]) -> None:
             writer.store.finish_run(
                 writer.lease,
                 status=status,
-                ended_at=datetime.now(UTC) if result is None else result.ended_at,
-                error_message=None if result is None else result.error_message,
+                ended_at=ended_at,
+                error_message=error,
                 tasks=[*queued, *last],
                 task_count=count,
             )
@@ -307,21 +282,28 @@ def task_record(
     digest: str | None,
     version: str | None,
 ) -> TaskRecord:
-    """Return a settled slot as the store records it, with its value's JSON."""
+    """Return a settled slot as the store records it, with its value's JSON.
+
+    Made as a tuple in ``TaskRecord``'s field order: this runs for every
+    task of a recorded run, and the keyword form costs three times as much.
+    """
     error = slot.error
-    return TaskRecord(
-        task_id=slot.id,
-        name=slot.name,
-        status=slot.status or TaskStatus.NOT_RUN,
-        value_json=value_json,
-        error_type=None if error is None else type(error).__qualname__,
-        error_message=None if error is None else error_message(error),
-        attempts=slot.attempts,
-        started_at=slot.started_at,
-        ended_at=slot.ended_at,
-        inputs_digest=digest,
-        code_version=version,
-        reason=slot.reason,
+    return _new_tuple(
+        TaskRecord,
+        (
+            slot.id,
+            slot.name,
+            slot.status or TaskStatus.NOT_RUN,
+            value_json,
+            None if error is None else type(error).__qualname__,
+            None if error is None else error_message(error),
+            slot.attempts,
+            slot.started_at,
+            slot.ended_at,
+            digest,
+            version,
+            slot.reason,
+        ),
     )
 
 

@@ -56,6 +56,7 @@ from fiscus_dsl._runtime.store import (
     locked,
     owner_is_dead,
     records_by_id,
+    shown_status,
 )
 from fiscus_dsl.errors import ConfigurationError, RunStoreError
 
@@ -426,12 +427,10 @@ def _utc(moment: datetime | None) -> datetime | None:
 def _run_record(row: tuple[Any, ...], tasks: dict[str, TaskRecord]) -> RunRecord:
     (run_id, workflow, status, inputs, started, ended, message, source, owner,
      expires, count) = row  # fmt: skip
-    if status == RUNNING and owner_is_dead(owner):
-        status = INTERRUPTED
     return RunRecord(
         run_id=run_id,
         workflow=workflow,
-        status=status,
+        status=shown_status(status, owner),
         inputs_json=inputs,
         started_at=started.astimezone(UTC),
         ended_at=_utc(ended),

@@ -47,15 +47,16 @@ from fiscus_dsl._runtime.scheduler import Scheduler
 from fiscus_dsl.errors import ProjectionError, RunLocked, RunStoreError
 
 if TYPE_CHECKING:
-    from collections.abc import Coroutine, Mapping
+    from collections.abc import Coroutine
 
     from opentelemetry.trace import Span, Tracer
 
     from fiscus_dsl._dsl.hooks import Hooks
     from fiscus_dsl._dsl.plan import Plan
     from fiscus_dsl._runtime.executor import Executor
+    from fiscus_dsl._runtime.journal import Resumption
     from fiscus_dsl._runtime.slots import Slot
-    from fiscus_dsl._runtime.store import RunStore, TaskRecord
+    from fiscus_dsl._runtime.store import RunStore
     from fiscus_dsl._types import Clock, Sleep
 
 _BLOCKING: Final = (TaskStatus.FAILED, TaskStatus.SKIPPED)
@@ -111,9 +112,7 @@ class Run:
         *,
         run_id: str,
         settings: RunSettings,
-        served: Mapping[str, TaskRecord],
-        resuming: bool = False,
-        recorded: frozenset[str] = frozenset(),
+        resume: Resumption | None = None,
     ) -> None:
         self.plan = plan
         self.run_id = run_id
@@ -123,13 +122,7 @@ class Run:
         self.started_at = settings.clock()
         self.journal = None
         if settings.store is not None and not plan.standalone:
-            self.journal = Journal(
-                settings.store,
-                run_id,
-                dict(served),
-                resuming=resuming,
-                recorded=recorded,
-            )
+            self.journal = Journal(settings.store, run_id, resume)
         self.scheduler = Scheduler(
             plan,
             run_id=run_id,
@@ -161,7 +154,7 @@ class Run:
                 self.started_at,
                 self.settings.source,
             )
-            if journal.resuming and isinstance(journal.error, RunLocked):
+            if journal.resume is not None and isinstance(journal.error, RunLocked):
                 raise journal.error
         if not self.plan.standalone:
             logs.run_started(self.plan.name, self.run_id)
@@ -219,7 +212,7 @@ class Run:
             self.scheduler.end_open_spans()
             self._end_span(CANCELLED, "the run was cancelled")
             if self.journal is not None:  # recorded as interrupted: resume it
-                self.journal.interrupted(self.scheduler.slots)
+                self.journal.interrupted(self.scheduler.slots, self.settings.clock())
             raise
         finally:
             leave_run(token)

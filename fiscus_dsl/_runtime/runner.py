@@ -376,9 +376,7 @@ class Runner:
                 store=self.store,
                 source=source,
             ),
-            served={} if resume is None else resume.served,
-            resuming=resume is not None,
-            recorded=frozenset() if resume is None else resume.recorded,
+            resume=resume,
         )
         return await run.execute()
 

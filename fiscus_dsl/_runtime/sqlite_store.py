@@ -44,6 +44,7 @@ from fiscus_dsl._runtime.store import (
     owner_is_dead,
     read_time,
     records_by_id,
+    shown_status,
 )
 from fiscus_dsl.errors import ResumeError, RunStoreError
 
@@ -482,12 +483,10 @@ def _utc(moment: datetime) -> str:
 def _run_record(row: tuple[object, ...], tasks: dict[str, TaskRecord]) -> RunRecord:
     (run_id, workflow, status, inputs, started, ended, message, source, owner,
      expires, count) = row  # fmt: skip
-    if status == RUNNING and owner_is_dead(owner):  # type: ignore[arg-type]  # a TEXT column
-        status = INTERRUPTED
     return RunRecord(
         run_id=str(run_id),
         workflow=str(workflow),
-        status=str(status),
+        status=shown_status(str(status), owner),  # type: ignore[arg-type]  # a TEXT column
         inputs_json=inputs,  # type: ignore[arg-type]  # a TEXT column: str or NULL
         started_at=datetime.fromisoformat(str(started)),
         ended_at=read_time(ended),

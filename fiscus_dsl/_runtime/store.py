@@ -130,6 +130,15 @@ def owner_is_dead(owner: str | None) -> bool:
     return False
 
 
+def shown_status(status: str, owner: str | None) -> str:
+    """Return a run's status as readers see it: ``interrupted`` if its owner died.
+
+    The stores' SQL already shows a running run whose lease lapsed as
+    interrupted; whether its owner died is known only here.
+    """
+    return INTERRUPTED if status == RUNNING and owner_is_dead(owner) else status
+
+
 @final
 @dataclass(frozen=True, slots=True)
 class Lease:

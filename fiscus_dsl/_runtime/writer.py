@@ -15,8 +15,10 @@ way and of the queue; a resume runs them again, and connector calls carry
 the same ``Idempotency-Key`` as before. Tasks do not wait for their
 inputs' records: that would cost a commit per link of a chain.
 
-The first failure of the store (or ``RunLocked``: another process took the
-run) is kept as ``error``; nothing more is written, and the loop, which
+The first failure of the store is kept as ``error``: ``RunLocked`` (another
+process took the run) or a ``RunStoreError`` as it is, anything else a
+custom store raises wrapped in a ``RunStoreError`` naming the store and
+what the thread was doing. Nothing more is written, and the loop, which
 reads ``error`` as tasks settle, stops the run. Knows no HTTP.
 """
 
@@ -30,6 +32,7 @@ from contextlib import suppress
 from typing import TYPE_CHECKING, Final, final
 
 from fiscus_dsl._runtime.store import LIVE_OWNERS
+from fiscus_dsl.errors import RunLocked, RunStoreError
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -50,9 +53,8 @@ class StoreWriter:
         "_finish",
         "_loop",
         "_signal",
-        "_thread",
+        "_started",
         "_wake",
-        "doing",
         "error",
         "lease",
         "pending",
@@ -64,14 +66,13 @@ class StoreWriter:
         self.lease = lease
         self.pending: deque[TaskRecord] = deque()
         #: The store's first failure, set by the thread; the loop reads it.
-        self.error: Exception | None = None
-        #: What the thread was doing when ``error`` happened.
-        self.doing = ""
+        self.error: RunStoreError | RunLocked | None = None
         self._wake = threading.Event()
         self._awake = False
         self._finish: Callable[[Sequence[TaskRecord]], None] | None = None
         self._ended = threading.Event()
-        self._thread: threading.Thread | None = None
+        #: The thread took the lease and runs until the run's end.
+        self._started = False
         self._loop: asyncio.AbstractEventLoop | None = None
         #: What the loop awaits: the start, then the end, set from the thread.
         self._signal: asyncio.Future[None] | None = None
@@ -85,15 +86,13 @@ class StoreWriter:
         # executor, whose workers a run's synchronous tasks may all hold.
         self._loop = loop = asyncio.get_running_loop()
         self._signal = signal = loop.create_future()
-        self.doing = f"record the start of run {run.run_id!r}"
         thread = threading.Thread(
             target=self._work, args=(run,), name=f"fiscus-store-{run.run_id}"
         )
         thread.daemon = True
         thread.start()
         await signal
-        if self.error is None:
-            self._thread = thread
+        self._started = self.error is None
 
     def put(self, record: TaskRecord) -> None:
         """Queue one settled task's record (from the loop; never blocks)."""
@@ -104,7 +103,7 @@ class StoreWriter:
 
     async def finish(self, finish: Callable[[Sequence[TaskRecord]], None]) -> None:
         """Record what is queued, then call ``finish`` with the rest, in the thread."""
-        if self._thread is None:
+        if not self._started:
             return
         assert self._loop is not None  # set by start
         self._signal = signal = self._loop.create_future()
@@ -114,7 +113,7 @@ class StoreWriter:
 
     def finish_now(self, finish: Callable[[Sequence[TaskRecord]], None]) -> None:
         """``finish`` from a cancelled run: wait for the thread without the loop."""
-        if self._thread is None:
+        if not self._started:
             return
         self._finish = finish
         self._wake.set()
@@ -129,11 +128,24 @@ class StoreWriter:
         with suppress(RuntimeError):  # the loop closed: nobody awaits it
             loop.call_soon_threadsafe(_resolve, signal)
 
+    def _failed(self, exc: Exception, doing: str) -> None:
+        """Keep the store's failure, a custom store's wrapped to name the store."""
+        if isinstance(exc, RunStoreError | RunLocked):
+            self.error = exc
+            return
+        store = repr(self.store)
+        msg = (
+            f"Run store {store} could not {doing} of run {self.lease.run_id!r}: "
+            f"{type(exc).__name__}: {exc}; fix the store, then resume the run"
+        )
+        self.error = RunStoreError(msg, store=store, run_id=self.lease.run_id)
+        self.error.__cause__ = exc
+
     def _work(self, run_record: RunRecord) -> None:
         try:
             self.store.start_run(run_record, self.lease)
         except Exception as exc:  # a RunStore is user code at the run's edge
-            self.error = exc
+            self._failed(exc, "record the start")
             self._ended.set()
             self._tell_loop()
             return
@@ -142,27 +154,27 @@ class StoreWriter:
         every = self.lease.seconds / 3
         renew_at = time.monotonic() + every
         wake, pending = self._wake, self.pending
-        run = repr(self.lease.run_id)
+        doing = ""
         try:
             while True:
                 wake.wait(max(renew_at - time.monotonic(), 0.0))
                 wake.clear()
                 self._awake = False
-                records = _drain(pending)
+                # As many as are queued now; later ones wait for the next round.
+                records = [pending.popleft() for _ in range(len(pending))]
                 if self._finish is not None:
-                    self.doing = f"record the end of run {run}"
+                    doing = "record the end"
                     self._finish(records)
                     return
                 if records:
-                    self.doing = f"record {len(records)} tasks of run {run}"
+                    doing = f"record {len(records)} tasks"
                     self.store.record_tasks(self.lease, records)
                 if time.monotonic() >= renew_at:
-                    self.doing = f"renew the lease of run {run}"
+                    doing = "renew the lease"
                     self.store.renew_lease(self.lease)
                     renew_at = time.monotonic() + every
         except Exception as exc:  # a RunStore is user code at the run's edge
-            if self.error is None:
-                self.error = exc
+            self._failed(exc, doing)
             if self._finish is None:
                 self._wait_for_finish()
         finally:
@@ -181,12 +193,3 @@ class StoreWriter:
 def _resolve(signal: asyncio.Future[None]) -> None:
     if not signal.done():
         signal.set_result(None)
-
-
-def _drain(pending: deque[TaskRecord]) -> list[TaskRecord]:
-    items: list[TaskRecord] = []
-    try:
-        while True:
-            items.append(pending.popleft())
-    except IndexError:
-        return items
