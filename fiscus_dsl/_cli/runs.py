@@ -379,15 +379,9 @@ def resume_command(
             raise locked(store, run.run_id, run.owner, _expires_in(run))
     wf = recorded_workflow(run) if target is None else find_workflow(target)
     with _one_line_errors():
-        _, inputs, _ = plan_resume(store, wf, run.run_id, force=force)
+        resumed = plan_resume(store, wf, run.run_id, force=force)
         result = run_live(
-            new_console(),
-            wf,
-            inputs,
-            full=full,
-            store=store,
-            resume=run.run_id,
-            force=force,
+            new_console(), wf, resumed[1], full=full, store=store, resumed=resumed
         )
     report(result)
     typer.echo(f"Run id {result.run_id}, recorded in {store!r}")

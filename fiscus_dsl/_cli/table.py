@@ -27,16 +27,23 @@ from fiscus_dsl._cli.output import STYLES, describe, detail_cell, duration, one_
 from fiscus_dsl._dsl.hooks import Hooks
 from fiscus_dsl._graph.jsonable import to_json_bytes
 from fiscus_dsl._graph.model import WorkflowNode
-from fiscus_dsl._runtime.runner import Runner, default_runner
+from fiscus_dsl._runtime.runner import (
+    Runner,
+    default_runner,
+    run_sync,
+    workflow_source,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Mapping
 
     from rich.console import Console
 
+    from fiscus_dsl._dsl.plan import Plan
     from fiscus_dsl._dsl.workflow import Workflow
     from fiscus_dsl._graph.model import WorkflowGraph
     from fiscus_dsl._runtime.hooks import TaskContext
+    from fiscus_dsl._runtime.journal import Resumption
     from fiscus_dsl._runtime.results import RunResult, TaskResult
     from fiscus_dsl._runtime.store import RunStore
 
@@ -207,31 +214,35 @@ def run_live(
     *,
     full: bool = False,
     store: RunStore | None = None,
-    resume: str | None = None,
-    force: bool = False,
+    resumed: tuple[Plan, dict[str, object], Resumption] | None = None,
 ) -> RunResult[Any]:
     """Run a workflow with a live table of its tasks; return the ``RunResult``.
 
-    The run is recorded in ``store``, when given. With ``resume``, a run id
-    of ``store``, that run is resumed instead (``Runner.resume``, ``force``
-    as there), and ``inputs`` are the ones it stored.
+    The workflow is traced once, for the table and the run. The run is
+    recorded in ``store``, when given. With ``resumed`` (what
+    ``plan_resume`` returned for a run of ``store``), that run is resumed
+    instead, with the inputs it stored.
 
     Raises:
         TracingError: The workflow misuses the DSL (before anything runs).
         WorkflowInputError: The inputs do not bind to the workflow.
         ArgumentValidationError: An input does not match its annotation.
-        ResumeError: The run cannot be resumed (``RunLocked``: another
-            live process holds it).
+        RunLocked: The resumed run is held by another live process.
     """
-    table = TaskTable(wf.compile((), inputs).graph(), full=full)
+    if resumed is None:
+        bound = wf.bind_inputs((), inputs)
+        plan, resume = wf.trace_plan(bound, ()), None
+    else:
+        plan, bound, resume = resumed
+    table = TaskTable(plan.graph(), full=full)
+    source = workflow_source(wf)
     with Live(
         console=console, get_renderable=table.render, refresh_per_second=8
     ) as live:
         runner = runner_with(table.hooks, store)
-        if resume is None:
-            result = runner.run(wf, **inputs)
-        else:
-            result = runner.resume(wf, resume, force=force)
+        result = run_sync(
+            lambda: runner.arun_plan(plan, bound, resume=resume, source=source)
+        )
         table.settle(result)
         live.refresh()
     if not console.is_terminal:  # off a terminal, Live leaves its last line open
