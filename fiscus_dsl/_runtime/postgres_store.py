@@ -53,7 +53,7 @@ from fiscus_dsl._runtime.store import (
     TaskRecord,
     batch_json,
     describe_batch,
-    locked,
+    lost,
     owner_is_dead,
     records_by_id,
     shown_status,
@@ -320,11 +320,7 @@ class PostgresRunStore:
             "FROM runs WHERE run_id = %s",
             (run_id,),
         ).fetchone()
-        if row is None:
-            msg = f"Run store {self!r} has no run {run_id!r}: it was deleted"
-            return RunStoreError(msg, store=repr(self), run_id=run_id)
-        owner, expires_in = row
-        return locked(self, run_id, owner, expires_in)
+        return lost(self, run_id, None if row is None else (row[0], row[1]))
 
     def load_run(self, run_id: str) -> RunRecord | None:
         """Return a run with its tasks, or ``None`` if there is no such run."""

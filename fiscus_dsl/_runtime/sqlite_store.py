@@ -40,7 +40,7 @@ from fiscus_dsl._runtime.store import (
     TaskRecord,
     batch_json,
     describe_batch,
-    locked,
+    lost,
     owner_is_dead,
     read_time,
     records_by_id,
@@ -376,10 +376,9 @@ class SQLiteRunStore:
             "SELECT owner, lease_expires_at FROM runs WHERE run_id = ?", (run_id,)
         ).fetchone()
         if row is None:
-            msg = f"Run store {self!r} has no run {run_id!r}: it was deleted"
-            return RunStoreError(msg, store=repr(self), run_id=run_id)
+            return lost(self, run_id, None)
         owner, expires = row
-        return locked(self, run_id, owner, None if expires is None else expires - now)
+        return lost(self, run_id, (owner, None if expires is None else expires - now))
 
     def load_run(self, run_id: str) -> RunRecord | None:
         """Return a run with its tasks, or ``None`` if there is no such run."""

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, Final, NamedTuple, Protocol, final
 from pydantic_core import PydanticSerializationError, to_json
 
 from fiscus_dsl._runtime.results import TaskStatus
-from fiscus_dsl.errors import RunLocked
+from fiscus_dsl.errors import RunLocked, RunStoreError
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -171,6 +171,27 @@ def locked(
         "`fiscus runs list` shows it as interrupted"
     )
     return RunLocked(msg, run_id=run_id, owner=owner, expires_in=expires_in)
+
+
+def lost(
+    store: object, run_id: str, holder: tuple[str | None, float | None] | None
+) -> RunLocked | RunStoreError:
+    """Return why a write of a run's owner found the run no longer its own.
+
+    Args:
+        store: The store, for the message.
+        run_id: The run.
+        holder: The run's owner and seconds until its lease lapses, as the
+            store reads them now; ``None`` when the run is gone.
+    """
+    if holder is None:
+        msg = (
+            f"Run store {store!r} has no run {run_id!r}: it was deleted (its "
+            "lease had lapsed, and fiscus runs prune or store.delete_runs "
+            "removed it); start a new run"
+        )
+        return RunStoreError(msg, store=repr(store), run_id=run_id)
+    return locked(store, run_id, *holder)
 
 
 class TaskRecord(NamedTuple):

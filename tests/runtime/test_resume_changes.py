@@ -199,14 +199,14 @@ def test_the_same_literal_is_served(store: SQLiteRunStore) -> None:
 # ---------------------------------------------------------------- older records
 
 
-def test_a_record_without_versions_is_served_on_its_id(
-    store: SQLiteRunStore,
+def _failed_greet_run(
+    store: SQLiteRunStore, run_id: str, *, code_version: str | None
 ) -> None:
-    """Records of schema version 1 carry no digests: their id decides, as before."""
-    lease = Lease("old-run", "elsewhere:1:beef")
+    """Record a failed run of ``greet`` whose ``compose`` succeeded, via the API."""
+    lease = Lease(run_id, "elsewhere:1:beef")
     store.start_run(
         RunRecord(
-            run_id="old-run",
+            run_id=run_id,
             workflow="greet",
             status="running",
             inputs_json='{"name": "Ada"}',
@@ -226,9 +226,17 @@ def test_a_record_without_versions_is_served_on_its_id(
                 status=TaskStatus.SUCCEEDED,
                 value_json='"Hi, Ada"',
                 attempts=1,
+                code_version=code_version,
             )
         ],
     )
+
+
+def test_a_record_without_versions_is_served_on_its_id(
+    store: SQLiteRunStore,
+) -> None:
+    """Records of schema version 1 carry no digests: their id decides, as before."""
+    _failed_greet_run(store, "old-run", code_version=None)
     broken[0] = False
 
     resumed = Runner(store=store).resume(greet, "old-run")
@@ -240,33 +248,7 @@ def test_a_record_without_versions_is_served_on_its_id(
 def test_a_record_whose_inputs_could_not_be_digested_runs_again(
     store: SQLiteRunStore,
 ) -> None:
-    lease = Lease("odd-run", "elsewhere:1:beef")
-    store.start_run(
-        RunRecord(
-            run_id="odd-run",
-            workflow="greet",
-            status="running",
-            inputs_json='{"name": "Ada"}',
-            started_at=_past(),
-        ),
-        lease,
-    )
-    store.finish_run(
-        lease,
-        status="failed",
-        ended_at=_past(),
-        error_message=None,
-        tasks=[
-            TaskRecord(
-                task_id="compose",
-                name="compose",
-                status=TaskStatus.SUCCEEDED,
-                value_json='"Hi, Ada"',
-                attempts=1,
-                code_version="0" * 24,
-            )
-        ],
-    )
+    _failed_greet_run(store, "odd-run", code_version="0" * 24)
     broken[0] = False
 
     resumed = Runner(store=store).resume(greet, "odd-run")
