@@ -46,6 +46,7 @@ from fiscus_dsl._runtime.store import RunRecord as RunRecord
 from fiscus_dsl._runtime.store import RunStore as RunStore
 from fiscus_dsl._runtime.store import TaskRecord as TaskRecord
 from fiscus_dsl.errors import ArgumentValidationError as ArgumentValidationError
+from fiscus_dsl.errors import ClusterError as ClusterError
 from fiscus_dsl.errors import ConfigurationError as ConfigurationError
 from fiscus_dsl.errors import ConnectorError as ConnectorError
 from fiscus_dsl.errors import FiscusError as FiscusError
@@ -140,6 +141,7 @@ __all__ = [
     "BasicAuth",
     "BearerAuth",
     "Body",
+    "ClusterError",
     "Condition",
     "ConfigurationError",
     "Connector",

@@ -19,6 +19,7 @@ The tree::
     ├── ResumeError                       a run cannot be resumed from the store
     │   └── RunLocked                     another live process holds the run's lease
     ├── RunStoreError                     the run store failed to open, read or write
+    ├── ClusterError                      the Dask cluster could not run a task's body
     ├── MissingSecretError (LookupError)  ``Secret.from_env`` of an unset variable
     ├── SecretPicklingError (TypeError)   pickling a ``Secret`` or an auth holding one
     ├── TaskDefinitionError (ValueError)  a bad task dict or task file
@@ -445,6 +446,29 @@ class RunStoreError(FiscusError):
         self.store = store
         self.run_id = run_id
         self.task_id = task_id
+
+
+@final
+class ClusterError(FiscusError):
+    """The Dask cluster of a ``DaskExecutor`` could not run a task's body.
+
+    Raised for a task when the cluster cannot be reached, when its
+    scheduler went away during the run, or when Dask gave up on the batch
+    the task was in (its workers died too often). The task's own errors are
+    never wrapped in it: they come back as raised.
+
+    Attributes:
+        address: The scheduler's address, such as ``tcp://10.0.0.5:8786``.
+        retryable: ``True`` only when the scheduler is still there (a task
+            retry policy may try the body again on other workers).
+    """
+
+    code = FiscusErrorCode.EXECUTION_HALTED
+
+    def __init__(self, message: str, *, address: str, retryable: bool) -> None:
+        super().__init__(message)
+        self.address = address
+        self.retryable = retryable
 
 
 @final

@@ -255,6 +255,7 @@ class Connector:
             max_concurrency=pool_size(self.max_concurrency),
             rate=self.rate,
             max_cool_down=(self.retry or DEFAULT_RETRY).max_delay,
+            declared_concurrency=self.max_concurrency,
         )
         inner = inner_transport(self.transport, self.max_concurrency)
         # Only what BodyLimit decodes within bounds, unless the user says else.

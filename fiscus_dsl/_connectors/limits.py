@@ -7,7 +7,10 @@ sync-first buckets and backends a connector does not need). After a 429,
 the connector's next requests wait out the server's ``Retry-After``, at
 most the connector's retry ``max_delay``.
 asyncio primitives belong to one event loop, so a connector keeps one
-``Limits`` per loop: every run on that loop shares it.
+``Limits`` per loop: every run on that loop shares it. On a Dask worker
+running a ``DaskExecutor``'s batch, the connector's declared limits also
+take cluster-wide leases (``_runtime/cluster_limits.py``) after the
+worker's own, so they hold across every worker of the cluster.
 """
 
 from __future__ import annotations
@@ -21,11 +24,14 @@ from typing import TYPE_CHECKING, Final, final
 from aiolimiter import AsyncLimiter
 
 from fiscus_dsl._runtime.attempts import current_attempt
+from fiscus_dsl._runtime.cluster_limits import CLUSTER_LIMITS
 from fiscus_dsl._runtime.logs import cooling_down
 from fiscus_dsl.errors import ConfigurationError
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+
+    from fiscus_dsl._runtime.cluster_limits import ClusterLimits
 
 _UNITS: Final = {
     "s": 1.0,
@@ -97,11 +103,25 @@ class Limits:
         rate: Rate | None,
         clock: Callable[[], float] = time.monotonic,
         max_cool_down: float = 30.0,
+        declared_concurrency: int | None = None,
     ) -> None:
+        """Make the limits; ``declared_concurrency`` is what holds across a cluster.
+
+        ``max_concurrency`` may be a pool's size where the user declared
+        none; only ``declared_concurrency`` and ``rate`` take cluster leases.
+        """
         self._semaphore = (
             asyncio.Semaphore(max_concurrency) if max_concurrency else None
         )
         self._limiter = _limiter(rate) if rate else None
+        self._shared = (
+            None
+            if declared_concurrency is None and rate is None
+            else (
+                declared_concurrency,
+                None if rate is None else (rate.count, rate.period),
+            )
+        )
         self._name = name
         self._clock = clock
         self._max_cool_down = max_cool_down
@@ -117,12 +137,34 @@ class Limits:
             await (asyncio.sleep if attempt is None else attempt.sleep)(delay)
         if self._limiter is not None:
             await self._limiter.acquire()
-        if self._semaphore is None:
-            self._count_in()
-            return self._count_out
-        await self._semaphore.acquire()
+        semaphore = self._semaphore
+        if semaphore is not None:
+            await semaphore.acquire()
+        give_back = None
+        cluster = CLUSTER_LIMITS.get() if self._shared is not None else None
+        if cluster is not None:  # on a Dask worker: the cluster's leases too
+            try:
+                give_back = await self._shared_leases(cluster)
+            except BaseException:
+                if semaphore is not None:
+                    semaphore.release()
+                raise
         self._count_in()
-        return self._release
+        release = self._count_out if semaphore is None else self._release
+        if give_back is None:
+            return release
+
+        def both() -> None:
+            give_back()
+            release()
+
+        return both
+
+    async def _shared_leases(self, cluster: ClusterLimits) -> Callable[[], None]:
+        """Take the cluster's leases, after this process's; return their release."""
+        assert self._shared is not None  # only called with declared limits
+        concurrency, rate = self._shared
+        return await cluster.acquire(self._name, max_concurrency=concurrency, rate=rate)
 
     def cool_down(self, seconds: float) -> None:
         """Hold the next requests back for ``seconds`` (a 429 said so).

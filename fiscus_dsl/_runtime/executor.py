@@ -3,7 +3,10 @@
 The scheduler keeps retries, hooks and spans; an executor only calls the
 function. ``InProcessExecutor`` awaits async functions and sends sync ones
 to worker threads (with the current context, so spans nest). Other
-executors (Dask ``distributed``) plug in behind the same protocol.
+executors (``fiscus_dsl.executors.DaskExecutor``) plug in behind the same
+protocol: ``prepare`` sees the plan before a run submits anything, and
+``call`` gets the ``Task`` beside its function, so that an executor that
+ships bodies elsewhere sends the task's import path, never the function.
 
 The worker threads are daemon threads, unlike ``ThreadPoolExecutor``'s:
 a sync body the run gave up on (a timeout, ``Ctrl-C``) cannot be stopped,
@@ -27,10 +30,30 @@ from fiscus_dsl.errors import ConfigurationError
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
+    from typing import Any
+
+    from fiscus_dsl._dsl.plan import Plan
+    from fiscus_dsl._dsl.task import Task
 
 
 class Executor(Protocol):
-    """Run one call of a task's function and return its value."""
+    """Where the bodies of a run's tasks run.
+
+    The runner keeps the plan, scheduling, hooks, retries, timeouts, spans
+    and the run store; an executor only runs bodies. Inside ``call`` the
+    task's attempt (``fiscus_dsl`` sets it for connectors) and the task
+    span are current, so an executor that runs the body elsewhere can
+    send the attempt's ids and the trace context along.
+    """
+
+    async def prepare(self, plan: Plan) -> None:
+        """Check a run's plan before anything is submitted; raise to refuse it.
+
+        Called once per run, before its first task starts. An executor that
+        ships bodies to other processes checks here that every task can be
+        referenced by its import path, and connects to where it runs them.
+        """
+        ...
 
     async def call(
         self,
@@ -39,8 +62,15 @@ class Executor(Protocol):
         kwargs: Mapping[str, object],
         *,
         is_async: bool,
+        task: Task[..., Any],
     ) -> object:
-        """Call ``function(*args, **kwargs)``, awaiting it when ``is_async``."""
+        """Call ``function(*args, **kwargs)``, awaiting it when ``is_async``.
+
+        ``function`` is the body of ``task`` (an operation's body is the
+        connector's request, not the declared function); an executor that
+        runs it in another process ships ``task``, which pickles as its
+        import path, and runs ``task.plan.function`` there.
+        """
         ...
 
 
@@ -73,6 +103,9 @@ class InProcessExecutor:
             self._pool = DaemonThreads(self.max_threads, name="fiscus-task")
         return self._pool
 
+    async def prepare(self, plan: Plan) -> None:
+        """Accept every plan: bodies run in this process, nothing is shipped."""
+
     async def call(
         self,
         function: Callable[..., object],
@@ -80,8 +113,10 @@ class InProcessExecutor:
         kwargs: Mapping[str, object],
         *,
         is_async: bool,
+        task: Task[..., Any] | None = None,
     ) -> object:
         """Call ``function(*args, **kwargs)``, awaiting it when ``is_async``."""
+        del task  # the function itself runs here
         if is_async:
             return await function(*args, **kwargs)  # type: ignore[misc]  # is_async says it returns an awaitable
         context = contextvars.copy_context()  # spans and context reach the thread

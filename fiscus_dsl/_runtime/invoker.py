@@ -80,7 +80,13 @@ class Invoker:
             args, kwargs = signature.call_parts(arguments)
             if plan.is_async:
                 return await plan.function(*args, **kwargs)  # type: ignore[misc]  # is_async: it returns an awaitable
-            return await self.executor.call(plan.function, args, kwargs, is_async=False)
+            return await self.executor.call(
+                plan.function,
+                args,
+                kwargs,
+                is_async=False,
+                task=node.task,  # type: ignore[arg-type]  # task slots have one
+            )
         timeout = plan.options.timeout
         deadline = None if timeout is None else _loop_time() + timeout
         ctx = None
@@ -138,7 +144,11 @@ class Invoker:
                     call = plan.function(*args, **kwargs)  # type: ignore[assignment]  # is_async: an awaitable
                 else:
                     call = self.executor.call(
-                        plan.function, args, kwargs, is_async=plan.is_async
+                        plan.function,
+                        args,
+                        kwargs,
+                        is_async=plan.is_async,
+                        task=slot.node.task,  # type: ignore[arg-type]  # task slots have one
                     )
                 if deadline is None:
                     return await call, deadline

@@ -145,7 +145,12 @@ class Run:
 
         Raises:
             RunLocked: A resume found the run held by another live process.
+            PlanShippingError: The executor ships bodies and a task of the
+                plan cannot be referenced by its import path.
+            ClusterError: The executor's cluster cannot be reached.
         """
+        # Before anything is recorded or sent: an executor may refuse the plan.
+        await self.settings.executor.prepare(self.plan)
         journal = self.journal
         if journal is not None:
             await journal.start(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -14,6 +14,8 @@ from fiscus_dsl._runtime.dependencies import past_tense
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
 
+    from fiscus_dsl import Task
+    from fiscus_dsl._dsl.plan import Plan
     from fiscus_dsl.testing import FakeClock, FakeSleep
 
 SUCCEEDED = TaskStatus.SUCCEEDED
@@ -356,6 +358,10 @@ class RecordingExecutor:
 
     def __init__(self) -> None:
         self.calls: list[str] = []
+        self.plans: list[str] = []
+
+    async def prepare(self, plan: Plan) -> None:
+        self.plans.append(plan.name)
 
     async def call(
         self,
@@ -364,8 +370,9 @@ class RecordingExecutor:
         kwargs: Mapping[str, object],
         *,
         is_async: bool,
+        task: Task[..., Any],
     ) -> object:
-        self.calls.append(f"{function.__name__}:{'async' if is_async else 'sync'}")
+        self.calls.append(f"{task.name}:{'async' if is_async else 'sync'}")
         returned = function(*args, **kwargs)
         if is_async:
             return await returned  # type: ignore[misc]  # is_async says it is awaitable
@@ -394,6 +401,7 @@ def test_runner_hands_task_bodies_to_its_executor(
 
     assert result.output == 9
     assert executor.calls == ["double:sync", "increment:async"]
+    assert executor.plans == ["flow"]  # prepared once, before the first call
 
 
 @pytest.mark.parametrize(
