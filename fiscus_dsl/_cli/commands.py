@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Final
 import typer
 from rich.text import Text
 
+from fiscus_dsl._cli.cluster import Dask, on_dask
 from fiscus_dsl._cli.loading import (
     ImportFailure,
     check_binds,
@@ -151,28 +152,36 @@ def run(
     full: Full = False,
     store_url: StoreUrl = None,
     no_store: NoStore = False,
+    dask: Dask = None,
 ) -> None:
     """Run a workflow with a live table of its tasks; record it in a store.
 
     Runs are recorded in .fiscus/runs.db under the current directory (or
     the store FISCUS_STORE or --store names); the run id is printed at the
-    end. --no-store records nothing.
+    end. --no-store records nothing. --dask runs the task bodies on a Dask
+    cluster.
     """
     wf = find_workflow(target)
     values = parse_inputs(wf, inputs or [], input_json)
     check_binds(wf, values)
-    try:
-        store = None if no_store else cli_store(store_url)
-        if as_json:
-            result = runner_with(None, store).run(wf, **values)
-            typer.echo(result.model_dump_json())
-        else:
-            result = run_live(new_console(), wf, values, full=full, store=store)
-            report(result)
-            if store is not None:
-                typer.echo(f"Run id {result.run_id}, recorded in {store!r}")
-    except FiscusError as exc:  # TracingError, ArgumentValidationError: bad usage
-        fail(str(exc))
+    with on_dask(dask, wf) as executor:
+        try:
+            store = None if no_store else cli_store(store_url)
+            if as_json:
+                runner = runner_with(None, store, executor=executor)
+                result = runner.run(wf, **values)
+                typer.echo(result.model_dump_json())
+            else:
+                console = new_console()
+                result = run_live(
+                    console, wf, values, full=full, store=store, executor=executor
+                )
+                report(result)
+                if store is not None:
+                    typer.echo(f"Run id {result.run_id}, recorded in {store!r}")
+        # TracingError, ArgumentValidationError: bad usage; ClusterError: no cluster
+        except FiscusError as exc:
+            fail(str(exc))
     if not result.success:
         if not as_json:
             fail(f"The run failed: {result.error_message}", FAILED)

@@ -27,6 +27,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
+from fiscus_dsl._cli.cluster import Dask, on_dask
 from fiscus_dsl._cli.loading import find_workflow, load
 from fiscus_dsl._cli.output import (
     FAILED,
@@ -365,12 +366,15 @@ def resume_command(
     ] = False,
     full: Full = False,
     store_url: StoreUrl = None,
+    dask: Dask = None,
 ) -> None:
     """Resume a failed or interrupted run: its succeeded tasks are not run again.
 
     The workflow is imported from where the run recorded it (see
     fiscus runs show), or from FILE.py[:WORKFLOW]; the run keeps its id and
-    its stored inputs, and is shown with fiscus run's live table.
+    its stored inputs, and is shown with fiscus run's live table. --dask
+    runs the task bodies on a Dask cluster, such as a new one for a run
+    whose cluster went away.
     """
     with _one_line_errors():
         store = cli_store(store_url, create=False)
@@ -380,8 +384,15 @@ def resume_command(
     wf = recorded_workflow(run) if target is None else find_workflow(target)
     with _one_line_errors():
         resumed = plan_resume(store, wf, run.run_id, force=force)
+    with _one_line_errors(), on_dask(dask, wf) as executor:
         result = run_live(
-            new_console(), wf, resumed[1], full=full, store=store, resumed=resumed
+            new_console(),
+            wf,
+            resumed[1],
+            full=full,
+            store=store,
+            resumed=resumed,
+            executor=executor,
         )
     report(result)
     typer.echo(f"Run id {result.run_id}, recorded in {store!r}")

@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from fiscus_dsl._dsl.plan import Plan
     from fiscus_dsl._dsl.workflow import Workflow
     from fiscus_dsl._graph.model import WorkflowGraph
+    from fiscus_dsl._runtime.executor import Executor
     from fiscus_dsl._runtime.hooks import TaskContext
     from fiscus_dsl._runtime.journal import Resumption
     from fiscus_dsl._runtime.results import RunResult, TaskResult
@@ -192,17 +193,23 @@ def _detail(outcome: TaskResult) -> str:
     return ""
 
 
-def runner_with(hooks: Hooks | None, store: RunStore | None = None) -> Runner:
+def runner_with(
+    hooks: Hooks | None,
+    store: RunStore | None = None,
+    *,
+    executor: Executor | None = None,
+) -> Runner:
     """Return a runner configured like the default runner, ``hooks`` added.
 
-    It records runs in ``store``, when given.
+    It records runs in ``store``, when given, and runs task bodies on
+    ``executor`` (``--dask``), when given, instead of the default's.
     """
     base = default_runner()
     return Runner(
         max_concurrency=base.max_concurrency,
         hooks=base.hooks if hooks is None else (*base.hooks, hooks),
         tracer_provider=base.tracer_provider,
-        executor=base.executor,
+        executor=base.executor if executor is None else executor,
         store=store,
     )
 
@@ -215,19 +222,22 @@ def run_live(
     full: bool = False,
     store: RunStore | None = None,
     resumed: tuple[Plan, dict[str, object], Resumption] | None = None,
+    executor: Executor | None = None,
 ) -> RunResult[Any]:
     """Run a workflow with a live table of its tasks; return the ``RunResult``.
 
     The workflow is traced once, for the table and the run. The run is
-    recorded in ``store``, when given. With ``resumed`` (what
-    ``plan_resume`` returned for a run of ``store``), that run is resumed
-    instead, with the inputs it stored.
+    recorded in ``store``, when given, and its task bodies run on
+    ``executor``, when given. With ``resumed`` (what ``plan_resume``
+    returned for a run of ``store``), that run is resumed instead, with the
+    inputs it stored.
 
     Raises:
         TracingError: The workflow misuses the DSL (before anything runs).
         WorkflowInputError: The inputs do not bind to the workflow.
         ArgumentValidationError: An input does not match its annotation.
         RunLocked: The resumed run is held by another live process.
+        ClusterError: The executor's Dask cluster cannot be reached.
     """
     if resumed is None:
         bound = wf.bind_inputs((), inputs)
@@ -239,7 +249,7 @@ def run_live(
     with Live(
         console=console, get_renderable=table.render, refresh_per_second=8
     ) as live:
-        runner = runner_with(table.hooks, store)
+        runner = runner_with(table.hooks, store, executor=executor)
         result = run_sync(
             lambda: runner.arun_plan(plan, bound, resume=resume, source=source)
         )

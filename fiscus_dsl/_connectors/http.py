@@ -39,6 +39,7 @@ from fiscus_dsl._connectors.spans import (
     start_client_span,
 )
 from fiscus_dsl._connectors.transports import direct_sender
+from fiscus_dsl._runtime.overrides import LOCAL_OVERRIDE
 from fiscus_dsl.errors import (
     ConnectorError,
     FiscusErrorCode,
@@ -124,9 +125,11 @@ def overriding_transport(transport: httpx.AsyncBaseTransport) -> Iterator[None]:
     comes back when the block ends, even by an exception.
     """
     token = _TRANSPORT_OVERRIDE.set(transport)
+    local = LOCAL_OVERRIDE.set("a transport override (such as mock_connectors())")
     try:
         yield
     finally:
+        LOCAL_OVERRIDE.reset(local)
         _TRANSPORT_OVERRIDE.reset(token)
 
 

@@ -38,6 +38,7 @@ from opentelemetry.trace.propagation.tracecontext import (
 from fiscus_dsl._dsl.options import check_count_type
 from fiscus_dsl._dsl.overrides import plan_override
 from fiscus_dsl._runtime.attempts import current_attempt
+from fiscus_dsl._runtime.overrides import LOCAL_OVERRIDE
 from fiscus_dsl.errors import ClusterError, ConfigurationError, PlanShippingError
 
 if TYPE_CHECKING:
@@ -199,7 +200,7 @@ class DaskExecutor:
                     n_workers=self._local,
                     threads_per_worker=1,
                     processes=True,
-                    dashboard_address=None,
+                    dashboard_address=":0",  # a free port, not 8787
                 )
                 self._owned.append(cluster)
                 target = cluster
@@ -211,6 +212,12 @@ class DaskExecutor:
                 "check the address"
             )
             raise ClusterError(msg, address=self.address, retryable=False) from exc
+        except ValueError as exc:  # not an address: no port, or an unknown scheme
+            msg = (
+                f"DaskExecutor({self.address!r}) names no Dask scheduler ({exc}); "
+                "give an address such as 'tcp://10.0.0.5:8786', or 'local:N'"
+            )
+            raise ConfigurationError(msg, option="cluster") from exc
         self._owned.insert(0, client)
         return client
 
@@ -259,6 +266,15 @@ class DaskExecutor:
                     "test with the in-process executor (the default runner)"
                 )
                 raise PlanShippingError(msg, workflow=owner.name)
+        local = LOCAL_OVERRIDE.get()
+        if local is not None:
+            msg = (
+                f"Workflow {plan.name!r} cannot run on Dask workers while "
+                f"{local} is active in this process: the workers would reach "
+                "the real API. Test with the in-process executor (the default "
+                "runner)"
+            )
+            raise PlanShippingError(msg, workflow=plan.name)
         await asyncio.to_thread(self._ready)
 
     def _ready(self) -> None:

@@ -1,5 +1,10 @@
 """Context-scoped overrides of the sleep and clock every run uses.
 
+``LOCAL_OVERRIDE`` names an override that only reaches this process (the
+connectors' transport override under the testing kit's mocks): an
+executor that runs task bodies in other processes refuses to start a run
+while one is set, rather than let the bodies reach the real API.
+
 A runner owns a ``sleep`` and a ``clock``; code that must change them for a
 block (the testing kit's ``FakeSleep`` and ``FakeClock``, entered as
 context managers) sets an override here, with a token to reset it,
@@ -34,3 +39,8 @@ def effective_clock(own: Clock) -> Clock:
     """Return the clock a run starting now uses: the override, else ``own``."""
     override = CLOCK_OVERRIDE.get()
     return own if override is None else override
+
+
+LOCAL_OVERRIDE: Final[ContextVar[str | None]] = ContextVar(
+    "fiscus_local_override", default=None
+)

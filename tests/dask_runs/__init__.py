@@ -1,0 +1,1 @@
+"""Workflows run on a Dask ``LocalCluster`` of worker processes (``DaskExecutor``)."""

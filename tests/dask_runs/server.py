@@ -1,0 +1,161 @@
+"""The loopback API the Dask tests call from worker processes.
+
+``ApiServer`` runs a Starlette app with uvicorn on 127.0.0.1 (a free port)
+in a thread of the test process, so what it saw outlives every worker
+process a test kills. Routes:
+
+- ``POST /calls``: records the call's ``label``, its ``Idempotency-Key``
+  and the sending worker's pid (``X-Worker-Pid``), and answers
+  ``{"label", "key", "applied"}``; a key seen before is answered from the
+  first answer and applies nothing. ``fail_first[label] = n`` answers the
+  first ``n`` calls of a label with a 503. ``kill_after = n`` makes the
+  server SIGKILL the sender of the n-th call once it has applied it,
+  before answering, and wait until its connection closes.
+- ``GET /slow/{index}``: waits ``slow_seconds``, counting the requests in
+  flight at once (``most_in_flight``), the time each one started and the
+  pids that sent them.
+
+Imports no fiscus_dsl.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import threading
+import time
+from collections import Counter, defaultdict
+from typing import TYPE_CHECKING, Final, final
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from starlette.requests import Request
+
+PID_HEADER: Final = "X-Worker-Pid"
+STARTUP_TIMEOUT: Final = 10.0
+KILL_TIMEOUT: Final = 10.0
+
+
+@final
+class ApiServer:
+    """What the API saw; read it under ``lock``."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.url = ""
+        self.requests: Counter[str] = Counter()
+        self.keys: defaultdict[str, set[str]] = defaultdict(set)
+        self.pids: defaultdict[str, set[int]] = defaultdict(set)
+        self.answers: dict[str, dict[str, object]] = {}
+        self.fail_first: dict[str, int] = {}
+        self.kill_after: int | None = None
+        self.killed: list[int] = []
+        self.slow_seconds = 0.1
+        self.in_flight = 0
+        self.most_in_flight = 0
+        self.slow_starts: list[float] = []
+        self.slow_pids: set[int] = set()
+
+    def reset(self) -> None:
+        """Forget every call, failure and kill order (between tests)."""
+        with self.lock:
+            self.requests.clear()
+            self.keys.clear()
+            self.pids.clear()
+            self.answers.clear()
+            self.fail_first.clear()
+            self.kill_after = None
+            self.killed.clear()
+            self.in_flight = self.most_in_flight = 0
+            self.slow_starts.clear()
+            self.slow_pids.clear()
+
+    def app(self) -> Starlette:
+        """Return the ASGI app."""
+        return Starlette(
+            routes=[
+                Route("/calls", self._calls, methods=["POST"]),
+                Route("/slow/{index:int}", self._slow, methods=["GET"]),
+            ]
+        )
+
+    async def _calls(self, request: Request) -> JSONResponse:
+        payload = await request.json()
+        label = str(payload["label"])
+        key = request.headers.get("idempotency-key", "")
+        pid = int(request.headers.get(PID_HEADER, "0"))
+        with self.lock:
+            self.requests[label] += 1
+            self.keys[label].add(key)
+            self.pids[label].add(pid)
+            failing = self.fail_first.get(label, 0)
+            if failing:
+                self.fail_first[label] = failing - 1
+                return JSONResponse({"error": "try again"}, 503)
+            answer = self.answers.get(key)
+            if answer is None:
+                answer = self.answers[key] = {"label": label, "key": key, "applied": 1}
+            kill = self.kill_after is not None and len(self.answers) >= self.kill_after
+            if kill:
+                self.kill_after = None
+                self.killed.append(pid)
+        if kill:
+            await self._kill(request, pid)
+        return JSONResponse(answer)
+
+    async def _kill(self, request: Request, pid: int) -> None:
+        os.kill(pid, signal.SIGKILL)
+        until = time.monotonic() + KILL_TIMEOUT
+        # Starlette says a client went away only when asked: poll it.
+        while time.monotonic() < until and not await request.is_disconnected():  # noqa: ASYNC110
+            await asyncio.sleep(0.005)
+
+    async def _slow(self, request: Request) -> JSONResponse:
+        with self.lock:
+            self.in_flight += 1
+            self.most_in_flight = max(self.most_in_flight, self.in_flight)
+            self.slow_starts.append(time.monotonic())
+            self.slow_pids.add(int(request.headers.get(PID_HEADER, "0")))
+        try:
+            await asyncio.sleep(self.slow_seconds)
+        finally:
+            with self.lock:
+                self.in_flight -= 1
+        return JSONResponse({"index": request.path_params["index"]})
+
+
+def serve() -> Iterator[ApiServer]:
+    """Serve the API on 127.0.0.1 until the generator is closed."""
+    server = ApiServer()
+    config = uvicorn.Config(
+        server.app(),
+        host="127.0.0.1",
+        port=0,
+        log_level="error",
+        lifespan="off",
+        http="h11",
+        timeout_graceful_shutdown=5,
+    )
+    running = uvicorn.Server(config)
+    thread = threading.Thread(target=running.run, name="dask-api-server", daemon=True)
+    thread.start()
+    try:
+        until = time.monotonic() + STARTUP_TIMEOUT
+        while not running.started:
+            if not thread.is_alive() or time.monotonic() > until:
+                msg = "The API server of the Dask tests did not start on 127.0.0.1"
+                raise RuntimeError(msg)
+            time.sleep(0.01)
+        port = running.servers[0].sockets[0].getsockname()[1]
+        server.url = f"http://127.0.0.1:{port}"
+        yield server
+    finally:
+        running.should_exit = True
+        thread.join(10)
