@@ -112,6 +112,20 @@ class HeldSlot:
         _HELD_SLOT.reset(self._token)
 
 
+def _outer_context() -> dict[str, str]:
+    """Return the trace context to send when the request has no span of its own.
+
+    On a Dask worker with no OpenTelemetry SDK the task span of the runner
+    is current (its context came with the call): the API still sees the
+    request as part of that trace. With no trace at all, nothing is sent.
+    """
+    if not trace.get_current_span().get_span_context().is_valid:
+        return {}
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier)
+    return carrier
+
+
 def _held() -> None:
     """Release nothing: the slot belongs to the ``holding_slot`` block."""
 
@@ -193,6 +207,9 @@ class InstrumentedTransport(httpx.AsyncBaseTransport):
         try:
             async with asyncio.timeout_at(deadline):
                 if span is None:
+                    outer = _outer_context()
+                    if outer:
+                        out.set_headers(outer)
                     answer = await sender.send_whole(
                         out, limit=self._max_response_bytes
                     )
@@ -276,6 +293,9 @@ class InstrumentedTransport(httpx.AsyncBaseTransport):
         """Call ``send`` before the deadline, its span current and propagated."""
         async with asyncio.timeout_at(deadline):
             if span is None:
+                outer = _outer_context()
+                if outer:
+                    request.headers.update(outer)
                 return await send(request)
             context = trace.set_span_in_context(span)
             propagate.inject(request.headers, context=context)

@@ -23,11 +23,8 @@ calls with a ``ClusterError``.
 from __future__ import annotations
 
 import asyncio
-import itertools
-import math
 import pickle
 import threading
-import uuid
 import weakref
 from typing import TYPE_CHECKING, Any, Final, NamedTuple, final
 
@@ -38,6 +35,7 @@ from opentelemetry.trace.propagation.tracecontext import (
 from fiscus_dsl._dsl.options import check_count_type
 from fiscus_dsl._dsl.overrides import plan_override
 from fiscus_dsl._runtime.attempts import current_attempt
+from fiscus_dsl._runtime.dask_batches import Batcher
 from fiscus_dsl._runtime.overrides import LOCAL_OVERRIDE
 from fiscus_dsl.errors import ClusterError, ConfigurationError, PlanShippingError
 
@@ -46,7 +44,6 @@ if TYPE_CHECKING:
     from types import TracebackType
 
     from distributed import Client
-    from distributed import Future as DaskFuture
 
     from fiscus_dsl._dsl.plan import Plan
     from fiscus_dsl._dsl.task import Task
@@ -165,7 +162,7 @@ class DaskExecutor:
         self._lock = threading.Lock()
         self._checked: weakref.WeakSet[Task[..., Any]] = weakref.WeakSet()
         self._batchers: weakref.WeakKeyDictionary[
-            asyncio.AbstractEventLoop, _Batcher
+            asyncio.AbstractEventLoop, Batcher
         ] = weakref.WeakKeyDictionary()
         #: The worker threads of the cluster, counted when a run starts.
         self.threads = 1
@@ -312,12 +309,12 @@ class DaskExecutor:
         loop = asyncio.get_running_loop()
         batcher = self._batchers.get(loop)
         if batcher is None:
-            batcher = self._batchers[loop] = _Batcher(self, loop)
+            batcher = self._batchers[loop] = Batcher(self, loop)
         waiter = batcher.add(payload)
         try:
             ok, value = await waiter
         except asyncio.CancelledError:
-            batcher.abandon(waiter)
+            batcher.abandon()
             raise
         if ok:
             return value
@@ -428,118 +425,3 @@ def _ship(
             "(Secret.from_env reads the worker's environment)"
         )
         raise PlanShippingError(msg, workflow=workflow) from None
-
-
-_Outcome = tuple[bool, Any]
-
-
-@final
-class _Batcher:
-    """The calls of one event loop waiting to go to the cluster, and those gone."""
-
-    def __init__(self, executor: DaskExecutor, loop: asyncio.AbstractEventLoop) -> None:
-        self.executor = executor
-        self.loop = loop
-        self.payloads: list[bytes] = []
-        self.waiters: list[asyncio.Future[_Outcome]] = []
-        self.in_flight: dict[int, _Batch] = {}
-        self.ids = itertools.count()
-        self.token = uuid.uuid4().hex[:12]
-
-    def add(self, payload: bytes) -> asyncio.Future[_Outcome]:
-        waiter: asyncio.Future[_Outcome] = self.loop.create_future()
-        if not self.payloads:  # the first of this turn: send them all after it
-            self.loop.call_soon(self.flush)
-        self.payloads.append(payload)
-        self.waiters.append(waiter)
-        return waiter
-
-    def flush(self) -> None:
-        payloads, waiters = self.payloads, self.waiters
-        self.payloads, self.waiters = [], []
-        executor = self.executor
-        count = len(payloads)
-        # As many batches as the size allows, more only to fill idle threads:
-        # splitting every flush in two would halve the batches down to one
-        # call each while a run's concurrency limit feeds them back.
-        idle = executor.threads - len(self.in_flight)
-        chunks = min(count, max(math.ceil(count / executor.batch_size), idle, 1))
-        size = math.ceil(count / chunks)
-        try:
-            client = executor.client
-            from fiscus_dsl._runtime.dask_worker import run_batch
-
-            for start in range(0, count, size):
-                number = next(self.ids)
-                future = client.submit(
-                    run_batch,
-                    payloads[start : start + size],
-                    key=f"fiscus-batch-{self.token}-{number}",
-                    pure=False,
-                )
-                batch = _Batch(
-                    self,
-                    number,
-                    future,  # type: ignore[arg-type]  # run_batch's value, once run
-                    waiters[start : start + size],
-                )
-                self.in_flight[number] = batch
-                future.add_done_callback(batch.landed)
-        # The client may fail in many ways (closed, no scheduler): every
-        # call not yet submitted gets the reason.
-        except Exception as exc:
-            error = executor.lost(exc, count)
-            for waiter in waiters:
-                if not waiter.done():
-                    waiter.set_result((False, error))
-
-    def abandon(self, waiter: asyncio.Future[_Outcome]) -> None:
-        """A call was cancelled: cancel its batch once no call of it is waited for."""
-        for number, batch in list(self.in_flight.items()):
-            if waiter in batch.waiters and all(w.cancelled() for w in batch.waiters):
-                del self.in_flight[number]
-                threading.Thread(target=batch.future.cancel, daemon=True).start()
-
-    def settle(self, number: int, outcomes: list[_Outcome]) -> None:
-        batch = self.in_flight.pop(number, None)
-        if batch is None:  # abandoned: nobody waits
-            return
-        for waiter, outcome in zip(batch.waiters, outcomes, strict=True):
-            if not waiter.done():
-                waiter.set_result(outcome)
-
-
-@final
-class _Batch:
-    """One Dask task of calls: its future and the waiters of its calls."""
-
-    __slots__ = ("batcher", "future", "number", "waiters")
-
-    def __init__(
-        self,
-        batcher: _Batcher,
-        number: int,
-        future: DaskFuture[list[bytes]],
-        waiters: list[asyncio.Future[_Outcome]],
-    ) -> None:
-        self.batcher = batcher
-        self.number = number
-        self.future = future
-        self.waiters = waiters
-
-    def landed(self, future: DaskFuture[list[bytes]]) -> None:
-        """In a Dask callback thread: fetch and unpickle, then wake the run's loop."""
-        outcomes: list[_Outcome]
-        try:
-            packed = future.result()
-            outcomes = [pickle.loads(item) for item in packed]
-        # A lost batch: every call of it fails with the reason.
-        except BaseException as exc:
-            error = self.batcher.executor.lost(exc, len(self.waiters))
-            outcomes = [(False, error)] * len(self.waiters)
-        try:
-            self.batcher.loop.call_soon_threadsafe(
-                self.batcher.settle, self.number, outcomes
-            )
-        except RuntimeError:  # the run's loop is closed: nobody waits any more
-            return

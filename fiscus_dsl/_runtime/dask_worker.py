@@ -1,10 +1,13 @@
 """What a Dask worker runs for a ``DaskExecutor``: batches of task calls.
 
-A batch is one Dask task: a list of calls, each pickled on its own by the
-runner (``ShippedCall``: the task by its import path, the arguments, the
-attempt's ids, the task's timeout and the W3C trace context). The worker
-runs the calls of a batch together on its event loop: async bodies as
-coroutines, sync bodies in the worker's thread pool. Around each body it
+A batch is a list of calls, each pickled on its own by the runner
+(``ShippedCall``: the task by its import path, the arguments, the
+attempt's ids, the task's timeout and the W3C trace context), sent in one
+Dask task, ``run_batch``. The worker runs the calls of a batch together
+on its event loop: async bodies as coroutines, sync bodies in the
+worker's thread pool. The outcomes come back as they finish: ``run_batch``
+returns the first ones, and ``collect`` tasks sent to the same worker
+fetch the rest, so that a slow call never holds back a quick one. Around each body it
 sets what a body reads in-process: the attempt (connectors derive the
 ``Idempotency-Key`` and name spans from it), the trace context (so spans
 made on the worker are children of the task's span), and the cluster-wide
@@ -62,19 +65,85 @@ def _cluster_limits() -> ClusterLimits:
     return _LIMITS
 
 
-async def run_batch(calls: list[bytes]) -> list[bytes]:
-    """Run a batch of shipped calls on this worker; return each outcome, pickled.
+#: How long a landing waits for more outcomes after its first, at least.
+LINGER: Final = 0.05
+#: The calls of the batches this worker runs, by batch key, until collected.
+_RUNNING: dict[str, dict[int, asyncio.Task[bytes]]] = {}
+#: ``(worker, outcomes by index, indices still running)``; ``None``: unknown batch.
+Landing = tuple[str, dict[int, bytes], list[int] | None]
 
-    An outcome is ``(True, value)`` or ``(False, error)``; the error is what
-    the body raised, or a ``ClusterError`` when the call or its outcome
-    could not travel.
+
+async def run_batch(key: str, calls: list[bytes]) -> Landing:
+    """Start a batch of shipped calls on this worker; return its first outcomes.
+
+    Every call runs as a task on the worker's event loop, outside the Dask
+    task: this returns once a first call has finished and the others had
+    as long again (at least ``LINGER``) to finish too, so that a quick call
+    never waits for a slow one of its batch. The runner collects the rest
+    with ``collect``. An outcome is ``(True, value)`` or ``(False, error)``,
+    pickled; the error is what the body raised, or a ``ClusterError`` when
+    the call or its outcome could not travel.
     """
     tracer = telemetry.get_tracer(None)
     live = None if telemetry.is_noop(tracer) else tracer
     address = get_worker().address
-    return list(
-        await asyncio.gather(*(_run_one(payload, live, address) for payload in calls))
-    )
+    running = {
+        index: asyncio.ensure_future(_run_one(payload, live, address))
+        for index, payload in enumerate(calls)
+    }
+    _RUNNING[key] = running
+    try:
+        return await _land(key, running, address, None)
+    except asyncio.CancelledError:  # the runner gave the batch up
+        forget(key)
+        raise
+
+
+async def collect(key: str, wait: float) -> Landing:
+    """Return the outcomes of a batch's calls that finished within ``wait`` seconds.
+
+    A worker that does not know the batch (it ran on a worker that died)
+    says so with ``None``: the runner sends those calls again.
+    """
+    address = get_worker().address
+    running = _RUNNING.get(key)
+    if running is None:
+        return address, {}, None
+    return await _land(key, running, address, wait)
+
+
+def forget(key: str) -> None:
+    """Cancel what still runs of a batch the runner gave up, and drop it."""
+    for task in _RUNNING.pop(key, {}).values():
+        task.cancel()
+
+
+async def _land(
+    key: str,
+    running: dict[int, asyncio.Task[bytes]],
+    address: str,
+    wait: float | None,
+) -> Landing:
+    pending = {task for task in running.values() if not task.done()}
+    if pending:
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        done, pending = await asyncio.wait(
+            pending, timeout=wait, return_when=asyncio.FIRST_COMPLETED
+        )
+        if done and pending:
+            linger = max(LINGER, loop.time() - start)
+            await asyncio.wait(pending, timeout=linger)
+    outcomes = {
+        index: task.result()
+        for index, task in running.items()
+        if task.done() and not task.cancelled()
+    }
+    for index in outcomes:
+        del running[index]
+    if not running:
+        _RUNNING.pop(key, None)
+    return address, outcomes, sorted(running)
 
 
 async def _run_one(payload: bytes, tracer: Tracer | None, address: str) -> bytes:

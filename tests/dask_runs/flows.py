@@ -143,7 +143,8 @@ def opened(path: str) -> object:
 
 @task
 def wait_for(path: str, timeout: float) -> str:
-    """Wait until the file ``path`` exists (or ``timeout`` passes)."""
+    """Say it started (``path.started``), then wait until ``path`` exists."""
+    Path(f"{path}.started").touch()
     until = time.monotonic() + timeout
     while not Path(path).exists() and time.monotonic() < until:
         time.sleep(0.02)
@@ -221,7 +222,7 @@ def paced_fan(n: int) -> list[dict[str, int]]:
 
 @workflow
 def held(path: str) -> int:
-    """A quick step, then one that waits for ``path``, then a keyed POST."""
+    """Quick steps, one that waits for ``path``, then one after it: 26."""
     first = double(2)
     waited = wait_for(path, 60.0)
     return total([first, double(3), square(when_ready(waited))])

@@ -5,7 +5,7 @@ in a thread of the test process, so what it saw outlives every worker
 process a test kills. Routes:
 
 - ``POST /calls``: records the call's ``label``, its ``Idempotency-Key``
-  and the sending worker's pid (``X-Worker-Pid``), and answers
+  the sending worker's pid (``X-Worker-Pid``) and its ``traceparent``, and answers
   ``{"label", "key", "applied"}``; a key seen before is answered from the
   first answer and applies nothing. ``fail_first[label] = n`` answers the
   first ``n`` calls of a label with a 503. ``kill_after = n`` makes the
@@ -53,6 +53,7 @@ class ApiServer:
         self.requests: Counter[str] = Counter()
         self.keys: defaultdict[str, set[str]] = defaultdict(set)
         self.pids: defaultdict[str, set[int]] = defaultdict(set)
+        self.traceparents: defaultdict[str, list[str]] = defaultdict(list)
         self.answers: dict[str, dict[str, object]] = {}
         self.fail_first: dict[str, int] = {}
         self.kill_after: int | None = None
@@ -69,6 +70,7 @@ class ApiServer:
             self.requests.clear()
             self.keys.clear()
             self.pids.clear()
+            self.traceparents.clear()
             self.answers.clear()
             self.fail_first.clear()
             self.kill_after = None
@@ -95,6 +97,7 @@ class ApiServer:
             self.requests[label] += 1
             self.keys[label].add(key)
             self.pids[label].add(pid)
+            self.traceparents[label].append(request.headers.get("traceparent", ""))
             failing = self.fail_first.get(label, 0)
             if failing:
                 self.fail_first[label] = failing - 1
