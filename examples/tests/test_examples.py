@@ -140,3 +140,19 @@ def test_examples_do_not_run_on_import() -> None:
     namespace = runpy.run_path(str(EXAMPLES / "onboarding.py"), run_name="not_main")
 
     assert callable(namespace["main"])
+
+
+def test_scoring_gives_the_same_total_on_two_dask_workers(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from examples import scoring  # imports Dask distributed
+
+    here, there = scoring.main(count=20)
+
+    on_dask = there.result.output
+    assert on_dask is not None
+    assert on_dask.processes == 2
+    assert here.result.output == scoring.Summary(
+        count=20, total=on_dask.total, processes=1
+    )
+    assert "on 2 Dask workers" in capsys.readouterr().out

@@ -10,14 +10,15 @@ that cannot travel fails only its own task, and a ``Secret`` refuses to
 be pickled at all. Calls made in the same turn of the event loop (the
 ready items of a ``map``, the tasks a settled one released) go to the
 cluster together, in batches of at most ``batch_size`` spread over the
-workers' threads: one Dask task per batch, not per task call
-(``dask_worker.run_batch``). A Dask callback thread takes each batch's
-outcomes and hands them to the run's loop.
+workers' threads: one Dask task per batch, not per task call. Their
+outcomes come back as they finish (``dask_batches.py`` on this side,
+``dask_worker.py`` on the workers').
 
-Dask reruns a batch whose worker died on another worker; its calls carry
-the same attempt ids, so connectors send the same ``Idempotency-Key``. A
-batch Dask gives up on, or a scheduler that went away, fails the batch's
-calls with a ``ClusterError``.
+Dask reruns a batch whose worker died on another worker, and the runner
+resends the calls a dead worker had not returned; they carry the same
+attempt ids, so connectors send the same ``Idempotency-Key``. A batch
+Dask gives up on, or a scheduler that went away, fails the batch's calls
+with the ``ClusterError`` that ``DaskExecutor.lost`` makes.
 """
 
 from __future__ import annotations
