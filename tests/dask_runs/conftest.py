@@ -3,6 +3,8 @@
 The API server starts first and its URL goes into ``FISCUS_DASK_API``, so
 the worker processes the cluster spawns inherit it and import
 ``dask_runs.flows`` with connectors to it (they inherit ``sys.path`` too).
+The workers get their own ``FISCUS_DASK_TOKEN``, another than the one
+this process read when it imported ``flows``.
 One cluster serves the whole session; ``api`` is reset before each test.
 """
 
@@ -24,6 +26,11 @@ if TYPE_CHECKING:
     from fiscus_dsl.executors import DaskExecutor
 
 distributed = pytest.importorskip("distributed")
+#: The bearer token the workers read from their environment.
+TOKEN = "tok-dask-workers-only"
+#: The runner's own, read when it imports ``flows``; never sent.
+RUNNER_TOKEN = "tok-runner-never-sent"
+os.environ["FISCUS_DASK_TOKEN"] = RUNNER_TOKEN  # before the tests import flows
 
 
 @pytest.fixture(scope="session")
@@ -46,6 +53,7 @@ def cluster(api_server: server.ApiServer) -> Iterator[LocalCluster]:
     # cause both on purpose, and assert on what the run says instead.
     logging.getLogger("distributed").setLevel(logging.CRITICAL)
     os.environ["FISCUS_DASK_API"] = api_server.url
+    os.environ["FISCUS_DASK_TOKEN"] = TOKEN  # the workers' credential
     with distributed.LocalCluster(
         n_workers=2,
         threads_per_worker=1,

@@ -19,9 +19,11 @@ from typing import TYPE_CHECKING, Final
 from pydantic import BaseModel
 
 from fiscus_dsl import (
+    BearerAuth,
     Connector,
     Hooks,
     Retry,
+    Secret,
     SkipTask,
     TaskContext,
     task,
@@ -38,7 +40,15 @@ if TYPE_CHECKING:
 API: Final = os.environ.get("FISCUS_DASK_API", "http://127.0.0.1:9")
 PID: Final = {"X-Worker-Pid": str(os.getpid())}
 
-api = Connector("DaskApi", API, headers=PID, max_concurrency=None)
+#: Read by each process from its own environment when it imports this module.
+TOKEN: Final = "FISCUS_DASK_TOKEN"
+api = Connector(
+    "DaskApi",
+    API,
+    headers=PID,
+    max_concurrency=None,
+    auth=BearerAuth(Secret.from_env(TOKEN)),
+)
 limited = Connector("DaskLimited", API, headers=PID, max_concurrency=2)
 paced = Connector("DaskPaced", API, headers=PID, rate_limit="10/s")
 

@@ -5,7 +5,8 @@ in a thread of the test process, so what it saw outlives every worker
 process a test kills. Routes:
 
 - ``POST /calls``: records the call's ``label``, its ``Idempotency-Key``
-  the sending worker's pid (``X-Worker-Pid``) and its ``traceparent``, and answers
+  the sending worker's pid (``X-Worker-Pid``), its ``traceparent`` and
+  ``Authorization``, and answers
   ``{"label", "key", "applied"}``; a key seen before is answered from the
   first answer and applies nothing. ``fail_first[label] = n`` answers the
   first ``n`` calls of a label with a 503. ``kill_after = n`` makes the
@@ -54,6 +55,7 @@ class ApiServer:
         self.keys: defaultdict[str, set[str]] = defaultdict(set)
         self.pids: defaultdict[str, set[int]] = defaultdict(set)
         self.traceparents: defaultdict[str, list[str]] = defaultdict(list)
+        self.authorizations: set[str] = set()
         self.answers: dict[str, dict[str, object]] = {}
         self.fail_first: dict[str, int] = {}
         self.kill_after: int | None = None
@@ -71,6 +73,7 @@ class ApiServer:
             self.keys.clear()
             self.pids.clear()
             self.traceparents.clear()
+            self.authorizations.clear()
             self.answers.clear()
             self.fail_first.clear()
             self.kill_after = None
@@ -98,6 +101,7 @@ class ApiServer:
             self.keys[label].add(key)
             self.pids[label].add(pid)
             self.traceparents[label].append(request.headers.get("traceparent", ""))
+            self.authorizations.add(request.headers.get("authorization", ""))
             failing = self.fail_first.get(label, 0)
             if failing:
                 self.fail_first[label] = failing - 1

@@ -6,14 +6,21 @@ Requests go from the worker processes to a real HTTP server on 127.0.0.1
 
 from __future__ import annotations
 
+import pickle
 import uuid
 from typing import TYPE_CHECKING
 
+from distributed import SchedulerPlugin
+
 from dask_runs import flows
+from dask_runs.conftest import RUNNER_TOKEN, TOKEN
 from fiscus_dsl import Runner, RunStatus
 from fiscus_dsl._connectors.operation import IDEMPOTENCY_NAMESPACE
 
 if TYPE_CHECKING:
+    from dask.typing import Key
+    from distributed import Client, Scheduler
+
     from dask_runs.server import ApiServer
     from fiscus_dsl.executors import DaskExecutor
 
@@ -73,3 +80,51 @@ def test_a_rate_limit_holds_across_workers(
         for start in starts
     )
     assert most <= 10
+
+
+class SpecRecorder(SchedulerPlugin):
+    """Keep every task the scheduler starts, its spec pickled and shown, as bytes."""
+
+    name = "fiscus-test-specs"
+
+    def __init__(self) -> None:
+        self.seen: list[bytes] = []
+        self.scheduler: Scheduler | None = None
+
+    async def start(self, scheduler: Scheduler) -> None:
+        """Remember the scheduler, to read each task's spec."""
+        self.scheduler = scheduler
+
+    def transition(
+        self, key: Key, start: str, finish: str, *args: object, **kwargs: object
+    ) -> None:
+        """Keep the spec of a task that starts running."""
+        task = None if self.scheduler is None else self.scheduler.tasks.get(key)
+        if finish == "processing" and task is not None:
+            spec = task.run_spec
+            self.seen.append(pickle.dumps(spec) + repr(spec).encode())
+
+
+def _seen(dask_scheduler: Scheduler) -> list[bytes]:
+    plugin = dask_scheduler.plugins[SpecRecorder.name]
+    assert isinstance(plugin, SpecRecorder)
+    return plugin.seen
+
+
+def test_secrets_resolve_on_the_workers_and_never_travel(
+    executor: DaskExecutor, api: ApiServer, client: Client
+) -> None:
+    client.register_plugin(SpecRecorder())
+    try:
+        result = Runner(executor=executor).run(flows.recorded, labels=["s1", "s2"])
+        specs = client.run_on_scheduler(_seen)
+    finally:
+        client.unregister_scheduler_plugin(SpecRecorder.name)
+
+    assert result.status is RunStatus.SUCCEEDED
+    assert api.authorizations == {f"Bearer {TOKEN}"}  # read on the workers
+    # The Dask tasks of the run (their specs, pickled arguments included)
+    # never hold a credential: connectors are made where they run.
+    assert any(b"fiscus-batch-" in spec for spec in specs)
+    for token in (TOKEN, RUNNER_TOKEN):
+        assert not any(token.encode() in spec for spec in specs)
