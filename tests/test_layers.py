@@ -40,6 +40,7 @@ LAYERS: Final = (
         "fiscus_dsl._cli",
         "fiscus_dsl._sandbox",
         "fiscus_dsl.__main__",
+        "fiscus_dsl.executors",
     ),
 )
 TOP: Final = len(LAYERS)  # fiscus_dsl/__init__.py re-exports every layer
