@@ -283,10 +283,12 @@ class DaskExecutor:
                 "running; make a new DaskExecutor with a running client"
             )
             raise ClusterError(msg, address=self.address, retryable=False)
-        if self.worker_tracing is not None and not self._plugged:
-            from fiscus_dsl._runtime.dask_worker import WorkerTracing
+        if not self._plugged:
+            from fiscus_dsl._runtime.dask_worker import WorkerCleanup, WorkerTracing
 
-            client.register_plugin(WorkerTracing(self.worker_tracing))
+            client.register_plugin(WorkerCleanup())
+            if self.worker_tracing is not None:
+                client.register_plugin(WorkerTracing(self.worker_tracing))
             self._plugged = True
         self.threads = max(1, sum(client.nthreads().values()))
 

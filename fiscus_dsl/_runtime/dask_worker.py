@@ -38,6 +38,7 @@ from opentelemetry.trace.propagation.tracecontext import (
 from fiscus_dsl._runtime import telemetry
 from fiscus_dsl._runtime.attempts import CURRENT_ATTEMPT, Attempt
 from fiscus_dsl._runtime.cluster_limits import CLUSTER_LIMITS, ClusterLimits
+from fiscus_dsl._runtime.lifecycle import RunExit, enter_run
 from fiscus_dsl.errors import ClusterError, ConfigurationError
 
 if TYPE_CHECKING:
@@ -56,6 +57,16 @@ WORKER_ADDRESS: Final = "fiscus.worker.address"
 
 
 _LIMITS: ClusterLimits | None = None
+#: What the calls of this worker opened that outlives them (connectors'
+#: connection pools), closed when the worker closes (``WorkerCleanup``).
+_WORKER_EXIT: RunExit | None = None
+
+
+def _worker_exit() -> RunExit:
+    global _WORKER_EXIT  # one per worker process, as its pools
+    if _WORKER_EXIT is None:
+        _WORKER_EXIT = RunExit()
+    return _WORKER_EXIT
 
 
 def _cluster_limits() -> ClusterLimits:
@@ -164,6 +175,9 @@ async def _run_one(payload: bytes, tracer: Tracer | None, address: str) -> bytes
         )
     )
     CLUSTER_LIMITS.set(_cluster_limits())
+    # The worker is the run, for what stays open: pools are reused by the
+    # next batches and closed with the worker.
+    enter_run(_worker_exit())
     otel_context.attach(PROPAGATOR.extract(call.carrier))
     span = None
     if tracer is not None:
@@ -291,3 +305,21 @@ class WorkerTracing(WorkerPlugin):
         shutdown = getattr(self.provider, "shutdown", None)
         if shutdown is not None:
             shutdown()
+
+
+@final
+class WorkerCleanup(WorkerPlugin):
+    """Close what task calls left open on a worker (connection pools) when it closes.
+
+    ``DaskExecutor`` registers it on its cluster once, when a run first
+    starts there.
+    """
+
+    idempotent = True
+    name = "fiscus-worker-cleanup"
+
+    async def teardown(self, worker: Worker) -> None:
+        """Close the connectors' pools this worker's calls opened."""
+        del worker
+        if _WORKER_EXIT is not None:
+            await _WORKER_EXIT.aclose()

@@ -128,3 +128,20 @@ def test_secrets_resolve_on_the_workers_and_never_travel(
     assert any(b"fiscus-batch-" in spec for spec in specs)
     for token in (TOKEN, RUNNER_TOKEN):
         assert not any(token.encode() in spec for spec in specs)
+
+
+def _open_pools() -> int:
+    """Return how many event loops the ``DaskApi`` connector has a client on."""
+    return len(flows.api._states)  # what the test checks: a private table
+
+
+def test_a_worker_closes_its_connection_pools_when_it_closes(
+    executor: DaskExecutor, client: Client
+) -> None:
+    result = Runner(executor=executor).run(flows.recorded, labels=["p1", "p2"])
+    assert result.status is RunStatus.SUCCEEDED
+    assert sum(client.run(_open_pools).values()) >= 1  # kept for the next batches
+
+    client.unregister_worker_plugin("fiscus-worker-cleanup")  # as a worker closing
+
+    assert sum(client.run(_open_pools).values()) == 0
