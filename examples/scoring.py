@@ -30,7 +30,7 @@ from fiscus_dsl import Runner, RunResult, task, workflow
 from fiscus_dsl.executors import DaskExecutor
 
 ROUNDS: Final = 20_000
-"""SHA-256 rounds per record: about 10 ms of one core each."""
+"""SHA-256 rounds per record: about 7 ms of one core each."""
 
 
 class Score(BaseModel):
