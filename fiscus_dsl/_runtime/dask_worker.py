@@ -78,8 +78,12 @@ def _cluster_limits() -> ClusterLimits:
 
 #: How long a landing waits for more outcomes after its first, at least.
 LINGER: Final = 0.05
+#: How long a batch nobody collects stays on a worker once its calls are done.
+UNCOLLECTED: Final = 600.0
 #: The calls of the batches this worker runs, by batch key, until collected.
 _RUNNING: dict[str, dict[int, asyncio.Task[bytes]]] = {}
+#: When each batch of ``_RUNNING`` started, by batch key.
+_STARTED: dict[str, float] = {}
 #: ``(worker, outcomes by index, indices still running)``; ``None``: unknown batch.
 Landing = tuple[str, dict[int, bytes], list[int] | None]
 
@@ -102,7 +106,9 @@ async def run_batch(key: str, calls: list[bytes]) -> Landing:
         index: asyncio.ensure_future(_run_one(payload, live, address))
         for index, payload in enumerate(calls)
     }
+    _drop_uncollected(asyncio.get_running_loop().time())
     _RUNNING[key] = running
+    _STARTED[key] = asyncio.get_running_loop().time()
     try:
         return await _land(key, running, address, None)
     except asyncio.CancelledError:  # the runner gave the batch up
@@ -125,8 +131,24 @@ async def collect(key: str, wait: float) -> Landing:
 
 def forget(key: str) -> None:
     """Cancel what still runs of a batch the runner gave up, and drop it."""
+    _STARTED.pop(key, None)
     for task in _RUNNING.pop(key, {}).values():
         task.cancel()
+
+
+def _drop_uncollected(now: float) -> None:
+    """Drop the finished batches a runner stopped collecting (its run ended).
+
+    A run that ends while some of its calls still run on a worker (it was
+    cancelled, its process died) never collects them; once they are done,
+    they are dropped ``UNCOLLECTED`` seconds after their batch started.
+    """
+    for key, started in list(_STARTED.items()):
+        running = _RUNNING.get(key)
+        if now - started > UNCOLLECTED and (
+            running is None or all(task.done() for task in running.values())
+        ):
+            forget(key)
 
 
 async def _land(
@@ -154,6 +176,7 @@ async def _land(
         del running[index]
     if not running:
         _RUNNING.pop(key, None)
+        _STARTED.pop(key, None)
     return address, outcomes, sorted(running)
 
 
