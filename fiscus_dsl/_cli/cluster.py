@@ -67,8 +67,8 @@ def on_dask(
         wrong = f"--dask {address!r} names no Dask cluster; {FORMS}"
         fail(wrong if exc.option == "cluster" else str(exc))
     with executor:
-        path = None if local else workflow_file(wf)
-        if path is not None:
+        path = workflow_file(wf)
+        if path is not None and not local:
             upload(executor, path, address)
         yield executor
 
@@ -77,7 +77,9 @@ def workflow_file(wf: Workflow[..., Any]) -> Path | None:
     """Return the ``.py`` file of the workflow's module, unless it is a package's.
 
     A package's modules must be installed on the workers; a top-level
-    module (the file ``fiscus run`` or a resume loaded) is uploaded.
+    module (the file ``fiscus run`` or a resume loaded) is uploaded to a
+    remote cluster. Either way workers import it by its file's name, which
+    must be its name here.
     """
     name = wf.__wrapped__.__module__
     file = getattr(sys.modules.get(name), "__file__", None)
@@ -86,9 +88,10 @@ def workflow_file(wf: Workflow[..., Any]) -> Path | None:
     path = Path(file)
     if path.stem != name:
         fail(
-            f"--dask: {path} is imported here as module {name!r}, and Dask "
-            f"workers import an uploaded file by its name ({path.stem!r}); "
-            "rename the file to a Python module name no other module has"
+            f"--dask: Dask workers import a file by its name, and {path} is "
+            f"imported here as module {name!r} ({path.stem!r} is not a Python "
+            "name, or another module has it); rename the file to a Python name "
+            "no other module has"
         )
     return path
 
@@ -99,7 +102,7 @@ def upload(executor: DaskExecutor, path: Path, address: str) -> None:
 
     try:
         client = executor.client
-    except FiscusError as exc:  # ClusterError: no scheduler there
+    except FiscusError as exc:  # ClusterError: no scheduler there; or no address
         fail(str(exc))
     try:
         # Only the workers': the scheduler runs no task, so it needs none of

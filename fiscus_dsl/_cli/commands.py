@@ -1,7 +1,8 @@
 """The typer app: ``fiscus run``, ``graph``, ``check``, ``demo``, ``tasks``, ``runs``.
 
 ``run FILE.py[:WORKFLOW]`` runs a workflow with a live task table
-(``--full``: each detail whole; ``--json``: the ``RunResult`` only);
+(``--full``: each detail whole; ``--json``: the ``RunResult`` only;
+``--dask ADDRESS``: the task bodies on a Dask cluster);
 ``graph`` prints Mermaid, DOT or JSON and runs nothing; ``check FILE.py``
 traces every workflow of a file and names the line of each tracing error;
 ``demo`` serves the sandbox API on loopback and runs the onboarding

@@ -7,9 +7,10 @@ is given whole or as a unique prefix of at least four characters, as git
 takes a commit. ``resume`` imports the workflow where the run recorded it
 (``module:name`` with the current directory on ``sys.path``, or
 ``path/file.py:name`` by path), or where ``FILE.py[:WORKFLOW]`` says, and
-runs it with ``fiscus run``'s live table. Exit codes: 0; 1 the resumed run
-failed; 2 bad usage (an unknown run id, a run that cannot be resumed);
-3 another live process holds the run (``RunLocked``).
+runs it with ``fiscus run``'s live table (on a Dask cluster with
+``--dask``). Exit codes: 0; 1 the resumed run failed; 2 bad usage (an
+unknown run id, a run that cannot be resumed); 3 another live process
+holds the run (``RunLocked``).
 """
 
 from __future__ import annotations
@@ -394,8 +395,8 @@ def resume_command(
             resumed=resumed,
             executor=executor,
         )
-    report(result)
-    typer.echo(f"Run id {result.run_id}, recorded in {store!r}")
+        report(result)
+        typer.echo(f"Run id {result.run_id}, recorded in {store!r}")
     if not result.success:
         fail(f"The run failed: {result.error_message}", FAILED)
 
