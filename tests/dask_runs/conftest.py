@@ -5,7 +5,8 @@ the worker processes the cluster spawns inherit it and import
 ``dask_runs.flows`` with connectors to it (they inherit ``sys.path`` too).
 The workers get their own ``FISCUS_DASK_TOKEN``, another than the one
 this process read when it imported ``flows``.
-One cluster serves the whole session; ``api`` is reset before each test.
+One cluster serves this folder's tests, and stops before other folders'
+(whose audits would see its heartbeats); ``api`` is reset before each test.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ RUNNER_TOKEN = "tok-runner-never-sent"
 os.environ["FISCUS_DASK_TOKEN"] = RUNNER_TOKEN  # before the tests import flows
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def api_server() -> Iterator[server.ApiServer]:
     """Serve the tests' API on 127.0.0.1 for the session."""
     yield from server.serve()
@@ -46,7 +47,7 @@ def api(api_server: server.ApiServer) -> server.ApiServer:
     return api_server
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def cluster(api_server: server.ApiServer) -> Iterator[LocalCluster]:
     """Start 2 worker processes of one thread each, with the API's URL."""
     # Dask logs a worker's death and the client's reconnects: the tests
@@ -64,7 +65,7 @@ def cluster(api_server: server.ApiServer) -> Iterator[LocalCluster]:
         yield local
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def client(cluster: LocalCluster) -> Iterator[Client]:
     """Return a synchronous client of the cluster."""
     with distributed.Client(cluster, set_as_default=False) as made:

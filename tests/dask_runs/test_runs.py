@@ -7,9 +7,11 @@ keeps the plan, hooks and retries; the workers run the bodies.
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
+from distributed import SchedulerPlugin
 
 from dask_runs import flows
 from fiscus_dsl import (
@@ -27,9 +29,7 @@ from fiscus_dsl import (
 from fiscus_dsl.testing import mock_connectors, stub_task
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
-    from distributed import Client
+    from distributed import Client, Scheduler
 
     from fiscus_dsl.executors import DaskExecutor
 
@@ -150,15 +150,40 @@ def test_a_closure_is_refused_before_anything_is_submitted(
     def mixed() -> list[object]:
         return [flows.wait_for(str(marker), 0.0), local(1)]
 
-    before = len(client.who_has())
-    with pytest.raises(PlanShippingError) as raised:
-        Runner(executor=executor).run(mixed)
+    client.register_plugin(GraphRecorder())
+    try:
+        with pytest.raises(PlanShippingError) as raised:
+            Runner(executor=executor).run(mixed)
+        submitted = client.run_on_scheduler(_submitted)
+    finally:
+        client.unregister_scheduler_plugin(GraphRecorder.name)
 
     message = str(raised.value)
     assert "Cannot ship task 'local' of workflow 'mixed'" in message
     assert "defined inside a function" in message
     assert "define it at module level" in message
-    assert len(client.who_has()) == before  # no batch was submitted
+    assert submitted == []  # no batch reached the scheduler
+    assert not Path(f"{marker}.started").exists()  # wait_for never ran
+
+
+class GraphRecorder(SchedulerPlugin):
+    """Keep the key of every task a client submits to the scheduler."""
+
+    name = "fiscus-test-graphs"
+
+    def __init__(self) -> None:
+        self.keys: list[str] = []
+
+    def update_graph(self, scheduler: Scheduler, **kwargs: Any) -> None:
+        """Keep the keys of a graph a client sent."""
+        del scheduler
+        self.keys.extend(str(key) for key in kwargs.get("keys", ()))
+
+
+def _submitted(dask_scheduler: Scheduler) -> list[str]:
+    plugin = dask_scheduler.plugins[GraphRecorder.name]
+    assert isinstance(plugin, GraphRecorder)
+    return plugin.keys
 
 
 def test_a_secret_argument_is_refused_and_nothing_is_sent(
