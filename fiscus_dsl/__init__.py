@@ -8,6 +8,7 @@ runner executes it with retries, hooks and OpenTelemetry spans.
 import importlib as _importlib
 import typing as _typing
 
+from fiscus_dsl._dsl import run_entry as _run_entry
 from fiscus_dsl._dsl.conditions import GuardBlock as GuardBlock
 from fiscus_dsl._dsl.conditions import coalesce as coalesce
 from fiscus_dsl._dsl.conditions import failed as failed
@@ -83,6 +84,9 @@ if _typing.TYPE_CHECKING:
     from fiscus_dsl._connectors.oauth2 import (
         OAuth2ClientCredentials as OAuth2ClientCredentials,
     )
+    from fiscus_dsl._connectors.plan_model import Plan as Plan
+    from fiscus_dsl._connectors.plan_model import PlannedRequest as PlannedRequest
+    from fiscus_dsl._connectors.plan_model import PlanStep as PlanStep
     from fiscus_dsl._connectors.request import Body as Body
     from fiscus_dsl._connectors.request import Header as Header
     from fiscus_dsl._connectors.request import Query as Query
@@ -107,12 +111,26 @@ _LAZY: dict[str, str] = {
     "FiscusResponse": "fiscus_dsl._dict_api.response",
     "Header": "fiscus_dsl._connectors.request",
     "OAuth2ClientCredentials": "fiscus_dsl._connectors.oauth2",
+    "Plan": "fiscus_dsl._connectors.plan_model",
+    "PlanStep": "fiscus_dsl._connectors.plan_model",
+    "PlannedRequest": "fiscus_dsl._connectors.plan_model",
     "PostgresRunStore": "fiscus_dsl._runtime.postgres_store",
     "Query": "fiscus_dsl._connectors.request",
     "Secret": "fiscus_dsl._connectors.auth",
     "load_tasks": "fiscus_dsl._dict_api.files",
     "load_tasks_text": "fiscus_dsl._dict_api.files",
 }
+
+
+def _planner() -> _run_entry.Planner:
+    """Return the dry-run planner, importing the connectors it needs on first use."""
+    planning: _run_entry.Planner = _importlib.import_module(
+        "fiscus_dsl._connectors.planning"
+    )
+    return planning
+
+
+_run_entry.install_planner(_planner)
 
 
 def __getattr__(name: str) -> object:
@@ -164,7 +182,10 @@ __all__ = [
     "OAuth2ClientCredentials",
     "OptionTypeError",
     "Partial",
+    "Plan",
     "PlanShippingError",
+    "PlanStep",
+    "PlannedRequest",
     "PostgresRunStore",
     "ProjectionError",
     "Query",

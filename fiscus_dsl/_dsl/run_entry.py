@@ -15,8 +15,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Mapping, Sequence
 
+    from fiscus_dsl._connectors.plan_model import Plan as DryRun
     from fiscus_dsl._dsl.plan import Plan
     from fiscus_dsl._dsl.workflow import Workflow
     from fiscus_dsl._runtime.results import RunResult
@@ -77,3 +78,44 @@ def install_engine(default_engine: Callable[[], Engine]) -> None:
 def engine() -> Engine:
     """Return the default runner, as the installed function finds it."""
     return _ENGINE[0]()
+
+
+class Planner(Protocol):
+    """What ``wf.plan`` and ``wf.aplan`` need: dry-run planning (``_connectors``)."""
+
+    def plan_workflow(
+        self,
+        wf: Workflow[..., Any],
+        args: Sequence[object],
+        kwargs: Mapping[str, object],
+        *,
+        responses: Mapping[str, object] | None,
+        run_id: str | None,
+    ) -> DryRun:
+        """Plan a run of ``wf`` and return the plan."""
+        ...
+
+    async def aplan_workflow(
+        self,
+        wf: Workflow[..., Any],
+        args: Sequence[object],
+        kwargs: Mapping[str, object],
+        *,
+        responses: Mapping[str, object] | None,
+        run_id: str | None,
+    ) -> DryRun:
+        """Plan a run of ``wf`` from async code."""
+        ...
+
+
+_PLANNER: list[Callable[[], Planner]] = []
+
+
+def install_planner(find: Callable[[], Planner]) -> None:
+    """Say how to find the planner; ``import fiscus_dsl`` calls this."""
+    _PLANNER[:] = [find]
+
+
+def planner() -> Planner:
+    """Return the planner, as the installed function finds it."""
+    return _PLANNER[0]()

@@ -34,6 +34,7 @@ from fiscus_dsl.errors import ArgumentValidationError, WorkflowInputError
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
 
+    from fiscus_dsl._connectors.plan_model import Plan as DryRun
     from fiscus_dsl._graph.model import WorkflowGraph
     from fiscus_dsl._runtime.results import RunResult
 
@@ -126,6 +127,42 @@ class Workflow(wrapt.FunctionWrapper[P, Any], Generic[P, R]):
     async def aresume(self, run_id: str, /, *, force: bool = False) -> RunResult[R]:
         """Finish a recorded run from async code; see ``resume``."""
         return await run_entry.engine().aresume(self, run_id, force=force)
+
+    def plan(
+        self,
+        *args: object,
+        responses: Mapping[str, object] | None = None,
+        run_id: str | None = None,
+        **kwargs: object,
+    ) -> DryRun:
+        """Plan a run with these inputs: the requests it would send, sending none.
+
+        No task body runs and nothing is sent. ``responses`` gives sample
+        responses by task id (``fetch[2]``), step id or task name, each
+        validated against the operation's return annotation; a step with
+        none has a ``<task_id>`` reference for a value, and a guard that
+        needs one leaves its step conditional. ``run_id`` is the run whose
+        ``Idempotency-Key``s the plan shows. See docs/plans.md.
+
+        Raises:
+            WorkflowInputError: The inputs do not bind to the signature.
+            ArgumentValidationError: An input does not match its annotation.
+        """
+        return run_entry.planner().plan_workflow(
+            self, args, kwargs, responses=responses, run_id=run_id
+        )
+
+    async def aplan(
+        self,
+        *args: object,
+        responses: Mapping[str, object] | None = None,
+        run_id: str | None = None,
+        **kwargs: object,
+    ) -> DryRun:
+        """Plan a run from async code; see ``plan``."""
+        return await run_entry.planner().aplan_workflow(
+            self, args, kwargs, responses=responses, run_id=run_id
+        )
 
     def graph(self, *args: object, **kwargs: object) -> WorkflowGraph:
         """Trace the workflow and return its graph, running nothing.

@@ -27,6 +27,7 @@ from fiscus_dsl._runtime import logs, telemetry
 from fiscus_dsl._runtime.attempts import CURRENT_ATTEMPT, Attempt
 from fiscus_dsl._runtime.hooks import TaskContext, merge_hooks
 from fiscus_dsl._runtime.resolve import resolve
+from fiscus_dsl._runtime.symbols import contains_symbol
 from fiscus_dsl.errors import SkipTask, TaskTimeoutError
 
 if TYPE_CHECKING:
@@ -53,6 +54,8 @@ class Invoker:
         run_id: The run's id.
         tracer: The run's tracer, or ``None`` when telemetry is a no-op.
         inline: The executor is the in-process one: call async bodies directly.
+        planning: A dry-run plan: no hooks, and arguments holding a value the
+            plan does not know (a ``Symbol``) are not validated.
     """
 
     executor: Executor
@@ -61,6 +64,7 @@ class Invoker:
     run_id: str
     tracer: Tracer | None
     inline: bool
+    planning: bool = False
 
     async def invoke(self, slot: Slot, span: Span | None) -> object:
         """Call one task slot through the whole pipeline and return its value."""
@@ -70,6 +74,8 @@ class Invoker:
         if slot.owner is None and node.invalid is not None:
             raise node.invalid
         arguments = call_arguments(slot)
+        if self.planning:
+            return await self._plan(slot, plan, arguments)
         chain = merge_hooks(slot.scope.hooks, plan.options.hooks)
         if not chain and plan.is_direct and self.inline:  # the hot path, inline
             signature = plan.signature
@@ -181,6 +187,28 @@ class Invoker:
                 await self.sleep(delay)
             finally:
                 CURRENT_ATTEMPT.reset(token)
+
+    async def _plan(
+        self, slot: Slot, plan: TaskPlan, arguments: dict[str, object]
+    ) -> object:
+        """Hand one step of a dry-run plan to the planning executor, once."""
+        if not contains_symbol(arguments):  # known values: checked as a run would
+            arguments = plan.signature.validate(
+                arguments, workflow=slot.scope.workflow, task_id=slot.id
+            )
+        slot.attempts = 1
+        args, kwargs = plan.signature.call_parts(arguments)
+        token = CURRENT_ATTEMPT.set(self._attempt(slot, plan))
+        try:
+            return await self.executor.call(
+                plan.function,
+                args,
+                kwargs,
+                is_async=plan.is_async,
+                task=slot.node.task,  # type: ignore[arg-type]  # task slots have one
+            )
+        finally:
+            CURRENT_ATTEMPT.reset(token)
 
     def _attempt(self, slot: Slot, plan: TaskPlan) -> Attempt:
         return Attempt(

@@ -36,6 +36,7 @@ from fiscus_dsl._graph.model import (
 )
 from fiscus_dsl._runtime.results import TaskOutcome, TaskStatus
 from fiscus_dsl._runtime.slots import OUTPUT_ID
+from fiscus_dsl._runtime.symbols import Symbol, Undecided, first_symbol
 from fiscus_dsl.errors import ArgumentValidationError, GuardError, ProjectionError
 
 if TYPE_CHECKING:
@@ -159,12 +160,19 @@ def decide(cond: Condition, consumer: Slot) -> bool | None:
 def _combine(cond: AndCondition | OrCondition, consumer: Slot) -> bool | None:
     deciding = isinstance(cond, OrCondition)  # the value that settles it at once
     result: bool | None = not deciding
+    undecided: Undecided | None = None  # in a plan: an operand needs a symbol
     for operand in cond.operands:
-        decided = decide(operand, consumer)
+        try:
+            decided = decide(operand, consumer)
+        except Undecided as exc:
+            undecided = exc
+            continue
         if decided is deciding:
             return deciding
         if decided is None:
             result = None
+    if undecided is not None:
+        raise undecided
     return result
 
 
@@ -174,6 +182,9 @@ def _compare(cond: CompareCondition, consumer: Slot) -> bool | None:
         right = resolve(cond.right, consumer)
     except Unavailable:
         return None
+    symbol = first_symbol(left, right)
+    if symbol is not None:  # a plan without the sample response
+        raise Undecided(symbol)
     try:
         return bool(OPERATORS[cond.op](left, right))
     except Exception as exc:  # the values' own __eq__, __lt__...: user code
@@ -190,6 +201,9 @@ def _predicate(cond: PredicateCondition, consumer: Slot) -> bool | None:
         values = [resolve(arg, consumer) for arg in cond.args]
     except Unavailable:
         return None
+    symbol = first_symbol(*values)
+    if symbol is not None:  # a plan without the sample response
+        raise Undecided(symbol)
     try:
         decided = function(*values)
     except Exception as exc:  # the predicate is user code: a GuardError names it
@@ -221,6 +235,8 @@ def mapped_items(slot: Slot) -> list[dict[str, object]]:
     mapped = node.mapped if node.kind != "task" else None
     assert mapped is not None  # map and mapped workflow slots only
     lists = {name: resolve(spec, slot) for name, spec in mapped.items()}
+    if any(isinstance(value, Symbol) for value in lists.values()):
+        return _templated(lists)
     problems = [
         (name, f"expected a list to map over, got {type(value).__name__}")
         for name, value in lists.items()
@@ -243,5 +259,24 @@ def mapped_items(slot: Slot) -> list[dict[str, object]]:
     count = lengths.pop() if lengths else 0
     return [
         {name: value[index] for name, value in checked.items()}
+        for index in range(count)
+    ]
+
+
+def _templated(lists: dict[str, object]) -> list[dict[str, object]]:
+    """In a plan, map a list it does not know as one instance, item ``[*]``.
+
+    Lists it knows keep their length; a symbolic list beside them gives
+    each instance its item by index.
+    """
+    known = [len(value) for value in lists.values() if isinstance(value, list | tuple)]
+    count = known[0] if known else 1
+    return [
+        {
+            name: value[index]  # type: ignore[index]  # a list, a tuple or a Symbol
+            if not isinstance(value, Symbol) or known
+            else value.every_item()
+            for name, value in lists.items()
+        }
         for index in range(count)
     ]

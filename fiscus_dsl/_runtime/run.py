@@ -77,6 +77,8 @@ class RunSettings:
     store: RunStore | None
     #: Where the workflow is defined, recorded for ``fiscus runs resume``.
     source: str | None = None
+    #: A dry-run plan (``wf.plan``): no hooks, no store, nothing stops it.
+    planning: bool = False
 
 
 @final
@@ -118,7 +120,9 @@ class Run:
         self.run_id = run_id
         self.settings = settings
         self.context = RunContext(run_id=run_id, workflow=plan.name, inputs=inputs)
-        self.hooks = merge_hooks(settings.hooks, plan.hooks)
+        self.hooks = (
+            () if settings.planning else merge_hooks(settings.hooks, plan.hooks)
+        )
         self.started_at = settings.clock()
         self.journal = None
         if settings.store is not None and not plan.standalone:
@@ -135,6 +139,7 @@ class Run:
             max_concurrency=settings.max_concurrency,
             hooks=settings.hooks,
             journal=self.journal,
+            planning=settings.planning,
         )
         self.span: Span | None = None
         #: The slots that got their status when the run ended, not by running.

@@ -37,6 +37,7 @@ from fiscus_dsl._runtime.journal import RESUMED
 from fiscus_dsl._runtime.resolve import Unavailable, decide, mapped_items, resolve
 from fiscus_dsl._runtime.results import TaskStatus
 from fiscus_dsl._runtime.slots import OUTPUT_ID, Scope, Slot
+from fiscus_dsl._runtime.symbols import Undecided
 from fiscus_dsl.errors import (
     ArgumentValidationError,
     GuardError,
@@ -85,9 +86,15 @@ class Scheduler:
         max_concurrency: int | None,
         hooks: tuple[Hooks, ...],
         journal: Journal | None = None,
+        planning: bool = False,
     ) -> None:
         self.run_id = run_id
         self.journal = journal
+        #: A dry-run plan: no hooks, failures stop nothing, guards that need
+        #: a value the plan does not know let their step through, marked.
+        self.planning = planning
+        #: In a plan, the guard text of each step it could not decide, by id.
+        self.conditional: dict[str, str] = {}
         # No spans at all when telemetry is a no-op: the hot path stays lean.
         self.tracer = None if telemetry.is_noop(tracer) else tracer
         # The in-process executor's work is done inline, one coroutine less.
@@ -98,6 +105,7 @@ class Scheduler:
             run_id,
             self.tracer,
             inline=isinstance(executor, InProcessExecutor),
+            planning=planning,
         )
         self.clock = clock
         self.limit = max_concurrency if max_concurrency is not None else 1 << 62
@@ -106,7 +114,7 @@ class Scheduler:
             prefix="",
             inputs=inputs,
             owner=None,
-            hooks=merge_hooks(hooks, plan.hooks),
+            hooks=() if planning else merge_hooks(hooks, plan.hooks),
         )
         self.slots: list[Slot] = []
         self.running = 0
@@ -241,6 +249,9 @@ class Scheduler:
         except (GuardError, ProjectionError) as exc:  # the guarded task fails
             self._conclude(slot, FAILED, exc, None)
             return False
+        except Undecided:  # only in a plan: the step is planned, marked
+            self.conditional[slot.id] = describe_condition(guard, redact=True)
+            return True
         if decided is None:
             reason = (
                 "its guard cannot be decided: it needs the value of a task "
@@ -531,7 +542,12 @@ class Scheduler:
         # the run as a failed task does (the run's error is the store's).
         journal = self.journal
         recorded = journal is None or journal.settled(slot)
-        if status is FAILED and not self.stopping and _fails_run(slot):
+        if (
+            status is FAILED
+            and not self.stopping
+            and _fails_run(slot)
+            and not self.planning
+        ):
             self.stopping = True
             self.failure = slot
             self.queue.clear()

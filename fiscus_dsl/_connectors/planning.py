@@ -1,0 +1,334 @@
+"""Dry-run plans: run the scheduler with an executor that sends nothing.
+
+``plan_workflow`` compiles the workflow with its inputs and runs the plan
+as a run would, with ``planning=True`` (no hooks, no store, a failure
+stops nothing) and ``PlanningExecutor`` where task bodies would run. For a
+connector operation, the executor lays the request out exactly as the
+operation would (``OperationSender._parts``: path parameters quoted, the
+query, headers, the JSON body, the ``Idempotency-Key`` of the plan's run
+id), adds the connector's headers and its auth with credentials masked,
+records it, and returns the sample response given for the step, validated
+against the operation's return annotation, or a ``Symbol``. A plain task's
+body never runs: its inputs are recorded and its value is the sample, or
+a symbol. Guards decide on the samples; a guard that needs a symbol lets
+its step through, marked conditional. So the plan reaches every step a
+run would, in the same order, and a step that fails in the plan (an
+invalid argument, a URL leaving the connector's origin) is a problem a run
+would hit.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Final, final
+
+from opentelemetry.trace import NoOpTracerProvider
+from pydantic import TypeAdapter, ValidationError
+
+from fiscus_dsl._connectors.auth import ApiKeyAuth, BasicAuth, BearerAuth
+from fiscus_dsl._connectors.operation import OperationSender
+from fiscus_dsl._connectors.plan_model import (
+    Plan,
+    PlannedRequest,
+    PlanStep,
+    StepStatus,
+)
+from fiscus_dsl._connectors.scrub import MASK, scrub_text, scrub_url
+from fiscus_dsl._graph.jsonable import to_jsonable
+from fiscus_dsl._graph.render import describe_condition
+from fiscus_dsl._runtime import telemetry
+from fiscus_dsl._runtime.attempts import current_attempt
+from fiscus_dsl._runtime.results import TaskStatus
+from fiscus_dsl._runtime.run import Run, RunSettings
+from fiscus_dsl._runtime.runner import run_sync
+from fiscus_dsl._runtime.symbols import Symbol, reveal
+from fiscus_dsl.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping, Sequence
+
+    from fiscus_dsl._connectors.connector import Connector
+    from fiscus_dsl._dsl.plan import Plan as Compiled
+    from fiscus_dsl._dsl.task import Task
+    from fiscus_dsl._dsl.workflow import Workflow
+    from fiscus_dsl._runtime.results import RunResult
+
+_MISSING: Final = object()
+_STATUSES: Final[dict[TaskStatus, StepStatus]] = {
+    TaskStatus.SUCCEEDED: "planned",
+    TaskStatus.FAILED: "invalid",
+    TaskStatus.SKIPPED: "skipped",
+}
+# No spans: a plan is not a run an observability backend should see.
+_NO_TRACES: Final = NoOpTracerProvider()
+
+
+@final
+class PlanningExecutor:
+    """Where a plan's task bodies would run: record each call, send nothing."""
+
+    def __init__(self, responses: Mapping[str, object]) -> None:
+        self.responses = dict(responses)
+        self.requests: dict[str, tuple[PlannedRequest, str | None, str]] = {}
+        self.inputs: dict[str, dict[str, Any]] = {}
+        self.problems: list[str] = []
+
+    async def prepare(self, plan: Compiled) -> None:
+        """Accept every plan: nothing is shipped."""
+
+    async def call(
+        self,
+        function: Callable[..., object],
+        args: Sequence[object],
+        kwargs: Mapping[str, object],
+        *,
+        is_async: bool,
+        task: Task[..., Any],
+    ) -> object:
+        """Record the call of ``task``; return its sample response or a symbol."""
+        del is_async
+        attempt = current_attempt()
+        task_id = task.name if attempt is None else attempt.task_id
+        sender = getattr(function, "__self__", None)
+        if isinstance(sender, OperationSender):
+            arguments = sender._bind(  # noqa: SLF001  (the operation's own layout)
+                tuple(_tokens(arg) for arg in args),
+                {name: _tokens(value) for name, value in kwargs.items()},
+            )
+            parts, headers, _ = sender._parts(arguments)  # noqa: SLF001  (raises what a run would)
+            request = _request(sender.connector, parts, headers)
+            key = _key(headers)
+            self.requests[task_id] = (request, key, sender.connector.name)
+            returns = sender.spec.returns
+        else:
+            bound = task.call_signature.signature.bind(*args, **kwargs)
+            self.inputs[task_id] = {
+                name: _jsonable(value) for name, value in bound.arguments.items()
+            }
+            returns = _MISSING
+        return self._value(task, task_id, returns)
+
+    def _value(self, task: Task[..., Any], task_id: str, returns: object) -> object:
+        sample = _MISSING
+        for key in (task_id, task_id.split("[", 1)[0].rsplit("/", 1)[-1], task.name):
+            if key in self.responses:
+                sample = self.responses[key]
+                break
+        if sample is _MISSING:
+            return Symbol(task_id)
+        if returns is _MISSING or returns is None:
+            return sample
+        try:
+            adapter: TypeAdapter[object] = TypeAdapter(returns)  # type: ignore[arg-type]  # a resolved annotation
+            return adapter.validate_python(sample)
+        except ValidationError as exc:
+            summary = "; ".join(
+                f"{'.'.join(map(str, e['loc'])) or '<value>'}: {e['msg']}"
+                for e in exc.errors(include_url=False, include_input=False)
+            )
+            self.problems.append(
+                f"The sample response for {task_id!r} does not match the "
+                f"operation's return type ({summary}); fix the sample"
+            )
+            return Symbol(task_id)
+
+
+def _request(
+    connector: Connector, parts: Any, headers: dict[str, str]
+) -> PlannedRequest:
+    """Lay a request out for the plan: connector headers, auth masked, symbols shown."""
+    shown: dict[str, str] = {}
+    for name, value in connector.headers.items():
+        shown[name] = value
+    auth_headers, auth_query = _auth(connector.auth)
+    shown.update(auth_headers)
+    shown.update(headers)
+    query = [*parts.params, *auth_query]
+    url = parts.url.copy_with(params=query) if query else parts.url
+    body = parts.json if parts.has_body else None
+    return PlannedRequest(
+        method=parts.method,
+        url=reveal(scrub_url(url)),
+        query=[(name, reveal(scrub_text(value))) for name, value in query],
+        headers={name: reveal(scrub_text(value)) for name, value in shown.items()},
+        body=None if body is None else _revealed(to_jsonable(body)),
+    )
+
+
+def _auth(auth: object) -> tuple[dict[str, str], list[tuple[str, str]]]:
+    """Return what ``auth`` adds to a request, its credential masked."""
+    if isinstance(auth, BearerAuth):
+        return {"Authorization": f"Bearer {MASK}"}, []
+    if isinstance(auth, BasicAuth):
+        return {"Authorization": f"Basic {MASK}"}, []
+    if isinstance(auth, ApiKeyAuth):
+        if auth.in_query:
+            return {}, [(auth.name, MASK)]
+        return {auth.name: MASK}, []
+    if auth is not None:  # OAuth2 client credentials: a bearer token it fetches
+        return {"Authorization": f"Bearer {MASK}"}, []
+    return {}, []
+
+
+def _tokens(value: object) -> object:
+    """Write the symbols of an argument as their tokens, which build like text."""
+    if isinstance(value, Symbol):
+        return str(value)
+    if isinstance(value, list | tuple):
+        return type(value)(_tokens(item) for item in value)
+    if isinstance(value, dict):
+        return {key: _tokens(item) for key, item in value.items()}
+    return value
+
+
+def _key(headers: Mapping[str, str]) -> str | None:
+    for name, value in headers.items():
+        if name.lower() == "idempotency-key":
+            return value
+    return None
+
+
+def _jsonable(value: object) -> Any:
+    """Return ``value`` as JSON data, symbols as ``<references>``."""
+    return _revealed(to_jsonable(_shown(value)))
+
+
+def _shown(value: object) -> object:
+    if isinstance(value, Symbol):
+        return repr(value)
+    if isinstance(value, list | tuple):
+        return [_shown(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _shown(item) for key, item in value.items()}
+    return value
+
+
+def _revealed(data: object) -> Any:
+    if isinstance(data, str):
+        return reveal(data)
+    if isinstance(data, list):
+        return [_revealed(item) for item in data]
+    if isinstance(data, dict):
+        return {key: _revealed(item) for key, item in data.items()}
+    return data
+
+
+def plan_workflow(
+    wf: Workflow[..., Any],
+    args: Sequence[object],
+    kwargs: Mapping[str, object],
+    *,
+    responses: Mapping[str, object] | None,
+    run_id: str | None,
+) -> Plan:
+    """Plan a run of ``wf`` from sync code (in a thread when a loop is running)."""
+    return run_sync(
+        lambda: aplan_workflow(wf, args, kwargs, responses=responses, run_id=run_id)
+    )
+
+
+async def aplan_workflow(
+    wf: Workflow[..., Any],
+    args: Sequence[object],
+    kwargs: Mapping[str, object],
+    *,
+    responses: Mapping[str, object] | None,
+    run_id: str | None,
+) -> Plan:
+    """Plan a run of ``wf`` with these inputs; see the module docstring."""
+    if responses is not None and not isinstance(responses, dict):
+        msg = (
+            f"Workflow {wf.name!r}: plan(responses=...) takes a dict of sample "
+            "responses by task id or operation name, such as "
+            "{'create_contact': {'id': 'c1'}}"
+        )
+        raise ConfigurationError(msg, option="responses")
+    inputs = wf.bind_inputs(args, kwargs)
+    compiled = wf.trace_plan(inputs, ())
+    executor = PlanningExecutor(responses or {})
+    run_id = run_id or uuid.uuid4().hex
+    run = Run(
+        compiled,
+        inputs,
+        run_id=run_id,
+        settings=RunSettings(
+            hooks=(),
+            tracer=telemetry.get_tracer(_NO_TRACES),
+            executor=executor,
+            sleep=_no_sleep,
+            clock=_clock,
+            max_concurrency=None,
+            store=None,
+            planning=True,
+        ),
+    )
+    result = await run.execute()
+    guards = {
+        slot.id: reveal(scrub_text(describe_condition(slot.node.guard)))
+        for slot in run.scheduler.slots
+        if slot.node.guard is not None
+    }
+    return _plan(result, run.scheduler.conditional, guards, executor, inputs)
+
+
+def _plan(
+    result: RunResult[Any],
+    conditional: Mapping[str, str],
+    guards: Mapping[str, str],
+    executor: PlanningExecutor,
+    inputs: Mapping[str, object],
+) -> Plan:
+    steps: list[PlanStep] = []
+    problems: list[str] = []
+    for task_id, outcome in result.tasks.items():
+        recorded = executor.requests.get(task_id)
+        request, key, connector = (
+            recorded if recorded is not None else (None, None, None)
+        )
+        status = _STATUSES.get(outcome.status, "not_run")
+        if status == "planned" and task_id in conditional:
+            status = "conditional"
+        guard = guards.get(task_id)
+        reason = outcome.reason
+        if outcome.status is TaskStatus.FAILED and outcome.error is not None:
+            reason = f"{type(outcome.error).__name__}: {outcome.error}"
+            problems.append(f"{task_id}: {reason}")
+        called = request is not None or task_id in executor.inputs
+        if not called and outcome.status is TaskStatus.SUCCEEDED:
+            continue  # a map's or a sub-workflow's whole: its instances are listed
+        steps.append(
+            PlanStep(
+                task_id=task_id,
+                task=outcome.name,
+                status=status,
+                connector=connector,
+                request=request,
+                inputs=executor.inputs.get(task_id),
+                idempotency_key=key,
+                guard=guard,
+                reason=reason,
+                templated="[*]" in json.dumps(_jsonable(executor.inputs.get(task_id)))
+                or (request is not None and "[*]" in request.url),
+                value=_jsonable(outcome.value)
+                if status in ("planned", "conditional")
+                else None,
+            )
+        )
+    return Plan(
+        workflow=result.workflow,
+        run_id=result.run_id,
+        inputs={name: _jsonable(value) for name, value in inputs.items()},
+        steps=steps,
+        problems=[*executor.problems, *problems],
+        output=_jsonable(result.output),
+    )
+
+
+async def _no_sleep(seconds: float) -> None:
+    """A plan never waits: it has nothing to retry."""
+
+
+def _clock() -> datetime:
+    return datetime.now(UTC)
