@@ -23,6 +23,7 @@ import json
 import uuid
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final, final
+from urllib.parse import quote
 
 from opentelemetry.trace import NoOpTracerProvider
 from pydantic import TypeAdapter, ValidationError
@@ -56,6 +57,7 @@ if TYPE_CHECKING:
     from fiscus_dsl._runtime.results import RunResult
 
 _MISSING: Final = object()
+_QUOTED_MASK: Final = quote(MASK, safe="")
 _STATUSES: Final[dict[TaskStatus, StepStatus]] = {
     TaskStatus.SUCCEEDED: "planned",
     TaskStatus.FAILED: "invalid",
@@ -150,7 +152,7 @@ def _request(
     body = parts.json if parts.has_body else None
     return PlannedRequest(
         method=parts.method,
-        url=reveal(scrub_url(url)),
+        url=reveal(scrub_url(url)).replace(_QUOTED_MASK, MASK),
         query=[(name, reveal(scrub_text(value))) for name, value in query],
         headers={name: reveal(scrub_text(value)) for name, value in shown.items()},
         body=None if body is None else _revealed(to_jsonable(body)),
