@@ -46,6 +46,12 @@ class PlanStep(BaseModel):
 
     task_id: str = Field(description="The task's id in the run, e.g. 'fetch[2]'.")
     task: str = Field(description="The task's name.")
+    depends_on: list[str] = Field(
+        default_factory=list,
+        description="The task ids of the steps it waits for: those whose values, "
+        "outcomes or guard operands it reads (a map's instances, a "
+        "sub-workflow's last steps).",
+    )
     status: StepStatus = Field(description="What a run with these responses would do.")
     connector: str | None = Field(
         default=None, description="The operation's connector."

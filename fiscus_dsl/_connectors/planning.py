@@ -30,6 +30,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from fiscus_dsl._connectors.auth import ApiKeyAuth, BasicAuth, BearerAuth
 from fiscus_dsl._connectors.operation import OperationSender
+from fiscus_dsl._connectors.plan_dependencies import with_dependencies
 from fiscus_dsl._connectors.plan_model import (
     Plan,
     PlannedRequest,
@@ -272,7 +273,8 @@ async def aplan_workflow(
         for slot in run.scheduler.slots
         if slot.node.guard is not None
     }
-    return _plan(result, run.scheduler.conditional, guards, executor, inputs)
+    plan = _plan(result, run.scheduler.conditional, guards, executor, inputs)
+    return with_dependencies(plan, run.scheduler.slots)
 
 
 def _plan(
