@@ -7,14 +7,16 @@ the inputs of a plain task, and whether the step is planned, conditional
 (its guard needs a value the plan does not know), skipped (with why),
 invalid (with the error a run would hit) or not run. Credentials show as
 the mask; values the plan does not know as ``<task.field>`` references.
-``to_text`` draws it as a table for a terminal; ``model_dump_json`` is the
-JSON form (its schema is ``Plan.model_json_schema()``).
+Each step names the steps it waits for (``depends_on``). ``to_text`` draws
+the plan as a table for a terminal, ``to_mermaid`` as a flowchart with the
+branch it takes highlighted; ``model_dump_json`` is the JSON form (its
+schema is ``Plan.model_json_schema()``). It imports pydantic only.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -145,6 +147,48 @@ class Plan(BaseModel):
             lines += [f"  - {problem}" for problem in self.problems]
         return "\n".join(lines)
 
+    def to_mermaid(self) -> str:
+        """Return the plan as a Mermaid ``flowchart TD``, its branch highlighted.
+
+        A node per step, labelled with its task id, ``METHOD url`` for a
+        request and what decided its status (the guard, or why it is
+        skipped, invalid or not run); a templated request (one per item of
+        a list the plan does not know) is a subroutine box. An edge runs
+        from each step of ``depends_on``. Planned steps are green and the
+        edges between them thick: the branch the plan takes. Conditional
+        steps are amber and dashed, and so are the edges into them; skipped
+        and not-run steps are grey, invalid ones red.
+
+        Examples:
+            >>> plan = Plan(
+            ...     workflow="wf",
+            ...     run_id="r1",
+            ...     inputs={},
+            ...     steps=[PlanStep(task_id="a", task="a", status="planned")],
+            ... )
+            >>> print(plan.to_mermaid(), end="")
+            flowchart TD
+                %% Plan of workflow 'wf' (run id r1)
+                n0["a"]
+                classDef planned fill:#e6f4ea,...
+                class n0 planned
+        """
+        keys = {step.task_id: f"n{number}" for number, step in enumerate(self.steps)}
+        lines = ["flowchart TD", f"%% {_comment(self)}"]
+        for step in self.steps:
+            opening, closing = ("[[", "]]") if step.templated else ("[", "]")
+            label = _mermaid_label(_node_lines(step))
+            lines.append(f"{keys[step.task_id]}{opening}{label}{closing}")
+        lines += _mermaid_edges(self.steps, keys)
+        for status, style in _NODE_STYLES.items():
+            members = [
+                keys[step.task_id] for step in self.steps if step.status == status
+            ]
+            if members:
+                lines.append(f"classDef {status} {style}")
+                lines.append(f"class {','.join(members)} {status}")
+        return "\n".join([lines[0], *(_INDENT + line for line in lines[1:])]) + "\n"
+
     def __str__(self) -> str:
         return self.to_text()
 
@@ -196,3 +240,105 @@ def _details(step: PlanStep) -> list[str]:
 def _short(value: object) -> str:
     text = json.dumps(value) if not isinstance(value, str) else repr(value)
     return text if len(text) <= 40 else text[:37] + "..."
+
+
+# ---------------------------------------------------------------- Mermaid
+
+_INDENT: Final = "    "
+_LABEL_LIMIT: Final = 80
+"""The most characters of a guard or a reason in a node's label."""
+_NODE_STYLES: Final = {
+    "planned": "fill:#e6f4ea,stroke:#1e8e3e,stroke-width:2px,color:#0d3d1a",
+    "conditional": (
+        "fill:#fff8e1,stroke:#f29900,stroke-width:2px,stroke-dasharray:5 5,"
+        "color:#5c3c00"
+    ),
+    "skipped": "fill:#f1f3f4,stroke:#9aa0a6,color:#5f6368",
+    "invalid": "fill:#fce8e6,stroke:#d93025,stroke-width:2px,color:#a50e0e",
+    "not_run": "fill:#ffffff,stroke:#9aa0a6,stroke-dasharray:2 2,color:#5f6368",
+}
+_EDGE_COLOURS: Final = {
+    "skipped": "#9aa0a6",
+    "not_run": "#9aa0a6",
+    "invalid": "#d93025",
+}
+# The entity codes of render.py's labels: what Mermaid would parse in a label,
+# and line breaks, which would end it early.
+_MERMAID_ESCAPES: Final = str.maketrans(
+    {
+        **dict.fromkeys(
+            [*map(chr, range(32)), "\x7f", "\x85", "\u2028", "\u2029"], " "
+        ),
+        "#": "#35;",
+        '"': "#quot;",
+        "&": "#amp;",
+        "<": "#lt;",
+        ">": "#gt;",
+        "`": "#96;",
+        "|": "#124;",
+    }
+)
+
+
+def _comment(plan: Plan) -> str:
+    said = f"Plan of workflow {plan.workflow!r} (run id {plan.run_id})"
+    problems = len(plan.problems)
+    if problems:
+        said += f": {problems} problem{'s' if problems > 1 else ''}"
+    return said.translate(_MERMAID_ESCAPES)
+
+
+def _node_lines(step: PlanStep) -> list[str]:
+    """Return a node's label: its id, its request, and what decided its status."""
+    lines = [f"{step.task_id} (one per item)" if step.templated else step.task_id]
+    if step.request is not None:
+        lines.append(f"{step.request.method} {step.request.url}")
+    decided = {
+        "planned": "guard true" if step.guard is not None else None,
+        "conditional": "only if" if step.guard is not None else None,
+        "skipped": "skipped",
+        "invalid": "invalid",
+        "not_run": "not run",
+    }[step.status]
+    shown = step.guard if step.status in ("planned", "conditional") else step.reason
+    if decided is not None:
+        lines.append(f"{decided}: {_cut(shown)}" if shown else decided)
+    return lines
+
+
+def _cut(text: str | None) -> str:
+    text = " ".join((text or "").split())
+    return text if len(text) <= _LABEL_LIMIT else text[: _LABEL_LIMIT - 3] + "..."
+
+
+def _mermaid_label(lines: list[str]) -> str:
+    """Quote a label, with entity codes for what Mermaid would parse."""
+    return '"' + "<br/>".join(line.translate(_MERMAID_ESCAPES) for line in lines) + '"'
+
+
+def _mermaid_edges(steps: list[PlanStep], keys: dict[str, str]) -> list[str]:
+    """Draw an edge from each dependency, coloured like the step it leads to."""
+    statuses = {step.task_id: step.status for step in steps}
+    lines: list[str] = []
+    coloured: dict[str, list[str]] = {}
+    for step in steps:
+        for dep in step.depends_on:
+            if dep not in keys:  # a step the plan does not list: nothing to draw
+                continue
+            colour = _EDGE_COLOURS.get(step.status)
+            if colour is not None:
+                coloured.setdefault(colour, []).append(str(len(lines)))
+            arrow = _arrow(statuses[dep], step.status)
+            lines.append(f"{keys[dep]} {arrow} {keys[step.task_id]}")
+    for colour, numbers in coloured.items():
+        lines.append(f"linkStyle {','.join(numbers)} stroke:{colour}")
+    return lines
+
+
+def _arrow(tail: StepStatus, head: StepStatus) -> str:
+    """Draw the branch the plan takes thick, and the edges into a conditional dashed."""
+    if head == "conditional":
+        return "-.->"
+    if tail == head == "planned":
+        return "==>"
+    return "-->"
