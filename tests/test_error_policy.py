@@ -25,6 +25,9 @@ ALLOWED: Final[dict[tuple[str, str], str]] = {
     ("_graph/model.py", "WorkflowGraph._check_references"): (
         "a pydantic model validator: pydantic wraps it in its ValidationError"
     ),
+    ("_graph/specs.py", "OperationRef._check_pair"): (
+        "a pydantic model validator: pydantic wraps it in its ValidationError"
+    ),
     ("_dict_api/files.py", "_unique"): (
         "a json.loads hook: _parse_json turns it into a TaskDefinitionError"
     ),

@@ -5,10 +5,12 @@ auth (sent only to that origin), default headers, a timeout, limits, the
 default retry policy and the httpx transport. ``connector.operation(...)``
 makes a task from a signature (its body is ``operation.OperationSender``);
 ``connector.task`` gives a hand-written task the connector's
-``httpx.AsyncClient``. There is one client per connector
-per event loop, created lazily and closed when the last run using it ends.
-The client's ``OriginGuard`` keeps credentials on the connector's origin on
-every hop, redirects included; its transport stops a body past
+``httpx.AsyncClient``. Both put an ``OperationRef`` in the task's options
+for its graph nodes: the connector, and an operation's method and URL
+template. There is one client per connector per event loop, created
+lazily and closed when the last run using it ends. The client's
+``OriginGuard`` keeps credentials on the connector's origin on every hop,
+redirects included; its transport stops a body past
 ``max_response_bytes``. Every failure of a request reaches the user as a
 ``ConnectorError`` with its code, retryable only when a retry may succeed.
 """
@@ -73,6 +75,7 @@ from fiscus_dsl._dsl.hooks import Hooks
 from fiscus_dsl._dsl.options import check_decorated
 from fiscus_dsl._dsl.signature import CallSignature
 from fiscus_dsl._dsl.task import Task, TaskOptions
+from fiscus_dsl._graph.specs import OperationRef
 from fiscus_dsl._runtime.lifecycle import current_run_exit
 from fiscus_dsl._runtime.retry import Retry
 from fiscus_dsl.errors import ConnectorError, SignatureError
@@ -353,12 +356,19 @@ class Connector:
         def decorate(function: Callable[P, R]) -> Task[P, R]:
             check_decorated(f"@{self.name}.operation", function)
             task_name = name or function.__name__
-            options = self._options(
-                task_name, retry, timeout, on_error, before, after, on_retry
-            )
             signature = CallSignature(function, task_name)
             spec = read_operation(signature, route, connector=self.name)
             sender = OperationSender(self, spec, idempotency_key)
+            options = self._options(
+                task_name,
+                retry,
+                timeout,
+                on_error,
+                before,
+                after,
+                on_retry,
+                operation=sender.reference(),
+            )
             made = Task(function, options, body=sender.run, signature=signature)
             return self._register(made)
 
@@ -405,7 +415,14 @@ class Connector:
         def decorate(target: Callable[..., Awaitable[R]]) -> Task[..., R]:
             task_name = name or target.__name__
             options = self._options(
-                task_name, retry, timeout, on_error, None, None, None
+                task_name,
+                retry,
+                timeout,
+                on_error,
+                None,
+                None,
+                None,
+                operation=OperationRef(connector=self.name),
             )
             if not inspect.iscoroutinefunction(target):
                 msg = (
@@ -463,6 +480,8 @@ class Connector:
         before: HookFunction | Sequence[HookFunction] | None,
         after: HookFunction | Sequence[HookFunction] | None,
         on_retry: HookFunction | Sequence[HookFunction] | None,
+        *,
+        operation: OperationRef,
     ) -> TaskOptions:
         hooks = Hooks(before_task=before, after_task=after, on_retry=on_retry)
         return TaskOptions(
@@ -472,6 +491,7 @@ class Connector:
             on_error=on_error,
             hooks=None if hooks.is_empty() else hooks,
             attempt_context=True,
+            operation=operation,
         )
 
 

@@ -31,6 +31,7 @@ from fiscus_dsl._connectors.request import (
     same_origin,
 )
 from fiscus_dsl._connectors.scrub import scrub_url
+from fiscus_dsl._graph.specs import OperationRef
 from fiscus_dsl._runtime.attempts import current_attempt
 from fiscus_dsl.errors import (
     ConnectorError,
@@ -68,6 +69,19 @@ class OperationSender:
             for name, parameter in parameters.items()
             if parameter.default is not parameter.empty
         }
+
+    def reference(self) -> OperationRef:
+        """Return what a graph node says of the operation (its connector, method, URL).
+
+        The URL template is the base URL's scheme, host and port (never its
+        userinfo), base path and route, placeholders kept, with any
+        registered secret masked as in every URL fiscus_dsl shows.
+        """
+        spec, base_url = self.spec, self.connector.base_url
+        origin = f"{base_url.scheme}://{base_url.netloc.decode('ascii')}"
+        template = spec.template(base_url.raw_path.decode("ascii"))
+        url = scrub_url(origin + template)
+        return OperationRef(connector=spec.connector, method=spec.method, url=url)
 
     def version_text(self) -> str:
         """Return what the code version a run store keeps covers: the route."""

@@ -143,6 +143,7 @@ class Execution:
             on_error="continue",
             hooks=hooks,
             attempt_context=True,
+            operation=operation.options.operation,  # the graph shows what it calls
         )
         return Task(step, options, body=body)
 

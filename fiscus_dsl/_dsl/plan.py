@@ -46,6 +46,7 @@ if TYPE_CHECKING:
 
     from fiscus_dsl._dsl.hooks import Hooks
     from fiscus_dsl._dsl.task import Task
+    from fiscus_dsl._graph.specs import OperationRef
     from fiscus_dsl._types import NodeId
     from fiscus_dsl.errors import ArgumentValidationError
 
@@ -162,16 +163,22 @@ class PlanNode:
         }
         if self.kind == "task":
             fields = {**common, "kind": "task", "task": self.name}
-            return construct_trusted(TaskNode, {**fields, "policy": self.policy})
+            fields.update(policy=self.policy, operation=self._operation())
+            return construct_trusted(TaskNode, fields)
         if self.kind == "map":
             assert self.mapped is not None  # a map step always has its lists
             fields = {**common, "kind": "map", "task": self.name}
             fields.update(mapped=self.mapped, policy=self.policy)
+            fields.update(operation=self._operation())
             return construct_trusted(MapNode, fields)
         assert self.child is not None  # a sub-workflow step always has its plan
         fields = {**common, "kind": "workflow", "workflow": self.name}
         fields.update(graph=self.child.graph(), mapped=self.mapped)
         return construct_trusted(WorkflowNode, fields)
+
+    def _operation(self) -> OperationRef | None:
+        """Return the connector API the step's task calls, read when drawn."""
+        return None if self.task is None else self.task.options.operation
 
     def __repr__(self) -> str:
         return f"<PlanNode {self.kind} {self.id!r}>"

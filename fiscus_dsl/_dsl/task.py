@@ -54,11 +54,7 @@ from fiscus_dsl._dsl.tracing import (
     tracing,
     user_location,
 )
-from fiscus_dsl._graph.specs import (
-    ArgSpec,
-    Policy,
-    RetrySpec,
-)
+from fiscus_dsl._graph.specs import ArgSpec, OperationRef, Policy, RetrySpec
 from fiscus_dsl.errors import ArgumentValidationError, TracingError
 
 if TYPE_CHECKING:
@@ -85,6 +81,8 @@ class TaskOptions:
     hooks: Hooks | None = None
     #: Run every attempt with ``current_attempt()`` set (connector operations).
     attempt_context: bool = False
+    #: The connector API it calls, for its graph nodes (set by ``Connector``).
+    operation: OperationRef | None = None
 
     def policy(self) -> Policy:
         """Describe the options as graph data."""

@@ -4,8 +4,10 @@ A ``WorkflowGraph`` is data only: which tasks a workflow calls, with which
 arguments (literal values, references to other tasks' values with a
 projection path, or containers of those), under which guards and policies.
 Sub-workflows nest as whole graphs; a mapped task is one node that becomes
-many at run time. The graph knows no callables: the tracer keeps those next
-to it. This module imports no asyncio and no opentelemetry.
+many at run time. A connector's task names its connector, and an
+operation its HTTP method and URL template too. The graph knows no
+callables: the tracer keeps those next to it. This module imports no
+asyncio and no opentelemetry.
 """
 
 from __future__ import annotations
@@ -50,6 +52,9 @@ from fiscus_dsl._graph.specs import (
 )
 from fiscus_dsl._graph.specs import (
     NotCondition as NotCondition,
+)
+from fiscus_dsl._graph.specs import (
+    OperationRef as OperationRef,
 )
 from fiscus_dsl._graph.specs import (
     OrCondition as OrCondition,
@@ -116,11 +121,12 @@ class _NodeFields(BaseModel):
 
 @final
 class TaskNode(_NodeFields):
-    """One call of a task."""
+    """One call of a task; ``operation`` says which connector's API it calls."""
 
     kind: Literal["task"] = "task"
     task: str
     policy: Policy = DEFAULT_POLICY
+    operation: OperationRef | None = None
 
 
 @final
@@ -128,13 +134,14 @@ class MapNode(_NodeFields):
     """A task run once per item of ``mapped`` lists (``task.map``).
 
     ``args`` holds the arguments bound with ``partial``; instances get the ids
-    ``{id}[0]``, ``{id}[1]``, ...
+    ``{id}[0]``, ``{id}[1]``, ... ``operation`` is as for a ``TaskNode``.
     """
 
     kind: Literal["map"] = "map"
     task: str
     mapped: dict[str, ArgSpec]
     policy: Policy = DEFAULT_POLICY
+    operation: OperationRef | None = None
 
 
 @final

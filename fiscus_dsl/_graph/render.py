@@ -4,10 +4,12 @@ This module owns how a ``WorkflowGraph`` looks to people. ``describe_condition``
 turns a guard into Python-like text; ``render_mermaid`` and ``render_dot`` lay
 the graph out once (boxes, a cluster per sub-workflow, edges labelled with
 guards) and write that layout in either syntax, deterministically. Node labels
-carry ids and task names only, never argument values; a guard shows its
-literals truncated to ``LITERAL_LIMIT`` characters. It reads the graph model
-only (the graph's own module is imported for types alone, so that
-``WorkflowGraph`` can draw itself) and must not import asyncio, opentelemetry or httpx.
+carry ids and task names, and a connector's task a second line (its
+operation's method and URL template, or the connector's name), never
+argument values; a guard shows its literals truncated to ``LITERAL_LIMIT``
+characters. It reads the graph model only (the graph's own module is
+imported for types alone, so that ``WorkflowGraph`` can draw itself) and
+must not import asyncio, opentelemetry or httpx.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
 
     from fiscus_dsl._graph.model import Node, WorkflowGraph
-    from fiscus_dsl._graph.specs import ArgSpec, Condition
+    from fiscus_dsl._graph.specs import ArgSpec, Condition, OperationRef
     from fiscus_dsl._types import NodeId
 
 LITERAL_LIMIT: Final = 40
@@ -156,6 +158,33 @@ def _junction_operand(cond: Condition, *, redact: bool) -> str:
     return f"({text})" if isinstance(cond, AndCondition | OrCondition) else text
 
 
+def describe_operation(operation: OperationRef) -> str:
+    """Return the line a connector's task adds to its node's label.
+
+    An operation reads ``METHOD`` and its URL template without the scheme;
+    a hand-written connector task, which has no single route, its
+    connector's name.
+
+    Examples:
+        >>> from fiscus_dsl._graph.model import OperationRef
+        >>> describe_operation(
+        ...     OperationRef(
+        ...         connector="CRMSystem",
+        ...         method="GET",
+        ...         url="https://crm.example.com/v1/contacts/{contact_id}",
+        ...     )
+        ... )
+        'GET crm.example.com/v1/contacts/{contact_id}'
+        >>> describe_operation(OperationRef(connector="CRMSystem"))
+        'CRMSystem'
+    """
+    method, url = operation.method, operation.url
+    if method is None or url is None:
+        return operation.connector
+    _, scheme, rest = url.partition("://")
+    return f"{method} {rest if scheme else url}"
+
+
 def _literal(value: object) -> str:
     text = repr(value)
     if len(text) <= LITERAL_LIMIT:
@@ -191,6 +220,8 @@ class _Box:
 
     key: str
     label: str
+    #: A second line: a connector task's operation.
+    detail: str | None = None
     shape: _Shape = "task"
     inner: _Chart | None = None
 
@@ -228,11 +259,13 @@ def _box(node: Node, key: str, keys: Iterator[str]) -> _Box:
         label = _label(node.id, node.workflow, is_mapped=node.mapped is not None)
         inner = _layout(node.graph, keys, f"{key}_")
         return _Box(key=key, label=label, inner=inner)
-    if node.kind == "map":
-        return _Box(
-            key=key, label=_label(node.id, node.task, is_mapped=True), shape="map"
-        )
-    return _Box(key=key, label=_label(node.id, node.task, is_mapped=False))
+    is_mapped = node.kind == "map"
+    return _Box(
+        key=key,
+        label=_label(node.id, node.task, is_mapped=is_mapped),
+        detail=None if node.operation is None else describe_operation(node.operation),
+        shape="map" if is_mapped else "task",
+    )
 
 
 def _label(node_id: NodeId, name: str, *, is_mapped: bool) -> str:
@@ -265,7 +298,8 @@ def render_mermaid(graph: WorkflowGraph) -> str:
     """Draw a graph as a Mermaid ``flowchart TD``.
 
     Tasks are rectangles, mapped tasks subroutines labelled ``id[*]``,
-    sub-workflows ``subgraph`` blocks. An edge runs from each dependency; a
+    sub-workflows ``subgraph`` blocks; a connector's task has its operation
+    on a second line (``<br/>``). An edge runs from each dependency; a
     guard labels the edges from the nodes it looks at, or an edge from an
     ``inputs`` node when it looks at none.
 
@@ -285,7 +319,8 @@ def _mermaid_chart(chart: _Chart, depth: int) -> Iterator[str]:
     for box in chart.boxes:
         if box.inner is None:
             opening, closing = _MERMAID_SHAPES[box.shape]
-            yield f"{pad}{box.key}{opening}{_mermaid_text(box.label)}{closing}"
+            text = _mermaid_text(box.label, box.detail)
+            yield f"{pad}{box.key}{opening}{text}{closing}"
         else:
             yield f"{pad}subgraph {box.key}[{_mermaid_text(box.label)}]"
             yield from _mermaid_chart(box.inner, depth + 1)
@@ -295,9 +330,10 @@ def _mermaid_chart(chart: _Chart, depth: int) -> Iterator[str]:
         yield f"{pad}{edge.tail} {arrow} {edge.head}"
 
 
-def _mermaid_text(text: str) -> str:
+def _mermaid_text(text: str, detail: str | None = None) -> str:
     """Quote a label, with entity codes for what Mermaid would parse."""
-    return '"' + text.translate(_MERMAID_ESCAPES) + '"'
+    lines = [text] if detail is None else [text, detail]
+    return '"' + "<br/>".join(line.translate(_MERMAID_ESCAPES) for line in lines) + '"'
 
 
 # ---------------------------------------------------------------- DOT
@@ -306,9 +342,10 @@ def _mermaid_text(text: str) -> str:
 def render_dot(graph: WorkflowGraph) -> str:
     """Draw a graph in Graphviz DOT, with the same content as the Mermaid chart.
 
-    Mapped tasks get a double border; a sub-workflow is a ``cluster_*``
-    subgraph whose edges attach to its border (``compound=true``) through an
-    invisible anchor node.
+    Mapped tasks get a double border; a connector's task has its operation
+    on a second line; a sub-workflow is a ``cluster_*`` subgraph whose edges
+    attach to its border (``compound=true``) through an invisible anchor
+    node.
 
     Examples:
         >>> from fiscus_dsl._graph.model import WorkflowGraph
@@ -330,7 +367,8 @@ def _dot_chart(chart: _Chart, depth: int) -> Iterator[str]:
     for box in chart.boxes:
         if box.inner is None:
             shape = _DOT_SHAPES[box.shape]
-            yield f"{pad}{box.key} [label={_dot_text(box.label)}{shape}];"
+            label = _dot_text(box.label, box.detail)
+            yield f"{pad}{box.key} [label={label}{shape}];"
         else:
             yield f"{pad}subgraph cluster_{box.key} {{"
             yield f"{pad}{_INDENT}label={_dot_text(box.label)};"
@@ -352,6 +390,7 @@ def _dot_edge_attributes(edge: _Edge, clusters: set[str]) -> str:
     return f" [{', '.join(attributes)}]" if attributes else ""
 
 
-def _dot_text(text: str) -> str:
+def _dot_text(text: str, detail: str | None = None) -> str:
     """Quote a DOT string; control characters become spaces."""
-    return '"' + text.translate(_DOT_ESCAPES) + '"'
+    lines = [text] if detail is None else [text, detail]
+    return '"' + "\\n".join(line.translate(_DOT_ESCAPES) for line in lines) + '"'

@@ -1,19 +1,19 @@
-"""The parts of a task graph below its nodes: arguments, guards and policies.
+"""The parts of a graph's nodes: arguments, guards, policies and operations.
 
 Frozen pydantic models for what a node says about one call: each argument
 (a literal, a reference to another task's value with a projection path, a
-workflow input, or a container of those), the guard it runs under, and its
-retry, timeout and on_error policy; plus the traversals that list the nodes
-an argument or a guard refers to. ``model`` builds nodes and the graph from
-these, and ``render`` draws them; this module imports neither, nor asyncio
-or opentelemetry.
+workflow input, or a container of those), the guard it runs under, its
+retry, timeout and on_error policy, and the connector operation it sends,
+if any; plus the traversals that list the nodes an argument or a guard
+refers to. ``model`` builds nodes and the graph from these, and ``render``
+draws them; this module imports neither, nor asyncio or opentelemetry.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeAlias, TypeVar, final
 
-from pydantic import BaseModel, ConfigDict, Field, field_serializer
+from pydantic import BaseModel, ConfigDict, Field, field_serializer, model_validator
 
 from fiscus_dsl._graph.jsonable import to_jsonable
 from fiscus_dsl._types import NodeId
@@ -274,6 +274,40 @@ class Policy(BaseModel):
 
 
 DEFAULT_POLICY: Policy = Policy()
+
+
+@final
+class OperationRef(BaseModel):
+    """The HTTP API a task calls, for a task of a ``Connector``.
+
+    An operation (``@connector.operation("POST /contacts")``) has all three
+    fields; a hand-written ``@connector.task``, which may send any request
+    with the connector's client, has ``connector`` only.
+
+    Attributes:
+        connector: The connector's name (``"CRMSystem"``).
+        method: The HTTP method of an operation (``"POST"``), else ``None``.
+        url: The URL template of an operation: the connector's base URL
+            without its userinfo, joined with the route's path, placeholders
+            kept (``"https://crm.example.com/v1/contacts/{contact_id}"``);
+            else ``None``. Never a credential.
+    """
+
+    model_config = _FROZEN
+    connector: str
+    method: str | None = None
+    url: str | None = None
+
+    @model_validator(mode="after")
+    def _check_pair(self) -> OperationRef:
+        if (self.method is None) != (self.url is None):
+            msg = (
+                f"The operation of connector {self.connector!r} has "
+                f"method={self.method!r} and url={self.url!r}; give both (an "
+                "operation) or neither (a hand-written connector task)"
+            )
+            raise ValueError(msg)
+        return self
 
 
 # ---------------------------------------------------------------- traversal

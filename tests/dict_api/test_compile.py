@@ -340,6 +340,18 @@ def test_without_a_call_retry_the_operation_keeps_its_own() -> None:
     assert node.policy.retry.attempts == 3  # the connector's default
 
 
+def test_a_task_dict_node_carries_the_operation_it_calls() -> None:
+    graph = compiled([task("send_email", params=MAIL)], retry=None)
+
+    operation = only_task(graph).operation
+    assert operation is not None
+    assert operation.model_dump() == {
+        "connector": "Gmail",
+        "method": "POST",
+        "url": "https://gmail.example.test/v1/messages",
+    }
+
+
 def test_resolve_operations_takes_the_first_connector_with_the_operation() -> None:
     crm, gmail = connectors(FakeApi())
     shadow = Connector("Gmail", "https://shadow.example.test")

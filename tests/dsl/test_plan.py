@@ -9,7 +9,8 @@ import pytest
 
 from fiscus_dsl import PlanShippingError, task, when, workflow
 from fiscus_dsl._dsl.plan import Plan, PlanNode
-from fiscus_dsl._graph.specs import ListArg, RefArg, ValueArg
+from fiscus_dsl._dsl.task import Task, TaskOptions
+from fiscus_dsl._graph.specs import ListArg, OperationRef, RefArg, ValueArg
 
 from . import shipped_flows
 from .shipped_flows import broken, double, fan
@@ -144,6 +145,32 @@ def test_plan_node_of_a_sub_workflow_draws_its_graph() -> None:
     assert isinstance(node, PlanNode)
     assert drawn.kind == "workflow"
     assert [n.id for n in drawn.graph.nodes] == ["double"]
+
+
+def test_the_operation_in_a_tasks_options_reaches_its_task_and_map_nodes() -> None:
+    operation = OperationRef(
+        connector="Crm", method="GET", url="https://crm.example.test/v1/items/{n}"
+    )
+
+    def fetch(n: int) -> int:
+        return n
+
+    fetched = Task(fetch, TaskOptions(name="fetch", operation=operation))
+
+    @workflow
+    def flow(n: int) -> int:
+        fetched.map(n=[n])
+        return double(fetched(n))
+
+    mapped, called, doubled = flow.graph().nodes
+
+    assert mapped.kind == "map"
+    assert called.kind == "task"
+    assert doubled.kind == "task"
+    assert (mapped.id, called.id, doubled.id) == ("fetch", "fetch#2", "double")
+    assert mapped.operation is operation  # the task's own, not a copy
+    assert called.operation is operation
+    assert doubled.operation is None
 
 
 def test_a_call_of_literals_and_whole_values_is_recorded_in_its_fast_form() -> None:

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import json
+
 import pytest
 from pydantic import ValidationError
 
@@ -13,6 +15,7 @@ from fiscus_dsl._graph.model import (
     ListArg,
     MapNode,
     NotCondition,
+    OperationRef,
     OrCondition,
     OutcomeCondition,
     Policy,
@@ -86,6 +89,11 @@ def _full_graph() -> WorkflowGraph:
                     on_error="continue",
                 ),
                 location="onboard.py:14",
+                operation=OperationRef(
+                    connector="CRMSystem",
+                    method="POST",
+                    url="https://crm.example.com/v1/contacts",
+                ),
             ),
             MapNode(
                 id="send_email",
@@ -97,6 +105,7 @@ def _full_graph() -> WorkflowGraph:
                 },
                 args={"subject": ValueArg(value="Hi")},
                 guard=guard,
+                operation=OperationRef(connector="Gmail"),
             ),
             WorkflowNode(
                 id="child",
@@ -167,6 +176,37 @@ def test_graph_round_trips_through_json() -> None:
     graph = _full_graph()
 
     assert WorkflowGraph.model_validate_json(graph.model_dump_json()) == graph
+
+
+def test_graph_json_carries_each_nodes_operation() -> None:
+    nodes = json.loads(_full_graph().model_dump_json())["nodes"]
+
+    assert [node.get("operation", "absent") for node in nodes] == [
+        {
+            "connector": "CRMSystem",
+            "method": "POST",
+            "url": "https://crm.example.com/v1/contacts",
+        },
+        {"connector": "Gmail", "method": None, "url": None},
+        "absent",  # a sub-workflow's node: its own nodes carry theirs
+    ]
+
+
+def test_task_and_map_nodes_carry_no_operation_by_default() -> None:
+    node = MapNode(id="m", task="m", mapped={"x": InputArg(name="xs")})
+
+    assert (_task("a").operation, node.operation) == (None, None)
+    assert json.loads(_task("a").model_dump_json())["operation"] is None
+
+
+@pytest.mark.parametrize(
+    "fields", [{"method": "GET"}, {"url": "https://crm.example.com/v1/contacts"}]
+)
+def test_operation_with_a_method_or_url_alone_is_rejected(
+    fields: dict[str, str],
+) -> None:
+    with pytest.raises(ValidationError, match=r"give both \(an operation\) or neither"):
+        OperationRef.model_validate({"connector": "CRMSystem", **fields})
 
 
 def test_every_condition_kind_round_trips_through_json() -> None:
