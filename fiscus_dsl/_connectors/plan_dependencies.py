@@ -29,10 +29,8 @@ def with_dependencies(plan: Plan, slots: Sequence[Slot]) -> Plan:
     by_id = {slot.id: slot for slot in slots}
     steps = []
     for step in plan.steps:
-        slot = by_id.get(step.task_id)
-        depends_on = (
-            [] if slot is None else _unique(_standing_for(_upstream(slot), listed))
-        )
+        upstream = _upstream(by_id[step.task_id])  # every step is a slot's
+        depends_on = _unique(_standing_for(upstream, listed))
         steps.append(step.model_copy(update={"depends_on": depends_on}))
     return plan.model_copy(update={"steps": steps})
 
