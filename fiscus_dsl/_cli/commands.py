@@ -1,8 +1,10 @@
-"""The typer app: ``fiscus run``, ``graph``, ``check``, ``demo``, ``tasks``, ``runs``.
+"""The typer app: ``fiscus run``, ``plan``, ``graph``, ``check``, ``demo``, and more.
 
 ``run FILE.py[:WORKFLOW]`` runs a workflow with a live task table
 (``--full``: each detail whole; ``--json``: the ``RunResult`` only;
-``--dask ADDRESS``: the task bodies on a Dask cluster);
+``--dask ADDRESS``: the task bodies on a Dask cluster); ``plan`` prints
+what a run would send (a table, JSON or Mermaid), sending nothing, and
+exits 1 if a run would hit problems;
 ``graph`` prints Mermaid, DOT or JSON and runs nothing; ``check FILE.py``
 traces every workflow of a file and names the line of each tracing error;
 ``demo`` serves the sandbox API on loopback and runs the onboarding
@@ -37,10 +39,12 @@ from fiscus_dsl._cli.output import (
     one_line,
     plural,
 )
+from fiscus_dsl._cli.plan import plan_format, print_plan, read_responses
 from fiscus_dsl._cli.runs import runs_app
 from fiscus_dsl._cli.stores import CLI_STORE, cli_store
 from fiscus_dsl._cli.table import report, run_live, runner_with
 from fiscus_dsl._cli.tasks import tasks_app
+from fiscus_dsl._connectors.planning import plan_workflow
 from fiscus_dsl._sandbox.onboarding import build_onboarding
 from fiscus_dsl._sandbox.server import sandbox
 from fiscus_dsl.errors import FiscusError, TracingError
@@ -187,6 +191,51 @@ def run(
         if not as_json:
             fail(f"The run failed: {result.error_message}", FAILED)
         raise typer.Exit(FAILED)
+
+
+@app.command()
+def plan(
+    target: Target,
+    *,
+    inputs: Inputs = None,
+    input_json: InputJson = None,
+    responses: Annotated[
+        str | None,
+        typer.Option(
+            "--responses",
+            metavar="FILE",
+            help="A JSON object of sample responses by task id or name.",
+        ),
+    ] = None,
+    run_id: Annotated[
+        str | None,
+        typer.Option(
+            "--run-id",
+            metavar="ID",
+            help="The run id whose Idempotency-Keys to show (default: a new one).",
+        ),
+    ] = None,
+    output_format: Annotated[
+        str, typer.Option("--format", "-f", help="text, json or mermaid.")
+    ] = "text",
+) -> None:
+    """Show the requests a run would send, sending nothing and running no task.
+
+    Exit code 0 when the plan lists no problems, 1 when it lists some (what
+    a run would fail on), 2 for bad usage. Steps whose guard needs a value
+    the plan does not know are conditional; --responses gives samples.
+    """
+    chosen = plan_format(output_format)
+    wf = find_workflow(target)
+    values = parse_inputs(wf, inputs or [], input_json)
+    samples = None if responses is None else read_responses(responses)
+    check_binds(wf, values)
+    try:  # not wf.plan(**values, ...): an input may be named run_id
+        planned = plan_workflow(wf, (), values, responses=samples, run_id=run_id)
+    # TracingError, ArgumentValidationError: bad usage
+    except FiscusError as exc:
+        fail(str(exc))
+    print_plan(planned, chosen)
 
 
 @app.command()
