@@ -12,7 +12,8 @@ Imports no runtime module but the current attempt.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Final, final
 
 import httpx
@@ -50,6 +51,14 @@ _KEYED_METHODS: Final = frozenset({"POST", "PATCH"})
 _KEY_HEADER: Final = "idempotency-key"
 
 IdempotencyKey = bool | Callable[[Mapping[str, object]], str]
+Recorder = Callable[
+    ["OperationSender", tuple[object, ...], dict[str, object]], Awaitable[object]
+]
+#: Set while a dry-run plan runs code of fiscus_dsl's own that calls
+#: operations (the dict API's steps): each call is recorded, never sent.
+PLAN_RECORDER: Final[ContextVar[Recorder | None]] = ContextVar(
+    "fiscus_plan_recorder", default=None
+)
 
 
 @final
@@ -96,6 +105,9 @@ class OperationSender:
         direct route is awaited here, with no coroutine between: each one
         a request waits in is kept alive, and collected, thousands of times.
         """
+        recorder = PLAN_RECORDER.get()
+        if recorder is not None:  # a dry-run plan: recorded, not sent
+            return await recorder(self, args, kwargs)
         state = self.connector.state()
         limits = state.limits
         release = await limits.acquire()

@@ -29,7 +29,7 @@ from opentelemetry.trace import NoOpTracerProvider
 from pydantic import TypeAdapter, ValidationError
 
 from fiscus_dsl._connectors.auth import ApiKeyAuth, BasicAuth, BearerAuth
-from fiscus_dsl._connectors.operation import OperationSender
+from fiscus_dsl._connectors.operation import PLAN_RECORDER, OperationSender
 from fiscus_dsl._connectors.plan_dependencies import with_dependencies
 from fiscus_dsl._connectors.plan_model import (
     Plan,
@@ -92,30 +92,49 @@ class PlanningExecutor:
     ) -> object:
         """Record the call of ``task``; return its sample response or a symbol."""
         del is_async
-        attempt = current_attempt()
-        task_id = task.name if attempt is None else attempt.task_id
         sender = getattr(function, "__self__", None)
         if isinstance(sender, OperationSender):
-            arguments = sender._bind(  # noqa: SLF001  (the operation's own layout)
-                tuple(_tokens(arg) for arg in args),
-                {name: _tokens(value) for name, value in kwargs.items()},
-            )
-            parts, headers, _ = sender._parts(arguments)  # noqa: SLF001  (raises what a run would)
-            request = _request(sender.connector, parts, headers)
-            key = _key(headers)
-            self.requests[task_id] = (request, key, sender.connector.name)
-            returns = sender.spec.returns
-        else:
-            bound = task.call_signature.signature.bind(*args, **kwargs)
-            self.inputs[task_id] = {
-                name: _jsonable(value) for name, value in bound.arguments.items()
-            }
-            returns = _MISSING
-        return self._value(task, task_id, returns)
+            return await self._operation(sender, tuple(args), dict(kwargs))
+        if getattr(function, "__fiscus_glue__", False):
+            # fiscus_dsl's own code around an operation (a dict API step):
+            # it runs, and the operation it calls is recorded, not sent.
+            token = PLAN_RECORDER.set(self._operation)
+            try:
+                return await function(*args, **kwargs)  # type: ignore[misc]  # glue is async
+            finally:
+                PLAN_RECORDER.reset(token)
+        task_id = _task_id(task.name)
+        bound = task.call_signature.signature.bind(*args, **kwargs)
+        self.inputs[task_id] = {
+            name: _jsonable(value) for name, value in bound.arguments.items()
+        }
+        return self._value(task_id, (task.name,), _MISSING)
 
-    def _value(self, task: Task[..., Any], task_id: str, returns: object) -> object:
+    async def _operation(
+        self,
+        sender: OperationSender,
+        args: tuple[object, ...],
+        kwargs: dict[str, object],
+    ) -> object:
+        """Record one call of an operation; return its sample response or a symbol."""
+        task_id = _task_id(sender.spec.name)
+        arguments = sender._bind(  # noqa: SLF001  (the operation's own layout)
+            tuple(_tokens(arg) for arg in args),
+            {name: _tokens(value) for name, value in kwargs.items()},
+        )
+        parts, headers, _ = sender._parts(arguments)  # noqa: SLF001  (raises what a run would)
+        request = _request(sender.connector, parts, headers)
+        self.requests[task_id] = (request, _key(headers), sender.connector.name)
+        spec = sender.spec
+        return self._value(
+            task_id, (spec.name, f"{spec.connector}.{spec.name}"), spec.returns
+        )
+
+    def _value(self, task_id: str, names: Sequence[str], returns: object) -> object:
+        """Return the step's sample (by task id, step id, then names), or a symbol."""
         sample = _MISSING
-        for key in (task_id, task_id.split("[", 1)[0].rsplit("/", 1)[-1], task.name):
+        step = task_id.split("[", 1)[0].rsplit("/", 1)[-1]
+        for key in (task_id, step, *names):
             if key in self.responses:
                 sample = self.responses[key]
                 break
@@ -173,6 +192,12 @@ def _auth(auth: object) -> tuple[dict[str, str], list[tuple[str, str]]]:
     if auth is not None:  # OAuth2 client credentials: a bearer token it fetches
         return {"Authorization": f"Bearer {MASK}"}, []
     return {}, []
+
+
+def _task_id(name: str) -> str:
+    """Return the id of the step being planned (its attempt's), else ``name``."""
+    attempt = current_attempt()
+    return name if attempt is None else attempt.task_id
 
 
 def _tokens(value: object) -> object:

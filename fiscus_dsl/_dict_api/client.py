@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
     from fiscus_dsl._connectors.connector import Connector
+    from fiscus_dsl._connectors.plan_model import Plan
     from fiscus_dsl._runtime.runner import Runner
 
 
@@ -119,6 +120,33 @@ class FiscusClient:
             connector_name, operation, params, callbacks, tasks
         )
         return await self._run(execution, single=single)
+
+    def plan(
+        self,
+        connector_name: str | None = None,
+        operation: str | None = None,
+        params: Mapping[str, object] | None = None,
+        callbacks: Mapping[str, Callback] | None = None,
+        tasks: Sequence[object] | None = None,
+        *,
+        responses: Mapping[str, object] | None = None,
+        run_id: str | None = None,
+    ) -> Plan:
+        """Plan what ``execute`` would send with the same arguments, sending nothing.
+
+        The task list is checked as ``execute`` checks it, compiled the same
+        way, and planned as ``wf.plan`` plans a workflow: ``responses`` gives
+        sample responses by operation name or step id (``send_email#2``);
+        conditions and ``custom_logic`` are not run on values the plan does
+        not know, which leaves their steps conditional. See docs/plans.md.
+
+        Raises:
+            TaskDefinitionError: As ``execute``: nothing is planned.
+        """
+        execution, _ = self._prepare(
+            connector_name, operation, params, callbacks, tasks
+        )
+        return execution.compile().plan(responses=responses, run_id=run_id)
 
     def _prepare(
         self,

@@ -34,6 +34,7 @@ from fiscus_dsl._dsl.workflow import Workflow, workflow
 from fiscus_dsl._runtime.attempts import current_attempt
 from fiscus_dsl._runtime.hooks import call_hook
 from fiscus_dsl._runtime.results import TaskOutcome, TaskStatus
+from fiscus_dsl._runtime.symbols import contains_symbol
 from fiscus_dsl.errors import (
     ArgumentValidationError,
     FiscusWarning,
@@ -134,6 +135,8 @@ class Execution:
             context = self.context(outcomes, among=waits)
             params = self._params(spec, context, outcomes, waits)
             return await _call(operation, spec, params)
+
+        body.__fiscus_glue__ = True  # type: ignore[attr-defined]  # a plan may run it
 
         hooks = self._hooks(spec)
         options = TaskOptions(
@@ -437,7 +440,10 @@ async def _call(
         raise _params_error(spec, operation, signature.problems((), params))
     attempt = current_attempt()
     task_id = spec.key if attempt is None else attempt.task_id
-    arguments = signature.validate(arguments, workflow="fiscus_tasks", task_id=task_id)
+    if not contains_symbol(arguments):  # in a plan, unknown values are not checked
+        arguments = signature.validate(
+            arguments, workflow="fiscus_tasks", task_id=task_id
+        )
     args, kwargs = signature.call_parts(arguments)
     value = operation.plan.function(*args, **kwargs)
     if inspect.isawaitable(value):

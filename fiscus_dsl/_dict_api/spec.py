@@ -28,6 +28,7 @@ from typing import Final, NoReturn, final
 
 from pydantic import BaseModel
 
+from fiscus_dsl._runtime.symbols import Symbol
 from fiscus_dsl.errors import TaskDefinitionError
 
 CALLBACK_NAMES: Final = ("fiscus_on_success", "fiscus_on_error", "fiscus_on_log")
@@ -123,6 +124,8 @@ def child(value: object, key: str | int) -> tuple[bool, object]:
         >>> child({"id": 7}, "id"), child([1, 2], 5), child("text", "upper")
         ((True, 7), (False, None), (False, None))
     """
+    if isinstance(value, Symbol):  # a plan without the sample response
+        return True, value[key] if isinstance(key, int) else getattr(value, key)
     if isinstance(value, Mapping):
         return key in value, value.get(key)
     if isinstance(value, list | tuple) and isinstance(key, int):
@@ -149,8 +152,8 @@ def not_data(value: object) -> str | None:
     seen: set[int] = set()
     while stack:
         item = stack.pop()
-        if item is None or isinstance(item, _DATA_SCALARS):
-            continue
+        if item is None or isinstance(item, (*_DATA_SCALARS, Symbol)):
+            continue  # a symbol: data a plan does not know yet
         if id(item) in seen:
             continue
         seen.add(id(item))

@@ -1,0 +1,98 @@
+"""``FiscusClient.plan``: what ``execute`` would send for a task list, none sent.
+
+The task list is checked and compiled as ``execute`` compiles it; each
+step's own code (params, templates, ``custom_logic``, conditions) runs on
+sample responses, and the operation it calls is laid out and recorded. A
+plan with the run's id and its answers as samples lists the requests the
+run sent, field by field.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING
+
+import pytest
+
+from fiscus_dsl import FiscusClient, Runner, TaskDefinitionError
+
+from .fake_api import CRM_TOKEN, GMAIL_TOKEN, FakeApi, connectors
+from .test_client import guide_chained, guide_multiple_tasks
+
+if TYPE_CHECKING:
+    from fiscus_dsl.testing import FakeSleep
+
+
+@pytest.fixture
+def api() -> FakeApi:
+    return FakeApi()
+
+
+@pytest.fixture
+def client(api: FakeApi, fake_sleep: FakeSleep) -> FiscusClient:
+    return FiscusClient(connectors=connectors(api), runner=Runner(sleep=fake_sleep))
+
+
+def test_a_plan_of_the_guides_chain_sends_nothing(
+    client: FiscusClient, api: FakeApi
+) -> None:
+    plan = client.plan(tasks=guide_chained(), run_id="r1")
+
+    assert api.requests == []
+    assert [step.task_id for step in plan.requests] == ["create_contact", "send_email"]
+    create = plan.step("create_contact").request
+    assert create is not None
+    assert create.method == "POST"
+    assert create.body == {"name": "John Doe", "email": "john@example.com"}
+    dumped = plan.model_dump_json()
+    assert CRM_TOKEN not in dumped
+    assert GMAIL_TOKEN not in dumped
+
+
+def test_a_plan_lists_what_execute_sends(client: FiscusClient, api: FakeApi) -> None:
+    response = client.execute(tasks=guide_multiple_tasks())
+    run = response.run
+    assert run is not None
+    answers = {task_id: result.value for task_id, result in run.tasks.items()}
+
+    plan = client.plan(
+        tasks=guide_multiple_tasks(), run_id=run.run_id, responses=answers
+    )
+
+    assert len(plan.requests) == len(api.requests) == 2
+    for sent, step in zip(api.requests, plan.requests, strict=True):
+        planned = step.request
+        assert planned is not None
+        assert (sent.method, str(sent.url)) == (planned.method, planned.url)
+        assert json.loads(sent.content) == planned.body
+        assert sent.headers["idempotency-key"] == planned.headers["Idempotency-Key"]
+
+
+def test_a_template_on_an_unknown_response_shows_its_reference(
+    client: FiscusClient,
+) -> None:
+    tasks = [
+        {
+            "connector": "CRMSystem",
+            "operation": "create_contact",
+            "params": {"name": "Ada", "email": "ada@example.com"},
+        },
+        {
+            "connector": "CRMSystem",
+            "operation": "get_contact",
+            "params": {"contact_id": "{{create_contact.id}}"},
+        },
+    ]
+
+    plan = client.plan(tasks=tasks)
+
+    fetched = plan.step("get_contact").request
+    assert fetched is not None
+    assert fetched.url.endswith("/contacts/<create_contact.id>")
+
+
+def test_a_malformed_task_list_is_refused_as_execute_refuses_it(
+    client: FiscusClient,
+) -> None:
+    with pytest.raises(TaskDefinitionError):
+        client.plan(tasks=[{"connector": "CRMSystem"}])
