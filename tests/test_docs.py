@@ -14,6 +14,9 @@ The convention, for whoever writes a page:
   A block that defines a pytest-style ``test_*`` function must also call
   it (the testing kit's ``mock_connectors()`` and ``capture_spans()`` stand
   in for the fixtures), or it would check nothing.
+- A block fenced as ```python exec="on" (markdown-exec) runs here as any
+  ``python`` block does; the docs build runs it too and shows what it
+  prints, so the output a page shows is never pasted.
 - ```bash and ```console blocks hold shell commands: every line of a bash
   block is one (``\\`` continues a line), and in a console block the lines
   starting with ``$ `` are, the others being their output. Each command
@@ -71,6 +74,8 @@ COMMAND_TIMEOUT: Final = 60.0
 FENCE: Final = re.compile(
     r"^ {0,3}(?:(?P<fence>`{3,})(?P<info>[^`]*)|(?P<tilde>~{3,})(?P<tinfo>.*))$"
 )
+#: markdown-exec's blocks: python, executed at build time, output shown.
+EXECUTED: Final = re.compile(r'python(?:\s+(?:exec|result|session|source|id)="[^"]*")+')
 MARKER: Final = re.compile(r"^<!-- (?P<kind>not-run|exit-code):(?P<value>.*)-->$")
 LINK: Final = re.compile(r"\[[^\]]*\]\((?P<target>[^)\s]+)\)")
 REPO_LINK: Final = re.compile(
@@ -126,6 +131,16 @@ def _marked(path: Path, block: Block, marker: re.Match[str] | None) -> Block:
     return replace(block, exit_code=int(value))
 
 
+def _info(info: str) -> str:
+    """Return a block's info string; markdown-exec's ``python exec="on"`` runs too.
+
+    The docs build runs such a block and shows what it prints (docs/plans.md);
+    here it runs as any ``python`` block does.
+    """
+    info = info.strip()
+    return RUNS if EXECUTED.fullmatch(info) else info
+
+
 def _blocks(path: Path) -> list[Block]:
     """Return the page's fenced blocks, in order, with their markers."""
     blocks: list[Block] = []
@@ -146,7 +161,7 @@ def _blocks(path: Path) -> list[Block]:
         closing = _fence(match) if match else None
         if closing and closing[0].startswith(fence) and not closing[1].strip():
             block = Block(
-                page=path, info=info.strip(), line=start, code="\n".join(lines)
+                page=path, info=_info(info), line=start, code="\n".join(lines)
             )
             blocks.append(_marked(path, block, marker))
             opening = None

@@ -59,6 +59,7 @@ if TYPE_CHECKING:
 
 _MISSING: Final = object()
 _QUOTED_MASK: Final = quote(MASK, safe="")
+_FALSE: Final = "its guard is false"
 _STATUSES: Final[dict[TaskStatus, StepStatus]] = {
     TaskStatus.SUCCEEDED: "planned",
     TaskStatus.FAILED: "invalid",
@@ -321,6 +322,8 @@ def _plan(
             status = "conditional"
         guard = guards.get(task_id)
         reason = outcome.reason
+        if guard is not None and reason is not None and reason.startswith(_FALSE):
+            reason = f"{_FALSE}: {guard}"  # the guard whole: the plan's reader wrote it
         if outcome.status is TaskStatus.FAILED and outcome.error is not None:
             reason = f"{type(outcome.error).__name__}: {outcome.error}"
             problems.append(f"{task_id}: {reason}")
