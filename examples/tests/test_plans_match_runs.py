@@ -14,13 +14,12 @@ attempt of a retried task is compared. For every example, each task the run
 ran or skipped has a step of the same status, and a plain task's step has the
 arguments its body was called with (recorded by a ``before_task`` hook).
 
-A plan cannot know that a body will fail: a step without a sample succeeds
-in it. So where a run's failure decided a branch (``succeeded(...)``,
-``failed(...)``, ``otherwise()``, ``custom_logic``) or a ``coalesce``, the
-plan takes the branch of success. Those steps are named, run by run, as
-``parted``; for them only their presence in the plan is checked. The failed
-tasks' own requests and inputs are compared like any other (a failed task is
-a planned step: the plan lists what it sent).
+A plan cannot know that a body will fail, so a task that failed in the run
+gets its error as its sample: it fails in the plan too (a planned step that
+"fails, as its sample says"), and every branch a failure decided
+(``succeeded(...)``, ``failed(...)``, ``otherwise()``, ``custom_logic``,
+``coalesce``) is the run's branch. The failed tasks' own requests and
+inputs are compared like any other (the plan lists what they sent).
 """
 
 from __future__ import annotations
@@ -186,8 +185,6 @@ class Recorder:
         self,
         run: RunResult[Any],
         plan_of: Callable[..., Plan],
-        *,
-        parted: Sequence[str] = (),
     ) -> Ran:
         """Plan the run's call with its id and values; return both with what it did."""
         plan = plan_of(responses=samples(run), run_id=run.run_id)
@@ -201,7 +198,6 @@ class Recorder:
             plan=plan,
             sent=self.sent(run.run_id),
             args=args,
-            parted=frozenset(parted),
         )
 
 
@@ -223,15 +219,19 @@ def as_sent(scope: Scope, messages: Sequence[Message]) -> httpx.Request:
 
 
 def samples(run: RunResult[Any]) -> dict[str, object]:
-    """Return the values the run's tasks returned, by task id: a plan's samples.
+    """Return what the run's tasks answered, by task id: a plan's samples.
 
-    A task that failed or was skipped has no value, so it gets no sample.
+    A task that succeeded gives its value; one that failed gives its error,
+    so that the plan fails it too and takes the branch the run took. A
+    skipped task gives none.
     """
-    return {
-        task_id: outcome.value
-        for task_id, outcome in run.tasks.items()
-        if outcome.status is TaskStatus.SUCCEEDED
-    }
+    given: dict[str, object] = {}
+    for task_id, outcome in run.tasks.items():
+        if outcome.status is TaskStatus.SUCCEEDED:
+            given[task_id] = outcome.value
+        elif outcome.status is TaskStatus.FAILED and outcome.error is not None:
+            given[task_id] = outcome.error
+    return given
 
 
 # ---------------------------------------------------------------- comparing
@@ -246,14 +246,12 @@ class Ran:
         plan: Its plan: same inputs, its run id, its values as samples.
         sent: The requests the sandbox received from each task, in order.
         args: The arguments each task was called with, by task id.
-        parted: The steps whose branch (or inputs) a failure decided.
     """
 
     run: RunResult[Any]
     plan: Plan
     sent: dict[str, list[httpx.Request]]
     args: dict[str, dict[str, Any]]
-    parted: frozenset[str]
 
 
 def assert_plan_matches(ran: Ran) -> int:
@@ -278,7 +276,7 @@ def assert_plan_matches(ran: Ran) -> int:
     compared = 0
     for task_id in ran_ids:
         step = steps.get(task_id)
-        if step is None or task_id in ran.parted:
+        if step is None:
             continue
         status = run.tasks[task_id].status
         if step.status != PLAN_STATUS[status]:
@@ -382,16 +380,12 @@ def run_guide(
     recorder: Recorder,
     client: FiscusClient,
     guide: Callable[[FiscusClient], FiscusResponse],
-    *,
-    parted: Sequence[str] = (),
 ) -> Ran:
     """Run the guide's code on ``client`` as its ``main()`` does; plan its tasks."""
     recording = RecordingClient(client)
     response = guide(cast("FiscusClient", recording))  # guide() calls execute only
     assert response.run is not None
-    return recorder.ran(
-        response.run, partial(client.plan, tasks=recording.tasks), parted=parted
-    )
+    return recorder.ran(response.run, partial(client.plan, tasks=recording.tasks))
 
 
 # ---------------------------------------------------------------- plain tasks
@@ -401,8 +395,8 @@ def test_onboarding_plans_match_runs() -> None:
     """onboarding.py: both runs' steps, statuses and bodies' arguments are planned.
 
     John's run matches step for step. In Jane's, the fake CRM rejects the
-    contact: the plan (a step without a sample succeeds) takes the welcome
-    branch, so ``send_email`` and ``page_ops`` are parted.
+    contact: given that failure as its sample, the plan takes the same
+    branch (``page_ops``, not ``send_email``).
     """
     recorder = Recorder()
     with use_runner(recorder.runner):
@@ -415,7 +409,6 @@ def test_onboarding_plans_match_runs() -> None:
     jane = recorder.ran(
         rejected,
         partial(plan, name="Jane Roe", email="jane-at-example.com"),
-        parted=["send_email", "page_ops"],
     )
 
     assert assert_plan_matches(john) == 0
@@ -448,8 +441,8 @@ def test_resilience_plans_match_runs() -> None:
 
     ``fetch_rates`` (three attempts), ``fetch_news`` (timed out) and
     ``live_quote`` (failed) are planned steps with the arguments their bodies
-    got. The fallback is parted: the plan, where ``live_quote`` succeeds,
-    skips ``cached_quote`` and ``coalesce`` picks the live quote and news.
+    got. Given its failure as a sample, the plan takes the fallback
+    (``cached_quote``) as the run did.
     """
     recorder = Recorder(hooks=[resilience.HOOKS])
     resilience.CALLS.clear()  # as main() does: the rates API fails twice again
@@ -459,7 +452,6 @@ def test_resilience_plans_match_runs() -> None:
     ran = recorder.ran(
         result,
         partial(resilience.market_report.plan, base="EUR", symbol="ACME"),
-        parted=["cached_quote", "build_report"],
     )
 
     assert assert_plan_matches(ran) == 0
@@ -503,7 +495,7 @@ def test_onboarding_api_plans_match_runs(monkeypatch: pytest.MonkeyPatch) -> Non
     plan = partial(onboard.plan, name="John Doe", email="john@example.com")
 
     welcomed = recorder.ran(outcome.welcomed, plan)
-    refused = recorder.ran(outcome.refused, plan, parted=["send_email", "page_ops"])
+    refused = recorder.ran(outcome.refused, plan)
 
     assert assert_plan_matches(welcomed) == 5
     assert assert_plan_matches(refused) == 2
@@ -542,8 +534,8 @@ def test_resilience_api_plans_match_runs() -> None:
 
     Run as ``main()`` runs it (a runner with its hooks): ``fetch_rates`` sends
     3 attempts, ``fetch_news`` 2 and ``live_quote`` 3 (it fails), each equal
-    to its planned request. The quote's branch is parted: the plan, where
-    ``live_quote`` succeeds, runs ``price_of`` and skips ``cached_quote``.
+    to its planned request. Given its failure as a sample, the plan takes the
+    run's branch for the quote (``cached_quote``, not ``price_of``).
     """
     recorder = Recorder(
         hooks=[
@@ -560,7 +552,6 @@ def test_resilience_api_plans_match_runs() -> None:
     ran = recorder.ran(
         result,
         partial(market_report.plan, symbol="ACME"),
-        parted=["price_of", "cached_quote", "build_report"],
     )
 
     assert assert_plan_matches(ran) == 8
@@ -592,15 +583,15 @@ def test_fiscus_guide_chained_plans_match_runs() -> None:
     """fiscus_guide_chained.py: the guide's task list is planned as it ran.
 
     The first run sends both requests; the second gets a 409 for the contact,
-    so ``custom_logic`` makes the condition false in the run, while in the
-    plan the contact succeeds: ``send_email`` is parted.
+    so ``custom_logic`` makes the condition false; given the 409 as its
+    sample, the plan skips ``send_email`` too.
     """
     recorder = Recorder()
     with use_runner(recorder.runner), recorder.sandbox() as base_url:
         api = sandbox_connectors(base_url)
         client = FiscusClient(connectors=[api.crm, api.gmail])
         created = run_guide(recorder, client, chained.guide)
-        refused = run_guide(recorder, client, chained.guide, parted=["send_email"])
+        refused = run_guide(recorder, client, chained.guide)
 
     assert assert_plan_matches(created) == 2
     assert assert_plan_matches(refused) == 1

@@ -78,6 +78,8 @@ class PlanningExecutor:
         self.requests: dict[str, tuple[PlannedRequest, str | None, str]] = {}
         self.inputs: dict[str, dict[str, Any]] = {}
         self.problems: list[str] = []
+        #: The steps whose sample is an exception: they fail as planned.
+        self.failures: dict[str, BaseException] = {}
 
     async def prepare(self, plan: Compiled) -> None:
         """Accept every plan: nothing is shipped."""
@@ -141,6 +143,9 @@ class PlanningExecutor:
                 break
         if sample is _MISSING:
             return Symbol(task_id)
+        if isinstance(sample, BaseException):  # the answer is a failure
+            self.failures[task_id] = sample
+            raise sample
         if returns is _MISSING or returns is None:
             return sample
         try:
@@ -318,15 +323,18 @@ def _plan(
             recorded if recorded is not None else (None, None, None)
         )
         status = _STATUSES.get(outcome.status, "not_run")
-        if status == "planned" and task_id in conditional:
-            status = "conditional"
         guard = guards.get(task_id)
         reason = outcome.reason
         if guard is not None and reason is not None and reason.startswith(_FALSE):
             reason = f"{_FALSE}: {guard}"  # the guard whole: the plan's reader wrote it
         if outcome.status is TaskStatus.FAILED and outcome.error is not None:
             reason = f"{type(outcome.error).__name__}: {outcome.error}"
-            problems.append(f"{task_id}: {reason}")
+            if executor.failures.get(task_id) is outcome.error:
+                status, reason = "planned", f"fails, as its sample says: {reason}"
+            else:
+                problems.append(f"{task_id}: {reason}")
+        if status == "planned" and task_id in conditional:
+            status = "conditional"
         called = request is not None or task_id in executor.inputs
         if not called and outcome.status is TaskStatus.SUCCEEDED:
             continue  # a map's or a sub-workflow's whole: its instances are listed

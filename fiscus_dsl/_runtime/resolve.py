@@ -144,7 +144,10 @@ def decide(cond: Condition, consumer: Slot) -> bool | None:
         ProjectionError: A projection in the guard found nothing.
     """
     if isinstance(cond, OutcomeCondition):
-        return consumer.scope.slots[cond.node].status.value == cond.test  # type: ignore[union-attr]  # settled before the consumer
+        source = consumer.scope.slots[cond.node]
+        if isinstance(source.value, Symbol):  # a plan: it may succeed or fail
+            raise Undecided(source.value)
+        return source.status.value == cond.test  # type: ignore[union-attr]  # settled before the consumer
     if isinstance(cond, ConstCondition):
         return cond.value
     if isinstance(cond, NotCondition):

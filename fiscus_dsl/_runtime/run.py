@@ -166,7 +166,7 @@ class Run:
             )
             if journal.resume is not None and isinstance(journal.error, RunLocked):
                 raise journal.error
-        if not self.plan.standalone:
+        if not (self.plan.standalone or self.settings.planning):
             logs.run_started(self.plan.name, self.run_id)
         parent = self._open_span()
         token = otel_context.attach(parent) if self.span is not None else None
@@ -185,7 +185,7 @@ class Run:
         if journal is not None:
             result = await self._record_end(journal, result)
         self._end_span(result.status.value, result.error_message)
-        if not self.plan.standalone:
+        if not (self.plan.standalone or self.settings.planning):
             logs.run_finished(result)
         return result
 

@@ -27,6 +27,8 @@ from fiscus_dsl import (
     Plan,
     RunStatus,
     Secret,
+    otherwise,
+    succeeded,
     task,
     when,
     workflow,
@@ -261,3 +263,51 @@ def test_every_problem_a_run_would_hit_is_listed() -> None:
 def test_responses_must_be_a_dict() -> None:
     with pytest.raises(ConfigurationError, match="takes a dict of sample responses"):
         onboard.plan(name="Ada", email="a@example.com", responses=[SAMPLE])  # type: ignore[arg-type]  # the point
+
+
+@task(on_error="continue")
+def reserve(name: str) -> str:
+    RAN.append(name)
+    return name
+
+
+@task
+def greet(who: str) -> str:
+    return who
+
+
+@task
+def escalate(reason: str) -> str:
+    return reason
+
+
+@workflow
+def branching(name: str) -> None:
+    made = reserve(name)
+    with when(succeeded(made)):
+        greet(made)
+    with otherwise():
+        escalate("no reservation")
+
+
+def test_an_outcome_guard_on_a_step_without_a_sample_is_conditional() -> None:
+    plan = branching.plan(name="x")
+
+    assert plan.step("greet").status == "conditional"
+    assert plan.step("escalate").status == "conditional"
+    assert plan.step("escalate").guard == "not succeeded(reserve)"
+
+
+def test_an_exception_as_a_sample_fails_the_step_as_planned() -> None:
+    failed = branching.plan(name="x", responses={"reserve": RuntimeError("taken")})
+    made = branching.plan(name="x", responses={"reserve": "r1"})
+
+    step = failed.step("reserve")
+    assert step.status == "planned"
+    assert step.reason == "fails, as its sample says: RuntimeError: taken"
+    assert failed.problems == []  # a failure the sample asks for is no problem
+    assert failed.step("greet").status == "skipped"
+    assert failed.step("escalate").status == "planned"
+    assert made.step("greet").status == "planned"
+    assert made.step("greet").inputs == {"who": "r1"}
+    assert made.step("escalate").status == "skipped"
