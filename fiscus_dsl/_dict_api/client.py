@@ -136,9 +136,10 @@ class FiscusClient:
 
         The task list is checked as ``execute`` checks it, compiled the same
         way, and planned as ``wf.plan`` plans a workflow: ``responses`` gives
-        sample responses by operation name or step id (``send_email#2``);
-        conditions and ``custom_logic`` are not run on values the plan does
-        not know, which leaves their steps conditional. See docs/plans.md.
+        sample responses by operation name or step id (``send_email#2``), an
+        exception for a call that fails. Params, templates, conditions and
+        ``custom_logic`` run on the samples; a task without one is taken to
+        succeed there, its value a ``<reference>``. See docs/plans.md.
 
         Raises:
             TaskDefinitionError: As ``execute``: nothing is planned.
