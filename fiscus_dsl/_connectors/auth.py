@@ -87,9 +87,11 @@ class Secret:
         'sk_example_4242'
     """
 
-    __slots__ = ("_value",)
+    __slots__ = ("_env", "_value")
     __fiscus_mask__: ClassVar[str] = MASK  # how to_jsonable writes a secret
     _value: str
+    #: The environment variable a deferred secret reads at its first use.
+    _env: str | None
 
     def __init__(self, value: str) -> None:
         given: object = value
@@ -101,14 +103,23 @@ class Secret:
             )
             raise ConfigurationError(msg, option="value")
         object.__setattr__(self, "_value", given)
+        object.__setattr__(self, "_env", None)
         register_secret(given)
 
     @classmethod
-    def from_env(cls, name: str) -> Secret:
+    def from_env(cls, name: str, *, defer: bool = False) -> Secret:
         """Read a secret from the environment variable ``name``.
 
+        With ``defer=True`` the variable is read when the secret is first
+        used (the first request that sends it), in the process that uses it:
+        a module can be imported where the credential is not set (the
+        process that runs a workflow on Dask workers, a dry-run plan, which
+        then names it among its problems), and a missing variable fails the
+        task that needed it.
+
         Raises:
-            MissingSecretError: If the variable is unset or empty.
+            MissingSecretError: If the variable is unset or empty (with
+                ``defer=True``: when the secret is first used).
 
         Examples:
             >>> import os
@@ -117,10 +128,22 @@ class Secret:
             >>> Secret.from_env("EXAMPLE_CRM_TOKEN")
             Secret('**********')
         """
+        if defer:
+            deferred = object.__new__(cls)
+            object.__setattr__(deferred, "_value", "")
+            object.__setattr__(deferred, "_env", name)
+            return deferred
         value = os.environ.get(name, "")
         if not value:
             raise MissingSecretError(name)
         return cls(value)
+
+    @property
+    def missing(self) -> str | None:
+        """Return the variable a deferred secret would read, if it is not set."""
+        if self._value or self._env is None:
+            return None
+        return None if os.environ.get(self._env) else self._env
 
     def reveal(self) -> str:
         """Return the credential itself.
@@ -128,6 +151,12 @@ class Secret:
         This is the only way to read it. Call it only where the credential
         is sent (an auth flow, a request body), never to log or print it.
         """
+        if not self._value and self._env is not None:  # deferred: read it now
+            value = os.environ.get(self._env, "")
+            if not value:
+                raise MissingSecretError(self._env)
+            object.__setattr__(self, "_value", value)
+            register_secret(value)
         return self._value
 
     def __repr__(self) -> str:
@@ -143,11 +172,11 @@ class Secret:
         if not isinstance(other, Secret):
             return NotImplemented
         return hmac.compare_digest(
-            self._value.encode("utf-8"), other.reveal().encode("utf-8")
+            self.reveal().encode("utf-8"), other.reveal().encode("utf-8")
         )
 
     def __hash__(self) -> int:
-        return hash((Secret, self._value))
+        return hash((Secret, self.reveal()))
 
     def __setattr__(self, name: str, value: object) -> NoReturn:
         msg = "A Secret is immutable; create a new Secret(...) instead"
@@ -572,8 +601,10 @@ class BasicAuth:
             raise ConfigurationError(msg, option="username")
         self._username = username
         self._password = as_secret(password, owner="BasicAuth(password)")
-        # The header's base64 is as secret as the password: an API may echo it.
-        register_basic_credentials(username, self._password.reveal())
+        # The header's base64 is as secret as the password: an API may echo it
+        # (a deferred password registers it when it is first sent: _basic).
+        if not _deferred(self._password):
+            register_basic_credentials(username, self._password.reveal())
 
     def __repr__(self) -> str:
         return f"BasicAuth({self._username!r}, {self._password!r})"
@@ -595,6 +626,11 @@ class BasicAuth:
             "Authorization",
             _basic(self._username, self._password.reveal()),
         )
+
+
+def _deferred(secret: Secret) -> bool:
+    """Tell whether ``secret`` reads its variable only when first used."""
+    return secret._env is not None and not secret._value  # noqa: SLF001  (Secret's own state)
 
 
 def _basic(username: str, password: str) -> str:

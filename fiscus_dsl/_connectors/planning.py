@@ -28,7 +28,7 @@ from urllib.parse import quote
 from opentelemetry.trace import NoOpTracerProvider
 from pydantic import TypeAdapter, ValidationError
 
-from fiscus_dsl._connectors.auth import ApiKeyAuth, BasicAuth, BearerAuth
+from fiscus_dsl._connectors.auth import ApiKeyAuth, BasicAuth, BearerAuth, Secret
 from fiscus_dsl._connectors.operation import PLAN_RECORDER, OperationSender
 from fiscus_dsl._connectors.plan_dependencies import with_dependencies
 from fiscus_dsl._connectors.plan_model import (
@@ -46,7 +46,7 @@ from fiscus_dsl._runtime.results import TaskStatus
 from fiscus_dsl._runtime.run import Run, RunSettings
 from fiscus_dsl._runtime.runner import run_sync
 from fiscus_dsl._runtime.symbols import Symbol, reveal
-from fiscus_dsl.errors import ConfigurationError
+from fiscus_dsl.errors import ConfigurationError, MissingSecretError
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
@@ -185,8 +185,29 @@ def _request(
     )
 
 
+def _missing_secret(auth: object) -> str | None:
+    """Return the variable of a deferred secret of ``auth`` that is not set."""
+    slots = [
+        name for kind in type(auth).__mro__ for name in getattr(kind, "__slots__", ())
+    ]
+    held = [getattr(auth, name, None) for name in slots]
+    held += list(getattr(auth, "__dict__", {}).values())
+    for value in held:
+        if isinstance(value, Secret) and value.missing is not None:
+            return value.missing
+    return None
+
+
 def _auth(auth: object) -> tuple[dict[str, str], list[tuple[str, str]]]:
-    """Return what ``auth`` adds to a request, its credential masked."""
+    """Return what ``auth`` adds to a request, its credential masked.
+
+    Raises:
+        MissingSecretError: A deferred secret of the auth is not set here, as
+            the run's first request would find.
+    """
+    missing = _missing_secret(auth)
+    if missing is not None:
+        raise MissingSecretError(missing)
     if isinstance(auth, BearerAuth):
         return {"Authorization": f"Bearer {MASK}"}, []
     if isinstance(auth, BasicAuth):

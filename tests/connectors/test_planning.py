@@ -311,3 +311,49 @@ def test_an_exception_as_a_sample_fails_the_step_as_planned() -> None:
     assert made.step("greet").status == "planned"
     assert made.step("greet").inputs == {"who": "r1"}
     assert made.step("escalate").status == "skipped"
+
+
+def test_a_missing_deferred_secret_is_a_problem_named_not_shown(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("PLAN_TEST_TOKEN", raising=False)
+    vault = Connector(
+        "Vault", BASE, auth=BearerAuth(Secret.from_env("PLAN_TEST_TOKEN", defer=True))
+    )
+
+    @vault.operation("GET /items")
+    def items() -> list[str]:
+        """List the items."""
+        raise NotImplementedError  # an operation's body never runs
+
+    @workflow
+    def listing() -> list[str]:
+        return items()
+
+    missing = listing.plan()
+    monkeypatch.setenv("PLAN_TEST_TOKEN", "tok-deferred-secret")
+    present = listing.plan()
+
+    assert missing.step("items").status == "invalid"
+    (problem,) = missing.problems
+    assert "MissingSecretError" in problem
+    assert "'PLAN_TEST_TOKEN' is not set" in problem
+    assert present.problems == []
+    assert present.step("items").status == "planned"
+    assert "tok-deferred-secret" not in present.model_dump_json()
+
+
+def test_a_url_that_would_leave_the_connector_is_a_problem() -> None:
+    @crm.operation("GET /files/{name}")
+    def read_file(name: str) -> str:
+        """Read a file."""
+        raise NotImplementedError  # an operation's body never runs
+
+    @workflow
+    def reading(name: str) -> str:
+        return read_file(name)
+
+    plan = reading.plan(name="")
+
+    assert plan.step("read_file").status == "invalid"
+    assert any("UnsafeURLError" in problem for problem in plan.problems)

@@ -11,11 +11,14 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from pydantic_core import PydanticSerializationError, to_jsonable_python
 
 from fiscus_dsl import (
+    BearerAuth,
     ConfigurationError,
+    Connector,
     FiscusErrorCode,
     MissingSecretError,
     Secret,
     SecretPicklingError,
+    workflow,
 )
 from fiscus_dsl._connectors.scrub import MASK, scrub_text, scrub_url
 
@@ -297,3 +300,51 @@ def test_a_secret_given_to_a_wrong_field_shows_only_its_mask() -> None:
 def test_an_empty_str_is_not_a_valid_secret() -> None:
     with pytest.raises(ValidationError, match="at least 1 character"):
         Credentials.model_validate({"token": ""})
+
+
+def test_a_deferred_secret_reads_its_variable_when_first_used(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("DEFERRED_TEST_TOKEN", raising=False)
+    token = Secret.from_env("DEFERRED_TEST_TOKEN", defer=True)  # no error yet
+
+    assert _missing(token) == "DEFERRED_TEST_TOKEN"
+    assert repr(token) == f"Secret({MASK!r})"
+    with pytest.raises(MissingSecretError, match="'DEFERRED_TEST_TOKEN' is not set"):
+        token.reveal()
+
+    monkeypatch.setenv("DEFERRED_TEST_TOKEN", "sk-deferred-42")
+    assert _missing(token) is None
+    assert token.reveal() == "sk-deferred-42"
+    assert scrub_text("got sk-deferred-42") == f"got {MASK}"  # masked once read
+    with pytest.raises(SecretPicklingError):
+        pickle.dumps(token)
+
+
+def _missing(secret: Secret) -> str | None:
+    return secret.missing
+
+
+def test_a_run_whose_deferred_secret_is_missing_fails_that_task(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("DEFERRED_RUN_TOKEN", raising=False)
+    vault = Connector(
+        "DeferredVault",
+        "https://vault.example.test",
+        auth=BearerAuth(Secret.from_env("DEFERRED_RUN_TOKEN", defer=True)),
+    )
+
+    @vault.operation("GET /items")
+    def items() -> list[str]:
+        """List the items."""
+        raise NotImplementedError  # an operation's body never runs
+
+    @workflow
+    def listing() -> list[str]:
+        return items()
+
+    result = listing.run()
+
+    assert isinstance(result["items"].error, MissingSecretError)
+    assert "DEFERRED_RUN_TOKEN" in str(result["items"].error)
