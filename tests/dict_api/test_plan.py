@@ -96,3 +96,43 @@ def test_a_malformed_task_list_is_refused_as_execute_refuses_it(
 ) -> None:
     with pytest.raises(TaskDefinitionError):
         client.plan(tasks=[{"connector": "CRMSystem"}])
+
+
+def test_a_template_that_finds_nothing_in_a_sample_is_a_problem(
+    client: FiscusClient,
+) -> None:
+    tasks = [
+        {
+            "connector": "CRMSystem",
+            "operation": "create_contact",
+            "params": {"name": "Ada", "email": "ada@example.com"},
+        },
+        {
+            "connector": "CRMSystem",
+            "operation": "get_contact",
+            "params": {"contact_id": "{{create_contact.identifier}}"},
+        },
+    ]
+    sample = {"id": "c1", "name": "Ada", "email": "ada@example.com"}
+
+    plan = client.plan(tasks=tasks, responses={"create_contact": sample})
+
+    assert plan.step("get_contact").status == "invalid"
+    (problem,) = plan.problems
+    assert "{{create_contact.identifier}} found nothing at 'identifier'" in problem
+
+
+def test_a_template_naming_an_unknown_task_is_refused_before_planning(
+    client: FiscusClient,
+) -> None:
+    tasks = [
+        {
+            "connector": "CRMSystem",
+            "operation": "get_contact",
+            "params": {"contact_id": "{{create_contact.id}}"},
+        },
+    ]
+
+    with pytest.raises(TaskDefinitionError, match="create_contact") as refused:
+        client.plan(tasks=tasks)
+    assert refused.value.index == 0
