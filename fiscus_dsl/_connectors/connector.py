@@ -203,11 +203,46 @@ class Connector:
             name, "max_request_bytes", max_request_bytes
         )
         self._tasks: dict[str, Task[..., Any]] = {}
+        self.models: dict[str, object] = {}  # an OpenAPI document's, by name
         self._states: weakref.WeakKeyDictionary[
             asyncio.AbstractEventLoop, _LoopState
         ] = weakref.WeakKeyDictionary()
         with _LIVE_LOCK:
             _LIVE.add(self)
+
+    @classmethod
+    def from_openapi(
+        cls,
+        source: object,
+        *,
+        name: str | None = None,
+        base_url: str | None = None,
+        auth: object = None,
+        operations: Sequence[str] | None = None,
+        **options: Any,
+    ) -> Connector:
+        """Make a connector of an OpenAPI 3.0/3.1 document's operations.
+
+        ``source`` is a path (JSON or YAML), a URL or a parsed dict; each
+        operation is a task named after its ``operationId`` in snake_case,
+        in ``connector.operations`` and as an attribute (``operations=``
+        builds those named only). ``auth`` gives the credentials of the
+        document's security scheme; ``options`` are the Connector's own.
+
+        Raises:
+            ConfigurationError: The document cannot be read, names no server
+                (give ``base_url``), or uses what fiscus_dsl does not read.
+        """
+        from fiscus_dsl._connectors.openapi import connector_from_openapi as build
+
+        return build(cls, source, name, base_url, auth, operations, **options)
+
+    def __getattr__(self, name: str) -> Task[..., Any]:
+        """Return the operation ``name`` (an OpenAPI connector's are reached so)."""
+        found: Task[..., Any] | None = self.__dict__.get("_tasks", {}).get(name)
+        if found is None:
+            raise AttributeError(f"'Connector' object has no attribute {name!r}")  # noqa: EM102
+        return found
 
     def __repr__(self) -> str:
         auth = "" if self.auth is None else f", auth={self.auth!r}"
