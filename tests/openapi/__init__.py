@@ -1,0 +1,1 @@
+"""OpenAPI connectors, checked against Stoplight Prism serving the same documents."""
