@@ -21,6 +21,7 @@ import typer
 from rich.text import Text
 
 from fiscus_dsl._cli.cluster import Dask, on_dask
+from fiscus_dsl._cli.connectors import connectors_app
 from fiscus_dsl._cli.loading import (
     ImportFailure,
     check_binds,
@@ -80,6 +81,7 @@ app = typer.Typer(
 )
 app.add_typer(tasks_app, name="tasks")
 app.add_typer(runs_app, name="runs")
+app.add_typer(connectors_app, name="connectors")
 
 Inputs = Annotated[
     list[str] | None,
