@@ -24,7 +24,14 @@ import keyword
 import re
 from typing import TYPE_CHECKING, Any, Literal, Union, final
 
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    create_model,
+    model_serializer,
+)
 
 from fiscus_dsl.errors import ConfigurationError
 
@@ -55,6 +62,33 @@ def class_name(text: str) -> str:
     words = _WORD.findall(re.sub(r"([a-z0-9])([A-Z])", r"\1 \2", text))
     name = "".join(word[:1].upper() + word[1:] for word in words) or "Model"
     return f"M{name}" if name[0].isdigit() else name
+
+
+class OpenModel(BaseModel):
+    """A document's object: extra keys kept; unset optional fields never sent.
+
+    An optional property the caller did not set is left out of the JSON,
+    not sent as ``null``: a schema that is not nullable would refuse it.
+    """
+
+    model_config = ConfigDict(
+        extra="allow", populate_by_name=True, serialize_by_alias=True
+    )
+
+    @model_serializer(mode="wrap")
+    def _without_unset(self, handler: SerializerFunctionWrapHandler) -> object:
+        data = handler(self)
+        if isinstance(data, dict):
+            for name, field in type(self).model_fields.items():
+                if name not in self.model_fields_set:
+                    data.pop(field.alias or name, None)
+        return data
+
+
+class ClosedModel(OpenModel):
+    """A document's object with ``additionalProperties: false``: extra keys refused."""
+
+    model_config = ConfigDict(extra="forbid")
 
 
 @final
@@ -200,13 +234,9 @@ class SchemaTypes:
                 fields[field_name] = (kind, Field(alias=alias))
             else:
                 fields[field_name] = (optional(kind), Field(default=None, alias=alias))
-        config = ConfigDict(
-            extra="forbid" if extra is False else "allow",
-            populate_by_name=True,
-            serialize_by_alias=True,
-        )
+        base = ClosedModel if extra is False else OpenModel
         model: type[BaseModel] = create_model(
-            class_name(name), __config__=config, __module__=self._module, **fields
+            class_name(name), __base__=base, __module__=self._module, **fields
         )
         model.__fiscus_schema__ = dict(properties)  # type: ignore[attr-defined]  # for allOf
         return model
