@@ -18,6 +18,8 @@ import pytest
 from pydantic import BaseModel
 
 from fiscus_dsl import ArgumentValidationError, Connector, Secret, Task
+from fiscus_dsl._connectors.openapi import METHODS, Document, load_document
+from fiscus_dsl._connectors.openapi_types import python_name
 
 SPECS: Final = Path(__file__).parent / "specs"
 TOKEN: Final = Secret("SG.contract-test-key")
@@ -119,3 +121,99 @@ def test_a_call_that_breaks_the_contract_fails_before_it_is_sent(
 
     assert operation in str(raised.value)
     assert parameter in str(raised.value)
+
+
+#: Bodies for the operations whose document gives no example body.
+BODIES: Final[dict[str, dict[str, Any]]] = {
+    "create_pets": {"id": 7, "name": "Rex"},
+    "update_contact": {"contacts": [{"email": "ada@example.com"}]},
+    "import_contact": {"file_type": "csv", "field_mappings": ["e1"]},
+}
+
+
+def every_operation() -> list[Any]:
+    """Return each operation of the three documents, with its documented arguments."""
+    calls = []
+    for document in ("petstore.yaml", "tsg_mc_contacts_v3.json", "tsg_mail_v3.json"):
+        read = load_document(SPECS / document)
+        for item in read.content["paths"].values():
+            for method in METHODS:
+                operation = item.get(method)
+                if isinstance(operation, dict):
+                    name = python_name(operation.get("operationId") or method)
+                    arguments = documented_arguments(read, item, operation)
+                    if name in BODIES:
+                        arguments["body"] = BODIES[name]
+                    calls.append(
+                        pytest.param(document, name, arguments, id=f"{document}:{name}")
+                    )
+    return calls
+
+
+def documented_arguments(
+    read: Document, item: dict[str, Any], operation: dict[str, Any]
+) -> dict[str, Any]:
+    """Return the required parameters and the body, from the document's examples."""
+    arguments: dict[str, Any] = {}
+    for raw in [*item.get("parameters", []), *operation.get("parameters", [])]:
+        spec = read.resolve(raw["$ref"], "test")[0] if "$ref" in raw else raw
+        if spec["in"] == "path" or spec.get("required"):
+            arguments[python_name(spec["name"])] = spec.get(
+                "example", example(read, spec.get("schema"))
+            )
+    body = operation.get("requestBody")
+    if body is not None:
+        body = read.resolve(body["$ref"], "test")[0] if "$ref" in body else body
+        content = body.get("content", {}).get("application/json", {})
+        schema = content.get("schema") or {}
+        schema = read.resolve(schema["$ref"], "test")[0] if "$ref" in schema else schema
+        named = [value.get("value") for value in content.get("examples", {}).values()]
+        arguments["body"] = schema.get(
+            "example", content.get("example", named[0] if named else {})
+        )
+    return arguments
+
+
+def example(read: Document, schema: dict[str, Any] | None) -> object:
+    """Return a value of ``schema``: its example, its first enum, or one of its type."""
+    schema = schema or {}
+    if "$ref" in schema:
+        schema = dict(read.resolve(schema["$ref"], "test")[0])
+    if "example" in schema:
+        return schema["example"]
+    if "enum" in schema:
+        return schema["enum"][0]
+    return {"integer": 1, "number": 1.5, "boolean": True}.get(
+        schema.get("type", ""), "x1"
+    )
+
+
+EVERY: Final = every_operation()
+
+
+@pytest.mark.parametrize(("prism", "operation", "arguments"), EVERY, indirect=["prism"])
+def test_every_operation_of_the_documents_meets_its_contract(
+    prism: str, operation: str, arguments: dict[str, Any]
+) -> None:
+    """Each operation, called with its document's examples, gets a validated answer."""
+    document = next(p.values[0] for p in EVERY if p.values[1] == operation)
+    task: Task[..., Any] = connector(document, prism).operations[operation]
+
+    answer = task(**arguments)
+
+    returns = inspect.signature(task).return_annotation
+    if isinstance(returns, type) and issubclass(returns, BaseModel):
+        assert isinstance(answer, returns)
+
+
+def test_every_sendgrid_operation_is_covered() -> None:
+    sendgrid = [p for p in EVERY if str(p.values[0]).startswith("tsg")]
+    assert len(sendgrid) == 18  # every operation of both SendGrid documents
+    methods = {
+        method
+        for document in ("tsg_mc_contacts_v3.json", "tsg_mail_v3.json")
+        for item in load_document(SPECS / document).content["paths"].values()
+        for method in item
+        if method in METHODS
+    }
+    assert methods == {"get", "post", "put", "delete"}
