@@ -41,6 +41,7 @@ LAYERS: Final = (
         "fiscus_dsl._sandbox",
         "fiscus_dsl.__main__",
         "fiscus_dsl.executors",
+        "fiscus_dsl.openapi",
     ),
 )
 TOP: Final = len(LAYERS)  # fiscus_dsl/__init__.py re-exports every layer

@@ -44,6 +44,8 @@ INSTALL: Final = "pip install 'fiscus_dsl[openapi]'"
 MODEL_OPTIONS: Final = (
     "--input-file-type=openapi",
     "--output-model-type=pydantic_v2.BaseModel",
+    # Unset optional fields are not sent as null: see fiscus_dsl.openapi.
+    "--base-class=fiscus_dsl.openapi.OpenAPIModel",
     "--target-python-version=3.11",
     "--use-annotated",
     "--use-union-operator",

@@ -10,7 +10,9 @@ sent.
 
 from __future__ import annotations
 
+import importlib.util
 import inspect
+import sys
 from pathlib import Path
 from typing import Any, Final
 
@@ -19,6 +21,7 @@ from pydantic import BaseModel
 
 from fiscus_dsl import ArgumentValidationError, Connector, Secret, Task
 from fiscus_dsl._connectors.openapi import METHODS, Document, load_document
+from fiscus_dsl._connectors.openapi_codegen import generate_module
 from fiscus_dsl._connectors.openapi_types import python_name
 
 SPECS: Final = Path(__file__).parent / "specs"
@@ -217,3 +220,31 @@ def test_every_sendgrid_operation_is_covered() -> None:
         if method in METHODS
     }
     assert methods == {"get", "post", "put", "delete"}
+
+
+@pytest.mark.parametrize("prism", ["petstore.yaml"], indirect=True)
+def test_the_generated_module_meets_the_contract_too(
+    prism: str, tmp_path: Path
+) -> None:
+    """The generated form's calls, bodies included, are the ones Prism accepts."""
+    path = tmp_path / "contract_pets.py"
+    path.write_text(
+        generate_module(SPECS / "petstore.yaml", name="GenPets", base_url=prism)
+    )
+    spec = importlib.util.spec_from_file_location("contract_pets", path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["contract_pets"] = module  # pydantic resolves annotations here
+    try:
+        spec.loader.exec_module(module)
+        module.create_pets(
+            body=module.Pet(id=7, name="Rex")
+        )  # no tag: not sent as null
+        pets = module.list_pets(limit=2)
+        with pytest.raises(ArgumentValidationError, match="limit"):
+            module.list_pets(limit="many")
+    finally:
+        sys.modules.pop("contract_pets", None)
+
+    assert all(isinstance(pet, module.Pet) for pet in pets)
