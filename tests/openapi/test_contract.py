@@ -19,7 +19,7 @@ from typing import Any, Final
 import pytest
 from pydantic import BaseModel
 
-from fiscus_dsl import ArgumentValidationError, Connector, Secret, Task
+from fiscus_dsl import ArgumentValidationError, Connector, Secret, Task, TracingError
 from fiscus_dsl._connectors.openapi import METHODS, Document, load_document
 from fiscus_dsl._connectors.openapi_codegen import generate_module
 from fiscus_dsl._connectors.openapi_types import python_name
@@ -248,3 +248,14 @@ def test_the_generated_module_meets_the_contract_too(
         sys.modules.pop("contract_pets", None)
 
     assert all(isinstance(pet, module.Pet) for pet in pets)
+
+
+@pytest.mark.parametrize("prism", ["tsg_mc_contacts_v3.json"], indirect=True)
+def test_a_missing_required_parameter_fails_before_it_is_sent(prism: str) -> None:
+    contacts = connector("tsg_mc_contacts_v3.json", prism)
+
+    with pytest.raises(TracingError) as raised:  # the call does not bind
+        contacts.get_contact()
+
+    assert "get_contact" in str(raised.value)
+    assert "missing 'id'" in str(raised.value)

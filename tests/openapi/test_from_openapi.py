@@ -310,3 +310,85 @@ def test_auth_that_does_not_fit_the_scheme_is_refused() -> None:
         ConfigurationError, match="does not fit the document's security"
     ):
         Connector.from_openapi(CONTACTS, auth=("user", "password"))
+
+
+def secured(tmp_path: Path, scheme: dict[str, Any]) -> Path:
+    served = document(
+        {"/things": {"get": {"operationId": "listThings", "responses": {"204": {}}}}},
+        securitySchemes={"main": scheme},
+    )
+    return write(tmp_path, served, "secured.json")
+
+
+@pytest.mark.parametrize(
+    ("scheme", "credentials", "made", "sent"),
+    [
+        (
+            {"type": "http", "scheme": "bearer"},
+            "tok-1",
+            "BearerAuth",
+            ("authorization", "Bearer tok-1"),
+        ),
+        (
+            {"type": "http", "scheme": "basic"},
+            ("ada", "pw-2"),
+            "BasicAuth",
+            ("authorization", "Basic YWRhOnB3LTI="),
+        ),
+        (
+            {"type": "apiKey", "in": "header", "name": "X-Key"},
+            "key-3",
+            "ApiKeyAuth",
+            ("x-key", "key-3"),
+        ),
+    ],
+)
+def test_auth_follows_the_documents_security_scheme(
+    tmp_path: Path,
+    scheme: dict[str, Any],
+    credentials: object,
+    made: str,
+    sent: tuple[str, str],
+) -> None:
+    api = Connector.from_openapi(
+        secured(tmp_path, scheme), name=f"Secured{made}", auth=credentials
+    )
+
+    assert type(api.auth).__name__ == made
+    with respx.mock(base_url="https://doc.example.test") as router:
+        route = router.get("/things").respond(204)
+        api.list_things()
+    header, value = sent
+    assert route.calls.last.request.headers[header] == value
+
+
+def test_an_api_key_in_the_query_and_oauth2_client_credentials(tmp_path: Path) -> None:
+    in_query = Connector.from_openapi(
+        secured(tmp_path, {"type": "apiKey", "in": "query", "name": "key"}),
+        name="QueryKey",
+        auth="key-4",
+    )
+    oauth = Connector.from_openapi(
+        secured(
+            tmp_path,
+            {
+                "type": "oauth2",
+                "flows": {
+                    "clientCredentials": {
+                        "tokenUrl": "https://doc.example.test/token",
+                        "scopes": {"read": "Read"},
+                    }
+                },
+            },
+        ),
+        name="OAuthDoc",
+        auth={"client_id": "c1", "client_secret": "s1"},
+    )
+
+    assert type(in_query.auth).__name__ == "ApiKeyAuth"
+    with respx.mock(base_url="https://doc.example.test") as router:
+        route = router.get("/things").respond(204)
+        in_query.list_things()
+    assert route.calls.last.request.url.params["key"] == "key-4"
+    assert type(oauth.auth).__name__ == "OAuth2ClientCredentials"
+    assert "s1" not in repr(oauth)
