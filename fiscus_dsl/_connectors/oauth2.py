@@ -148,7 +148,8 @@ client_secret=Secret('**********'), scopes=('read',))
             scopes=tuple(scopes),
             client_auth=client_auth,
         )
-        self._endpoint.register()
+        if self._endpoint.client_secret.missing is None:  # deferred: when first sent
+            self._endpoint.register()
         self._cache = _TokenCache(clock=clock, margin=expiry_margin)
 
     def __repr__(self) -> str:
