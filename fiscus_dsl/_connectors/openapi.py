@@ -216,8 +216,9 @@ def _draft(
         parameters[(spec["name"], spec["in"])] = spec  # the operation's own win
     signature: list[inspect.Parameter] = []
     route_path = path
+    taken: set[str] = {"body"}  # a JSON body is the parameter named body
     for (wire, place), spec in parameters.items():
-        python = python_name(wire)
+        python = _unique(python_name(wire), place, taken)
         required = bool(spec.get("required")) or place == "path"
         kind = types.type_of(
             spec.get("schema"), name + wire, f"{where}/parameters/{wire}"
@@ -246,6 +247,16 @@ def _draft(
     ordered = sorted(signature, key=lambda p: p.default is not inspect.Parameter.empty)
     function = _function(name, ordered, returns, operation)
     return OperationDraft(name, f"{method.upper()} {route_path}", function)
+
+
+def _unique(python: str, place: str, taken: set[str]) -> str:
+    """Return ``python``, or ``python_{place}`` when two parameters share a name."""
+    chosen = python if python not in taken else f"{python}_{place}"
+    number = 2
+    while chosen in taken:
+        chosen, number = f"{python}_{place}{number}", number + 1
+    taken.add(chosen)
+    return chosen
 
 
 def _parameter(name: str, annotation: object, *, required: bool) -> inspect.Parameter:
@@ -295,6 +306,8 @@ def _returns(
     for status in sorted(str(code) for code in responses):
         if not status.startswith("2"):
             continue
+        if status in ("204", "205"):  # no content, whatever the document says
+            return None
         raw = responses.get(
             status, responses.get(int(status) if status.isdigit() else status)
         )

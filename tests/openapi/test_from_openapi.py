@@ -392,3 +392,32 @@ def test_an_api_key_in_the_query_and_oauth2_client_credentials(tmp_path: Path) -
     assert route.calls.last.request.url.params["key"] == "key-4"
     assert type(oauth.auth).__name__ == "OAuth2ClientCredentials"
     assert "s1" not in repr(oauth)
+
+
+def test_the_whole_sendgrid_v3_api_builds() -> None:
+    sendgrid = Connector.from_openapi(
+        SPECS / "sendgrid_v3.json", name="SendGridV3", auth="SG.k"
+    )
+
+    assert len(sendgrid.operations) == 334
+    delete = inspect.signature(sendgrid.operations["delete_access_settings_whitelist"])
+    assert (
+        delete.return_annotation is None
+    )  # a 204 has no content, whatever it declares
+
+
+def test_a_document_is_read_from_a_url() -> None:
+    text = PETSTORE.read_text()
+    with respx.mock() as router:
+        router.get("https://specs.example.test/petstore.yaml").respond(200, text=text)
+        router.get("https://specs.example.test/missing.yaml").respond(404)
+
+        pets = Connector.from_openapi(
+            "https://specs.example.test/petstore.yaml", name="UrlPets"
+        )
+        with pytest.raises(
+            ConfigurationError, match="Cannot fetch the OpenAPI document"
+        ):
+            Connector.from_openapi("https://specs.example.test/missing.yaml")
+
+    assert list(pets.operations) == ["list_pets", "create_pets", "show_pet_by_id"]
