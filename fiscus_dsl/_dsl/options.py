@@ -156,9 +156,9 @@ def check_decorated(decorator: str, function: object) -> None:
 
 #: What ``Runner(...)`` needs of its pluggable parts, by the methods it calls.
 _RUNNER_PARTS: Final = {
-    "tracer_provider": ("get_tracer", "an opentelemetry TracerProvider"),
-    "executor": ("call", "an Executor such as InProcessExecutor()"),
-    "store": ("start_run", "a RunStore such as SQLiteRunStore('runs.sqlite3')"),
+    "tracer_provider": (("get_tracer",), "an opentelemetry TracerProvider"),
+    "executor": (("call", "prepare"), "an Executor such as InProcessExecutor()"),
+    "store": (("start_run",), "a RunStore such as SQLiteRunStore('runs.sqlite3')"),
 }
 
 
@@ -181,10 +181,11 @@ def check_runner(max_concurrency: object, parts: dict[str, object]) -> None:
     for option, value in parts.items():
         if value is None:
             continue
-        method, example = _RUNNER_PARTS.get(option, ("__call__", "a function"))
-        if not callable(getattr(value, method, None)):
-            msg = (
-                f"Runner got {option}={value!r}, which has no {method}(); "
-                f"pass {example}, or leave it out for the default"
-            )
-            raise OptionTypeError(msg, option=option)
+        methods, example = _RUNNER_PARTS.get(option, (("__call__",), "a function"))
+        for method in methods:
+            if not callable(getattr(value, method, None)):
+                msg = (
+                    f"Runner got {option}={value!r}, which has no {method}(); "
+                    f"pass {example}, or leave it out for the default"
+                )
+                raise OptionTypeError(msg, option=option)

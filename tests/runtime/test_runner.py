@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import types
 from datetime import UTC
 from typing import TYPE_CHECKING, Any
 
@@ -293,6 +294,7 @@ def test_runner_max_concurrency_of_the_wrong_type_is_refused() -> None:
     ("option", "value", "needs"),
     [
         ("executor", 4, "call"),
+        ("executor", types.SimpleNamespace(call=print), "prepare"),  # an older Executor
         ("store", 3, "start_run"),
         ("tracer_provider", object(), "get_tracer"),
         ("sleep", 0.1, "__call__"),
