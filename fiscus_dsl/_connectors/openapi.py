@@ -347,6 +347,24 @@ def _function(
     return declared
 
 
+def named_server(
+    document: Document, name: str | None, base_url: str | None, *, give: str
+) -> tuple[str, str]:
+    """Return the connector's name (the document's title) and base URL.
+
+    Raises:
+        ConfigurationError: The document names no server and no base URL
+            is given; ``give`` says how to give one.
+    """
+    title = str((document.content.get("info") or {}).get("title") or "OpenAPI")
+    chosen = name or title
+    url = base_url or default_base_url(document)
+    if url is None:
+        msg = f"The OpenAPI document of {chosen!r} names no server; pass {give}"
+        raise ConfigurationError(msg, option="base_url")
+    return chosen, url
+
+
 def default_base_url(document: Document) -> str | None:
     """Return the document's first server URL, its variables at their defaults."""
     servers = document.content.get("servers") or []
@@ -431,15 +449,9 @@ def connector_from_openapi(
 ) -> Connector:
     """Build ``Connector.from_openapi``'s connector; see its docstring."""
     document = load_document(source)
-    title = str((document.content.get("info") or {}).get("title") or "OpenAPI")
-    chosen = name or title
-    url = base_url or default_base_url(document)
-    if url is None:
-        msg = (
-            f"The OpenAPI document of {chosen!r} names no server; pass "
-            "base_url='https://api.example.com'"
-        )
-        raise ConfigurationError(msg, option="base_url")
+    chosen, url = named_server(
+        document, name, base_url, give="base_url='https://api.example.com'"
+    )
     connector = cls(chosen, url, auth=document_auth(document, auth), **options)  # type: ignore[arg-type]  # checked by the constructor
     drafts, models = read_operations(document, connector=chosen, only=only)
     for draft in drafts:

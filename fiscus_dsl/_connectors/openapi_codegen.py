@@ -26,8 +26,8 @@ from typing import TYPE_CHECKING, Any, Final, final
 
 from fiscus_dsl._connectors.openapi import (
     METHODS,
-    default_base_url,
     load_document,
+    named_server,
     read_operations,
 )
 from fiscus_dsl._connectors.openapi_source import SourceTypes, optional
@@ -90,15 +90,9 @@ def generate_module(
             is not given; datamodel-code-generator is not installed.
     """
     document = load_document(source)
-    title = str((document.content.get("info") or {}).get("title") or "OpenAPI")
-    chosen = name or title
-    url = base_url or default_base_url(document)
-    if url is None:
-        msg = (
-            f"The OpenAPI document of {chosen!r} names no server; pass "
-            "--base-url https://api.example.com"
-        )
-        raise ConfigurationError(msg, option="base_url")
+    chosen, url = named_server(
+        document, name, base_url, give="--base-url https://api.example.com"
+    )
     drafts, _ = read_operations(document, connector=chosen, only=operations)
     types = SourceTypes(document)
     wanted = {draft.name for draft in drafts}
