@@ -29,7 +29,7 @@ import time
 from collections import Counter, defaultdict
 from typing import TYPE_CHECKING, Final, final
 
-import uvicorn
+from loopback import serving
 from starlette.applications import Starlette
 from starlette.responses import JSONResponse
 from starlette.routing import Route
@@ -40,7 +40,6 @@ if TYPE_CHECKING:
     from starlette.requests import Request
 
 PID_HEADER: Final = "X-Worker-Pid"
-STARTUP_TIMEOUT: Final = 10.0
 KILL_TIMEOUT: Final = 10.0
 
 
@@ -141,28 +140,6 @@ class ApiServer:
 def serve() -> Iterator[ApiServer]:
     """Serve the API on 127.0.0.1 until the generator is closed."""
     server = ApiServer()
-    config = uvicorn.Config(
-        server.app(),
-        host="127.0.0.1",
-        port=0,
-        log_level="error",
-        lifespan="off",
-        http="h11",
-        timeout_graceful_shutdown=5,
-    )
-    running = uvicorn.Server(config)
-    thread = threading.Thread(target=running.run, name="dask-api-server", daemon=True)
-    thread.start()
-    try:
-        until = time.monotonic() + STARTUP_TIMEOUT
-        while not running.started:
-            if not thread.is_alive() or time.monotonic() > until:
-                msg = "The API server of the Dask tests did not start on 127.0.0.1"
-                raise RuntimeError(msg)
-            time.sleep(0.01)
-        port = running.servers[0].sockets[0].getsockname()[1]
+    with serving(server.app(), name="dask-api-server", log_level="error") as port:
         server.url = f"http://127.0.0.1:{port}"
         yield server
-    finally:
-        running.should_exit = True
-        thread.join(10)

@@ -29,7 +29,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final, final
 
-import uvicorn
+from loopback import serving
 from starlette.applications import Starlette
 from starlette.responses import JSONResponse
 from starlette.routing import Route
@@ -39,8 +39,6 @@ if TYPE_CHECKING:
 
     from starlette.requests import Request
 
-STARTUP_TIMEOUT: Final = 10.0
-SHUTDOWN_TIMEOUT: Final = 10.0
 #: How long a kill waits for the killed worker's connection to close.
 KILL_TIMEOUT: Final = 10.0
 PID_HEADER: Final = "X-Worker-Pid"
@@ -176,29 +174,6 @@ class IdempotentServer:
 def serve_ledger() -> Iterator[IdempotentServer]:
     """Serve the ledger API on 127.0.0.1 until the generator is closed."""
     server = IdempotentServer()
-    config = uvicorn.Config(
-        server.app(),
-        host="127.0.0.1",
-        port=0,
-        log_level="error",
-        lifespan="off",
-        http="h11",
-        timeout_graceful_shutdown=5,
-    )
-    running = uvicorn.Server(config)
-    thread = threading.Thread(target=running.run, name="ledger-server", daemon=True)
-    thread.start()
-    try:
-        until = time.monotonic() + STARTUP_TIMEOUT
-        while not running.started:
-            if not thread.is_alive() or time.monotonic() > until:
-                msg = "The ledger server did not start on 127.0.0.1"
-                raise RuntimeError(msg)
-            time.sleep(0.01)
-        port = running.servers[0].sockets[0].getsockname()[1]
+    with serving(server.app(), name="ledger-server", log_level="error") as port:
         server.url = f"http://127.0.0.1:{port}"
         yield server
-    finally:
-        running.should_exit = True
-        thread.join(SHUTDOWN_TIMEOUT)
-    assert not thread.is_alive(), "the ledger server did not shut down"

@@ -19,11 +19,10 @@ Imports no fiscus_dsl.
 from __future__ import annotations
 
 import threading
-import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Final, final
+from typing import TYPE_CHECKING, final
 
-import uvicorn
+from loopback import serving
 from starlette.applications import Starlette
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -33,9 +32,6 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from starlette.requests import Request
-
-STARTUP_TIMEOUT: Final = 10.0
-SHUTDOWN_TIMEOUT: Final = 10.0
 
 
 @final
@@ -148,31 +144,11 @@ def serve(
         cert: ``(certificate chain, private key)`` files to serve HTTPS with.
     """
     server = Server(name, token=token)
-    config = uvicorn.Config(
-        _app(server),
-        host="127.0.0.1",
-        port=0,
-        log_level="warning",
-        lifespan="off",
-        http="h11",
-        ssl_certfile=None if cert is None else str(cert[0]),
-        ssl_keyfile=None if cert is None else str(cert[1]),
-        timeout_graceful_shutdown=5,
+    tls = (
+        {}
+        if cert is None
+        else {"ssl_certfile": str(cert[0]), "ssl_keyfile": str(cert[1])}
     )
-    running = uvicorn.Server(config)
-    thread = threading.Thread(target=running.run, name=f"server-{name}", daemon=True)
-    thread.start()
-    try:
-        until = time.monotonic() + STARTUP_TIMEOUT
-        while not running.started:
-            if not thread.is_alive() or time.monotonic() > until:
-                msg = f"The loopback server {name!r} did not start on 127.0.0.1"
-                raise RuntimeError(msg)
-            time.sleep(0.01)
-        port = running.servers[0].sockets[0].getsockname()[1]
+    with serving(_app(server), name=f"server-{name}", **tls) as port:
         server.url = f"{'http' if cert is None else 'https'}://127.0.0.1:{port}"
         yield server
-    finally:
-        running.should_exit = True
-        thread.join(SHUTDOWN_TIMEOUT)
-    assert not thread.is_alive(), f"the loopback server {name!r} did not shut down"

@@ -8,22 +8,17 @@ real httpx (or aiohttp) sockets; nothing is mocked. ``fake_sleep``,
 
 from __future__ import annotations
 
-import threading
-import time
 import uuid
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Final, final
+from typing import TYPE_CHECKING, final
 
 import pytest
-import uvicorn
+from loopback import serving
 
 from .server import ServerState, build_app
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
-
-STARTUP_TIMEOUT: Final = 10.0
-SHUTDOWN_TIMEOUT: Final = 10.0
 
 
 @final
@@ -40,35 +35,8 @@ class LiveServer:
 def live_server() -> Iterator[LiveServer]:
     """Serve the loopback API on 127.0.0.1 for the whole session."""
     state = ServerState()
-    config = uvicorn.Config(
-        build_app(state),
-        host="127.0.0.1",
-        port=0,
-        log_level="warning",
-        lifespan="off",
-        http="h11",
-        timeout_graceful_shutdown=5,
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name="loopback-server", daemon=True)
-    thread.start()
-    try:
-        _wait_started(server, thread)
-        port = server.servers[0].sockets[0].getsockname()[1]
+    with serving(build_app(state), name="loopback-server") as port:
         yield LiveServer(url=f"http://127.0.0.1:{port}", port=port, state=state)
-    finally:
-        server.should_exit = True
-        thread.join(SHUTDOWN_TIMEOUT)
-    assert not thread.is_alive(), "the loopback server did not shut down"
-
-
-def _wait_started(server: uvicorn.Server, thread: threading.Thread) -> None:
-    until = time.monotonic() + STARTUP_TIMEOUT
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > until:
-            msg = "The loopback server did not start on 127.0.0.1"
-            raise RuntimeError(msg)
-        time.sleep(0.01)
 
 
 @pytest.fixture
