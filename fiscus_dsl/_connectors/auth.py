@@ -454,7 +454,10 @@ def _holds_secret(value: str) -> bool:
 def _credential_names(auth: object | None) -> tuple[frozenset[str], frozenset[str]]:
     """Return the header and query names that carry ``auth``'s credential."""
     if not isinstance(auth, ApiKeyAuth):
-        return frozenset(), frozenset()
+        # An auth of another layer (UserAuth) names its own.
+        headers = getattr(auth, "header_names", frozenset())
+        queries = getattr(auth, "query_names", frozenset())
+        return frozenset(headers), frozenset(queries)
     if auth.in_query:
         return frozenset(), frozenset({auth.name})
     return frozenset({auth.name.lower()}), frozenset()

@@ -37,6 +37,7 @@ from fiscus_dsl._dsl.options import check_count_type
 from fiscus_dsl._dsl.overrides import plan_override
 from fiscus_dsl._runtime.attempts import current_attempt
 from fiscus_dsl._runtime.dask_batches import Batcher
+from fiscus_dsl._runtime.end_user import CURRENT_USER
 from fiscus_dsl._runtime.overrides import LOCAL_OVERRIDE
 from fiscus_dsl.errors import ClusterError, ConfigurationError, PlanShippingError
 
@@ -271,6 +272,15 @@ class DaskExecutor:
                 f"{local} is active in this process: the workers would reach "
                 "the real API. Test with the in-process executor (the default "
                 "runner)"
+            )
+            raise PlanShippingError(msg, workflow=plan.name)
+        user = CURRENT_USER.get()
+        if user is not None:
+            msg = (
+                f"Workflow {plan.name!r} runs for end user {user.user_id!r}, whose "
+                "credentials and policies live in this process and are never "
+                "shipped to Dask workers; run it with the in-process executor "
+                "(the default runner)"
             )
             raise PlanShippingError(msg, workflow=plan.name)
         await asyncio.to_thread(self._ready)

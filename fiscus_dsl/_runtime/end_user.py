@@ -14,8 +14,10 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Protocol
 
+from fiscus_dsl.errors import ConfigurationError
+
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Collection, Iterator
 
 
 class EndUser(Protocol):
@@ -47,3 +49,27 @@ def acting_for(user: EndUser | None) -> Iterator[None]:
 def current_end_user() -> EndUser | None:
     """Return the end user the code runs for, or ``None``."""
     return CURRENT_USER.get()
+
+
+def split_user(
+    parameters: Collection[str], kwargs: dict[str, object], *, workflow: str
+) -> tuple[EndUser | None, dict[str, object]]:
+    """Take ``user=`` out of a run's inputs, unless the workflow has such an input.
+
+    Raises:
+        ConfigurationError: ``user=`` is not an end user (``FiscusUser``).
+    """
+    if "user" not in kwargs or "user" in parameters:
+        return None, kwargs
+    rest = dict(kwargs)
+    user = rest.pop("user")
+    if user is None:
+        return None, rest
+    if not (hasattr(user, "user_id") and callable(getattr(user, "authorize", None))):
+        msg = (
+            f"Workflow {workflow!r} has no input 'user', so user= names the end "
+            f"user the run acts for, and got {type(user).__name__}; pass a "
+            "FiscusUser"
+        )
+        raise ConfigurationError(msg, option="user")
+    return user, rest

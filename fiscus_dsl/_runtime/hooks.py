@@ -24,6 +24,7 @@ from fiscus_dsl.errors import HookSignatureError
 
 if TYPE_CHECKING:
     from fiscus_dsl._dsl.hooks import HookFunction, Hooks
+    from fiscus_dsl._runtime.end_user import EndUser
     from fiscus_dsl._types import NodeId
 
 
@@ -39,6 +40,7 @@ class TaskContext:
         task_name: The task's name.
         args: The arguments by parameter name (after earlier hooks replaced them).
         attempt: The attempt number (1 for the first try).
+        user: The end user the run acts for (a ``FiscusUser``), or ``None``.
     """
 
     run_id: str
@@ -47,6 +49,7 @@ class TaskContext:
     task_name: str
     args: Mapping[str, Any]
     attempt: int = 1
+    user: EndUser | None = None
 
 
 @final
@@ -132,6 +135,7 @@ async def run_before_task(chain: Sequence[Hooks], ctx: TaskContext) -> TaskConte
             task_name=ctx.task_name,
             args=dict(replaced),
             attempt=ctx.attempt,
+            user=ctx.user,
         )
     return ctx
 

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, TypeVar, final
 from fiscus_dsl._runtime import hooks as dispatch
 from fiscus_dsl._runtime import logs, telemetry
 from fiscus_dsl._runtime.attempts import CURRENT_ATTEMPT, Attempt
+from fiscus_dsl._runtime.end_user import CURRENT_USER
 from fiscus_dsl._runtime.hooks import TaskContext, merge_hooks
 from fiscus_dsl._runtime.resolve import resolve
 from fiscus_dsl._runtime.symbols import contains_symbol
@@ -103,6 +104,7 @@ class Invoker:
                 task_id=slot.id,
                 task_name=plan.name,
                 args=arguments,
+                user=CURRENT_USER.get(),
             )
             ctx = await _within(
                 slot, deadline, timeout, dispatch.run_before_task(chain, ctx)

@@ -28,6 +28,7 @@ from fiscus_dsl._dsl.hooks import Hooks, as_hooks
 from fiscus_dsl._dsl.options import check_runner
 from fiscus_dsl._dsl.run_entry import install_engine
 from fiscus_dsl._runtime import telemetry
+from fiscus_dsl._runtime.end_user import acting_for, split_user
 from fiscus_dsl._runtime.executor import Executor, InProcessExecutor
 from fiscus_dsl._runtime.journal import plan_resume
 from fiscus_dsl._runtime.overrides import effective_clock, effective_sleep
@@ -48,6 +49,7 @@ if TYPE_CHECKING:
 
     from fiscus_dsl._dsl.plan import Plan
     from fiscus_dsl._dsl.workflow import Workflow
+    from fiscus_dsl._runtime.end_user import EndUser
     from fiscus_dsl._runtime.journal import Resumption
     from fiscus_dsl._runtime.store import RunStore
     from fiscus_dsl._types import Clock, Sleep
@@ -243,23 +245,46 @@ class Runner:
     ) -> RunResult[T]:
         """Run a workflow and return its ``RunResult``; a failed run does not raise.
 
+        ``user=`` (when the workflow has no input of that name) runs it for
+        an end user: a ``FiscusUser``, whose policies and credentials its
+        connectors then use.
+
         Raises:
             TracingError: The workflow misuses the DSL.
             WorkflowInputError: The inputs do not bind to its signature.
             ArgumentValidationError: An input does not match its annotation.
         """
+        user, kwargs = split_user(
+            wf.call_signature.parameter_names, kwargs, workflow=wf.name
+        )
         inputs = wf.bind_inputs(args, kwargs)
         plan = wf.trace_plan(inputs, ())
         source = workflow_source(wf)
-        return run_sync(lambda: self.arun_plan(plan, inputs, source=source))
+        return run_sync(lambda: self._arun_for(user, plan, inputs, source))
 
     async def arun(
         self, wf: Workflow[..., T], /, *args: object, **kwargs: object
     ) -> RunResult[T]:
         """Run a workflow from async code; see ``run``."""
+        user, kwargs = split_user(
+            wf.call_signature.parameter_names, kwargs, workflow=wf.name
+        )
         inputs = wf.bind_inputs(args, kwargs)
         plan = wf.trace_plan(inputs, ())
-        return await self.arun_plan(plan, inputs, source=workflow_source(wf))
+        return await self._arun_for(user, plan, inputs, workflow_source(wf))
+
+    async def _arun_for(
+        self,
+        user: EndUser | None,
+        plan: Plan,
+        inputs: dict[str, object],
+        source: str | None,
+    ) -> RunResult[Any]:
+        """Run a plan for an end user (``user=``), or for none."""
+        if user is None:
+            return await self.arun_plan(plan, inputs, source=source)
+        with acting_for(user):
+            return await self.arun_plan(plan, inputs, source=source)
 
     def resume(
         self, wf: Workflow[..., T], run_id: str, /, *, force: bool = False
