@@ -177,6 +177,8 @@ def test_a_response_reads_like_a_dict() -> None:
     assert "context" not in response
     assert list(response) == [
         "success",
+        "message_id",
+        "error",
         "result",
         "error_code",
         "error_message",
@@ -184,6 +186,8 @@ def test_a_response_reads_like_a_dict() -> None:
     ]
     assert dict(zip(response, (response[key] for key in response), strict=True)) == {
         "success": True,
+        "message_id": response.message_id,
+        "error": None,
         "result": {"id": "c1"},
         "error_code": None,
         "error_message": None,
