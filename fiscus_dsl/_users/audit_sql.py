@@ -221,25 +221,23 @@ class PostgresAuditTable:
             msg = f"Audit log {shown} could not {doing}: {cause}; {_POSTGRES_FIX}"
             raise RunStoreError(msg, store=shown) from exc
 
-    def open(self, *, timeout: float) -> None:
-        """Open the table's own pool, then create the table if missing."""
+    def open(self, conninfo: str, *, timeout: float) -> None:
+        """Create the table through a first connection, then open the own pool.
+
+        The first connection's failure says why (refused, unknown database);
+        a pool that cannot connect only says it timed out.
+        """
+        import psycopg  # an extra: loaded already, since the table has a pool
+
         with self._postgres(_OPEN):
+            with psycopg.connect(conninfo, autocommit=True) as connection:
+                _create_postgres_table(connection)
             self._pool.open(wait=True, timeout=timeout)  # closes itself on timeout
-        try:
-            self.create()
-        except RunStoreError:
-            self._pool.close()
-            raise
 
     def create(self) -> None:
-        """Create the table and its index unless they exist."""
+        """Create the table and its index through the pool, unless they exist."""
         with self._postgres(_OPEN), self._pool.connection() as connection:
-            if _has_postgres_table(connection):
-                return
-            with connection.transaction():
-                connection.execute("SELECT pg_advisory_xact_lock(%s)", (_CREATE_LOCK,))
-                connection.execute(_POSTGRES_TABLE)
-                connection.execute(_INDEX)
+            _create_postgres_table(connection)
 
     def insert(self, row: AuditRow) -> None:
         """Store one row (``RunStoreError`` if the server fails)."""
@@ -276,14 +274,20 @@ class PostgresAuditTable:
                 self._pool.close()
 
 
-def _has_postgres_table(connection: psycopg.Connection[TupleRow]) -> bool:
+def _create_postgres_table(connection: psycopg.Connection[TupleRow]) -> None:
+    """Create the table and its index unless they exist (a user may only write)."""
     # pg_tables, read with the statement's snapshot, as postgres_schema does.
     found = connection.execute(
         "SELECT count(*) FROM pg_tables WHERE schemaname = current_schema() "
         "AND tablename = %s",
         (TABLE,),
     ).fetchone()
-    return bool(found and found[0])
+    if found and found[0]:
+        return
+    with connection.transaction():
+        connection.execute("SELECT pg_advisory_xact_lock(%s)", (_CREATE_LOCK,))
+        connection.execute(_POSTGRES_TABLE)
+        connection.execute(_INDEX)
 
 
 def open_postgres_table(
@@ -307,8 +311,9 @@ def open_postgres_table(
     from psycopg_pool import ConnectionPool
 
     url, _, given = _shown(conninfo)
+    opening = conninfo
     if "connect_timeout" not in given:
-        conninfo = make_conninfo(conninfo, connect_timeout=max(1, math.ceil(timeout)))
+        opening = make_conninfo(conninfo, connect_timeout=max(1, math.ceil(timeout)))
     pool: Pool = ConnectionPool(
         conninfo,
         min_size=1,
@@ -319,7 +324,7 @@ def open_postgres_table(
         name=f"fiscus audit {url}",
     )
     table = PostgresAuditTable(pool, owns_pool=True)
-    table.open(timeout=timeout)
+    table.open(opening, timeout=timeout)
     return table
 
 

@@ -10,9 +10,11 @@ connection, a file another connection holds locked, a closed store.
 
 from __future__ import annotations
 
+import gc
 import logging
 import socket
 import sqlite3
+import threading
 import warnings
 from datetime import UTC, datetime, timedelta, timezone
 from typing import TYPE_CHECKING
@@ -253,6 +255,13 @@ def test_the_logging_log_keeps_the_newest_events_in_memory() -> None:
     assert log.events(limit=0) == []
 
 
+def test_the_logging_log_refuses_a_negative_keep() -> None:
+    with pytest.raises(ConfigurationError, match=r"keep=-1\) is negative") as caught:
+        LoggingAuditLog(keep=-1)
+
+    assert caught.value.option == "keep"
+
+
 def test_a_query_refuses_a_negative_limit_and_a_naive_since() -> None:
     log = LoggingAuditLog()
 
@@ -272,6 +281,10 @@ def test_a_combined_log_records_in_each_and_reads_the_last() -> None:
 
     assert [e.user_id for e in first.events()] == ["u-1"]
     assert [e.user_id for e in combined.events()] == ["u-1", "u-2"]
+    assert repr(combined) == (
+        "CombinedAuditLog(LoggingAuditLog(logger='fiscus_dsl.audit'), "
+        "LoggingAuditLog(logger='fiscus_dsl.audit'))"
+    )
     with pytest.raises(ConfigurationError, match="needs at least one log"):
         CombinedAuditLog()
 
@@ -457,6 +470,27 @@ def test_a_write_to_a_closed_sqlite_log_warns(
         log.events()
 
 
+def test_sqlite_logs_on_one_file_take_writes_from_many_threads(tmp_path: Path) -> None:
+    path = tmp_path / "audit.db"
+    with SQLiteAuditLog(path) as first, SQLiteAuditLog(path) as second:
+
+        def write(log: SQLiteAuditLog, user_id: str) -> None:
+            for minute in range(25):
+                log.record(_event(user_id, minutes=minute))
+
+        threads = [
+            threading.Thread(target=write, args=(log, f"u-{number}"))
+            for number, log in enumerate([first, second, first, second])
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+
+        assert len(first.events(limit=1000)) == 100
+        assert len(second.events(user_id="u-3")) == 25
+
+
 # ---------------------------------------------------------------- audit_log_for
 
 
@@ -486,6 +520,20 @@ def test_audit_log_for_a_sqlite_store_logs_and_stores_once_per_store(
     assert [_fields(r)["user_id"] for r in caplog.records] == ["u-for"]
     with SQLiteAuditLog(tmp_path / "runs.db") as reader:
         assert [e.user_id for e in reader.events()] == ["u-for"]
+
+
+def test_the_sql_log_of_a_collected_store_is_closed(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = SQLiteRunStore(tmp_path / "runs.db")
+    log = audit_log_for(store)
+    assert isinstance(log, CombinedAuditLog)
+    sql = log.logs[1]
+    store.close()
+    del store, log
+    gc.collect()
+
+    _recorded_with_warning(sql, caplog)
 
 
 # ---------------------------------------------------------------- PostgreSQL
@@ -597,7 +645,8 @@ def test_a_postgres_server_that_does_not_answer_is_a_run_store_error() -> None:
     with pytest.raises(
         RunStoreError,
         match=rf"^Audit log PostgresAuditLog\('postgresql://fiscus@127\.0\.0\.1:"
-        rf"{port}/audit'\) could not open the database: ",
+        rf"{port}/audit'\) could not open the database: OperationalError: .*"
+        r"refused",
     ) as caught:
         PostgresAuditLog(url, timeout=1.0)
 
