@@ -34,6 +34,7 @@ LAYERS: Final = (
     ("fiscus_dsl._dsl",),
     ("fiscus_dsl._runtime",),
     ("fiscus_dsl._connectors",),
+    ("fiscus_dsl._users",),
     (
         "fiscus_dsl._dict_api",
         "fiscus_dsl.testing",
@@ -46,7 +47,7 @@ LAYERS: Final = (
 )
 TOP: Final = len(LAYERS)  # fiscus_dsl/__init__.py re-exports every layer
 RUNS_NOTHING: Final = ("fiscus_dsl._graph", "fiscus_dsl._dsl")
-SPEAKS_HTTP: Final = ("fiscus_dsl._connectors", *LAYERS[-1])
+SPEAKS_HTTP: Final = ("fiscus_dsl._connectors", "fiscus_dsl._users", *LAYERS[-1])
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

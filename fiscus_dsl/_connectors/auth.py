@@ -455,8 +455,8 @@ def _credential_names(auth: object | None) -> tuple[frozenset[str], frozenset[st
     """Return the header and query names that carry ``auth``'s credential."""
     if not isinstance(auth, ApiKeyAuth):
         # An auth of another layer (UserAuth) names its own.
-        headers = getattr(auth, "header_names", frozenset())
-        queries = getattr(auth, "query_names", frozenset())
+        headers: frozenset[str] = getattr(auth, "header_names", frozenset())
+        queries: frozenset[str] = getattr(auth, "query_names", frozenset())
         return frozenset(headers), frozenset(queries)
     if auth.in_query:
         return frozenset(), frozenset({auth.name})

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, cast
 
 from fiscus_dsl.errors import ConfigurationError
 
@@ -72,4 +72,4 @@ def split_user(
             "FiscusUser"
         )
         raise ConfigurationError(msg, option="user")
-    return user, rest
+    return cast("EndUser", user), rest

@@ -26,6 +26,7 @@ from fiscus_dsl import (
     task,
     workflow,
 )
+from fiscus_dsl._users.user import FiscusUser
 from fiscus_dsl.testing import mock_connectors, stub_task
 
 if TYPE_CHECKING:
@@ -214,3 +215,13 @@ def test_mocks_of_the_testing_kit_are_refused(executor: DaskExecutor) -> None:
     with mock_connectors(), pytest.raises(PlanShippingError) as mocked:
         Runner(executor=executor).run(flows.recorded, labels=["a"])
     assert "would reach the real API" in str(mocked.value)
+
+
+def test_a_run_for_an_end_user_is_refused(executor: DaskExecutor) -> None:
+    user = FiscusUser("user-7")
+
+    with pytest.raises(PlanShippingError) as raised:
+        Runner(executor=executor).run(flows.arithmetic, n=2, user=user)
+
+    assert "runs for end user 'user-7'" in str(raised.value)
+    assert "in-process executor" in str(raised.value)
