@@ -49,7 +49,7 @@ from fiscus_dsl._connectors.http import (
     status_error,
     transport_error,
 )
-from fiscus_dsl._connectors.limits import Limits, Rate, parse_rate
+from fiscus_dsl._connectors.limits import check_limit_per, make_limits, parse_rate
 from fiscus_dsl._connectors.logs import client_scrubbing
 from fiscus_dsl._connectors.operation import (
     IDEMPOTENCY_NAMESPACE as IDEMPOTENCY_NAMESPACE,  # where tests and users read it
@@ -70,7 +70,7 @@ from fiscus_dsl._connectors.request import (
 )
 from fiscus_dsl._connectors.route import DirectRoute, direct_route
 from fiscus_dsl._connectors.scrub import scrub_url
-from fiscus_dsl._connectors.transports import inner_transport, pool_size
+from fiscus_dsl._connectors.transports import inner_transport
 from fiscus_dsl._dsl.hooks import Hooks
 from fiscus_dsl._dsl.options import check_decorated
 from fiscus_dsl._dsl.signature import CallSignature
@@ -83,6 +83,7 @@ from fiscus_dsl.errors import ConnectorError, SignatureError
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Mapping, Sequence
 
+    from fiscus_dsl._connectors.limits import LimitPer, Limits, Rate, UserLimits
     from fiscus_dsl._dsl.hooks import HookFunction
     from fiscus_dsl._dsl.task import OnError
 
@@ -110,7 +111,7 @@ class _LoopState:
     """A connector's client, limits and route on one loop, and the runs using them."""
 
     client: httpx.AsyncClient
-    limits: Limits
+    limits: Limits | UserLimits
     route: DirectRoute | None
     runs: set[int] = field(default_factory=set)
 
@@ -144,6 +145,9 @@ class Connector:
             loop, shared by every run there; the transport's pool has as
             many connections (``None``: 100, aiohttp's default pool).
         rate_limit: Requests per unit, such as ``"10/s"`` or ``"600/min"``.
+        limit_per: ``"connector"`` (the default) or ``"user"``: limits and
+            429 cool-downs per end user the run acts for, in each process
+            (requests for no user share one set; see docs/connectors.md).
         retry: The default ``Retry`` of its operations and tasks.
         transport: ``None`` (the default: aiohttp's pool, or httpcore's
             while a respx mock patches it), ``"aiohttp"``, ``"httpx"``
@@ -177,6 +181,7 @@ class Connector:
         transport: TransportOption = None,
         max_response_bytes: int | None = DEFAULT_MAX_RESPONSE_BYTES,
         max_request_bytes: int | None = DEFAULT_MAX_REQUEST_BYTES,
+        limit_per: LimitPer = "connector",
     ) -> None:
         check_connector(
             name,
@@ -194,6 +199,7 @@ class Connector:
         self.timeout = timeout
         self.max_concurrency = max_concurrency
         self.rate: Rate | None = None if rate_limit is None else parse_rate(rate_limit)
+        self.limit_per = check_limit_per(name, limit_per)
         self.retry = retry
         self.transport = check_transport(name, transport)
         self.max_response_bytes = check_byte_limit(
@@ -268,8 +274,8 @@ class Connector:
         return self.state().client
 
     def limits(self) -> Limits:
-        """Return this connector's limits on the running event loop."""
-        return self.state().limits
+        """Return this connector's limits on this loop (per user: the end user's)."""
+        return self.state().limits.current()
 
     def state(self) -> _LoopState:
         """Return this connector's client, limits and route on the running loop.
@@ -288,14 +294,9 @@ class Connector:
         return state
 
     def _new_state(self) -> _LoopState:
-        limits = Limits(
-            name=self.name,
-            max_concurrency=pool_size(self.max_concurrency),
-            rate=self.rate,
-            max_cool_down=(self.retry or DEFAULT_RETRY).max_delay,
-            declared_concurrency=self.max_concurrency,
-        )
-        inner = inner_transport(self.transport, self.max_concurrency)
+        max_cool_down = (self.retry or DEFAULT_RETRY).max_delay
+        limits, connections = make_limits(self, max_cool_down=max_cool_down)
+        inner = inner_transport(self.transport, connections)
         # Only what BodyLimit decodes within bounds, unless the user says else.
         headers = httpx.Headers({"Accept-Encoding": ACCEPT_ENCODING})
         headers.update(self.headers)

@@ -54,7 +54,7 @@ if TYPE_CHECKING:
 
     from fiscus_dsl._connectors.aio import AiohttpTransport
     from fiscus_dsl._connectors.body import BodyLimit
-    from fiscus_dsl._connectors.limits import Limits
+    from fiscus_dsl._connectors.limits import Limits, UserLimits
     from fiscus_dsl._connectors.wire import Answer, Outgoing
 
 #: Request extension keys the connector sets for the transport.
@@ -161,7 +161,7 @@ class InstrumentedTransport(httpx.AsyncBaseTransport):
     def __init__(
         self,
         inner: httpx.AsyncBaseTransport,
-        limits: Limits,
+        limits: Limits | UserLimits,
         timeout: float | None,
         *,
         max_response_bytes: int | None = None,
@@ -228,17 +228,18 @@ class InstrumentedTransport(httpx.AsyncBaseTransport):
         except BaseException as exc:
             end_with_error(span, exc)
             raise
-        if answer.status == TOO_MANY_REQUESTS:
+        if answer.status == TOO_MANY_REQUESTS:  # the caller's (end user's) limits
             wait = retry_after(answer.as_response(out.as_request()))
-            self._limits.cool_down(1.0 if wait is None else wait)
+            self._limits.current().cool_down(1.0 if wait is None else wait)
         end_with_status(span, answer.status)
         return answer
 
-    async def _slot(self) -> Callable[[], None]:
+    @staticmethod
+    async def _slot(limits: Limits) -> Callable[[], None]:
         """Wait for a slot unless this context holds one; return its release."""
-        if _HELD_SLOT.get() is self._limits:
+        if _HELD_SLOT.get() is limits:
             return _held
-        return await self._limits.acquire()
+        return await limits.acquire()
 
     def _deadline(self) -> float | None:
         if self._timeout is None:
@@ -248,7 +249,8 @@ class InstrumentedTransport(httpx.AsyncBaseTransport):
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         """Send one request within the connector's limits, in its own span."""
         check_request_body(request, self._max_request_bytes)
-        release = await self._slot()
+        limits = self._limits.current()  # the end user's, with limit_per="user"
+        release = await self._slot(limits)
         deadline = self._deadline()
         span = start_client_span(
             request.method, request.extensions.get(TEMPLATE_EXTENSION), request.url
@@ -265,7 +267,7 @@ class InstrumentedTransport(httpx.AsyncBaseTransport):
             raise
         if response.status_code == TOO_MANY_REQUESTS:
             wait = retry_after(response)  # "Retry-After: 0" means no wait
-            self._limits.cool_down(1.0 if wait is None else wait)
+            limits.cool_down(1.0 if wait is None else wait)
         end_with_response(span, response)
         if isinstance(response.stream, httpx.ByteStream):
             # A body already in memory (a mock's): httpx never closes it when

@@ -109,7 +109,7 @@ class OperationSender:
         if recorder is not None:  # a dry-run plan: recorded, not sent
             return await recorder(self, args, kwargs)
         state = self.connector.state()
-        limits = state.limits
+        limits = state.limits.current()  # the end user's, with limit_per="user"
         release = await limits.acquire()
         try:
             arguments = self._bind(args, kwargs)
