@@ -6,54 +6,62 @@ or that has ``depends_on``, waits for those tasks; a task with conditions
 or with params computed from the context waits for every task before it;
 the others run at once. Every step gets the *outcomes* of what it waits
 for, so a failed task still feeds the context (``custom_logic(response)``)
-and conditions. Steps run with ``on_error="continue"``: one failure does
-not stop the rest.
+and conditions. A step's policies come from policies.py: ``on_error``
+``"continue"`` (the default) and ``"skip"`` let the rest run, ``"fail"``
+stops the run. The context is context.py's ``FiscusContext``; a condition
+or a context function that reads a skipped task skips its own task unless
+it sets ``on_skip: "run"``. Callbacks live in callbacks.py, params in
+params.py.
 """
 
 from __future__ import annotations
 
-import inspect
-import warnings
-from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, final
 
 from fiscus_dsl._connectors.scrub import scrub_text
-from fiscus_dsl._dict_api.response import FiscusResponse
-from fiscus_dsl._dict_api.spec import (
-    TEMPLATE,
-    Callback,
-    TaskSpec,
-    child,
-    not_data,
-    template_path,
+from fiscus_dsl._dict_api.callbacks import (
+    report,
+    run_pre,
+    step_hooks,
+    task_callbacks,
 )
+from fiscus_dsl._dict_api.context import MISSING, Entry, FiscusContext, Status
+from fiscus_dsl._dict_api.params import (
+    call_operation,
+    check_params,
+    fill,
+    has_callables,
+)
+from fiscus_dsl._dict_api.policies import step_retry, step_timeout
+from fiscus_dsl._dict_api.response import FiscusResponse
+from fiscus_dsl._dict_api.spec import named
 from fiscus_dsl._dsl.conditions import outcome, when
-from fiscus_dsl._dsl.hooks import Hooks
 from fiscus_dsl._dsl.task import Task, TaskOptions
 from fiscus_dsl._dsl.workflow import Workflow, workflow
-from fiscus_dsl._runtime.attempts import current_attempt
-from fiscus_dsl._runtime.hooks import call_hook
 from fiscus_dsl._runtime.results import TaskOutcome, TaskStatus
-from fiscus_dsl._runtime.symbols import contains_symbol
-from fiscus_dsl.errors import (
-    ArgumentValidationError,
-    FiscusWarning,
-    SkipTask,
-    TaskDefinitionError,
-)
+from fiscus_dsl.errors import SkipTask, TaskDefinitionError
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping, Sequence
+
     from fiscus_dsl._connectors.connector import Connector
+    from fiscus_dsl._dict_api.params import Named
+    from fiscus_dsl._dict_api.spec import Callback, TaskSpec
     from fiscus_dsl._runtime.hooks import TaskContext
-    from fiscus_dsl._runtime.results import RunResult
+    from fiscus_dsl._runtime.results import RunResult, TaskResult
     from fiscus_dsl._runtime.retry import Retry
 
-_MISSING = object()
+__all__ = ["Execution", "check_params", "resolve_operations"]
 
 
 @final
 class Execution:
-    """One ``execute`` call: its steps, their shared context, and its callbacks."""
+    """One ``execute`` call: its steps, their shared context, and its callbacks.
+
+    ``initial_context`` holds the values the call starts with (a context
+    loader's): conditions and context functions see them under any name
+    that no earlier task goes by.
+    """
 
     def __init__(
         self,
@@ -62,6 +70,7 @@ class Execution:
         *,
         retry: Retry | None,
         callbacks: Mapping[str, Callback],
+        initial_context: Mapping[str, object] | None = None,
     ) -> None:
         self.specs = list(specs)
         self.operations = list(operations)
@@ -69,8 +78,13 @@ class Execution:
         self.callbacks = dict(callbacks)
         self.step_ids: list[str] = []
         self.condition_errors: dict[int, BaseException] = {}
+        #: Why a task was skipped, when the run's own reason would say less.
+        self.skip_messages: dict[int, str] = {}
         self._logic: dict[int, object] = {}
         self.logic_errors: dict[int, BaseException] = {}
+        self._prepared: dict[int, dict[str, object]] = {}
+        #: The values the call starts with (the client's context loader's).
+        self.initial_context: dict[str, object] = dict(initial_context or {})
 
     # ------------------------------------------------------------ the graph
 
@@ -97,11 +111,7 @@ class Execution:
         return workflow(name="fiscus_tasks")(fiscus_tasks)
 
     def _waits_for(self, spec: TaskSpec) -> list[int]:
-        if (
-            spec.condition is not None
-            or callable(spec.params)
-            or _has_callables(spec.params)
-        ):
+        if spec.condition is not None or has_callables(spec.params):
             return list(range(spec.index))
         names = set(spec.depends_on) | set(spec.references())
         return [
@@ -113,14 +123,33 @@ class Execution:
     def _guard(self, spec: TaskSpec) -> Callable[..., bool]:
         def condition(*outcomes: TaskOutcome) -> bool:
             assert spec.condition is not None  # only guarded specs get here
+            context = self.context(outcomes)
+            error: BaseException | None = None
             try:
-                return bool(spec.condition(self.context(outcomes)))
+                holds = bool(spec.condition(context))
             except Exception as exc:  # a condition that raises skips its task, recorded
-                self.condition_errors[spec.index] = exc
+                holds, error = False, exc
+            blocked = self._blocked(spec, context, "condition")
+            if blocked is not None:  # it read a skipped task: that decides
+                self.skip_messages[spec.index] = blocked
                 return False
+            if error is not None:
+                self.condition_errors[spec.index] = error
+            return holds
 
         condition.__name__ = f"conditions_of_{spec.key}"
         return condition
+
+    def _blocked(self, spec: TaskSpec, context: FiscusContext, what: str) -> str | None:
+        """Say why a task is skipped for reading a skipped task, unless it opts out."""
+        reads = context.skipped_reads()
+        if not reads or spec.policies.on_skip == "run":
+            return None
+        name, entry = reads[0]
+        return (
+            f"its {what} read {name!r}, and task {entry.index} ({entry.task_id!r}) "
+            "was skipped; set 'on_skip': 'run' on the task to decide anyway"
+        )
 
     def _step(self, spec: TaskSpec, operation: Task[..., Any]) -> Task[..., Any]:
         waits = self._waits_for(spec)
@@ -132,46 +161,124 @@ class Execution:
         step.__qualname__ = spec.key
 
         async def body(outcomes: list[TaskOutcome]) -> object:
-            context = self.context(outcomes, among=waits)
-            params = self._params(spec, context, outcomes, waits)
-            return await _call(operation, spec, params)
+            params = self._prepared.get(spec.index)
+            if params is None:  # no fiscus_pre, or a plan: no hooks ran
+                params = await self._prepare(spec, outcomes, waits, pre=None)
+            return await call_operation(operation, spec, params)
 
         body.__fiscus_glue__ = True  # type: ignore[attr-defined]  # a plan may run it
 
-        hooks = self._hooks(spec)
+        callbacks = task_callbacks(self.callbacks, spec)
+        pre = callbacks.get("fiscus_pre")
+
+        async def prepare(ctx: TaskContext) -> object:
+            return await self._prepare(spec, ctx.args["outcomes"], waits, pre=pre)
+
         options = TaskOptions(
             name=spec.key,
-            retry=self.retry if self.retry is not None else operation.options.retry,
-            timeout=operation.options.timeout,
-            on_error="continue",
-            hooks=hooks,
+            retry=step_retry(spec.policies, operation.options.retry, self.retry),
+            timeout=step_timeout(spec.policies, operation.options.timeout),
+            on_error="fail" if spec.policies.on_error == "fail" else "continue",
+            hooks=step_hooks(spec, callbacks, prepare=None if pre is None else prepare),
             attempt_context=True,
             operation=operation.options.operation,  # the graph shows what it calls
         )
         return Task(step, options, body=body)
 
+    async def _prepare(
+        self,
+        spec: TaskSpec,
+        outcomes: Sequence[TaskOutcome],
+        waits: Sequence[int],
+        *,
+        pre: Callback | None,
+    ) -> dict[str, object]:
+        """Fill a task's params (once: retries reuse them), then run ``fiscus_pre``."""
+        try:
+            context = self.context(outcomes, among=waits)
+            params = self._fill(spec, context, self._named(spec, outcomes, waits))
+            if pre is not None:
+                params = await run_pre(pre, spec, params, context)
+        except SkipTask as exc:  # kept: the run records only that it was raised
+            self.skip_messages[spec.index] = str(exc)
+            raise
+        self._prepared[spec.index] = params
+        return params
+
+    def _fill(
+        self, spec: TaskSpec, context: FiscusContext, names: Named
+    ) -> dict[str, object]:
+        """Fill in params; a context function that read a skipped task skips."""
+        try:
+            params = fill(spec, context, names)
+        except SkipTask:
+            raise
+        except Exception as exc:  # e.g. the KeyError of reading a skipped task
+            blocked = self._blocked(spec, context, "params")
+            if blocked is None:
+                raise
+            raise SkipTask(blocked) from exc
+        blocked = self._blocked(spec, context, "params")
+        if blocked is not None:
+            raise SkipTask(blocked)
+        return params
+
+    def _named(
+        self, spec: TaskSpec, outcomes: Sequence[TaskOutcome], waits: Sequence[int]
+    ) -> Named:
+        """Return what each template of a task names: a status and a value."""
+        by_index = dict(zip(waits, outcomes, strict=True))
+        found: dict[str, tuple[Status, object]] = {}
+        for name in spec.references():
+            index = named(self.specs[: spec.index], name)[0].index
+            result = by_index[index]
+            found[name] = (self.run_status(index, result), result.value)
+        return found
+
     # ------------------------------------------------------------ context
 
     def context(
         self, outcomes: Sequence[TaskOutcome], *, among: Sequence[int] | None = None
-    ) -> dict[str, object]:
-        """Build ``context`` from the outcomes of the earlier tasks given."""
+    ) -> FiscusContext:
+        """Build the context from the outcomes of the earlier tasks given."""
         indexes = list(range(len(outcomes))) if among is None else list(among)
-        context: dict[str, object] = {}
-        for index, result in zip(indexes, outcomes, strict=True):
-            value = self.context_value(index, result)
-            if value is _MISSING:
-                continue
-            spec = self.specs[index]
-            context[spec.operation] = value
-            context[spec.key] = value
-        return context
+        return FiscusContext(
+            (
+                self._entry(index, result)
+                for index, result in zip(indexes, outcomes, strict=True)
+            ),
+            initial=self.initial_context,
+        )
+
+    def _entry(self, index: int, result: TaskOutcome) -> Entry:
+        value = self.context_value(index, result)  # custom_logic runs for every task
+        status = self.run_status(index, result)
+        if index in self.logic_errors:
+            status = "failed"
+        spec = self.specs[index]
+        return Entry(
+            index=index,
+            task_id=self._task_id(index),
+            id=spec.id,
+            operation=spec.operation,
+            status=status,
+            value=MISSING if status == "skipped" else value,
+        )
+
+    def run_status(self, index: int, result: TaskOutcome) -> Status:
+        """Say how a task ended for the dict API: ``on_error="skip"`` failures skip."""
+        if result.status is TaskStatus.SUCCEEDED:
+            return "succeeded"
+        if result.status is TaskStatus.FAILED:
+            skip = self.specs[index].policies.on_error == "skip"
+            return "skipped" if skip else "failed"
+        return "skipped"
 
     def context_value(self, index: int, result: TaskOutcome) -> object:
         """Return what a task puts in the context: ``custom_logic`` or its data."""
         spec = self.specs[index]
         if spec.custom_logic is None:
-            return result.value if result.success else _MISSING
+            return result.value if result.success else MISSING
         if index not in self._logic:
             try:
                 self._logic[index] = spec.custom_logic(
@@ -179,44 +286,41 @@ class Execution:
                 )
             except Exception as exc:  # user code: reported on the task's response
                 self.logic_errors[index] = exc
-                self._logic[index] = _MISSING
+                self._logic[index] = MISSING
         return self._logic[index]
+
+    def _task_id(self, index: int) -> str:
+        spec = self.specs[index]
+        return self.step_ids[index] if index < len(self.step_ids) else spec.key
 
     def task_response(
         self, index: int, result: TaskOutcome | None, *, message: str | None = None
     ) -> FiscusResponse:
         """Return one task's ``FiscusResponse`` from its outcome."""
         spec = self.specs[index]
-        task_id = self.step_ids[index] if index < len(self.step_ids) else spec.key
-        if (
-            result is None
-            or result.status is TaskStatus.SKIPPED
-            or result.status is TaskStatus.NOT_RUN
-        ):
-            return FiscusResponse(
-                success=True,
-                result={},
-                operation=spec.operation,
-                task_id=task_id,
-                skipped=True,
-                error_message=message,
-            )
-        if result.success:
+        task_id = self._task_id(index)
+        if result is not None and result.success:
             return FiscusResponse(
                 success=True,
                 result=result.value,
                 operation=spec.operation,
                 task_id=task_id,
             )
+        if result is None or result.status is not TaskStatus.FAILED:
+            return _skipped(spec, task_id, message)
         error = result.error
         # The key detail first (the error's type and status), so a cut keeps it;
         # scrubbed: a hand-written task's error may quote a URL with a key in it.
         status = getattr(error, "status_code", None)
         kind = type(error).__name__ + (f" {status}" if isinstance(status, int) else "")
+        skip = spec.policies.on_error == "skip"
+        outcome_text = "was skipped (its on_error is 'skip')" if skip else "failed"
         text = message or scrub_text(
-            f"Task {spec.index} ({task_id!r}) failed: {kind} in "
+            f"Task {spec.index} ({task_id!r}) {outcome_text}: {kind} in "
             f"{spec.connector}.{spec.operation}: {error}"
         )
+        if skip:
+            return _skipped(spec, task_id, text, error=error)
         return FiscusResponse(
             success=False,
             error=error,
@@ -225,114 +329,71 @@ class Execution:
             task_id=task_id,
         )
 
-    # ------------------------------------------------------------ params
-
-    def _params(
-        self,
-        spec: TaskSpec,
-        context: Mapping[str, object],
-        outcomes: Sequence[TaskOutcome],
-        waits: Sequence[int],
-    ) -> dict[str, object]:
-        if callable(spec.params):
-            made: object = spec.params(context)
-            if not isinstance(made, Mapping):
-                kind = type(made).__name__
-                msg = (
-                    f"Task {spec.index}: params(ctx) returned {kind}, not a dict; "
-                    "return a dict of the operation's parameters"
-                )
-                raise TaskDefinitionError(msg, index=spec.index, field="params")
-            return dict(made)
-        named = {}
-        for index, result in zip(waits, outcomes, strict=True):
-            other = self.specs[index]
-            named[other.operation] = result
-            named[other.key] = result
-        return {
-            name: _fill(value, context, named, spec)
-            for name, value in spec.params.items()
-        }
-
     # ------------------------------------------------------------ callbacks
 
-    def _hooks(self, spec: TaskSpec) -> Hooks | None:
-        callbacks = {**self.callbacks, **spec.callbacks}
-        on_log = callbacks.get("fiscus_on_log")
-        on_success = callbacks.get("fiscus_on_success")
-        if on_log is None and on_success is None:
-            return None
-
-        async def before(ctx: TaskContext) -> None:
-            if on_log is not None:
-                await _notify(
-                    on_log,
-                    {
-                        "message": f"Executing {spec.connector}.{spec.operation}",
-                        "response": None,
-                        "task": dict(spec.source),
-                    },
-                )
-
-        async def after(ctx: TaskContext, value: object) -> None:
-            response = FiscusResponse(
-                success=True,
-                result=value,
-                operation=spec.operation,
-                task_id=ctx.task_id,
-            )
-            info = {
-                "message": f"{spec.connector}.{spec.operation} succeeded",
-                "response": response,
-                "task": dict(spec.source),
-            }
-            if on_log is not None:
-                await _notify(on_log, info)
-            if on_success is not None:
-                await _notify(on_success, info)
-
-        return Hooks(before_task=before, after_task=after)
-
     async def report_errors(self, responses: Sequence[FiscusResponse]) -> None:
-        """Call ``fiscus_on_error`` for failed tasks and conditions that raised."""
-        for spec, response in zip(self.specs, responses, strict=True):
-            if response.success and spec.index not in self.condition_errors:
-                continue
-            on_error = {**self.callbacks, **spec.callbacks}.get("fiscus_on_error")
-            if on_error is not None:
-                info = {
-                    "message": response.error_message,
-                    "response": response,
-                    "task": dict(spec.source),
-                }
-                await _notify(on_error, info)
+        """Call ``fiscus_on_auth`` and ``fiscus_on_error`` after the run."""
+
+        def also(index: int) -> bool:
+            failed = self.specs[index].policies.on_error == "skip"
+            return index in self.condition_errors or (
+                failed and responses[index].error is not None
+            )
+
+        await report(self.specs, self.callbacks, responses, also=also)
 
     # ------------------------------------------------------------ the answer
 
     def responses(self, run: RunResult[object]) -> list[FiscusResponse]:
         """Return one ``FiscusResponse`` per task from a finished run."""
+        stopper = self._stopper(run)
         responses = []
         for spec, task_id in zip(self.specs, self.step_ids, strict=True):
             task_result = run.tasks[task_id]
             result = TaskOutcome(
                 task_result.status, task_result.value, task_result.error
             )
-            message = None
-            if spec.index in self.condition_errors:
-                error = self.condition_errors[spec.index]
-                message = scrub_text(
-                    f"Task {spec.index} ({task_id!r}) was skipped: its condition "
-                    f"raised {type(error).__name__}: {error}"
-                )
-            elif result.status is TaskStatus.SKIPPED:
-                message = scrub_text(
-                    f"Task {spec.index} ({task_id!r}) was skipped: {task_result.reason}"
-                )
+            message = self._not_run_message(spec, task_id, task_result, stopper)
             response = self.task_response(spec.index, result, message=message)
             if spec.index in self.logic_errors:
                 response = self._logic_failure(spec, task_id, response)
             responses.append(response)
         return responses
+
+    def _stopper(self, run: RunResult[object]) -> str | None:
+        """Return the task whose failure stopped the run (its on_error is "fail")."""
+        error = run.error
+        for spec, task_id in zip(self.specs, self.step_ids, strict=True):
+            result = run.tasks[task_id]
+            if spec.policies.on_error == "fail" and result.error is error is not None:
+                return f"task {spec.index} ({task_id!r})"
+        return None
+
+    def _not_run_message(
+        self, spec: TaskSpec, task_id: str, result: TaskResult, stopper: str | None
+    ) -> str | None:
+        """Say why a task was skipped or did not run; ``None`` if it ran."""
+        head = f"Task {spec.index} ({task_id!r})"
+        if result.status in (TaskStatus.SUCCEEDED, TaskStatus.FAILED):
+            return None
+        if spec.index in self.skip_messages:
+            text = f"{head} was skipped: {self.skip_messages[spec.index]}"
+        elif spec.index in self.condition_errors:
+            error = self.condition_errors[spec.index]
+            text = (
+                f"{head} was skipped: its condition raised "
+                f"{type(error).__name__}: {error}"
+            )
+        elif result.status is TaskStatus.NOT_RUN:
+            why = (
+                f"{stopper} failed, and its on_error is 'fail'"
+                if stopper is not None
+                else result.reason or "the run stopped before it started"
+            )
+            text = f"{head} did not run: {why}"
+        else:
+            text = f"{head} was skipped: {result.reason}"
+        return scrub_text(text)
 
     def _logic_failure(
         self, spec: TaskSpec, task_id: str, response: FiscusResponse
@@ -351,7 +412,7 @@ class Execution:
             task_id=task_id,
         )
 
-    def final_context(self, run: RunResult[object]) -> dict[str, object]:
+    def final_context(self, run: RunResult[object]) -> FiscusContext:
         """Return the context after every task ran."""
         outcomes = [
             TaskOutcome(
@@ -364,164 +425,23 @@ class Execution:
         return self.context(outcomes)
 
 
-async def _notify(callback: Callback, info: Mapping[str, object]) -> None:
-    """Call a Fiscus callback; one that raises is a warning, never a task failure."""
-    try:
-        await call_hook(callback, dict(info))
-    except Exception as exc:  # a notification must not change the run
-        name = getattr(callback, "__qualname__", repr(callback))
-        msg = f"Callback {name} raised {type(exc).__name__}: {exc}; the run goes on"
-        warnings.warn(msg, FiscusWarning, stacklevel=2)
-
-
-def _has_callables(params: object) -> bool:
-    if callable(params):
-        return True
-    if isinstance(params, Mapping):
-        return any(_has_callables(value) for value in params.values())
-    if isinstance(params, list | tuple):
-        return any(_has_callables(value) for value in params)
-    return False
-
-
-def _fill(
-    value: object,
-    context: Mapping[str, object],
-    named: Mapping[str, TaskOutcome],
+def _skipped(
     spec: TaskSpec,
-) -> object:
-    if callable(value):
-        return value(context)
-    if isinstance(value, Mapping):
-        return {key: _fill(item, context, named, spec) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [_fill(item, context, named, spec) for item in value]
-    if not isinstance(value, str) or "{{" not in value:
-        return value
-    whole = TEMPLATE.fullmatch(value.strip())
-    if whole is not None:
-        return _lookup(whole, named, spec)
-    return TEMPLATE.sub(lambda match: str(_lookup(match, named, spec)), value)
-
-
-def _lookup(match: Any, named: Mapping[str, TaskOutcome], spec: TaskSpec) -> object:
-    name, path = match.group(1), match.group(2)
-    result = named[name]
-    if not result.success:
-        msg = f"its params need {{{{{name}{path}}}}}, and task {name!r} {result.status}"
-        raise SkipTask(msg)
-    value: object = result.value
-    for key in template_path(path):
-        found, value = child(value, key)
-        if not found:
-            msg = (
-                f"Task {spec.index}: field 'params': {{{{{name}{path}}}}} found "
-                f"nothing at {key!r} in the result of {name!r}; a template reads "
-                "keys and indexes of data (dicts, lists, model fields)"
-            )
-            raise TaskDefinitionError(msg, index=spec.index, field="params")
-    kind = not_data(value)
-    if kind is not None:
-        msg = (
-            f"Task {spec.index}: field 'params': {{{{{name}{path}}}}} reads {kind} "
-            f"in the result of {name!r}, which is not data; a template gives JSON "
-            "values, dicts, lists or model fields only"
-        )
-        raise TaskDefinitionError(msg, index=spec.index, field="params")
-    return value
-
-
-async def _call(
-    operation: Task[..., Any], spec: TaskSpec, params: dict[str, object]
-) -> object:
-    signature = operation.call_signature
-    arguments = signature.bind((), params)
-    if arguments is None:
-        raise _params_error(spec, operation, signature.problems((), params))
-    attempt = current_attempt()
-    task_id = spec.key if attempt is None else attempt.task_id
-    if not contains_symbol(arguments):  # in a plan, unknown values are not checked
-        arguments = signature.validate(
-            arguments, workflow="fiscus_tasks", task_id=task_id
-        )
-    args, kwargs = signature.call_parts(arguments)
-    value = operation.plan.function(*args, **kwargs)
-    if inspect.isawaitable(value):
-        value = await value
-    return value
-
-
-def check_params(
-    specs: Sequence[TaskSpec], operations: Sequence[Task[..., Any]]
-) -> None:
-    """Check every task's params against its operation, before anything is sent.
-
-    Literal params must bind (no missing or unknown parameter) and match
-    their annotations; a value holding a ``{{...}}`` template or a
-    function of the context is checked when the run fills it in.
-
-    Raises:
-        TaskDefinitionError: Params missing a required parameter, naming
-            one the operation does not have, or a value of the wrong type;
-            the field is ``params`` or ``params.<name>``.
-    """
-    for spec, operation in zip(specs, operations, strict=True):
-        if not isinstance(spec.params, Mapping):
-            continue
-        params = dict(spec.params)
-        signature = operation.call_signature
-        if not _has_callables(params):
-            problems = signature.problems((), params)
-            if problems:
-                raise _params_error(spec, operation, problems)
-        literal = {
-            name: value
-            for name, value in params.items()
-            if name in signature.parameter_names and _is_literal(value)
-        }
-        try:
-            signature.validate(literal, workflow="fiscus_tasks", task_id=spec.key)
-        except ArgumentValidationError as exc:
-            raise _type_error(spec, operation, exc) from exc
-
-
-def _is_literal(value: object) -> bool:
-    """Tell whether a param value is known before the run: no template, no function."""
-    if isinstance(value, str):
-        return "{{" not in value
-    if isinstance(value, Mapping):
-        return all(_is_literal(item) for item in value.values())
-    if isinstance(value, list | tuple):
-        return all(_is_literal(item) for item in value)
-    return not callable(value)
-
-
-def _params_error(
-    spec: TaskSpec, operation: Task[..., Any], problems: Sequence[str]
-) -> TaskDefinitionError:
-    """Build the error for params that do not bind, listing every problem."""
-    signature = operation.call_signature.signature
-    msg = (
-        f"Task {spec.index} ({spec.connector}.{spec.operation}): field 'params' "
-        f"does not fit: {'; '.join(problems)}; give exactly the parameters of "
-        f"{operation.name}{signature}"
+    task_id: str,
+    message: str | None,
+    *,
+    error: BaseException | None = None,
+) -> FiscusResponse:
+    """Return a skipped task's response: Fiscus's ``success=True, result={}``."""
+    return FiscusResponse(
+        success=True,
+        result={},
+        error=error,
+        operation=spec.operation,
+        task_id=task_id,
+        skipped=True,
+        error_message=message,
     )
-    return TaskDefinitionError(msg, index=spec.index, field="params")
-
-
-def _type_error(
-    spec: TaskSpec, operation: Task[..., Any], error: ArgumentValidationError
-) -> TaskDefinitionError:
-    """Build the error for literal params of the wrong type; values never shown."""
-    field, _ = error.errors[0]
-    detail = "; ".join(f"{name!r}: {problem}" for name, problem in error.errors)
-    signature = operation.call_signature.signature
-    msg = (
-        f"Task {spec.index} ({spec.connector}.{spec.operation}): field "
-        f"'params.{field}' has the wrong type ({detail}); nothing was sent. Give "
-        f"values of the types of {operation.name}{signature}"
-    )
-    return TaskDefinitionError(msg, index=spec.index, field=f"params.{field}")
 
 
 def resolve_operations(

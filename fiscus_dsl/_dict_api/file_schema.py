@@ -1,7 +1,8 @@
 """The schema of a task file: pydantic models of a task, and errors that name the path.
 
 ``task_list`` finds the list of tasks in a parsed document and
-``validate_task`` checks one task against ``TaskModel``, whose models
+``validate_task`` checks one task against ``TaskModel`` (``policy_keys``
+gives its policies as task-dict keys), whose models
 forbid unknown keys and hold every condition expression as one closed
 form (``Outcome``, ``Compare``, ``In``, ``Junction``, ``Not``, ``Fn``). A
 pydantic error becomes a ``TaskDefinitionError`` naming the task's index
@@ -10,7 +11,7 @@ message builders here (``task_error``, ``file_error``, ``located_error``,
 ``excerpt``, ``kind``) give every task-file error its shape, so the reader
 (files.py) and the condition compiler (file_conditions.py) use them too.
 This module imports pydantic, and from fiscus_dsl only the dict API's
-``spec`` and ``errors``; it must not import the other task-file modules.
+``spec``, ``policies`` and ``errors``; it must not import the other task-file modules.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from pydantic import (
     ValidationError,
 )
 
+from fiscus_dsl._dict_api.policies import POLICY_KEYS
 from fiscus_dsl._dict_api.spec import TASK_KEYS, child
 from fiscus_dsl.errors import TaskDefinitionError
 
@@ -41,11 +43,16 @@ _FORMS: Final = (
 )
 _HINTS: Final = {
     "conditions": f"write conditions as {{'if': EXPR}}, EXPR one of {_FORMS}",
-    "callbacks": "callbacks map 'fiscus_on_success', 'fiscus_on_error' or "
-    "'fiscus_on_log' to registered names",
+    "callbacks": "callbacks map 'fiscus_on_success', 'fiscus_on_error', "
+    "'fiscus_on_log', 'fiscus_on_auth', 'fiscus_on_stream' or 'fiscus_pre' to "
+    "registered names",
     "params": "params map parameter names (a letter, then letters, digits or _) "
     "to JSON values or '{{task.field}}' templates",
     "depends_on": "depends_on is a task id or a list of task ids",
+    "retries": "retries is a whole number of 0 or more, e.g. retries: 2",
+    "timeout": "timeout is seconds, a number above 0, e.g. timeout: 10",
+    "on_error": "on_error is 'continue', 'fail' or 'skip'",
+    "on_skip": "on_skip is 'skip' or 'run'",
 }
 
 FieldPath = tuple[str | int, ...]  # keys and indexes from the document's root
@@ -56,6 +63,8 @@ _CONFIG: Final = ConfigDict(extra="forbid", hide_input_in_errors=True, frozen=Tr
 _Name = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 _Param = Annotated[str, StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9_]{0,199}$")]
 _Pair = tuple[JsonValue, JsonValue]
+_Retries = Annotated[int, Field(ge=0, strict=True)]
+_Seconds = Annotated[float, Field(gt=0, allow_inf_nan=False, strict=True)]
 
 
 class Form(BaseModel):
@@ -148,7 +157,15 @@ class _Conditions(BaseModel):
 
 
 _Callbacks = dict[
-    Literal["fiscus_on_success", "fiscus_on_error", "fiscus_on_log"], _Name
+    Literal[
+        "fiscus_on_success",
+        "fiscus_on_error",
+        "fiscus_on_log",
+        "fiscus_on_auth",
+        "fiscus_on_stream",
+        "fiscus_pre",
+    ],
+    _Name,
 ]
 
 
@@ -164,6 +181,27 @@ class TaskModel(BaseModel):
     custom_logic: _Name | None = None
     callbacks: _Callbacks = Field(default_factory=dict)
     conditions: _Conditions | None = None
+    retries: _Retries | None = None
+    timeout: _Seconds | None = None
+    on_error: Literal["continue", "fail", "skip"] | None = None
+    on_skip: Literal["skip", "run"] | None = None
+
+
+def policy_keys(model: TaskModel) -> dict[str, object]:
+    """Return the policies a task of a file sets, as its task dict's keys.
+
+    A file's condition names outcomes itself (``{skipped: X}``, ``{failed:
+    X}``), so a task with one decides even when a task it reads was
+    skipped: ``on_skip`` is ``"run"`` unless the file says otherwise.
+    """
+    keys: dict[str, object] = {
+        key: getattr(model, key)
+        for key in POLICY_KEYS
+        if getattr(model, key) is not None
+    }
+    if model.conditions is not None:
+        keys.setdefault("on_skip", "run")
+    return keys
 
 
 # ---------------------------------------------------------------- validation

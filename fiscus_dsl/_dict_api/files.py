@@ -20,7 +20,9 @@ anything is sent.
 The file is a list of tasks or ``{"tasks": [...]}``. A task has
 ``connector``, ``operation``, ``params`` (JSON values; ``"{{id.path}}"``
 templates are left for the run to fill), ``id``, ``depends_on``,
-``custom_logic`` and ``callbacks`` (registered names), and
+``custom_logic`` and ``callbacks`` (registered names), the policies
+``retries``, ``timeout``, ``on_error`` and ``on_skip`` (``"run"`` by
+default for a task with a condition: its condition names outcomes), and
 ``conditions: {"if": EXPR}``, EXPR being ``{"succeeded"|"failed"|"skipped":
 name}``, ``{"eq"|"ne"|"lt"|"le"|"gt"|"ge": [a, b]}``, ``{"in": [a, [b,
 ...]]}``, ``{"and": [EXPR, ...]}``, ``{"or": [EXPR, ...]}``, ``{"not": EXPR}``
@@ -74,6 +76,7 @@ from fiscus_dsl._dict_api.file_schema import (
     file_error,
     kind,
     located_error,
+    policy_keys,
     shorten,
     task_list,
     validate_task,
@@ -226,6 +229,8 @@ def _load(
     raw = task_list(document, where, max_tasks)
     models = [validate_task(index, task, where) for index, task in enumerate(raw)]
     tasks = compile_tasks(models, registry or {}, where)
+    for task, model in zip(tasks, models, strict=True):
+        task.update(policy_keys(model))
     read_tasks(tasks)  # the dict API's own check: this is the list execute takes
     return tasks
 

@@ -3,9 +3,12 @@
 A task dict names a connector and an operation, gives ``params`` (literal
 values, ``"{{task.field}}"`` references to earlier results, or callables of
 the context), and may carry ``conditions: {"if": ...}``, ``custom_logic``,
-``callbacks``, an ``id`` and ``depends_on``. ``read_tasks`` checks every
-dict before anything runs; a bad one is a ``TaskDefinitionError`` naming
-the task's index and field, and nothing is sent. A template reaches data
+``callbacks``, an ``id``, ``depends_on`` and the policies of policies.py
+(``retries``, ``timeout``, ``on_error``, ``on_skip``). ``read_tasks``
+checks every dict before anything runs; a bad one is a
+``TaskDefinitionError`` naming the task's index and field, and nothing is
+sent. A name (in a template or ``depends_on``) must be the id or operation
+of exactly one earlier task (``named``). A template reaches data
 only: its path reads mapping keys, list indexes and pydantic model fields
 (``child``), never an attribute of any other object and never a name that
 starts with ``_``, and what it reads must be data all through
@@ -28,10 +31,19 @@ from typing import Final, NoReturn, final
 
 from pydantic import BaseModel
 
+from fiscus_dsl._dict_api.policies import POLICY_KEYS, TaskPolicies, read_policies
 from fiscus_dsl._runtime.symbols import Symbol
 from fiscus_dsl.errors import TaskDefinitionError
 
-CALLBACK_NAMES: Final = ("fiscus_on_success", "fiscus_on_error", "fiscus_on_log")
+#: The Fiscus callback names, and ``fiscus_pre`` (called before a task runs).
+CALLBACK_NAMES: Final = (
+    "fiscus_on_success",
+    "fiscus_on_error",
+    "fiscus_on_log",
+    "fiscus_on_auth",
+    "fiscus_on_stream",
+    "fiscus_pre",
+)
 TASK_KEYS: Final = frozenset(
     {
         "connector",
@@ -42,6 +54,7 @@ TASK_KEYS: Final = frozenset(
         "conditions",
         "id",
         "depends_on",
+        *POLICY_KEYS,
     }
 )
 TEMPLATE: Final = re.compile(
@@ -85,12 +98,19 @@ class TaskSpec:
     condition: Callable[[Mapping[str, object]], object] | None = None
     id: str | None = None
     depends_on: tuple[str, ...] = ()
+    policies: TaskPolicies = field(default_factory=TaskPolicies)
     source: Mapping[str, object] = field(default_factory=dict)
 
     @property
     def key(self) -> str:
         """Return the name the task goes by: its ``id``, else its operation."""
         return self.id or self.operation
+
+    def names(self) -> frozenset[str]:
+        """Return every name the task goes by: its ``id`` and its operation."""
+        return frozenset(
+            {self.operation} if self.id is None else {self.id, self.operation}
+        )
 
     def references(self) -> list[str]:
         """Return the tasks named by ``{{...}}`` templates in the params."""
@@ -239,6 +259,7 @@ def _read_task(index: int, task: object) -> TaskSpec:
         condition=_condition(index, task.get("conditions")),
         id=_optional_text(index, task, "id"),
         depends_on=_depends_on(index, task.get("depends_on")),
+        policies=read_policies(index, task),
         source=task,
     )
 
@@ -345,17 +366,29 @@ def _check_names(specs: list[TaskSpec]) -> None:
                 f"{_excerpt(spec.id)} is used by two tasks; ids must be unique",
             )
     for spec in specs:
-        earlier = {other.key for other in specs[: spec.index]} | {
-            other.operation for other in specs[: spec.index]
-        }
         for name in (*spec.depends_on, *spec.references()):
-            if name not in earlier:
+            found = named(specs[: spec.index], name)
+            field_name = "depends_on" if name in spec.depends_on else "params"
+            if not found:
                 _fail(
                     spec.index,
-                    "depends_on" if name in spec.depends_on else "params",
+                    field_name,
                     f"refers to {_excerpt(name)}, not an earlier task's id or "
                     "operation",
                 )
+            if len(found) > 1:
+                tasks = ", ".join(f"{other.index} ({other.key!r})" for other in found)
+                _fail(
+                    spec.index,
+                    field_name,
+                    f"refers to {_excerpt(name)}, the operation of tasks {tasks}; "
+                    "give each an 'id' and refer to that",
+                )
+
+
+def named(specs: Sequence[TaskSpec], name: str) -> list[TaskSpec]:
+    """Return the tasks among ``specs`` that go by ``name`` (an id or an operation)."""
+    return [spec for spec in specs if name in spec.names()]
 
 
 def _fail(index: int | None, field_name: str, problem: str) -> NoReturn:

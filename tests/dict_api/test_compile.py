@@ -161,9 +161,9 @@ BAD_TASKS: list[tuple[Any, str, str]] = [
     (task("send_email", params="to=a"), "params", r"must be a dict or a function of"),
     (task("send_email", callbacks=print), "callbacks", r"must be a dict of \["),
     (
-        task("send_email", callbacks={"fiscus_on_auth": print}),
+        task("send_email", callbacks={"fiscus_on_retry": print}),
         "callbacks",
-        r"has 'fiscus_on_auth'; the callbacks are \['fiscus_on_success', ",
+        r"has 'fiscus_on_retry'; the callbacks are \['fiscus_on_success', ",
     ),
     (
         task("send_email", callbacks={"fiscus_on_log": "log"}),
@@ -546,7 +546,8 @@ CUT: Final = "k" * 39 + "…"
             0,
             "callbacks",
             f"Task 0: field 'callbacks' has '{CUT}'; the callbacks are "
-            "['fiscus_on_success', 'fiscus_on_error', 'fiscus_on_log']",
+            "['fiscus_on_success', 'fiscus_on_error', 'fiscus_on_log', "
+            "'fiscus_on_auth', 'fiscus_on_stream', 'fiscus_pre']",
         ),
     ],
     ids=["list", "huge int", "unknown key", "id", "depends_on", "callback"],
