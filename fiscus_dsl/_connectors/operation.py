@@ -34,6 +34,7 @@ from fiscus_dsl._connectors.request import (
 from fiscus_dsl._connectors.scrub import scrub_url
 from fiscus_dsl._graph.specs import OperationRef
 from fiscus_dsl._runtime.attempts import current_attempt
+from fiscus_dsl._runtime.end_user import CURRENT_USER
 from fiscus_dsl.errors import (
     ConnectorError,
     FiscusErrorCode,
@@ -108,6 +109,9 @@ class OperationSender:
         recorder = PLAN_RECORDER.get()
         if recorder is not None:  # a dry-run plan: recorded, not sent
             return await recorder(self, args, kwargs)
+        user = CURRENT_USER.get()
+        if user is not None:  # the end user's policies, before anything is sent
+            user.authorize(self.spec.connector, self.spec.name)
         state = self.connector.state()
         limits = state.limits.current()  # the end user's, with limit_per="user"
         release = await limits.acquire()
