@@ -39,6 +39,7 @@ from fiscus_dsl._connectors.spans import (
     start_client_span,
 )
 from fiscus_dsl._connectors.transports import direct_sender
+from fiscus_dsl._runtime.end_user import CURRENT_USER
 from fiscus_dsl._runtime.overrides import LOCAL_OVERRIDE
 from fiscus_dsl.errors import (
     ConnectorError,
@@ -249,6 +250,11 @@ class InstrumentedTransport(httpx.AsyncBaseTransport):
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         """Send one request within the connector's limits, in its own span."""
         check_request_body(request, self._max_request_bytes)
+        # A hand-written task's request (an operation's holds its slot already).
+        if _HELD_SLOT.get() is None:
+            user = CURRENT_USER.get()
+            if user is not None:  # the end user's policies, before anything is sent
+                user.authorize(self._limits.name, None)
         limits = self._limits.current()  # the end user's, with limit_per="user"
         release = await self._slot(limits)
         deadline = self._deadline()

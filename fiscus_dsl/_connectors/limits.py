@@ -157,6 +157,11 @@ class Limits:
         self.in_flight = 0
         self.most_in_flight = 0
 
+    @property
+    def name(self) -> str:
+        """Return the connector's name."""
+        return self._name
+
     def current(self) -> Limits:
         """Return the limits a request sent now takes: these."""
         return self
@@ -285,6 +290,11 @@ class UserLimits:
         self._users: OrderedDict[str, Limits] = OrderedDict()
         # For no end user: on a Dask worker, cluster-wide as a connector's own.
         self.anonymous = self._make(shared=True)
+
+    @property
+    def name(self) -> str:
+        """Return the connector's name."""
+        return self._name
 
     def current(self) -> Limits:
         """Return the limits of the end user the code acts for (or of no user)."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
+import httpx  # noqa: TC002  (a task's annotation, resolved at run time)
 import pytest
 from starlette.applications import Starlette
 from starlette.responses import JSONResponse
@@ -308,3 +309,32 @@ def test_bad_auth_params_are_refused(
     with pytest.raises((ConfigurationError, TaskDefinitionError), match=match):
         user.authenticate_connector("CRM", params)
     assert user.stored_credential("CRM") is None
+
+
+def test_a_hand_written_task_is_held_to_the_connector_policies(
+    api: tuple[Api, str], crm: Connector
+) -> None:
+    recorded, _ = api
+
+    @crm.task
+    async def raw_lookup(client: httpx.AsyncClient, contact_id: str) -> object:
+        response = await client.get(f"/contacts/{contact_id}")
+        return response.json()
+
+    @workflow
+    def flow(contact_id: str) -> object:
+        return raw_lookup(contact_id)
+
+    allowed_user = FiscusUser("nora")
+    allowed_user.authenticate_connector("CRM", {"api_key": "nora-key"})
+    allowed_user.add_policy({"connectors": ["CRM"]})
+    denied_user = FiscusUser("otto")
+    denied_user.authenticate_connector("CRM", {"api_key": "otto-key"})
+    denied_user.add_policy({"connectors": ["Billing"]})
+
+    assert flow.run("c1", user=allowed_user).output == {"owner": "nora-key", "id": "c1"}
+    error = flow.run("c2", user=denied_user).tasks["raw_lookup"].error
+
+    assert isinstance(error, AuthorizationError)
+    assert "may not call connector 'CRM'" in str(error)
+    assert recorded.seen == [("/contacts/c1", "nora-key")]
