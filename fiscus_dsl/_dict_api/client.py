@@ -188,10 +188,9 @@ class FiscusClient:
         """Return the ``FiscusUser`` of ``user_id``, or ``None`` without one."""
         if self.user_id is None:
             return None
-        try:  # the users layer is optional to the dict API: without it, no user
-            from fiscus_dsl._users.user import FiscusUser
-        except ImportError:
-            return None
+        # imported here: only a client with a user loads the users layer
+        from fiscus_dsl._users.user import FiscusUser
+
         return FiscusUser(self.user_id, self)
 
     def __repr__(self) -> str:

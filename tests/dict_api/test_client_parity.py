@@ -14,6 +14,7 @@ API of ``fake_api`` (nothing leaves the process).
 
 from __future__ import annotations
 
+import collections
 import json
 import logging
 from typing import TYPE_CHECKING, Any
@@ -686,3 +687,37 @@ def test_a_plan_acts_for_the_user_with_the_loaded_context(api: FakeApi) -> None:
     assert loaded == ["carol"]
     assert plan.step("send_email").status == "skipped"
     assert (api.requests, saved) == ([], [])
+
+
+def test_a_loader_without_a_signature_is_called_with_the_user_id(
+    api: FakeApi, runner: Runner
+) -> None:
+    """Fiscus: ``context_loader``; a builtin's form is unreadable: it gets the id."""
+    client = FiscusClient(
+        connectors(api), context_loader=collections.defaultdict, runner=runner
+    )
+
+    response = client.execute("CRMSystem", "list_contacts")  # defaultdict(None)
+
+    assert response.context == {"list_contacts": []}
+
+
+@pytest.mark.parametrize(
+    ("options", "option"),
+    [
+        ({"user_id": ""}, "user_id"),
+        ({"user_id": 42}, "user_id"),
+        ({"log_file_path": 3}, "log_file_path"),
+        ({"log_to_file": "yes"}, "log_to_file"),
+        ({"retries": "3"}, "retries"),
+    ],
+)
+def test_options_of_the_wrong_type_are_refused(
+    logger: logging.Logger, options: dict[str, Any], option: str
+) -> None:
+    """Fiscus: ``user_id: str``, ``log_file_path: str``, ``log_to_file: bool``."""
+    with pytest.raises(OptionTypeError, match=rf"got {option}=") as info:
+        FiscusClient(**options)
+
+    assert info.value.option == option
+    assert not [h for h in logger.handlers if isinstance(h, logging.FileHandler)]
