@@ -214,7 +214,10 @@ class FiscusResponse:
         ``None`` when the response failed. For one task: its result's
         ``"data"`` entry (or a model's ``data`` field) when it has one, else
         the result itself (Fiscus's services wrapped their answers in
-        ``{"data": ...}``). For a task list: each task's ``data``, in order.
+        ``{"data": ...}``), as plain data: pydantic models, which typed
+        operations return, become dicts, so ``response.data["id"]`` works
+        as in Fiscus (``result`` keeps the models). For a task list: each
+        task's ``data``, in order.
         """
         if not self.success:
             return None

@@ -130,11 +130,26 @@ def error_facts(error: BaseException | None) -> dict[str, object]:
 
 
 def unwrap_data(value: object) -> object:
-    """Return ``value["data"]`` (or a model's ``data`` field), else ``value``."""
+    """Return ``value["data"]`` if there is one, else ``value``, as plain data.
+
+    Pydantic models become dicts (``model_dump()``), inside lists and
+    dicts too, as Fiscus's JSON answers were; a model's ``data`` field is
+    then unwrapped like a ``"data"`` key.
+    """
+    plain = plain_data(value)
+    if isinstance(plain, dict):
+        return plain.get("data", plain)
+    return plain
+
+
+def plain_data(value: object) -> object:
+    """Return ``value`` with every pydantic model in it turned into a dict."""
+    if isinstance(value, BaseModel):
+        return value.model_dump()
     if isinstance(value, Mapping):
-        return value.get("data", value)
-    if isinstance(value, BaseModel) and "data" in type(value).model_fields:
-        return getattr(value, "data")  # noqa: B009  # a field the model class declares
+        return {key: plain_data(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain_data(item) for item in value]
     return value
 
 

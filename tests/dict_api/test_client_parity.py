@@ -525,6 +525,7 @@ def test_custom_logic_receives_the_tasks_fiscus_response(
     assert all(type(each) is FiscusResponse for each in got)
     assert created.success
     assert created.get_value("email") == JOHN["email"]
+    assert created.data == {"id": "c1", **JOHN}  # the typed result, as plain data
     assert len(created.message_id) == 32
     assert not missing.success
     assert missing.has_error

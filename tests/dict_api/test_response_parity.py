@@ -28,6 +28,11 @@ from fiscus_dsl.errors import AuthenticationError
 NESTED = {"success": True, "message": "Email sent", "data": {"id": "m1", "to": ["a"]}}
 
 
+class Contact(BaseModel):
+    id: str
+    name: str
+
+
 class Page(BaseModel):
     data: list[int]
     next: str | None
@@ -68,11 +73,13 @@ def test_each_response_gets_a_fresh_uuid4_hex_message_id() -> None:
         ({"id": "c1"}, {"id": "c1"}),
         ("Email sent", "Email sent"),
         (Page(data=[3], next=None), [3]),
+        ([Contact(id="c1", name="Jo")], [{"id": "c1", "name": "Jo"}]),
+        ({"data": (Contact(id="c2", name="Al"),)}, [{"id": "c2", "name": "Al"}]),
         (None, None),
     ],
 )
 def test_data_unwraps_the_data_key_of_a_result(result: object, data: object) -> None:
-    """Fiscus: the result's ``data`` field is unwrapped if present."""
+    """Fiscus: the result's ``data`` field is unwrapped if present (plain data)."""
     response = FiscusResponse(success=True, result=result)
 
     assert response.data == data
