@@ -27,6 +27,7 @@ from fiscus_dsl._dsl.task import task as task
 from fiscus_dsl._dsl.workflow import Workflow as Workflow
 from fiscus_dsl._dsl.workflow import workflow as workflow
 from fiscus_dsl._graph.model import WorkflowGraph as WorkflowGraph
+from fiscus_dsl._runtime.end_user import acting_for as acting_for
 from fiscus_dsl._runtime.executor import Executor as Executor
 from fiscus_dsl._runtime.executor import InProcessExecutor as InProcessExecutor
 from fiscus_dsl._runtime.hooks import RunContext as RunContext
@@ -47,9 +48,12 @@ from fiscus_dsl._runtime.store import RunRecord as RunRecord
 from fiscus_dsl._runtime.store import RunStore as RunStore
 from fiscus_dsl._runtime.store import TaskRecord as TaskRecord
 from fiscus_dsl.errors import ArgumentValidationError as ArgumentValidationError
+from fiscus_dsl.errors import AuthenticationError as AuthenticationError
+from fiscus_dsl.errors import AuthorizationError as AuthorizationError
 from fiscus_dsl.errors import ClusterError as ClusterError
 from fiscus_dsl.errors import ConfigurationError as ConfigurationError
 from fiscus_dsl.errors import ConnectorError as ConnectorError
+from fiscus_dsl.errors import CredentialStoreError as CredentialStoreError
 from fiscus_dsl.errors import FiscusError as FiscusError
 from fiscus_dsl.errors import FiscusErrorCode as FiscusErrorCode
 from fiscus_dsl.errors import FiscusWarning as FiscusWarning
@@ -91,10 +95,47 @@ if _typing.TYPE_CHECKING:
     from fiscus_dsl._connectors.request import Header as Header
     from fiscus_dsl._connectors.request import Query as Query
     from fiscus_dsl._dict_api.client import FiscusClient as FiscusClient
+    from fiscus_dsl._dict_api.enums import FiscusConnectionType as FiscusConnectionType
+    from fiscus_dsl._dict_api.enums import FiscusExecutionType as FiscusExecutionType
+    from fiscus_dsl._dict_api.enums import FiscusInitType as FiscusInitType
+    from fiscus_dsl._dict_api.enums import FiscusLogLevel as FiscusLogLevel
+    from fiscus_dsl._dict_api.enums import FiscusResponseType as FiscusResponseType
+    from fiscus_dsl._dict_api.enums import FiscusRestType as FiscusRestType
     from fiscus_dsl._dict_api.files import load_tasks as load_tasks
     from fiscus_dsl._dict_api.files import load_tasks_text as load_tasks_text
     from fiscus_dsl._dict_api.response import FiscusResponse as FiscusResponse
     from fiscus_dsl._runtime.postgres_store import PostgresRunStore as PostgresRunStore
+    from fiscus_dsl._users.audit import AuditAction as AuditAction
+    from fiscus_dsl._users.audit import AuditEvent as AuditEvent
+    from fiscus_dsl._users.audit import AuditLog as AuditLog
+    from fiscus_dsl._users.audit import LoggingAuditLog as LoggingAuditLog
+    from fiscus_dsl._users.audit import PostgresAuditLog as PostgresAuditLog
+    from fiscus_dsl._users.audit import SQLiteAuditLog as SQLiteAuditLog
+    from fiscus_dsl._users.credential_sql import (
+        PostgresCredentialStore as PostgresCredentialStore,
+    )
+    from fiscus_dsl._users.credential_sql import (
+        SQLiteCredentialStore as SQLiteCredentialStore,
+    )
+    from fiscus_dsl._users.credential_sql import (
+        open_credential_store as open_credential_store,
+    )
+    from fiscus_dsl._users.credentials import CredentialStore as CredentialStore
+    from fiscus_dsl._users.credentials import (
+        MemoryCredentialStore as MemoryCredentialStore,
+    )
+    from fiscus_dsl._users.credentials import StoredCredential as StoredCredential
+    from fiscus_dsl._users.oauth_code import (
+        AuthorizationRequest as AuthorizationRequest,
+    )
+    from fiscus_dsl._users.oauth_code import (
+        OAuth2AuthorizationCode as OAuth2AuthorizationCode,
+    )
+    from fiscus_dsl._users.policies import Policy as Policy
+    from fiscus_dsl._users.user import FiscusUser as FiscusUser
+    from fiscus_dsl._users.user import UserConnector as UserConnector
+    from fiscus_dsl._users.user import current_user as current_user
+    from fiscus_dsl._users.user_auth import UserAuth as UserAuth
 
 # The connectors and the dict API import httpx (and, through it, a CLI stack)
 # and PyYAML: about 20 MB and 200 ms that a workflow of plain tasks never
@@ -103,22 +144,47 @@ if _typing.TYPE_CHECKING:
 # module says how to install it when it is missing.
 _LAZY: dict[str, str] = {
     "ApiKeyAuth": "fiscus_dsl._connectors.auth",
+    "AuditAction": "fiscus_dsl._users.audit",
+    "AuditEvent": "fiscus_dsl._users.audit",
+    "AuditLog": "fiscus_dsl._users.audit",
+    "AuthorizationRequest": "fiscus_dsl._users.oauth_code",
     "BasicAuth": "fiscus_dsl._connectors.auth",
     "BearerAuth": "fiscus_dsl._connectors.auth",
     "Body": "fiscus_dsl._connectors.request",
     "Connector": "fiscus_dsl._connectors.connector",
+    "CredentialStore": "fiscus_dsl._users.credentials",
     "FiscusClient": "fiscus_dsl._dict_api.client",
+    "FiscusConnectionType": "fiscus_dsl._dict_api.enums",
+    "FiscusExecutionType": "fiscus_dsl._dict_api.enums",
+    "FiscusInitType": "fiscus_dsl._dict_api.enums",
+    "FiscusLogLevel": "fiscus_dsl._dict_api.enums",
     "FiscusResponse": "fiscus_dsl._dict_api.response",
+    "FiscusResponseType": "fiscus_dsl._dict_api.enums",
+    "FiscusRestType": "fiscus_dsl._dict_api.enums",
+    "FiscusUser": "fiscus_dsl._users.user",
     "Header": "fiscus_dsl._connectors.request",
+    "LoggingAuditLog": "fiscus_dsl._users.audit",
+    "MemoryCredentialStore": "fiscus_dsl._users.credentials",
+    "OAuth2AuthorizationCode": "fiscus_dsl._users.oauth_code",
     "OAuth2ClientCredentials": "fiscus_dsl._connectors.oauth2",
     "Plan": "fiscus_dsl._connectors.plan_model",
     "PlanStep": "fiscus_dsl._connectors.plan_model",
     "PlannedRequest": "fiscus_dsl._connectors.plan_model",
+    "Policy": "fiscus_dsl._users.policies",
+    "PostgresAuditLog": "fiscus_dsl._users.audit",
+    "PostgresCredentialStore": "fiscus_dsl._users.credential_sql",
     "PostgresRunStore": "fiscus_dsl._runtime.postgres_store",
     "Query": "fiscus_dsl._connectors.request",
+    "SQLiteAuditLog": "fiscus_dsl._users.audit",
+    "SQLiteCredentialStore": "fiscus_dsl._users.credential_sql",
     "Secret": "fiscus_dsl._connectors.auth",
+    "StoredCredential": "fiscus_dsl._users.credentials",
+    "UserAuth": "fiscus_dsl._users.user_auth",
+    "UserConnector": "fiscus_dsl._users.user",
+    "current_user": "fiscus_dsl._users.user",
     "load_tasks": "fiscus_dsl._dict_api.files",
     "load_tasks_text": "fiscus_dsl._dict_api.files",
+    "open_credential_store": "fiscus_dsl._users.credential_sql",
 }
 
 
@@ -156,6 +222,12 @@ __version__ = "0.1.0"
 __all__ = [
     "ApiKeyAuth",
     "ArgumentValidationError",
+    "AuditAction",
+    "AuditEvent",
+    "AuditLog",
+    "AuthenticationError",
+    "AuthorizationError",
+    "AuthorizationRequest",
     "BasicAuth",
     "BearerAuth",
     "Body",
@@ -164,11 +236,20 @@ __all__ = [
     "ConfigurationError",
     "Connector",
     "ConnectorError",
+    "CredentialStore",
+    "CredentialStoreError",
     "Executor",
     "FiscusClient",
+    "FiscusConnectionType",
     "FiscusError",
     "FiscusErrorCode",
+    "FiscusExecutionType",
+    "FiscusInitType",
+    "FiscusLogLevel",
     "FiscusResponse",
+    "FiscusResponseType",
+    "FiscusRestType",
+    "FiscusUser",
     "FiscusWarning",
     "GuardBlock",
     "GuardError",
@@ -178,7 +259,10 @@ __all__ = [
     "Hooks",
     "InProcessExecutor",
     "Lease",
+    "LoggingAuditLog",
+    "MemoryCredentialStore",
     "MissingSecretError",
+    "OAuth2AuthorizationCode",
     "OAuth2ClientCredentials",
     "OptionTypeError",
     "Partial",
@@ -186,6 +270,9 @@ __all__ = [
     "PlanShippingError",
     "PlanStep",
     "PlannedRequest",
+    "Policy",
+    "PostgresAuditLog",
+    "PostgresCredentialStore",
     "PostgresRunStore",
     "ProjectionError",
     "Query",
@@ -201,11 +288,14 @@ __all__ = [
     "RunStore",
     "RunStoreError",
     "Runner",
+    "SQLiteAuditLog",
+    "SQLiteCredentialStore",
     "SQLiteRunStore",
     "Secret",
     "SecretPicklingError",
     "SignatureError",
     "SkipTask",
+    "StoredCredential",
     "Task",
     "TaskContext",
     "TaskDefinitionError",
@@ -218,15 +308,20 @@ __all__ = [
     "TaskTimeoutError",
     "TracingError",
     "UnsafeURLError",
+    "UserAuth",
+    "UserConnector",
     "Workflow",
     "WorkflowFailed",
     "WorkflowGraph",
     "WorkflowInputError",
+    "acting_for",
     "coalesce",
+    "current_user",
     "default_runner",
     "failed",
     "load_tasks",
     "load_tasks_text",
+    "open_credential_store",
     "otherwise",
     "outcome",
     "set_default_runner",
