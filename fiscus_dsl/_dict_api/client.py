@@ -12,10 +12,10 @@ are all accepted: those of Fiscus's servers with a ``FiscusWarning``
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, final
 
 from fiscus_dsl._dict_api.client_options import (
+    CallOptions,
     ContextHooks,
     ContextLoader,
     ContextSaver,
@@ -57,30 +57,16 @@ if TYPE_CHECKING:
 
 
 @final
-@dataclass(frozen=True, slots=True, kw_only=True)
-class _Call:
-    """One call's options: whom it acts for, its context and its result format."""
-
-    user: EndUser | None
-    user_id: str | None
-    response_format: FiscusResponseType
-    initial_context: dict[str, object]
-
-
-@final
 class FiscusClient:
     """Run Fiscus task dicts on connectors, as the Fiscus SDK's client does.
 
-    Every option of the Fiscus client is accepted. ``api_key``,
-    ``connection_type``, ``initialization_mode``, ``initialization_async``,
-    ``llm`` and ``memory`` steered Fiscus's servers: each one given warns
-    once (``FiscusWarning``) and does nothing, since tasks run in this
-    process. An unknown option is a ``TypeError`` naming it.
+    Every Fiscus client option is accepted; those that steered Fiscus's
+    servers warn once each (``FiscusWarning``) and do nothing here.
 
     Args:
         connectors: The connectors tasks may name (names need not be unique:
             the first with the operation wins).
-        api_key: Accepted, with a warning, and not kept.
+        api_key: Accepted, with a warning; never kept.
         user_id: The end user calls act for by default: ``client.user`` is
             then their ``FiscusUser`` (sharing this client's connectors).
         logging_level: A ``FiscusLogLevel`` (or its name, or a ``logging``
@@ -236,11 +222,9 @@ class FiscusClient:
                 of the list of every task's data. ``results`` and ``data``
                 follow. Conditions, params functions, ``custom_logic`` and
                 the context see the data. Default: the client's.
-            user: The end user the call acts for (default: ``client.user``):
-                tasks and connectors see it as
-                ``fiscus_dsl._runtime.end_user.current_end_user()``.
-            custom_options: Accepted, with a warning: options of Fiscus's
-                servers.
+            user: The end user the call acts for (default: ``client.user``),
+                whom tasks and connectors see as the current end user.
+            custom_options: Accepted, with a warning (Fiscus server options).
 
         Raises:
             TaskDefinitionError: Neither ``tasks`` nor both ``connector_name``
@@ -314,7 +298,7 @@ class FiscusClient:
         execution, _ = self._prepare(
             connector_name, operation, params, callbacks, tasks
         )
-        _share_context(execution, call.initial_context)
+        execution.initial_context = dict(call.initial_context)
         with acting_for(call.user):
             return execution.compile().plan(responses=responses, run_id=run_id)
 
@@ -326,7 +310,7 @@ class FiscusClient:
         custom_options: object,
         *,
         stacklevel: int,
-    ) -> _Call:
+    ) -> CallOptions:
         """Read one call's options, warn of the server-only ones, load the context."""
         for name, value in (
             ("connection_type", connection_type),
@@ -339,7 +323,7 @@ class FiscusClient:
         chosen = self.response_format
         if response_format is not None:
             chosen = read_response_format(response_format, option="response_format")
-        return _Call(
+        return CallOptions(
             user=acting,
             user_id=user_id,
             response_format=chosen,
@@ -382,10 +366,10 @@ class FiscusClient:
         return Execution(specs, operations, retry=retry, callbacks=merged), single
 
     async def _run(
-        self, execution: Execution, *, single: bool, call: _Call
+        self, execution: Execution, *, single: bool, call: CallOptions
     ) -> FiscusResponse:
         runner = self.runner or default_runner()
-        _share_context(execution, call.initial_context)
+        execution.initial_context = dict(call.initial_context)
         plan = execution.compile().compile((), {})
         execution.step_ids = [node.id for node in plan.nodes]
         with acting_for(call.user):
@@ -414,8 +398,3 @@ class FiscusClient:
             run=run,
             batch=not single,
         )
-
-
-def _share_context(execution: Execution, context: Mapping[str, object]) -> None:
-    """Give the loaded context to the steps: set after ``_prepare`` made them."""
-    execution.initial_context = dict(context)

@@ -247,6 +247,17 @@ def read_user_id(user_id: object) -> str | None:
     raise OptionTypeError(msg, option="user_id")
 
 
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallOptions:
+    """One call's options: whom it acts for, its context and its result format."""
+
+    user: EndUser | None
+    user_id: str | None
+    response_format: FiscusResponseType
+    initial_context: dict[str, object]
+
+
 # ---------------------------------------------------------------- context
 
 
