@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING
 
 from fiscus_dsl._dict_api.response import FiscusResponse
 from fiscus_dsl._dsl.hooks import Hooks
@@ -42,8 +42,6 @@ if TYPE_CHECKING:
     #: A step's preparation: fill its params (and run ``fiscus_pre``) once.
     Prepare = Callable[[TaskContext], Awaitable[object]]
 
-_CHAIN_LIMIT: Final = 16  # the most causes walked looking for an auth error
-
 
 def task_callbacks(
     callbacks: Mapping[str, Callback], spec: TaskSpec
@@ -56,11 +54,12 @@ def copy_data(value: object) -> object:
     """Copy the dicts, lists and tuples of ``value``; other values are shared.
 
     Examples:
-        >>> params = {"to": ["a@x"], "meta": {"n": 1}}
+        >>> params = {"to": ["a@x"], "meta": {"n": 1}, "pair": ([1], 2)}
         >>> copied = copy_data(params)
         >>> copied["to"].append("b@x")
-        >>> params["to"]
-        ['a@x']
+        >>> copied["pair"][0].append(3)
+        >>> params["to"], params["pair"]
+        (['a@x'], ([1], 2))
     """
     if isinstance(value, Mapping):
         return {key: copy_data(item) for key, item in value.items()}
@@ -182,9 +181,9 @@ async def report(
 
 def _auth_error(error: BaseException | None) -> AuthenticationError | None:
     """Return the ``AuthenticationError`` with a URL behind ``error``, if any."""
-    for _ in range(_CHAIN_LIMIT):
-        if error is None:
-            return None
+    seen: set[int] = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
         if isinstance(error, AuthenticationError) and error.authorization_url:
             return error
         error = error.__cause__ or error.__context__

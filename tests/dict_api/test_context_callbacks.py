@@ -214,6 +214,11 @@ def test_the_context_is_read_only_and_says_how_tasks_ended() -> None:
 
     assert [ctx.succeeded("a"), ctx.failed("b"), ctx.skipped("c")] == [True] * 3
     assert len(ctx) == 0  # none of them shared a value
+    number: object = 3  # not a name: no task goes by it
+    assert number not in ctx
+    assert "value=<nothing>" in repr(
+        Entry(index=0, task_id="a", id=None, operation="a", status="skipped")
+    )
     assert repr(ctx) == "<FiscusContext a: succeeded, b: failed, c: skipped>"
     with pytest.raises(KeyError):
         ctx.status("d")
@@ -222,7 +227,7 @@ def test_the_context_is_read_only_and_says_how_tasks_ended() -> None:
     assert ctx.skipped_reads() == []  # asking about outcomes reads nothing
 
 
-def test_the_loaded_context_shows_under_names_no_task_has(api: FakeApi) -> None:
+def test_the_loaded_context_shows_under_names_no_task_has() -> None:
     entry = Entry(
         index=0,
         task_id="tier",
@@ -454,16 +459,25 @@ def test_a_plan_runs_no_pre_callback(client: FiscusClient) -> None:
 # ---------------------------------------------------------------- auth and stream
 
 
-def needs_authorization(api: FakeApi, *, url: str | None) -> FiscusClient:
+def needs_authorization(
+    api: FakeApi, *, url: str | None, wrapped: bool = False
+) -> FiscusClient:
     """Return a client whose one hand-made operation has no user credentials."""
     crm, _ = connectors(api)
 
     @crm.task
     async def whoami(client: httpx.AsyncClient) -> dict[str, object]:
         msg = "User 'u1' has not authorized connector 'CRMSystem'"
-        raise AuthenticationError(
+        error = AuthenticationError(
             msg, connector="CRMSystem", user_id="u1", authorization_url=url
         )
+        if not wrapped:
+            raise error
+        try:
+            raise error
+        except AuthenticationError as exc:
+            problem = "whoami needs the user's CRM account"
+            raise RuntimeError(problem) from exc
 
     return FiscusClient(connectors=[crm], retries=0)
 
@@ -522,3 +536,16 @@ def test_on_stream_is_taken_and_never_called(
 
     assert response.success
     assert heard == []  # responses arrive whole: there is nothing to stream
+
+
+def test_on_auth_finds_the_authentication_error_behind_another(api: FakeApi) -> None:
+    url = "https://auth.example.test/authorize"
+    client = needs_authorization(api, url=url, wrapped=True)
+    heard: list[dict[str, Any]] = []
+
+    response = client.execute(
+        "CRMSystem", "whoami", callbacks={"fiscus_on_auth": heard.append}
+    )
+
+    assert isinstance(response.error, RuntimeError)
+    assert [info["authorization_url"] for info in heard] == [url]
