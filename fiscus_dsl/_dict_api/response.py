@@ -163,6 +163,17 @@ class FiscusResponse:
         error = reported_error(code_for_message(text), text)
         return cls(success=False, error=error, error_message=text)
 
+    @property
+    def status(self) -> str:
+        """Return ``"succeeded"``, ``"failed"`` or ``"skipped"``.
+
+        A skipped task keeps Fiscus's ``success=True, result={}``; its
+        status says that it did not run.
+        """
+        if self.skipped:
+            return "skipped"
+        return "succeeded" if self.success else "failed"
+
     # ------------------------------------------------------------ errors
 
     @property
@@ -323,6 +334,7 @@ class FiscusResponse:
             "operation": self.operation,
             "task_id": self.task_id,
             "skipped": self.skipped,
+            "status": self.status,
             "context": to_jsonable_python(self.context, fallback=repr),
         }
         if self.results is not None:

@@ -239,6 +239,7 @@ def test_to_json_holds_everything_but_the_exception() -> None:
         "operation": None,
         "task_id": None,
         "skipped": False,
+        "status": "failed",
         "context": {"create_contact": True, "opaque": repr(object)},
         "results": [
             {
@@ -249,6 +250,7 @@ def test_to_json_holds_everything_but_the_exception() -> None:
                 "operation": None,
                 "task_id": None,
                 "skipped": False,
+                "status": "succeeded",
                 "context": {},
             },
             {
@@ -259,6 +261,7 @@ def test_to_json_holds_everything_but_the_exception() -> None:
                 "operation": "send_email",
                 "task_id": "send_email",
                 "skipped": False,
+                "status": "failed",
                 "context": {},
             },
             {
@@ -269,6 +272,7 @@ def test_to_json_holds_everything_but_the_exception() -> None:
                 "operation": "notify",
                 "task_id": "notify",
                 "skipped": True,
+                "status": "skipped",
                 "context": {},
             },
         ],

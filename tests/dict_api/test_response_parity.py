@@ -409,3 +409,14 @@ def test_map_error_gives_the_code_the_message_describes(
     details = response.error_details
     assert details is not None
     assert (details["code"], details["message"]) == (code, message)
+
+
+def test_status_tells_a_skipped_task_from_one_that_ran() -> None:
+    """A skipped task keeps success=True, result={}; its status says skipped."""
+    skipped = FiscusResponse(success=True, result={}, skipped=True)
+    ran = FiscusResponse(success=True, result={"id": 1})
+    failed = FiscusResponse(success=False, error_message="boom")
+
+    assert (skipped.success, skipped.result, skipped.status) == (True, {}, "skipped")
+    assert (ran.status, failed.status) == ("succeeded", "failed")
+    assert skipped.to_dict()["status"] == "skipped"
