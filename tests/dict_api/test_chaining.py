@@ -158,9 +158,14 @@ def test_a_skipped_middle_step_does_not_send_the_last(
 
     assert (crm.count(CONTACTS), crm.count(TAGS), crm.count(NOTICES)) == (1, 0, 0)
     assert response.success  # skips do not count against the call
-    _, tag, notice = response.results or []
+    created, tag, notice = response.results or []
     # Fiscus's answer for a skip stays: success=True, result={} (and skipped=True).
     assert (tag.success, tag.skipped, tag.result) == (True, True, {})
+    assert [r.status for r in (created, tag, notice)] == [
+        "succeeded",
+        "skipped",
+        "skipped",
+    ]
     assert tag.error_message == (
         "Task 1 ('tag_contact') was skipped: its guard is false: "
         "conditions_of_tag_contact(outcome(create_contact))"

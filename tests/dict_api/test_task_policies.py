@@ -339,7 +339,8 @@ def test_on_error_fail_stops_the_tasks_not_started(
     assert response.error_code is FiscusErrorCode.INVALID_REQUEST
     assert response.error_message is not None
     assert response.error_message.startswith("Task 0 ('create_contact') failed: ")
-    _, mail, report = response.results or []
+    contact, mail, report = response.results or []
+    assert [r.status for r in (contact, mail, report)] == ["failed"] + ["skipped"] * 2
     for index, stopped in ((1, mail), (2, report)):
         assert (stopped.success, stopped.skipped, stopped.result) == (True, True, {})
         assert stopped.error_message == (
@@ -386,6 +387,7 @@ def test_on_error_skip_reports_the_failure_as_a_skip(
     assert (response.error_code, response.error_message) == (None, None)
     contact, welcome, report = response.results or []
     assert (contact.success, contact.skipped, contact.result) == (True, True, {})
+    assert contact.status == "skipped"
     assert contact.error_message is not None
     assert contact.error_message.startswith(
         "Task 0 ('create_contact') was skipped (its on_error is 'skip'): "
