@@ -54,6 +54,8 @@ if TYPE_CHECKING:
     )
     from fiscus_dsl._runtime.end_user import EndUser
     from fiscus_dsl._runtime.runner import Runner
+    from fiscus_dsl._users.audit import AuditLog
+    from fiscus_dsl._users.credentials import CredentialStore
 
 
 @final
@@ -98,6 +100,12 @@ class FiscusClient:
         callbacks: ``fiscus_on_success``, ``fiscus_on_error`` and
             ``fiscus_on_log`` for every call.
         runner: The runner to use (default: the default runner).
+        credential_store: Where the end users of this client keep their
+            connectors' credentials (a ``CredentialStore``; default: one
+            in memory per ``FiscusUser``).
+        audit_log: Where the end users' audit events go (an ``AuditLog``;
+            default: the ``fiscus_dsl.audit`` logger, plus the runner's
+            store database when it has one).
         **unknown: Refused: an ``OptionTypeError`` (a ``TypeError``) names them.
 
     Raises:
@@ -136,6 +144,8 @@ class FiscusClient:
         memory: object = None,
         callbacks: Mapping[str, Callback] | None = None,
         runner: Runner | None = None,
+        credential_store: CredentialStore | None = None,
+        audit_log: AuditLog | None = None,
         **unknown: object,
     ) -> None:
         refuse_unknown(unknown)
@@ -145,6 +155,8 @@ class FiscusClient:
         self.backoff_factor = backoff_factor
         self.callbacks = read_callbacks(callbacks, index=None)
         self.runner = runner
+        self.credential_store = credential_store
+        self.audit_log = audit_log
         self.response_format = read_response_format(
             response_format, option="response_format"
         )
