@@ -47,6 +47,7 @@ from fiscus_dsl._runtime.store import Lease as Lease
 from fiscus_dsl._runtime.store import RunRecord as RunRecord
 from fiscus_dsl._runtime.store import RunStore as RunStore
 from fiscus_dsl._runtime.store import TaskRecord as TaskRecord
+from fiscus_dsl.errors import AmbiguousNameError as AmbiguousNameError
 from fiscus_dsl.errors import ArgumentValidationError as ArgumentValidationError
 from fiscus_dsl.errors import AuthenticationError as AuthenticationError
 from fiscus_dsl.errors import AuthorizationError as AuthorizationError
@@ -95,6 +96,7 @@ if _typing.TYPE_CHECKING:
     from fiscus_dsl._connectors.request import Header as Header
     from fiscus_dsl._connectors.request import Query as Query
     from fiscus_dsl._dict_api.client import FiscusClient as FiscusClient
+    from fiscus_dsl._dict_api.context import FiscusContext as FiscusContext
     from fiscus_dsl._dict_api.enums import FiscusConnectionType as FiscusConnectionType
     from fiscus_dsl._dict_api.enums import FiscusExecutionType as FiscusExecutionType
     from fiscus_dsl._dict_api.enums import FiscusInitType as FiscusInitType
@@ -155,6 +157,7 @@ _LAZY: dict[str, str] = {
     "CredentialStore": "fiscus_dsl._users.credentials",
     "FiscusClient": "fiscus_dsl._dict_api.client",
     "FiscusConnectionType": "fiscus_dsl._dict_api.enums",
+    "FiscusContext": "fiscus_dsl._dict_api.context",
     "FiscusExecutionType": "fiscus_dsl._dict_api.enums",
     "FiscusInitType": "fiscus_dsl._dict_api.enums",
     "FiscusLogLevel": "fiscus_dsl._dict_api.enums",
@@ -220,6 +223,7 @@ def _as_public(export: object) -> None:
 __version__ = "0.1.0"
 
 __all__ = [
+    "AmbiguousNameError",
     "ApiKeyAuth",
     "ArgumentValidationError",
     "AuditAction",
@@ -241,6 +245,7 @@ __all__ = [
     "Executor",
     "FiscusClient",
     "FiscusConnectionType",
+    "FiscusContext",
     "FiscusError",
     "FiscusErrorCode",
     "FiscusExecutionType",

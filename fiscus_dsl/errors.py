@@ -23,9 +23,10 @@ The tree::
     ├── MissingSecretError (LookupError)  ``Secret.from_env`` of an unset variable
     ├── SecretPicklingError (TypeError)   pickling a ``Secret`` or an auth holding one
     ├── TaskDefinitionError (ValueError)  a bad task dict or task file
+    ├── AmbiguousNameError (KeyError)     a dict-API context key two tasks go by
     ├── AuthenticationError               an end user has no usable credentials
     ├── AuthorizationError (PermissionError)  a call outside an end user's policies
-    ├── CredentialStoreError              the credential store failed to open, read or write
+    ├── CredentialStoreError              a credential store failed to open, read, write
     └── ConnectorError                    an HTTP call of a connector failed
         ├── HTTPStatusError               the API answered 3xx, 4xx or 5xx
         ├── UnsafeURLError (ValueError)   a URL left the connector's origin
@@ -529,6 +530,33 @@ class TaskDefinitionError(FiscusError, ValueError):
         super().__init__(message)
         self.index = index
         self.field = field
+
+
+@final
+class AmbiguousNameError(FiscusError, KeyError):
+    """A dict-API context key that more than one task goes by (one operation twice).
+
+    Attributes:
+        name: The key that was read.
+        task_ids: The ids of the tasks that go by it.
+    """
+
+    retryable = False
+    code = FiscusErrorCode.INVALID_REQUEST
+
+    def __init__(self, name: str, tasks: Sequence[tuple[int, str]]) -> None:
+        named = ", ".join(f"task {index} ({task_id!r})" for index, task_id in tasks)
+        msg = (
+            f"Context key {name!r} is ambiguous: it names {named}; give each of "
+            "them an 'id' in its task dict and read ctx['<id>'] instead"
+        )
+        super().__init__(msg)
+        self.name = name
+        self.task_ids = tuple(task_id for _, task_id in tasks)
+
+    def __str__(self) -> str:
+        # KeyError's own str() quotes the message as if it were a key.
+        return str(self.args[0])
 
 
 @final

@@ -25,10 +25,10 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final, Literal, final, overload
 
-from fiscus_dsl.errors import FiscusError
+from fiscus_dsl.errors import AmbiguousNameError
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Sequence
+    from collections.abc import Iterable
 
 Status = Literal["succeeded", "failed", "skipped"]
 
@@ -59,32 +59,6 @@ class Entry:
     def names(self) -> tuple[str, ...]:
         """Return the names the task goes by: its id first, then its operation."""
         return (self.operation,) if self.id is None else (self.id, self.operation)
-
-
-@final
-class AmbiguousNameError(FiscusError, KeyError):
-    """A context key that more than one task goes by (two tasks of one operation).
-
-    Attributes:
-        name: The key that was read.
-        task_ids: The ids of the tasks that go by it.
-    """
-
-    retryable = False
-
-    def __init__(self, name: str, entries: Sequence[Entry]) -> None:
-        tasks = ", ".join(f"task {e.index} ({e.task_id!r})" for e in entries)
-        msg = (
-            f"Context key {name!r} is ambiguous: it names {tasks}; give each of "
-            "them an 'id' in its task dict and read ctx['<id>'] instead"
-        )
-        super().__init__(msg)
-        self.name = name
-        self.task_ids = tuple(entry.task_id for entry in entries)
-
-    def __str__(self) -> str:
-        # KeyError's own str() quotes the message as if it were a key.
-        return str(self.args[0])
 
 
 @final
@@ -229,5 +203,5 @@ class FiscusContext(Mapping[str, object]):
         if not found:
             return None
         if len(found) > 1:
-            raise AmbiguousNameError(name, found)
+            raise AmbiguousNameError(name, [(e.index, e.task_id) for e in found])
         return found[0]

@@ -65,7 +65,7 @@ class FiscusResponse:
         error: The exception behind the failure, if any. An error given as
             text or as Fiscus's ``{"code", "message", "details"}`` dict
             becomes a ``FiscusError`` whose ``code`` is that code.
-        context: The values tasks shared (``context[operation]``).
+        context: The values tasks shared, by task id (else operation).
         operation: The operation's name, for a task's own response and for
             a one-operation call.
         task_id: The task's id in the run.

@@ -24,8 +24,8 @@ from fiscus_dsl import (
     SkipTask,
     TaskDefinitionError,
 )
-from fiscus_dsl._dict_api.context import AmbiguousNameError, Entry, FiscusContext
-from fiscus_dsl.errors import AuthenticationError
+from fiscus_dsl._dict_api.context import Entry, FiscusContext
+from fiscus_dsl.errors import AmbiguousNameError, AuthenticationError
 
 from .fake_api import FakeApi, connectors
 
