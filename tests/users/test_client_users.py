@@ -20,7 +20,10 @@ from fiscus_dsl import (
     FiscusUser,
     LoggingAuditLog,
     OAuth2AuthorizationCode,
+    Runner,
+    SQLiteAuditLog,
     SQLiteCredentialStore,
+    SQLiteRunStore,
     StoredCredential,
     UserAuth,
 )
@@ -147,3 +150,23 @@ def test_a_revoked_grant_calls_fiscus_on_auth_with_the_authorization_url(
     callback = oauth_server.authorize(url, user="dee")  # the user authorizes again
     dee.authenticate_connector("Mail", {"code": callback.code, "state": callback.state})
     assert client.execute("Mail", "me", {}, user=dee).result["user"] == "dee"  # type: ignore[index]
+
+
+def test_refusals_are_recorded_in_the_run_stores_database(
+    oauth_server: OAuthServer, tmp_path: Path
+) -> None:
+    database = tmp_path / "runs.db"
+    client = _client(
+        oauth_server, tmp_path, runner=Runner(store=SQLiteRunStore(database))
+    )
+    eve = FiscusUser("eve", client)
+    _connect(oauth_server, eve)
+    eve.add_policy({"connectors": ["Mail"], "operations": ["me"]})
+
+    response = client.execute("Mail", "send_email", {"to": "a@b.c"}, user=eve)
+
+    assert response.error_code is FiscusErrorCode.AUTH_FAILURE
+    with SQLiteAuditLog(database) as stored:
+        denied = [e for e in stored.events(user_id="eve") if e.action == "call_denied"]
+    assert [(e.connector, e.operation) for e in denied] == [("Mail", "send_email")]
+    assert denied[0].run_id == response.run.run_id  # type: ignore[union-attr]
