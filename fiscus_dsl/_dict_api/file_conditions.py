@@ -13,9 +13,14 @@ skips the guarded task). A template path reads mapping keys, list indexes
 and pydantic fields, and never a name that starts with ``_``; a predicate
 gets a copy of the context.
 
-Outcomes are read from the context as the dict API keeps it (compile.py):
-a task that succeeded is in it; a failed or skipped task is not, unless it
-has ``custom_logic``, whose return value is there for every outcome. So
+Outcomes are those the run recorded: the dict API's context
+(``FiscusContext``) knows how each earlier task ended, so ``skipped: X``
+holds for every skip (its condition, a skipped input, ``on_error:
+skip``, a ``fiscus_pre`` that skipped it), ``failed: X`` for a failure,
+and ``succeeded: X`` for a success, or, when X has ``custom_logic``, for
+a success whose value is truthy (the Fiscus idiom is ``lambda response:
+response.success``). Given a plain mapping instead, outcomes are inferred:
+a task that succeeded is in it; a failed or skipped task is not. So
 ``skipped: X`` holds when X's own condition is false or raises, or a
 template in X's params needs a task that did not succeed; ``succeeded: X``
 holds when X was not skipped and is in the context (any value, ``None``
@@ -131,6 +136,11 @@ def _status(
     facts: _Facts, name: str, context: Mapping[str, object], statuses: dict[int, str]
 ) -> str:
     """Decide an earlier task's outcome from the context (see the module doc)."""
+    recorded = _recorded(context, name)
+    if recorded is not None:
+        if recorded != "succeeded" or not facts.has_logic:
+            return recorded
+        return "succeeded" if bool(context.get(name)) else "failed"
     if any(statuses[index] != "succeeded" for index, _ in facts.needs):
         return "skipped"
     if facts.guard is not None:
@@ -144,6 +154,18 @@ def _status(
     if name in context and (not facts.has_logic or bool(context[name])):
         return "succeeded"
     return "failed"
+
+
+def _recorded(context: Mapping[str, object], name: str) -> str | None:
+    """Return the outcome the run recorded (a ``FiscusContext``), else ``None``."""
+    status = getattr(context, "status", None)
+    if not callable(status):
+        return None
+    try:
+        recorded = status(name)
+    except KeyError:  # not an earlier task of this context: infer it
+        return None
+    return str(recorded)
 
 
 def _read(env: _Env, name: str, steps: Sequence[str | int], text: str) -> object:

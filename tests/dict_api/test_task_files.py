@@ -1319,3 +1319,34 @@ def test_yaml_anchors_aliases_and_merge_keys_are_plain_data() -> None:
             "alias": "John Doe",
         },
     }
+
+
+SKIP_ON_ERROR_YAML = """
+- connector: CRMSystem
+  operation: create_contact
+  params: {name: John Doe, email: john@example.com}
+  on_error: skip
+- id: on_failure
+  connector: Gmail
+  operation: alert
+  params: {reason: contact failed}
+  conditions: {if: {failed: create_contact}}
+- id: on_skip
+  connector: Gmail
+  operation: alert
+  params: {reason: contact skipped}
+  conditions: {if: {skipped: create_contact}}
+"""
+
+
+def test_outcomes_are_what_the_run_recorded(
+    client: FiscusClient, api: respx.MockRouter
+) -> None:
+    """A failure that on_error turns into a skip reads as skipped, not failed."""
+    api.routes["contacts"].respond(500)
+
+    response = client.execute(tasks=load_tasks_text(SKIP_ON_ERROR_YAML, format="yaml"))
+
+    first = (response.results or [])[0]
+    assert (first.status, first.success) == ("skipped", True)
+    assert sent(api, "alerts") == [{"reason": "contact skipped"}]
