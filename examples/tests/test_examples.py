@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from examples import fanout, onboarding, resilience
-from fiscus_dsl import RunStatus, TaskStatus
+from examples import end_users, fanout, onboarding, resilience
+from fiscus_dsl import AuthorizationError, RunStatus, TaskStatus
 
 EXAMPLES = Path(__file__).resolve().parent.parent
 
@@ -121,7 +121,20 @@ def test_resilience_hooks_see_every_step_in_order() -> None:
     assert not any(line.startswith("after fetch_news") for line in log)
 
 
-@pytest.mark.parametrize("name", ["onboarding", "fanout", "resilience"])
+def test_end_users_send_from_their_own_accounts_within_their_policies() -> None:
+    runs = end_users.main()
+    provider = end_users.provider
+
+    assert runs["alice"].status is RunStatus.SUCCEEDED
+    assert runs["alice, a day later"].status is RunStatus.SUCCEEDED
+    assert provider.refreshes == 1  # her expired token, refreshed once
+    assert [who for who, _ in provider.sent] == ["alice", "alice"]
+    bob = runs["bob"]
+    assert bob.tasks["inbox"].status is SUCCEEDED  # a reader may read
+    assert isinstance(bob.tasks["send_message"].error, AuthorizationError)
+
+
+@pytest.mark.parametrize("name", ["onboarding", "fanout", "resilience", "end_users"])
 def test_example_runs_as_a_script(name: str) -> None:
     script = EXAMPLES / f"{name}.py"
     completed = subprocess.run(
