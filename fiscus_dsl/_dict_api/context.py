@@ -70,20 +70,9 @@ class FiscusContext(Mapping[str, object]):
     tasks that hold a value. A skipped task holds none: ask
     ``ctx.skipped("tag")`` to tell a skip from a failure.
 
-    Examples:
-        >>> ctx = FiscusContext(
-        ...     [
-        ...         Entry(index=0, task_id="create", id="create",
-        ...               operation="create_contact", status="succeeded",
-        ...               value={"id": "c1"}),
-        ...         Entry(index=1, task_id="tag", id="tag", operation="tag_contact",
-        ...               status="skipped"),
-        ...     ]
-        ... )
-        >>> ctx["create"]["id"], ctx.get("tag", False), ctx.skipped("tag")
-        ('c1', False, True)
-        >>> sorted(ctx)
-        ['create', 'create_contact']
+    The dict API makes one for each condition, params function and
+    ``fiscus_pre`` callback (see docs/fiscus-sdk.md, "The context"):
+    ``{"if": lambda ctx: not ctx.skipped("tag") and ctx["tag"]["ok"]}``.
     """
 
     __slots__ = ("_by_name", "_entries", "_initial", "_reads")

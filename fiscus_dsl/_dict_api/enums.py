@@ -55,6 +55,7 @@ class FiscusLogLevel(StrEnum):
     shows).
 
     Examples:
+        >>> from fiscus_dsl import FiscusLogLevel
         >>> FiscusLogLevel.FATAL.to_logging_level(), FiscusLogLevel("Debug").name
         (50, 'DEBUG')
     """

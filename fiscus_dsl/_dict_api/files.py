@@ -42,7 +42,7 @@ yaml, and from fiscus_dsl only the dict API's ``spec``, ``file_schema``,
 ``file_conditions`` and ``errors``; it runs nothing and sends nothing.
 
 Examples:
-    >>> from fiscus_dsl._dict_api.files import load_tasks_text
+    >>> from fiscus_dsl import load_tasks_text
     >>> tasks = load_tasks_text(
     ...     '''
     ... - {connector: CRMSystem, operation: create_contact, params: {name: Ann}}
@@ -122,6 +122,7 @@ def load_tasks(
         OSError: The file cannot be read.
 
     Examples:
+        >>> from fiscus_dsl import load_tasks
         >>> import tempfile
         >>> from pathlib import Path
         >>> with tempfile.TemporaryDirectory() as folder:
@@ -169,6 +170,7 @@ def load_tasks_text(
         TaskDefinitionError: As ``load_tasks``, or an unknown ``format``.
 
     Examples:
+        >>> from fiscus_dsl import load_tasks_text
         >>> load_tasks_text("- {connector: CRM, operation: ping, id: p}", format="yaml")
         [{'connector': 'CRM', 'operation': 'ping', 'params': {}, 'id': 'p'}]
     """

@@ -99,6 +99,7 @@ class AuditEvent:
             an ``AuditAction`` value.
 
     Examples:
+        >>> from fiscus_dsl import AuditAction, AuditEvent
         >>> event = AuditEvent(
         ...     user_id="u-1", action=AuditAction.CALL_DENIED, connector="crm",
         ...     operation="delete_contact", detail="no policy grants it",
@@ -218,6 +219,7 @@ class LoggingAuditLog:
         keep: How many events to keep in memory, the newest.
 
     Examples:
+        >>> from fiscus_dsl import AuditAction, AuditEvent, LoggingAuditLog
         >>> log = LoggingAuditLog(keep=100)
         >>> log.record(AuditEvent(user_id="u-1", action=AuditAction.ROLE_ASSIGNED,
         ...                       detail="role 'admin'"))
@@ -348,6 +350,7 @@ class SQLiteAuditLog(_TableLog):
         RunStoreError: SQLite cannot open the file or create the table.
 
     Examples:
+        >>> from fiscus_dsl import AuditAction, AuditEvent, SQLiteAuditLog
         >>> import tempfile, pathlib
         >>> with tempfile.TemporaryDirectory() as folder:
         ...     with SQLiteAuditLog(pathlib.Path(folder) / "audit.db") as log:
@@ -393,6 +396,7 @@ class PostgresAuditLog(_TableLog):
             the table cannot be created.
 
     Examples:
+        >>> from fiscus_dsl import PostgresAuditLog
         >>> def audit_log(url: str) -> PostgresAuditLog:
         ...     return PostgresAuditLog(url, max_size=2)
     """
@@ -489,6 +493,7 @@ class CombinedAuditLog:
         *logs: The logs, at least one, each given every event in order.
 
     Examples:
+        >>> from fiscus_dsl import AuditAction, AuditEvent, LoggingAuditLog
         >>> memory = LoggingAuditLog()
         >>> both = CombinedAuditLog(LoggingAuditLog(keep=0), memory)
         >>> both.record(AuditEvent(user_id="u-1", action=AuditAction.ROLE_REMOVED))

@@ -96,10 +96,10 @@ class SQLiteCredentialStore(SealedStore):
         ConfigurationError: ``cryptography`` is not installed.
 
     Examples:
+        >>> from fiscus_dsl import SQLiteCredentialStore, StoredCredential
         >>> import tempfile, pathlib
         >>> from cryptography.fernet import Fernet
         >>> from fiscus_dsl import Secret
-        >>> from fiscus_dsl._users.credentials import StoredCredential
         >>> key = Fernet.generate_key()
         >>> api_key = StoredCredential(kind="api_key", api_key=Secret("sk_live_42"))
         >>> with tempfile.TemporaryDirectory() as folder:
@@ -195,6 +195,7 @@ class PostgresCredentialStore(SealedStore):
             psycopg_pool or cryptography is not installed.
 
     Examples:
+        >>> from fiscus_dsl import PostgresCredentialStore
         >>> from fiscus_dsl import Secret
         >>> def user_credentials(url: str) -> PostgresCredentialStore:
         ...     key = Secret.from_env("FISCUS_CREDENTIALS_KEY")
@@ -324,6 +325,7 @@ def open_credential_store(
             a store that cannot be opened.
 
     Examples:
+        >>> from fiscus_dsl import open_credential_store
         >>> open_credential_store("memory:")
         MemoryCredentialStore()
     """

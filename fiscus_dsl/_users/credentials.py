@@ -59,6 +59,7 @@ class StoredCredential:
             other kind is given.
 
     Examples:
+        >>> from fiscus_dsl import StoredCredential
         >>> from fiscus_dsl import Secret
         >>> key = StoredCredential(kind="api_key", api_key=Secret("sk_live_42"))
         >>> key
@@ -224,7 +225,7 @@ class MemoryCredentialStore:
     or ``PostgresCredentialStore``, which encrypt them.
 
     Examples:
-        >>> from fiscus_dsl import Secret
+        >>> from fiscus_dsl import MemoryCredentialStore, Secret, StoredCredential
         >>> store = MemoryCredentialStore()
         >>> key = StoredCredential(kind="api_key", api_key=Secret("sk_live_42"))
         >>> store.put("user-1", "crm", key).version

@@ -114,6 +114,7 @@ class OAuth2AuthorizationCode:
         OptionTypeError: ``scopes`` is a str rather than a list of scopes.
 
     Examples:
+        >>> from fiscus_dsl import OAuth2AuthorizationCode
         >>> flow = OAuth2AuthorizationCode(
         ...     authorize_url="https://auth.example.com/authorize",
         ...     token_url="https://auth.example.com/token",

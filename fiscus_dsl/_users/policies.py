@@ -38,6 +38,7 @@ class Policy:
             ``connector``, ``operation``) that must return true, or ``None``.
 
     Examples:
+        >>> from fiscus_dsl import Policy
         >>> policy = Policy.of({"roles": ["sales"], "connectors": ["CRM"]})
         >>> policy.grants({"sales"}, "CRM", "create_contact", user_id="u1")
         True

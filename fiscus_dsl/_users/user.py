@@ -86,7 +86,7 @@ class FiscusUser:
         >>> from fiscus_dsl import FiscusUser
         >>> user = FiscusUser("user-42")
         >>> user.assign_role("sales")
-        >>> user.add_policy({"roles": ["sales"], "connectors": ["CRM"]})
+        >>> policy = user.add_policy({"roles": ["sales"], "connectors": ["CRM"]})
         >>> user.may_call("CRM", "create_contact"), user.may_call("Billing", "refund")
         (True, False)
     """
