@@ -16,7 +16,8 @@ from __future__ import annotations
 import asyncio
 import time
 import weakref
-from typing import TYPE_CHECKING, Any, Final, NoReturn
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Final, NoReturn, final
 
 from fiscus_dsl._runtime.hooks import call_hook
 from fiscus_dsl._users.audit import AuditAction
@@ -34,7 +35,7 @@ if TYPE_CHECKING:
 # One lock per (user, connector) on each event loop: asyncio locks are per loop.
 _LOCKS: Final[
     weakref.WeakKeyDictionary[
-        asyncio.AbstractEventLoop, dict[tuple[str, str], asyncio.Lock]
+        asyncio.AbstractEventLoop, dict[tuple[str, str], _Refreshing]
     ]
 ] = weakref.WeakKeyDictionary()
 
@@ -80,44 +81,71 @@ async def _refresh(
     user: FiscusUser, connector: str, auth: UserAuth, stale: StoredCredential
 ) -> StoredCredential:
     """Refresh once: wait for a refresh in progress, keep one made elsewhere."""
-    lock = _lock(user.user_id, connector)
-    async with lock:
-        current = await _read(user, connector)
-        if current is None:
-            _fail(user, connector, auth, "has not authenticated it")
-        if current.version != stale.version and not current.expired(now=time.time()):
-            return current  # refreshed meanwhile, here or by another process
-        assert auth.oauth2 is not None  # only oauth2 credentials are refreshed
-        try:
-            fresh = await auth.oauth2.refresh(
-                current, connector=connector, user_id=user.user_id
-            )
-        except AuthenticationError as exc:
-            user.audit(
-                AuditAction.TOKEN_REFRESH_FAILED,
-                connector=connector,
-                detail=f"refresh refused: {exc}",
-            )
-            _fail(user, connector, auth, "has a refresh token the server refused")
-        stored = await _call(
-            user,
-            user.credentials.replace,
-            user.user_id,
-            connector,
-            fresh,
-            expected_version=current.version,
+    key = (user.user_id, connector)
+    locks = _LOCKS.setdefault(asyncio.get_running_loop(), {})
+    refreshing = locks.setdefault(key, _Refreshing())
+    refreshing.waiting += 1
+    try:
+        async with refreshing.lock:
+            return await _refresh_held(user, connector, auth, stale, refreshing)
+    finally:
+        refreshing.waiting -= 1
+        if refreshing.waiting == 0:  # nobody waits: forget it (users come and go)
+            locks.pop(key, None)
+
+
+async def _refresh_held(
+    user: FiscusUser,
+    connector: str,
+    auth: UserAuth,
+    stale: StoredCredential,
+    refreshing: _Refreshing,
+) -> StoredCredential:
+    current = await _read(user, connector)
+    if current is None:
+        _fail(user, connector, auth, "has not authenticated it")
+    if current.version != stale.version and not current.expired(now=time.time()):
+        return current  # refreshed meanwhile, here or by another process
+    if refreshing.refused == current.version:  # refused for a request before
+        _fail(user, connector, auth, "has a refresh token the server refused")
+    assert auth.oauth2 is not None  # only oauth2 credentials are refreshed
+    try:
+        fresh = await auth.oauth2.refresh(
+            current, connector=connector, user_id=user.user_id
         )
-        user.audit(AuditAction.TOKEN_REFRESHED, connector=connector, detail="refreshed")
-        if stored is None:  # another process stored its refresh first
-            stored = await _read(user, connector)
-        assert stored is not None  # a refresh was stored, ours or another's
-        return stored  # type: ignore[no-any-return]  # the store's credential
+    except AuthenticationError as exc:
+        refreshing.refused = current.version
+        user.audit(
+            AuditAction.TOKEN_REFRESH_FAILED,
+            connector=connector,
+            detail=f"refresh refused: {exc}",
+        )
+        _fail(user, connector, auth, "has a refresh token the server refused")
+    stored: StoredCredential | None = await _call(
+        user,
+        user.credentials.replace,
+        user.user_id,
+        connector,
+        fresh,
+        expected_version=current.version,
+    )
+    user.audit(AuditAction.TOKEN_REFRESHED, connector=connector, detail="refreshed")
+    if stored is None:  # another process stored its refresh first
+        stored = await _read(user, connector)
+    assert stored is not None  # a refresh was stored, ours or another's
+    return stored
 
 
-def _lock(user_id: str, connector: str) -> asyncio.Lock:
-    loop = asyncio.get_running_loop()
-    locks = _LOCKS.setdefault(loop, {})
-    return locks.setdefault((user_id, connector), asyncio.Lock())
+@final
+@dataclass(slots=True)
+class _Refreshing:
+    """The refresh of one user's connector on one loop, while requests need it."""
+
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    waiting: int = 0
+    #: The credential version whose refresh the server refused: the requests
+    #: waiting behind that refresh fail at once rather than ask again.
+    refused: int | None = None
 
 
 async def _read(user: FiscusUser, connector: str) -> StoredCredential | None:

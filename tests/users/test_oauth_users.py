@@ -214,3 +214,20 @@ def test_the_store_outlives_the_user_object(
 
     assert again.connectors["Mail"].authenticated
     assert whoami.run(user=again).output["user"] == "hal"  # type: ignore[index]
+
+
+def test_a_refused_refresh_is_asked_once_for_concurrent_requests(
+    oauth_server: OAuthServer,
+) -> None:
+    mail, _, send_many = _mail(oauth_server)
+    user = _authorized(oauth_server, mail, "ida")
+    _expire(user)
+    oauth_server.revoke_user("ida")
+
+    result = send_many.run([f"r{i}@example.com" for i in range(10)], user=user)
+
+    errors = [task.error for task in result.tasks.values() if task.error is not None]
+    assert len(errors) >= 10  # each request (and the map that joins them)
+    assert all(isinstance(error, AuthenticationError) for error in errors)
+    assert oauth_server.token_calls_by_grant["refresh_token"] == 1
+    assert oauth_server.seen("/api/echo/messages") == []
