@@ -3,9 +3,10 @@
 A newsletter product lets its users connect their mail account (OAuth2,
 authorization code with PKCE) and sends each one's digest *from their own
 account*. The workflow is written once; each run acts for one user
-(``wf.run(..., user=user)``), whose access token the connector sends,
-refreshed when it expires. Bob's role only lets him read his mailbox, so
-his run is refused before anything is sent, and the audit log says so.
+(``wf.run(..., user=user)``, or ``with acting_for(user):``), whose access
+token the connector sends, refreshed when it expires. Bob's role only
+lets him read his mailbox, so his run is refused before anything is
+sent, and the audit log says so.
 The mail provider is an in-process fake (``httpx.MockTransport``), so it
 runs offline::
 
@@ -31,6 +32,7 @@ from fiscus_dsl import (
     RunResult,
     StoredCredential,
     UserAuth,
+    acting_for,
     task,
     workflow,
 )
@@ -168,10 +170,15 @@ def main() -> dict[str, RunResult[dict[str, str]]]:
         user.add_policy(
             {"roles": ["reader"], "connectors": ["Mail"], "operations": ["inbox"]}
         )
-    runs = {"alice": send_digest.run("python", user=alice)}
+    # Each run acts for one user: send_digest.run("python", user=alice) says
+    # the same; acting_for is the spelling type checkers accept.
+    with acting_for(alice):
+        runs = {"alice": send_digest.run("python")}
     age(alice)  # a day later: her token expired; the run refreshes it once
-    runs["alice, a day later"] = send_digest.run("python", user=alice)
-    runs["bob"] = send_digest.run("python", user=bob)
+    with acting_for(alice):
+        runs["alice, a day later"] = send_digest.run("python")
+    with acting_for(bob):
+        runs["bob"] = send_digest.run("python")
     for who, run in runs.items():
         print(f"{who}: {run.status.value}")
     print(f"sent: {provider.sent}; token refreshes: {provider.refreshes}")

@@ -13,11 +13,12 @@ from typing import TYPE_CHECKING
 
 import httpx  # noqa: TC002  (a task's annotation, resolved at run time)
 import pytest
+from loopback import serving
 from starlette.applications import Starlette
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from fiscus_dsl import Connector, Hooks, TaskStatus, task, workflow
+from fiscus_dsl import Connector, Hooks, TaskStatus, Workflow, task, workflow
 from fiscus_dsl._runtime.end_user import acting_for
 from fiscus_dsl._users.audit import AuditAction, LoggingAuditLog
 from fiscus_dsl._users.user import FiscusUser, current_user
@@ -28,7 +29,6 @@ from fiscus_dsl.errors import (
     ConfigurationError,
     TaskDefinitionError,
 )
-from tests.loopback import serving
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -76,12 +76,16 @@ def crm(api: tuple[Api, str]) -> Connector:
     return Connector("CRM", url, auth=UserAuth(header="X-API-Key", prefix=None))
 
 
-def _workflows(crm: Connector):
+def _workflows(
+    crm: Connector,
+) -> tuple[Workflow[[str], object], Workflow[[str], object]]:
     @crm.operation("GET /contacts/{contact_id}")
-    def get_contact(contact_id: str) -> dict[str, object]: ...
+    def get_contact(contact_id: str) -> dict[str, object]:
+        raise NotImplementedError  # an operation's body never runs
 
     @crm.operation("POST /refunds")
-    def refund(amount: int) -> dict[str, object]: ...
+    def refund(amount: int) -> dict[str, object]:
+        raise NotImplementedError  # an operation's body never runs
 
     @workflow
     def lookup(contact_id: str) -> object:
@@ -102,8 +106,8 @@ def test_each_run_sends_its_own_users_key(api: tuple[Api, str], crm: Connector) 
     alice.authenticate_connector("CRM", {"api_key": "alice-key-1"})
     bob.authenticate_connector("CRM", {"api_key": "bob-key-2"})
 
-    first = lookup.run("c1", user=alice)
-    second = lookup.run("c2", user=bob)
+    first = lookup.run("c1", user=alice)  # type: ignore[call-arg]  # user= is taken at run time
+    second = lookup.run("c2", user=bob)  # type: ignore[call-arg]  # user= is taken at run time
 
     assert first.output == {"owner": "alice-key-1", "id": "c1"}
     assert second.output == {"owner": "bob-key-2", "id": "c2"}
@@ -134,7 +138,7 @@ def test_a_user_without_credentials_gets_an_auth_error(
     recorded, _ = api
     lookup, _ = _workflows(crm)
 
-    result = lookup.run("c1", user=FiscusUser("dave"))
+    result = lookup.run("c1", user=FiscusUser("dave"))  # type: ignore[call-arg]  # user= is taken at run time
 
     error = result.tasks["get_contact"].error
     assert isinstance(error, AuthenticationError)
@@ -156,8 +160,8 @@ def test_the_auth_callback_supplies_credentials_once(
         return {"api_key": "erin-key"}
 
     user.set_auth_callback(supply)
-    first = lookup.run("c1", user=user)
-    second = lookup.run("c2", user=user)
+    first = lookup.run("c1", user=user)  # type: ignore[call-arg]  # user= is taken at run time
+    second = lookup.run("c2", user=user)  # type: ignore[call-arg]  # user= is taken at run time
 
     assert first.output == {"owner": "erin-key", "id": "c1"}
     assert second.status is first.status
@@ -179,7 +183,7 @@ def test_a_call_outside_the_users_policies_is_refused_and_audited(
     )
 
     with caplog.at_level(logging.WARNING, logger="fiscus_dsl.audit"):
-        result = lookup_and_refund.run("c9", user=user)
+        result = lookup_and_refund.run("c9", user=user)  # type: ignore[call-arg]  # user= is taken at run time
 
     assert result.tasks["get_contact"].status is TaskStatus.SUCCEEDED
     error = result.tasks["refund"].error
@@ -250,7 +254,7 @@ def test_tasks_and_hooks_read_the_user(api: tuple[Api, str], crm: Connector) -> 
         return who()
 
     user = FiscusUser("jack")
-    assert flow.run(user=user).output == "jack"
+    assert flow.run(user=user).output == "jack"  # type: ignore[call-arg]  # user= is taken at run time
     assert seen == [user]
     assert flow.run().tasks["who"].status is TaskStatus.FAILED  # no user: None
     assert current_user() is None
@@ -270,14 +274,15 @@ def test_a_workflow_input_named_user_stays_an_input() -> None:
 
 def test_user_must_be_an_end_user() -> None:
     @task
-    def noop() -> None: ...
+    def noop() -> None:
+        raise NotImplementedError  # an operation's body never runs
 
     @workflow
     def flow() -> None:
         noop()
 
     with pytest.raises(ConfigurationError, match="pass a FiscusUser"):
-        flow.run(user="not-a-user")
+        flow.run(user="not-a-user")  # type: ignore[call-arg]  # user= is taken at run time
 
 
 def test_acting_for_covers_async_runs(api: tuple[Api, str], crm: Connector) -> None:
@@ -332,8 +337,8 @@ def test_a_hand_written_task_is_held_to_the_connector_policies(
     denied_user.authenticate_connector("CRM", {"api_key": "otto-key"})
     denied_user.add_policy({"connectors": ["Billing"]})
 
-    assert flow.run("c1", user=allowed_user).output == {"owner": "nora-key", "id": "c1"}
-    error = flow.run("c2", user=denied_user).tasks["raw_lookup"].error
+    assert flow.run("c1", user=allowed_user).output == {"owner": "nora-key", "id": "c1"}  # type: ignore[call-arg]  # user= is taken at run time
+    error = flow.run("c2", user=denied_user).tasks["raw_lookup"].error  # type: ignore[call-arg]  # user= is taken at run time
 
     assert isinstance(error, AuthorizationError)
     assert "may not call connector 'CRM'" in str(error)

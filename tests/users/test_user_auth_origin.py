@@ -19,6 +19,7 @@ from fiscus_dsl import (
     TaskStatus,
     UnsafeURLError,
     UserAuth,
+    default_runner,
     workflow,
 )
 
@@ -58,7 +59,7 @@ def _run(auth: UserAuth, to: str) -> tuple[Recorder, object]:
 
     user = FiscusUser("uma")
     user.authenticate_connector("Files", {"api_key": KEY})
-    return recorder, flow.run(to, user=user)
+    return recorder, default_runner().run(flow, to, user=user)
 
 
 @pytest.mark.parametrize(
@@ -99,7 +100,7 @@ def test_a_first_request_for_another_origin_is_refused() -> None:
 
     user = FiscusUser("vic")
     user.authenticate_connector("Files", {"api_key": KEY})
-    result = flow.run(user=user)
+    result = default_runner().run(flow, user=user)
 
     assert result.tasks["leak"].status is TaskStatus.FAILED
     assert isinstance(result.tasks["leak"].error, UnsafeURLError)
