@@ -55,7 +55,7 @@ from typing import TYPE_CHECKING, Final, Literal
 import aiohttp
 import httpx
 
-from fiscus_dsl import Connector, Retry, Runner, workflow
+from fiscus_dsl import Connector, FiscusUser, Retry, Runner, UserAuth, workflow
 from fiscus_dsl._connectors.transports import inner_transport
 
 if TYPE_CHECKING:
@@ -244,6 +244,36 @@ def fiscus_flow(
     return run
 
 
+def fiscus_user_flow(base: str, method: Method) -> Callable[[int], Awaitable[object]]:
+    """Return ``fiscus_flow``'s run on the default transport, for an end user.
+
+    The connector takes each user's credential (``UserAuth``): the run acts
+    for a ``FiscusUser`` with an API key, so every request checks the user's
+    policies and takes their credential from the (in-memory) store.
+    """
+    api = Connector("bench", base, max_concurrency=CONCURRENCY, auth=UserAuth())
+
+    @api.operation(f"{method} /items/{{item}}")
+    def send_item(item: int) -> dict[str, object]:
+        """Send one item."""
+        raise NotImplementedError  # the connector sends the request
+
+    @workflow
+    def fan_out(items: list[int]) -> list[dict[str, object]]:
+        return send_item.map(item=items)
+
+    runner = Runner(max_concurrency=None)
+    user = FiscusUser("bench-user")
+    user.authenticate_connector("bench", {"api_key": "bench-key"})
+
+    async def run(count: int) -> object:
+        result = await runner.arun(fan_out, items=list(range(count)), user=user)
+        assert result.success, result.error_message
+        return result.output
+
+    return run
+
+
 # ---------------------------------------------------------------- timing
 
 
@@ -326,6 +356,8 @@ async def speed(repeats: int, sizes: tuple[int, int]) -> None:
                     )
                 )
                 cases.append(Case(f"fiscus {transport}", _bind(flow, count), runs))
+            user_flow = fiscus_user_flow(base, method)
+            cases.append(Case("fiscus end user", _bind(user_flow, count), repeats))
             medians = await time_row(cases, repeats)
             print_row(
                 f"{count:,} concurrent {method}s, 50 ms each", medians, method=method

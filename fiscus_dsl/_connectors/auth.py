@@ -321,6 +321,27 @@ def check_origin(request: httpx.Request, origin: Origin, connector: str) -> None
 Credential = tuple[Literal["header", "query"], str, str]
 
 
+class PerRequestAuth(httpx.Auth):
+    """An auth whose credential is found for each request (an end user's).
+
+    Besides its httpx flow, it gives the credential to an operation that
+    sends past httpx's client (the direct route): ``request_credential``
+    returns it with a token of what was sent, and, after the API answered
+    401, ``refreshed_credential`` returns a fresh one to send once more (or
+    ``None``: the answer stands).
+    """
+
+    async def request_credential(self) -> tuple[Credential, object]:
+        """Return the credential for the request about to go, and its token."""
+        raise NotImplementedError  # each per-request auth finds its own
+
+    async def refreshed_credential(
+        self, sent: object
+    ) -> tuple[Credential, object] | None:
+        """Return a credential to send again after a 401, or ``None``."""
+        raise NotImplementedError  # each per-request auth finds its own
+
+
 @final
 class OriginBoundAuth(httpx.Auth):
     """Apply a static credential to requests for one origin, refuse the others."""

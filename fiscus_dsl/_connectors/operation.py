@@ -43,13 +43,17 @@ from fiscus_dsl.errors import (
 )
 
 if TYPE_CHECKING:
+    from fiscus_dsl._connectors.aio import AiohttpTransport
+    from fiscus_dsl._connectors.auth import Credential
     from fiscus_dsl._connectors.connector import Connector
     from fiscus_dsl._connectors.request import Operation, RequestParts
+    from fiscus_dsl._connectors.route import DirectRoute
     from fiscus_dsl._connectors.wire import Answer, Outgoing
 
 IDEMPOTENCY_NAMESPACE: Final = uuid.UUID("6f1c2c9e-3c1a-5b7e-9f0e-1d2a3b4c5d6e")
 _KEYED_METHODS: Final = frozenset({"POST", "PATCH"})
 _KEY_HEADER: Final = "idempotency-key"
+UNAUTHORIZED: Final = 401
 
 IdempotencyKey = bool | Callable[[Mapping[str, object]], str]
 Recorder = Callable[
@@ -127,19 +131,49 @@ class OperationSender:
                     return await self._send(
                         state.client, parts, headers, arguments, idempotent=idempotent
                     )
-            try:
-                out = route.prepare(parts, headers)
-            except httpx.InvalidURL as exc:  # the query made the URL too long
-                raise self._unsendable(_too_long(exc, arguments)) from exc
-            try:
-                answer = await route.transport.send_whole(out, sender)
-            except (httpx.HTTPError, TimeoutError) as exc:
-                request = out.as_request()
-                raise self._failed(exc, request, idempotent=idempotent) from exc
+            per_user = route.per_request
+            if per_user is None:
+                out, answer = await self._direct(
+                    route, sender, parts, headers, arguments, None, idempotent
+                )
+            else:  # an end user's credential; after a 401, a fresh one, once
+                credential, sent = await per_user.request_credential()
+                out, answer = await self._direct(
+                    route, sender, parts, headers, arguments, credential, idempotent
+                )
+                again = None
+                if answer.status == UNAUTHORIZED:
+                    again = await per_user.refreshed_credential(sent)
+                if again is not None:
+                    out, answer = await self._direct(
+                        route, sender, parts, headers, arguments, again[0], idempotent
+                    )
         finally:
             release()
         route.received(out, answer)
         return self._answered(out, answer, idempotent=idempotent)
+
+    async def _direct(
+        self,
+        route: DirectRoute,
+        sender: AiohttpTransport,
+        parts: RequestParts,
+        headers: dict[str, str],
+        arguments: Mapping[str, object],
+        credential: Credential | None,
+        idempotent: bool,  # noqa: FBT001  (a private helper's flag, positional)
+    ) -> tuple[Outgoing, Answer]:
+        """Build and send one request on the direct route."""
+        try:
+            out = route.prepare(parts, headers, credential)
+        except httpx.InvalidURL as exc:  # the query made the URL too long
+            raise self._unsendable(_too_long(exc, arguments)) from exc
+        try:
+            answer = await route.transport.send_whole(out, sender)
+        except (httpx.HTTPError, TimeoutError) as exc:
+            request = out.as_request()
+            raise self._failed(exc, request, idempotent=idempotent) from exc
+        return out, answer
 
     async def _send(
         self,

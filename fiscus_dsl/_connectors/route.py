@@ -14,7 +14,9 @@ thousands of requests are in flight.
 
 The route is taken only when the client would do nothing more: no cookies
 in its jar, its auth and event hooks as the connector made them (an
-``OriginBoundAuth``, applied here the same way, or none), and no mock
+``OriginBoundAuth``, applied here the same way; a ``PerRequestAuth``, an
+end user's, whose credential the operation asks for each request and,
+after a 401, once more; or none), and no mock
 patching httpx or httpcore, nor the testing kit's override. The client's
 request hooks do nothing for such a request: ``OriginGuard`` keeps
 credentials on the connector's origin, and the operation has checked that
@@ -31,7 +33,7 @@ from urllib.parse import urlencode
 
 import httpx
 
-from fiscus_dsl._connectors.auth import OriginBoundAuth
+from fiscus_dsl._connectors.auth import OriginBoundAuth, PerRequestAuth
 from fiscus_dsl._connectors.scrub import scrub_url
 from fiscus_dsl._connectors.wire import (
     Outgoing,
@@ -45,6 +47,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
 
     from fiscus_dsl._connectors.aio import AiohttpTransport
+    from fiscus_dsl._connectors.auth import Credential
     from fiscus_dsl._connectors.http import InstrumentedTransport
     from fiscus_dsl._connectors.request import RequestParts
     from fiscus_dsl._connectors.wire import Answer
@@ -65,7 +68,15 @@ class DirectRoute:
         origin: The base URL's ``scheme://host[:port]`` as httpx writes it.
     """
 
-    __slots__ = ("_auth", "_client", "_hooks", "_origin", "_transport")
+    __slots__ = (
+        "_auth",
+        "_client",
+        "_client_auth",
+        "_hooks",
+        "_origin",
+        "_transport",
+        "per_request",
+    )
 
     def __init__(
         self, client: httpx.AsyncClient, transport: InstrumentedTransport, origin: str
@@ -74,7 +85,10 @@ class DirectRoute:
         self._transport = transport
         self._origin = origin
         auth = client.auth
+        self._client_auth = auth
         self._auth = auth if isinstance(auth, OriginBoundAuth) else None
+        #: An end user's auth: the operation asks it for each request's credential.
+        self.per_request = auth if isinstance(auth, PerRequestAuth) else None
         self._hooks = {name: list(hooks) for name, hooks in client.event_hooks.items()}
 
     def sender(self) -> AiohttpTransport | None:
@@ -86,24 +100,33 @@ class DirectRoute:
         client = self._client
         if (
             client.cookies
-            or client.auth is not self._auth
+            or client.auth is not self._client_auth
             or client.event_hooks != self._hooks
         ):
             return None
         return self._transport.direct()
 
-    def prepare(self, parts: RequestParts, headers: Mapping[str, str]) -> Outgoing:
+    def prepare(
+        self,
+        parts: RequestParts,
+        headers: Mapping[str, str],
+        credential: Credential | None = None,
+    ) -> Outgoing:
         """Return the request ``client.build_request`` would make, credential attached.
 
-        The URL's path and query are written as httpx writes them.
+        The URL's path and query are written as httpx writes them. The
+        credential is the connector's static one, or ``credential`` (an end
+        user's, from ``per_request``).
 
         Raises:
             httpx.InvalidURL: The query made the URL too long.
         """
         params = parts.params
         added: dict[str, str] = dict(headers)
-        if self._auth is not None:
-            where, name, value = self._auth.credential()
+        if credential is None and self._auth is not None:
+            credential = self._auth.credential()
+        if credential is not None:
+            where, name, value = credential
             if where == "query":
                 params = _set_param(params, name, value)
             else:
@@ -149,8 +172,9 @@ def direct_route(
 
     None when the transport has no aiohttp pool made by the connector, when
     the base URL carries userinfo (the client turns it into Basic auth), a
-    query or a fragment, and for an auth that is no static credential (an
-    OAuth2 flow asks its token endpoint through the client). The
+    query or a fragment, and for an auth that is neither a static credential
+    nor a per-request one (an OAuth2 client-credentials flow asks its token
+    endpoint through the client). The
     environment's proxy variables change nothing: httpx reads them only
     for a client without a transport of its own, and aiohttp's session
     does not read them.
@@ -160,7 +184,7 @@ def direct_route(
     if base_url.fragment:
         return None
     auth = client.auth
-    if auth is not None and not isinstance(auth, OriginBoundAuth):
+    if auth is not None and not isinstance(auth, OriginBoundAuth | PerRequestAuth):
         return None
     origin = str(base_url.copy_with(raw_path=b""))
     return DirectRoute(client, transport, origin)

@@ -15,17 +15,23 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, NoReturn, final
 
-import httpx
-
-from fiscus_dsl._connectors.auth import Origin, base_origin, check_origin
+from fiscus_dsl._connectors.auth import (
+    Credential,
+    Origin,
+    PerRequestAuth,
+    base_origin,
+    check_origin,
+)
 from fiscus_dsl._runtime.end_user import current_end_user
+from fiscus_dsl._users.credentials import StoredCredential
 from fiscus_dsl._users.sessions import credential_for, refreshed_after_401
 from fiscus_dsl.errors import AuthenticationError, ConfigurationError
 
 if TYPE_CHECKING:
     from collections.abc import AsyncGenerator, Generator
 
-    from fiscus_dsl._users.credentials import StoredCredential
+    import httpx
+
     from fiscus_dsl._users.oauth_code import OAuth2AuthorizationCode
 
 
@@ -97,30 +103,61 @@ class UserAuth:
         origin = base_origin(base_url, owner="UserAuth")
         return _UserAuthFlow(self, origin, connector)
 
-    def apply(self, request: httpx.Request, credential: StoredCredential) -> None:
-        """Put ``credential`` on ``request``, where this auth sends it."""
+    def credential_of(self, credential: StoredCredential) -> Credential:
+        """Return where ``credential`` goes: ("header" or "query", name, value)."""
         if credential.kind == "oauth2":
             token = credential.access_token
             assert token is not None  # an oauth2 credential has its token
-            request.headers["Authorization"] = f"Bearer {token.reveal()}"
-            return
+            return ("header", "Authorization", f"Bearer {token.reveal()}")
         key = credential.api_key
         assert key is not None  # an api_key credential has its key
         if self.query is not None:
-            request.url = request.url.copy_set_param(self.query, key.reveal())
-            return
+            return ("query", self.query, key.reveal())
         value = key.reveal() if self.prefix is None else f"{self.prefix} {key.reveal()}"
-        request.headers[self.header] = value
+        return ("header", self.header, value)
+
+    def apply(self, request: httpx.Request, credential: StoredCredential) -> None:
+        """Put ``credential`` on ``request``, where this auth sends it."""
+        where, name, value = self.credential_of(credential)
+        if where == "query":
+            request.url = request.url.copy_set_param(name, value)
+        else:
+            request.headers[name] = value
 
 
 @final
-class _UserAuthFlow(httpx.Auth):
-    """The per-request flow: the current user's credential, on the origin only."""
+class _UserAuthFlow(PerRequestAuth):
+    """The per-request flow: the current user's credential, on the origin only.
+
+    Operations on the direct route ask ``request_credential`` and
+    ``refreshed_credential`` (the origin is checked by the operation);
+    requests through httpx's client run ``async_auth_flow``.
+    """
 
     def __init__(self, auth: UserAuth, origin: Origin, connector: str) -> None:
         self._auth = auth
         self._origin = origin
         self._connector = connector
+
+    async def request_credential(self) -> tuple[Credential, object]:
+        """Return the current user's credential, refreshed if it expired."""
+        user = current_end_user()
+        if user is None:
+            _no_user(self._connector)
+        stored = await credential_for(user, self._connector, self._auth)
+        return self._auth.credential_of(stored), stored
+
+    async def refreshed_credential(
+        self, sent: object
+    ) -> tuple[Credential, object] | None:
+        """Return a fresh credential after a 401 to ``sent``, or ``None``."""
+        user = current_end_user()
+        if user is None or not isinstance(sent, StoredCredential):
+            return None
+        if sent.kind != "oauth2":
+            return None
+        fresh = await refreshed_after_401(user, self._connector, self._auth, sent)
+        return None if fresh is None else (self._auth.credential_of(fresh), fresh)
 
     def sync_auth_flow(
         self, request: httpx.Request

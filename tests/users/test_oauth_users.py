@@ -13,6 +13,7 @@ import asyncio
 import time
 from typing import TYPE_CHECKING
 
+import httpx  # noqa: TC002  (a task's annotation, resolved at run time)
 import pytest
 from cryptography.fernet import Fernet
 
@@ -239,3 +240,41 @@ def test_a_refused_refresh_is_asked_once_for_concurrent_requests(
     assert all(isinstance(error, AuthenticationError) for error in errors)
     assert oauth_server.token_calls_by_grant["refresh_token"] == 1
     assert oauth_server.seen("/api/echo/messages") == []
+
+
+def test_a_hand_written_task_refreshes_once_after_a_401(
+    oauth_server: OAuthServer,
+) -> None:
+    mail, _, _ = _mail(oauth_server)
+
+    @mail.task
+    async def raw_me(client: httpx.AsyncClient) -> object:
+        return (await client.get("/me")).json()
+
+    @workflow
+    def flow() -> object:
+        return raw_me()
+
+    user = _authorized(oauth_server, mail, "joy")
+    oauth_server.expire_access_tokens()  # the server says no; the store says fine
+
+    result = default_runner().run(flow, user=user)
+
+    assert result.output == {"user": "joy", "scope": "mail.send"}
+    assert oauth_server.token_calls_by_grant["refresh_token"] == 1
+    assert [seen.path for seen in oauth_server.requests].count("/api/me") == 2
+
+
+def test_operations_of_an_end_user_take_the_direct_route(
+    oauth_server: OAuthServer,
+) -> None:
+    mail, whoami, _ = _mail(oauth_server)
+    user = _authorized(oauth_server, mail, "kai")
+
+    async def run() -> object:
+        result = await default_runner().arun(whoami, user=user)
+        assert mail.state().route is not None
+        assert mail.state().route.per_request is not None  # type: ignore[union-attr]
+        return result.output
+
+    assert asyncio.run(run()) == {"user": "kai", "scope": "mail.send"}
