@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any, Final, final
 
 try:
     import psycopg
-    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+    from psycopg.conninfo import make_conninfo
     from psycopg_pool import ConnectionPool
 except ModuleNotFoundError as exc:  # the postgres extra is not installed
     _msg = (
@@ -58,7 +58,8 @@ from fiscus_dsl._runtime.store import (
     records_by_id,
     shown_status,
 )
-from fiscus_dsl.errors import ConfigurationError, RunStoreError
+from fiscus_dsl._runtime.store_url import shown_conninfo
+from fiscus_dsl.errors import RunStoreError
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
@@ -155,7 +156,9 @@ class PostgresRunStore:
         max_size: int = 4,
         timeout: float = 10.0,
     ) -> None:
-        self.url, self._password, given = _shown(conninfo)
+        self.url, self._password, given = shown_conninfo(
+            conninfo, owner="PostgresRunStore"
+        )
         self.lease_seconds = lease_seconds
         self.timeout = timeout
         # A first connection of its own migrates: its failure says why (a
@@ -379,32 +382,6 @@ class PostgresRunStore:
 
     def __repr__(self) -> str:
         return f"PostgresRunStore({self.url!r})"
-
-
-def _shown(conninfo: str) -> tuple[str, str, dict[str, str]]:
-    """Return the URL a store shows (no password), the password, and the settings.
-
-    Raises:
-        ConfigurationError: libpq cannot read ``conninfo``.
-    """
-    try:
-        given = conninfo_to_dict(conninfo)
-    except psycopg.ProgrammingError as exc:
-        # libpq's message quotes the string, which may hold a password.
-        msg = (
-            "PostgresRunStore(conninfo) is not a PostgreSQL URL or connection "
-            "string; write 'postgresql://user@host:5432/dbname' or "
-            "'host=... dbname=...' (a password in PGPASSWORD or ~/.pgpass)"
-        )
-        raise ConfigurationError(msg, option="conninfo") from exc
-    settings = {key: str(value) for key, value in given.items()}
-    user = settings.get("user")
-    host = settings.get("host", "")
-    port = settings.get("port")
-    where = f"{user}@" if user else ""
-    where += f"{host}:{port}" if port else host
-    url = f"postgresql://{where}/{settings.get('dbname', '')}"
-    return url, settings.get("password", ""), settings
 
 
 def _batch_values(lease: Lease, tasks: Sequence[TaskRecord]) -> dict[str, object]:

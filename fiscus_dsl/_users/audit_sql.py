@@ -21,7 +21,8 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Final, final
 
-from fiscus_dsl.errors import ConfigurationError, RunStoreError
+from fiscus_dsl._runtime.store_url import shown_conninfo
+from fiscus_dsl.errors import RunStoreError
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -202,7 +203,9 @@ class PostgresAuditTable:
 
     def __init__(self, pool: Pool, *, owns_pool: bool) -> None:
         # A pool's conninfo is a str once made (a callable is resolved by then).
-        self.url, self._password, _ = _shown(str(pool.conninfo))
+        self.url, self._password, _ = shown_conninfo(
+            str(pool.conninfo), owner="PostgresAuditLog"
+        )
         self._pool = pool
         self._owns_pool = owns_pool
 
@@ -310,7 +313,7 @@ def open_postgres_table(
     from psycopg.conninfo import make_conninfo
     from psycopg_pool import ConnectionPool
 
-    url, _, given = _shown(conninfo)
+    url, _, given = shown_conninfo(conninfo, owner="PostgresAuditLog")
     opening = conninfo
     if "connect_timeout" not in given:
         opening = make_conninfo(conninfo, connect_timeout=max(1, math.ceil(timeout)))
@@ -355,33 +358,3 @@ def _require_psycopg() -> None:
             "is not installed; install them with pip install 'fiscus_dsl[postgres]'"
         )
         raise ModuleNotFoundError(msg, name=exc.name) from exc
-
-
-def _shown(conninfo: str) -> tuple[str, str, dict[str, str]]:
-    """Return the URL a log shows (no password), the password and the settings.
-
-    Raises:
-        ConfigurationError: libpq cannot read ``conninfo``.
-    """
-    _require_psycopg()
-    import psycopg  # an extra, loaded by _require_psycopg above
-    from psycopg.conninfo import conninfo_to_dict
-
-    try:
-        given = conninfo_to_dict(conninfo)
-    except psycopg.ProgrammingError as exc:
-        # libpq's message quotes the string, which may hold a password.
-        msg = (
-            "PostgresAuditLog(conninfo) is not a PostgreSQL URL or connection "
-            "string; write 'postgresql://user@host:5432/dbname' or "
-            "'host=... dbname=...' (a password in PGPASSWORD or ~/.pgpass)"
-        )
-        raise ConfigurationError(msg, option="conninfo") from exc
-    settings = {key: str(value) for key, value in given.items()}
-    user = settings.get("user")
-    host = settings.get("host", "")
-    port = settings.get("port")
-    where = f"{user}@" if user else ""
-    where += f"{host}:{port}" if port else host
-    url = f"postgresql://{where}/{settings.get('dbname', '')}"
-    return url, settings.get("password", ""), settings

@@ -24,7 +24,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final, final
 
-from fiscus_dsl._runtime.store_url import SQLITE, _without_password
+from fiscus_dsl._runtime.store_url import SQLITE, shown_conninfo, without_password
 from fiscus_dsl._users.credentials import CredentialStore, MemoryCredentialStore
 from fiscus_dsl._users.sealed import (
     CredentialCipher,
@@ -217,7 +217,9 @@ class PostgresCredentialStore(SealedStore):
             )
             raise ConfigurationError(msg, option="url") from exc
         self._error: type[Exception] = psycopg.Error
-        self.url, self._password = _shown(url)
+        self.url, self._password, _ = shown_conninfo(
+            url, owner="PostgresCredentialStore", option="url"
+        )
         self._cipher = CredentialCipher(key, shown=repr(self), where=self.url)
         connect_timeout = max(1, int(timeout + 0.999))
         with self._postgres("open the database"):
@@ -280,32 +282,6 @@ def _pyformat(statement: str) -> str:
     return re.sub(r":(\w+)", r"%(\1)s", statement)
 
 
-def _shown(url: str) -> tuple[str, str]:
-    """Return the URL a store shows (no password), and the password.
-
-    Raises:
-        ConfigurationError: libpq cannot read ``url``.
-    """
-    import psycopg
-    from psycopg.conninfo import conninfo_to_dict
-
-    try:
-        given = {name: str(value) for name, value in conninfo_to_dict(url).items()}
-    except psycopg.ProgrammingError as exc:
-        # libpq's message quotes the string, which may hold a password.
-        msg = (
-            "PostgresCredentialStore(url) is not a PostgreSQL URL or connection "
-            "string; write 'postgresql://user@host:5432/dbname' or "
-            "'host=... dbname=...' (a password in PGPASSWORD or ~/.pgpass)"
-        )
-        raise ConfigurationError(msg, option="url") from exc
-    user = given.get("user")
-    where = f"{user}@" if user else ""
-    where += given.get("host", "")
-    where += f":{given['port']}" if "port" in given else ""
-    return f"postgresql://{where}/{given.get('dbname', '')}", given.get("password", "")
-
-
 def open_credential_store(
     url: str, *, key: CredentialKeys | None = None
 ) -> CredentialStore:
@@ -334,12 +310,12 @@ def open_credential_store(
     if url.startswith(_POSTGRES):
         if key is None:
             shown = "PostgresCredentialStore"
-            raise missing_key(shown, _without_password(url))
+            raise missing_key(shown, without_password(url))
         return PostgresCredentialStore(url, key=key)
     path = url.removeprefix(SQLITE)
     if not path or path.endswith("/") or "://" in path or path.startswith("sqlite:"):
         msg = (
-            f"open_credential_store({_without_password(url)!r}) names no "
+            f"open_credential_store({without_password(url)!r}) names no "
             f"credential store; write {_FORMS}"
         )
         raise ConfigurationError(msg, option="url")
