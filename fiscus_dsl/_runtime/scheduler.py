@@ -589,7 +589,10 @@ def _failure(slot: Slot, error: Exception) -> Outcome:
     before the result, the store, a span or a log line reads it.
     """
     if isinstance(error, SkipTask):
-        return SKIPPED, None, None, "it raised SkipTask (from a hook or its body)"
+        logs.scrub_error(error)  # the message is the reason: never a secret
+        said = str(error)
+        reason = "it raised SkipTask (from a hook or its body)"
+        return SKIPPED, None, None, f"{reason}: {said}" if said else reason
     if isinstance(error, Unavailable):
         return SKIPPED, None, None, "no option of its coalesce(...) succeeded"
     logs.scrub_error(error)

@@ -536,3 +536,24 @@ def test_an_after_workflow_hook_that_raises_fails_the_run_and_drops_its_output(
     with pytest.raises(WorkflowFailed, match="Hook after_workflow") as info:
         runner.call(flow)
     assert isinstance(info.value.__cause__, ValueError)
+
+
+def test_the_message_of_a_skip_is_the_reason() -> None:
+    def not_today(ctx: TaskContext) -> None:
+        del ctx
+        raise SkipTask("no emails on weekends")
+
+    @task
+    def send() -> str:
+        return "sent"
+
+    @workflow
+    def flow() -> str:
+        return send()
+
+    result = Runner(hooks=Hooks(before_task=not_today)).run(flow)
+
+    assert result["send"].status is TaskStatus.SKIPPED
+    assert result["send"].reason == (
+        "it raised SkipTask (from a hook or its body): no emails on weekends"
+    )
