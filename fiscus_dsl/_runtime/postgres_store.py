@@ -43,6 +43,7 @@ except ModuleNotFoundError as exc:  # the postgres extra is not installed
     )
     raise ModuleNotFoundError(_msg, name=exc.name) from exc
 
+from fiscus_dsl._runtime.conninfo import shown_conninfo
 from fiscus_dsl._runtime.postgres_schema import prepare
 from fiscus_dsl._runtime.store import (
     INTERRUPTED,
@@ -58,7 +59,6 @@ from fiscus_dsl._runtime.store import (
     records_by_id,
     shown_status,
 )
-from fiscus_dsl._runtime.store_url import shown_conninfo
 from fiscus_dsl.errors import RunStoreError
 
 if TYPE_CHECKING:

@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Final, final
 
-from fiscus_dsl._runtime.store_url import shown_conninfo
+from fiscus_dsl._runtime.conninfo import shown_conninfo
 from fiscus_dsl.errors import RunStoreError
 
 if TYPE_CHECKING:

@@ -24,7 +24,8 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final, final
 
-from fiscus_dsl._runtime.store_url import SQLITE, shown_conninfo, without_password
+from fiscus_dsl._runtime.conninfo import shown_conninfo
+from fiscus_dsl._runtime.store_url import SQLITE, without_password
 from fiscus_dsl._users.credentials import CredentialStore, MemoryCredentialStore
 from fiscus_dsl._users.sealed import (
     CredentialCipher,
