@@ -20,7 +20,9 @@ from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-StepStatus = Literal["planned", "conditional", "skipped", "invalid", "not_run"]
+StepStatus = Literal[
+    "planned", "conditional", "skipped", "invalid", "refused", "not_run"
+]
 
 
 class PlannedRequest(BaseModel):
@@ -198,6 +200,7 @@ _MARKS = {
     "conditional": "?",
     "skipped": "-",
     "invalid": "!",
+    "refused": "x",
     "not_run": ".",
 }
 
@@ -219,6 +222,8 @@ def _summary(step: PlanStep) -> str:
         return f"skipped: {step.reason}   [{shown}]"
     if step.status == "not_run":
         return f"not run: {step.reason}"
+    if step.status == "refused":
+        return f"refused: {step.reason}   [{shown}]"
     return shown
 
 
@@ -255,12 +260,14 @@ _NODE_STYLES: Final = {
     ),
     "skipped": "fill:#f1f3f4,stroke:#9aa0a6,color:#5f6368",
     "invalid": "fill:#fce8e6,stroke:#d93025,stroke-width:2px,color:#a50e0e",
+    "refused": "fill:#f3e8fd,stroke:#8430ce,stroke-width:2px,color:#4a148c",
     "not_run": "fill:#ffffff,stroke:#9aa0a6,stroke-dasharray:2 2,color:#5f6368",
 }
 _EDGE_COLOURS: Final = {
     "skipped": "#9aa0a6",
     "not_run": "#9aa0a6",
     "invalid": "#d93025",
+    "refused": "#8430ce",
 }
 # The entity codes of render.py's labels: what Mermaid would parse in a label,
 # and line breaks, which would end it early.
@@ -298,6 +305,7 @@ def _node_lines(step: PlanStep) -> list[str]:
         "conditional": "only if" if step.guard is not None else None,
         "skipped": "skipped",
         "invalid": "invalid",
+        "refused": "refused",
         "not_run": "not run",
     }[step.status]
     shown = step.guard if step.status in ("planned", "conditional") else step.reason

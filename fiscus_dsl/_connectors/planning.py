@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from contextlib import nullcontext
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final, final
 from urllib.parse import quote
@@ -42,11 +43,16 @@ from fiscus_dsl._graph.jsonable import to_jsonable
 from fiscus_dsl._graph.render import describe_condition
 from fiscus_dsl._runtime import telemetry
 from fiscus_dsl._runtime.attempts import current_attempt
+from fiscus_dsl._runtime.end_user import CURRENT_USER, acting_for, split_user
 from fiscus_dsl._runtime.results import TaskStatus
 from fiscus_dsl._runtime.run import Run, RunSettings
 from fiscus_dsl._runtime.runner import run_sync
 from fiscus_dsl._runtime.symbols import Symbol, reveal
-from fiscus_dsl.errors import ConfigurationError, MissingSecretError
+from fiscus_dsl.errors import (
+    AuthorizationError,
+    ConfigurationError,
+    MissingSecretError,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
@@ -121,6 +127,12 @@ class PlanningExecutor:
     ) -> object:
         """Record one call of an operation; return its sample response or a symbol."""
         task_id = _task_id(sender.spec.name)
+        refusal = getattr(CURRENT_USER.get(), "refusal", None)
+        if refusal is not None:  # the end user's policies: refused, never sent
+            refused = refusal(sender.spec.connector, sender.spec.name)
+            if refused is not None:
+                self.failures[task_id] = refused
+                raise refused
         arguments = sender._bind(  # noqa: SLF001  (the operation's own layout)
             tuple(_tokens(arg) for arg in args),
             {name: _tokens(value) for name, value in kwargs.items()},
@@ -300,6 +312,9 @@ async def aplan_workflow(
             "{'create_contact': {'id': 'c1'}}"
         )
         raise ConfigurationError(msg, option="responses")
+    user, kwargs = split_user(
+        wf.call_signature.parameter_names, dict(kwargs), workflow=wf.name
+    )
     inputs = wf.bind_inputs(args, kwargs)
     compiled = wf.trace_plan(inputs, ())
     executor = PlanningExecutor(responses or {})
@@ -319,7 +334,9 @@ async def aplan_workflow(
             planning=True,
         ),
     )
-    result = await run.execute()
+    # user= of this call, else the one the caller acts for (client.plan's).
+    with acting_for(user) if user is not None else nullcontext():
+        result = await run.execute()
     guards = {
         slot.id: reveal(scrub_text(describe_condition(slot.node.guard)))
         for slot in run.scheduler.slots
@@ -348,7 +365,10 @@ def _plan(
         reason = outcome.reason
         if guard is not None and reason is not None and reason.startswith(_FALSE):
             reason = f"{_FALSE}: {guard}"  # the guard whole: the plan's reader wrote it
-        if outcome.status is TaskStatus.FAILED and outcome.error is not None:
+        refused = isinstance(outcome.error, AuthorizationError)
+        if refused and executor.failures.get(task_id) is outcome.error:
+            status, reason = "refused", str(outcome.error).partition(". Add")[0]
+        elif outcome.status is TaskStatus.FAILED and outcome.error is not None:
             reason = f"{type(outcome.error).__name__}: {outcome.error}"
             if executor.failures.get(task_id) is outcome.error:
                 status, reason = "planned", f"fails, as its sample says: {reason}"

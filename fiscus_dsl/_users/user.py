@@ -291,7 +291,8 @@ class FiscusUser:
 
         Called by a connector before it sends anything for the user.
         """
-        if self.may_call(connector, operation):
+        refused = self.refusal(connector, operation)
+        if refused is None:
             if self.audit_calls:
                 self.audit(
                     AuditAction.CALL_ALLOWED,
@@ -300,24 +301,33 @@ class FiscusUser:
                     detail="allowed by the user's policies",
                 )
             return
-        what = f"{connector}.{operation}" if operation else f"connector {connector!r}"
-        roles = ", ".join(self._roles) or "none"
-        detail = (
-            f"User {self._user_id!r} (roles: {roles}) may not call {what}: no "
-            "policy of theirs grants it; nothing was sent"
-        )
         self.audit(
             AuditAction.CALL_DENIED,
             connector=connector,
             operation=operation,
-            detail=detail,
+            detail=str(refused).partition(". Add a policy")[0],
         )
+        raise refused
+
+    def refusal(
+        self, connector: str, operation: str | None
+    ) -> AuthorizationError | None:
+        """Return the error a call would meet (``None``: allowed), recording nothing.
+
+        A dry-run plan asks this: it shows a refusal without auditing one.
+        """
+        if self.may_call(connector, operation):
+            return None
+        what = f"{connector}.{operation}" if operation else f"connector {connector!r}"
+        roles = ", ".join(self._roles) or "none"
         msg = (
-            f"{detail}. Add a policy that grants it (user.add_policy({{'roles': "
-            f"[...], 'connectors': [{connector!r}], 'operations': [...]}})) or a "
-            "role such a policy names"
+            f"User {self._user_id!r} (roles: {roles}) may not call {what}: no "
+            "policy of theirs grants it; nothing was sent. Add a policy that "
+            "grants it (user.add_policy({'roles': [...], 'connectors': "
+            f"[{connector!r}], 'operations': [...]}})) or a role such a policy "
+            "names"
         )
-        raise AuthorizationError(
+        return AuthorizationError(
             msg, user_id=self._user_id, connector=connector, operation=operation
         )
 
