@@ -25,7 +25,7 @@ def _crm() -> tuple[Connector, Workflow[[str], object]]:
     crm = Connector("CRM", CRM, auth=UserAuth(header="X-API-Key", prefix=None))
 
     @crm.operation("GET /contacts/{contact_id}")
-    def get_contact(contact_id: str) -> dict[str, object]:
+    def get_contact(contact_id: str) -> dict[str, str]:
         raise NotImplementedError  # an operation's body never runs
 
     @crm.operation("POST /refunds")
