@@ -49,7 +49,8 @@ from fiscus_dsl._runtime.store import (
 from fiscus_dsl.errors import ResumeError, RunStoreError
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Sequence
+    from collections.abc import Callable, Iterator, Sequence
+    from contextlib import AbstractContextManager
 
 _MIGRATIONS: Final = (
     # 0 -> 1: the first tables.
@@ -203,17 +204,11 @@ class SQLiteRunStore:
         self._lock = threading.Lock()
         # One connection, shared by the runs' writer threads; the lock
         # serializes its use.
-        with self._sqlite("open the file"):
-            connection = sqlite3.connect(
-                self.path, check_same_thread=False, isolation_level=None
-            )
-        try:
-            with self._sqlite("open the file"):
-                _prepare(connection, self.path)
-        except (ResumeError, RunStoreError):
-            connection.close()
-            raise
-        self._connection = connection
+        self._connection = open_shared_connection(
+            self.path,
+            guarded=lambda: self._sqlite("open the file"),
+            setup=lambda connection: _prepare(connection, self.path),
+        )
 
     @contextmanager
     def _sqlite(
@@ -439,6 +434,32 @@ class SQLiteRunStore:
 
     def __repr__(self) -> str:
         return f"SQLiteRunStore({self.path!r})"
+
+
+def open_shared_connection(
+    path: str,
+    *,
+    guarded: Callable[[], AbstractContextManager[object]],
+    setup: Callable[[sqlite3.Connection], None],
+    timeout: float = 5.0,
+) -> sqlite3.Connection:
+    """Open the one connection a SQLite-backed store shares between threads.
+
+    The caller serializes its use with a lock. ``guarded()`` wraps opening
+    and ``setup`` (pragmas, tables), turning a SQLite error into the
+    store's own; a connection whose setup fails is closed.
+    """
+    with guarded():
+        connection = sqlite3.connect(
+            path, timeout=timeout, check_same_thread=False, isolation_level=None
+        )
+    try:
+        with guarded():
+            setup(connection)
+    except BaseException:
+        connection.close()
+        raise
+    return connection
 
 
 def _prepare(connection: sqlite3.Connection, path: str) -> None:

@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Final, final
 
 from fiscus_dsl._runtime.conninfo import shown_conninfo
+from fiscus_dsl._runtime.sqlite_store import open_shared_connection
 from fiscus_dsl.errors import RunStoreError
 
 if TYPE_CHECKING:
@@ -96,17 +97,12 @@ class SQLiteAuditTable:
     def __init__(self, path: str, *, timeout: float) -> None:
         self._shown = f"SQLiteAuditLog({path!r})"
         self._lock = threading.Lock()
-        with self._sqlite(_OPEN):
-            connection = sqlite3.connect(
-                path, timeout=timeout, check_same_thread=False, isolation_level=None
-            )
-        try:
-            with self._sqlite(_OPEN):
-                _create_sqlite_table(connection)
-        except RunStoreError:
-            connection.close()
-            raise
-        self._connection = connection
+        self._connection = open_shared_connection(
+            path,
+            timeout=timeout,
+            guarded=lambda: self._sqlite(_OPEN),
+            setup=_create_sqlite_table,
+        )
 
     @contextmanager
     def _sqlite(self, doing: str) -> Iterator[None]:

@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final, final
 
 from fiscus_dsl._runtime.conninfo import shown_conninfo
+from fiscus_dsl._runtime.sqlite_store import open_shared_connection
 from fiscus_dsl._runtime.store_url import SQLITE, without_password
 from fiscus_dsl._users.credentials import CredentialStore, MemoryCredentialStore
 from fiscus_dsl._users.sealed import (
@@ -123,22 +124,12 @@ class SQLiteCredentialStore(SealedStore):
         self._cipher = CredentialCipher(key, shown=repr(self), where=self.path)
         # One connection, its use serialized by the lock, as SQLiteRunStore's.
         self._lock = threading.Lock()
-        with self._sqlite("open the file"):
-            connection = sqlite3.connect(
-                self.path,
-                timeout=timeout,
-                check_same_thread=False,
-                isolation_level=None,
-            )
-        try:
-            with self._sqlite("open the file"):
-                connection.execute("PRAGMA journal_mode = WAL")
-                connection.execute("PRAGMA synchronous = NORMAL")
-                connection.execute(_SQLITE_TABLE)
-        except CredentialStoreError:
-            connection.close()
-            raise
-        self._connection = connection
+        self._connection = open_shared_connection(
+            self.path,
+            timeout=timeout,
+            guarded=lambda: self._sqlite("open the file"),
+            setup=_create_sqlite_table,
+        )
 
     @contextmanager
     def _sqlite(self, doing: str) -> Iterator[None]:
@@ -281,6 +272,12 @@ class PostgresCredentialStore(SealedStore):
 def _pyformat(statement: str) -> str:
     """Return a statement with psycopg's placeholders for ``:name`` ones."""
     return re.sub(r":(\w+)", r"%(\1)s", statement)
+
+
+def _create_sqlite_table(connection: sqlite3.Connection) -> None:
+    connection.execute("PRAGMA journal_mode = WAL")
+    connection.execute("PRAGMA synchronous = NORMAL")
+    connection.execute(_SQLITE_TABLE)
 
 
 def open_credential_store(
