@@ -17,6 +17,7 @@ from __future__ import annotations
 import hmac
 import os
 import re
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar, Final, Literal, NoReturn, Protocol, final
 
@@ -321,7 +322,7 @@ def check_origin(request: httpx.Request, origin: Origin, connector: str) -> None
 Credential = tuple[Literal["header", "query"], str, str]
 
 
-class PerRequestAuth(httpx.Auth):
+class PerRequestAuth(httpx.Auth, ABC):
     """An auth whose credential is found for each request (an end user's).
 
     Besides its httpx flow, it gives the credential to an operation that
@@ -331,15 +332,15 @@ class PerRequestAuth(httpx.Auth):
     ``None``: the answer stands).
     """
 
+    @abstractmethod
     async def request_credential(self) -> tuple[Credential, object]:
         """Return the credential for the request about to go, and its token."""
-        raise NotImplementedError  # each per-request auth finds its own
 
+    @abstractmethod
     async def refreshed_credential(
         self, sent: object
     ) -> tuple[Credential, object] | None:
         """Return a credential to send again after a 401, or ``None``."""
-        raise NotImplementedError  # each per-request auth finds its own
 
 
 @final

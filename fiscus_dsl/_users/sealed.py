@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Final, Self, TypeAlias, final
 
@@ -209,7 +210,7 @@ def _secret(value: object) -> Secret | None:
     return None if value is None else Secret(value)  # type: ignore[arg-type]  # a str, or Secret refuses it (a ValueError)
 
 
-class SealedStore:
+class SealedStore(ABC):
     """What both stores share: sealing, the statements and the compare-and-swap.
 
     A store runs each statement through ``_execute``, in a transaction of
@@ -218,15 +219,17 @@ class SealedStore:
 
     _cipher: CredentialCipher
 
+    @abstractmethod
     def _execute(self, doing: str, statement: str, values: dict[str, object]) -> Rows:
-        raise NotImplementedError
+        """Run one statement in a transaction of its own: (rowcount, rows)."""
 
+    @abstractmethod
     def _now(self) -> object:
-        raise NotImplementedError
+        """Return the time of a write as the database takes it."""
 
+    @abstractmethod
     def close(self) -> None:
         """Close the store's connections."""
-        raise NotImplementedError
 
     def get(self, user_id: str, connector: str) -> StoredCredential | None:
         """Return the user's credential for the connector, or ``None``.
