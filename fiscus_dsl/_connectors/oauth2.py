@@ -48,6 +48,43 @@ DEFAULT_EXPIRES_IN: Final = 3600.0
 """Seconds a token lives when the token endpoint does not say (``expires_in``)."""
 
 
+def absolute_url(url: str, *, owner: str, option: str) -> httpx.URL:
+    """Return ``url`` parsed, if absolute: an OAuth2 endpoint an auth asks.
+
+    Raises:
+        ConfigurationError: The URL has no scheme or host.
+    """
+    parsed = httpx.URL(url)
+    if not parsed.scheme or not parsed.host:
+        msg = (
+            f"{owner} needs an absolute {option}, got {scrub_url(parsed)!r}; "
+            "pass one such as 'https://auth.example.com/token'"
+        )
+        raise ConfigurationError(msg, option=option)
+    return parsed
+
+
+def check_client(*, owner: str, client_id: str, scopes: Sequence[str]) -> None:
+    """Check an OAuth2 client's id and scopes.
+
+    Raises:
+        ConfigurationError: The client id is empty.
+        OptionTypeError: The scopes are one str, not a list of them.
+    """
+    if not client_id:
+        msg = (
+            f"{owner} needs a client_id, got an empty str; pass the client id "
+            "your provider issued"
+        )
+        raise ConfigurationError(msg, option="client_id")
+    if isinstance(scopes, str):
+        msg = (
+            f"{owner}(scopes={scopes!r}) takes a list of scopes, not a str; "
+            f"pass scopes={scopes.split()!r}"
+        )
+        raise OptionTypeError(msg, option="scopes")
+
+
 @final
 class OAuth2ClientCredentials:
     """Authenticate with an OAuth2 client-credentials token (RFC 6749 §4.4).
@@ -107,25 +144,12 @@ client_secret=Secret('**********'), scopes=('read',))
         expiry_margin: float = 30.0,
         client_auth: Literal["basic", "body"] = "basic",
     ) -> None:
-        url = httpx.URL(token_url)
-        if not url.scheme or not url.host:
-            msg = (
-                f"OAuth2ClientCredentials needs an absolute token_url, got "
-                f"{scrub_url(url)!r}; pass one such as 'https://auth.example.com/token'"
-            )
-            raise ConfigurationError(msg, option="token_url")
-        if not client_id:
-            msg = (
-                "OAuth2ClientCredentials needs a client_id, got an empty str; "
-                "pass the client id your provider issued"
-            )
-            raise ConfigurationError(msg, option="client_id")
-        if isinstance(scopes, str):
-            msg = (
-                f"OAuth2ClientCredentials(scopes={scopes!r}) takes a list of "
-                f"scopes, not a str; pass scopes={scopes.split()!r}"
-            )
-            raise OptionTypeError(msg, option="scopes")
+        url = absolute_url(
+            token_url, owner="OAuth2ClientCredentials", option="token_url"
+        )
+        check_client(
+            owner="OAuth2ClientCredentials", client_id=client_id, scopes=scopes
+        )
         if expiry_margin < 0:
             msg = (
                 f"OAuth2ClientCredentials(expiry_margin={expiry_margin!r}) is "

@@ -19,9 +19,8 @@ import secrets
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final, NoReturn, final
 
-import httpx
-
 from fiscus_dsl._connectors.auth import Secret, as_secret
+from fiscus_dsl._connectors.oauth2 import absolute_url, check_client
 from fiscus_dsl._connectors.scrub import scrub_url
 from fiscus_dsl._runtime.logs import CONNECTOR_LOGGER
 from fiscus_dsl._users.credentials import StoredCredential
@@ -34,7 +33,6 @@ from fiscus_dsl._users.oauth_endpoint import (
 from fiscus_dsl.errors import (
     AuthenticationError,
     ConfigurationError,
-    OptionTypeError,
     SecretPicklingError,
 )
 
@@ -42,11 +40,16 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
     from typing import SupportsIndex
 
+    import httpx
+
 VERIFIER_BYTES: Final = 64
 """Random bytes of a PKCE code verifier: 86 characters (RFC 7636 asks 43 to 128)."""
 
 STATE_BYTES: Final = 32
 """Random bytes of a ``state`` that ``start()`` makes."""
+
+
+_OWNER: Final = "OAuth2AuthorizationCode"
 
 
 @final
@@ -153,12 +156,14 @@ class OAuth2AuthorizationCode:
         timeout: float = 10.0,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
-        self._authorize_url = _absolute(authorize_url, option="authorize_url")
-        self._token_url = _absolute(token_url, option="token_url")
+        self._authorize_url = absolute_url(
+            authorize_url, owner=_OWNER, option="authorize_url"
+        )
+        self._token_url = absolute_url(token_url, owner=_OWNER, option="token_url")
         self._revocation_url = (
             None
             if revocation_url is None
-            else _absolute(revocation_url, option="revocation_url")
+            else absolute_url(revocation_url, owner=_OWNER, option="revocation_url")
         )
         _check_options(client_id=client_id, scopes=scopes, timeout=timeout)
         self._client_id = client_id
@@ -411,30 +416,8 @@ def code_challenge(verifier: str) -> str:
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
 
 
-def _absolute(url: str, *, option: str) -> httpx.URL:
-    parsed = httpx.URL(url)
-    if not parsed.scheme or not parsed.host:
-        msg = (
-            f"OAuth2AuthorizationCode needs an absolute {option}, got "
-            f"{scrub_url(parsed)!r}; pass one such as 'https://auth.example.com/...'"
-        )
-        raise ConfigurationError(msg, option=option)
-    return parsed
-
-
 def _check_options(*, client_id: str, scopes: Sequence[str], timeout: float) -> None:
-    if not client_id:
-        msg = (
-            "OAuth2AuthorizationCode needs a client_id, got an empty str; "
-            "pass the client id your provider issued"
-        )
-        raise ConfigurationError(msg, option="client_id")
-    if isinstance(scopes, str):
-        msg = (
-            f"OAuth2AuthorizationCode(scopes={scopes!r}) takes a list of "
-            f"scopes, not a str; pass scopes={scopes.split()!r}"
-        )
-        raise OptionTypeError(msg, option="scopes")
+    check_client(owner=_OWNER, client_id=client_id, scopes=scopes)
     if not timeout > 0:
         msg = (
             f"OAuth2AuthorizationCode(timeout={timeout!r}) is not positive; "
