@@ -166,3 +166,9 @@ def connectors(api: FakeApi) -> tuple[Connector, Connector]:
         raise NotImplementedError
 
     return crm, gmail
+
+
+def task(operation: str, **fields: object) -> dict[str, object]:
+    """Return a task dict for one of the fake API's operations."""
+    connector = "Gmail" if operation == "send_email" else "CRMSystem"
+    return {"connector": connector, "operation": operation, **fields}

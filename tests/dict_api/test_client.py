@@ -43,6 +43,7 @@ from .fake_api import (
     FakeApi,
     Rendezvous,
     connectors,
+    task,
 )
 
 if TYPE_CHECKING:
@@ -50,21 +51,6 @@ if TYPE_CHECKING:
 
 CONTACTS = "POST /v1/contacts"
 MESSAGES = "POST /v1/messages"
-
-
-@pytest.fixture
-def api() -> FakeApi:
-    return FakeApi()
-
-
-@pytest.fixture
-def runner(fake_sleep: FakeSleep) -> Runner:
-    return Runner(sleep=fake_sleep)
-
-
-@pytest.fixture
-def client(api: FakeApi, runner: Runner) -> FiscusClient:
-    return FiscusClient(connectors=connectors(api), runner=runner)
 
 
 def guide_multiple_tasks() -> list[dict[str, Any]]:
@@ -113,12 +99,6 @@ def guide_chained() -> list[dict[str, Any]]:
             },
         },
     ]
-
-
-def task(operation: str, **fields: object) -> dict[str, object]:
-    """Return a task dict for one of the fake API's operations."""
-    connector = "Gmail" if operation == "send_email" else "CRMSystem"
-    return {"connector": connector, "operation": operation, **fields}
 
 
 def email(to: str = "john@example.com", subject: str = "Hi") -> dict[str, object]:

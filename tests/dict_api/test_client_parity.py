@@ -50,7 +50,6 @@ if TYPE_CHECKING:
 
     import httpx
 
-    from fiscus_dsl.testing import FakeSleep
 
 JOHN = {"name": "John Doe", "email": "john@example.com"}
 EMAIL = {"to": "john@example.com", "subject": "Welcome, John!", "body": "Hi"}
@@ -79,16 +78,6 @@ class Witness:
 
     async def __call__(self, request: httpx.Request) -> None:
         self.users.append(current_end_user())
-
-
-@pytest.fixture
-def api() -> FakeApi:
-    return FakeApi()
-
-
-@pytest.fixture
-def runner(fake_sleep: FakeSleep) -> Runner:
-    return Runner(sleep=fake_sleep)
 
 
 @pytest.fixture

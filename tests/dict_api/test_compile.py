@@ -20,15 +20,10 @@ from fiscus_dsl._dict_api.compile import Execution, resolve_operations
 from fiscus_dsl._dict_api.spec import TASK_KEYS, TaskSpec, read_tasks, template_path
 from fiscus_dsl._graph.model import ListArg, OutcomeArg, TaskNode, ValueArg
 
-from .fake_api import Contact, FakeApi, connectors
+from .fake_api import Contact, FakeApi, connectors, task
 
 if TYPE_CHECKING:
     from fiscus_dsl._graph.model import WorkflowGraph
-
-
-def task(operation: str, **fields: object) -> dict[str, object]:
-    connector = "Gmail" if operation == "send_email" else "CRMSystem"
-    return {"connector": connector, "operation": operation, **fields}
 
 
 MAIL = {"to": "a@x", "subject": "s", "body": "b"}

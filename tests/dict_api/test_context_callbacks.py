@@ -27,7 +27,7 @@ from fiscus_dsl import (
 from fiscus_dsl._dict_api.context import Entry, FiscusContext
 from fiscus_dsl.errors import AmbiguousNameError, AuthenticationError
 
-from .fake_api import FakeApi, connectors
+from .fake_api import FakeApi, connectors, task
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -40,26 +40,6 @@ CONTACTS = "POST /v1/contacts"
 MESSAGES = "POST /v1/messages"
 JOHN = {"name": "John Doe", "email": "john@example.com"}
 MAIL = {"to": "ops@example.com", "subject": "Hi", "body": "Hello"}
-
-
-@pytest.fixture
-def api() -> FakeApi:
-    return FakeApi()
-
-
-@pytest.fixture
-def runner(fake_sleep: FakeSleep) -> Runner:
-    return Runner(sleep=fake_sleep)
-
-
-@pytest.fixture
-def client(api: FakeApi, runner: Runner) -> FiscusClient:
-    return FiscusClient(connectors=connectors(api), runner=runner)
-
-
-def task(operation: str, **fields: object) -> dict[str, object]:
-    connector = "Gmail" if operation == "send_email" else "CRMSystem"
-    return {"connector": connector, "operation": operation, **fields}
 
 
 # ---------------------------------------------------------------- context keys

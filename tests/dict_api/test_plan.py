@@ -10,27 +10,13 @@ run sent, field by field.
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING
 
 import pytest
 
-from fiscus_dsl import FiscusClient, Runner, TaskDefinitionError
+from fiscus_dsl import FiscusClient, TaskDefinitionError
 
-from .fake_api import CRM_TOKEN, GMAIL_TOKEN, FakeApi, connectors
+from .fake_api import CRM_TOKEN, GMAIL_TOKEN, FakeApi
 from .test_client import guide_chained, guide_multiple_tasks
-
-if TYPE_CHECKING:
-    from fiscus_dsl.testing import FakeSleep
-
-
-@pytest.fixture
-def api() -> FakeApi:
-    return FakeApi()
-
-
-@pytest.fixture
-def client(api: FakeApi, fake_sleep: FakeSleep) -> FiscusClient:
-    return FiscusClient(connectors=connectors(api), runner=Runner(sleep=fake_sleep))
 
 
 def test_a_plan_of_the_guides_chain_sends_nothing(

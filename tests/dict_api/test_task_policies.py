@@ -33,7 +33,7 @@ from fiscus_dsl._dict_api.compile import Execution, resolve_operations
 from fiscus_dsl._dict_api.spec import read_tasks
 from fiscus_dsl._graph.model import TaskNode
 
-from .fake_api import CRM_URL, Contact, FakeApi, connectors
+from .fake_api import CRM_URL, Contact, FakeApi, connectors, task
 
 if TYPE_CHECKING:
     from fiscus_dsl.testing import FakeSleep
@@ -43,26 +43,6 @@ MESSAGES = "POST /v1/messages"
 JOHN = {"name": "John Doe", "email": "john@example.com"}
 BAD_EMAIL = {"name": "Jo", "email": "no-at-sign"}  # the fake CRM answers 422
 MAIL = {"to": "ops@example.com", "subject": "Hi", "body": "Hello"}
-
-
-@pytest.fixture
-def api() -> FakeApi:
-    return FakeApi()
-
-
-@pytest.fixture
-def runner(fake_sleep: FakeSleep) -> Runner:
-    return Runner(sleep=fake_sleep)
-
-
-@pytest.fixture
-def client(api: FakeApi, runner: Runner) -> FiscusClient:
-    return FiscusClient(connectors=connectors(api), runner=runner)
-
-
-def task(operation: str, **fields: object) -> dict[str, object]:
-    connector = "Gmail" if operation == "send_email" else "CRMSystem"
-    return {"connector": connector, "operation": operation, **fields}
 
 
 def careful_crm(api: FakeApi, *, retry: Retry | None) -> Connector:
