@@ -11,12 +11,16 @@ from __future__ import annotations
 import threading
 import time
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, Final
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Final, final
+from urllib.parse import parse_qsl
 
 import uvicorn
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
+
+    from starlette.requests import Request
 
 STARTUP_TIMEOUT: Final = 10.0
 SHUTDOWN_TIMEOUT: Final = 10.0
@@ -60,3 +64,47 @@ def serving(
         server.should_exit = True
         thread.join(SHUTDOWN_TIMEOUT)
     assert not thread.is_alive(), f"the loopback server {name!r} did not shut down"
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Seen:
+    """One request as a test server received it.
+
+    Attributes:
+        method: The HTTP method.
+        path: The path.
+        query: The raw query string.
+        headers: ``(name, value)`` pairs, names lowercased, as sent.
+        body: The request body.
+    """
+
+    method: str
+    path: str
+    query: str
+    headers: tuple[tuple[str, str], ...]
+    body: bytes
+
+    @classmethod
+    async def of(cls, request: Request) -> Seen:
+        """Return what ``request`` carried, its body read whole."""
+        return cls(
+            method=request.method,
+            path=request.url.path,
+            query=request.url.query,
+            headers=tuple(
+                (name.decode("latin-1").lower(), value.decode("latin-1"))
+                for name, value in request.scope["headers"]
+            ),
+            body=await request.body(),
+        )
+
+    def text(self) -> str:
+        """Return everything the server got, as one text to search."""
+        headers = "\n".join(f"{name}: {value}" for name, value in self.headers)
+        body = self.body.decode("utf-8", "replace")
+        return f"{self.method} {self.path}?{self.query}\n{headers}\n\n{body}"
+
+    def form(self) -> dict[str, str]:
+        """Return a form body as a dict."""
+        return dict(parse_qsl(self.body.decode("utf-8", "replace")))

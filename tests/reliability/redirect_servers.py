@@ -22,7 +22,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, final
 
-from loopback import serving
+from loopback import Seen, serving
 from starlette.applications import Starlette
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -32,32 +32,6 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from starlette.requests import Request
-
-
-@final
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Seen:
-    """One request as a server received it.
-
-    Attributes:
-        method: The HTTP method.
-        path: The path.
-        query: The raw query string.
-        headers: ``(name, value)`` pairs, names lowercased, as sent.
-        body: The request body.
-    """
-
-    method: str
-    path: str
-    query: str
-    headers: tuple[tuple[str, str], ...]
-    body: bytes
-
-    def text(self) -> str:
-        """Return everything the server got, as one text to search."""
-        headers = "\n".join(f"{name}: {value}" for name, value in self.headers)
-        body = self.body.decode("utf-8", "replace")
-        return f"{self.method} {self.path}?{self.query}\n{headers}\n\n{body}"
 
 
 @final
@@ -82,16 +56,7 @@ class Server:
             return [item for item in self._log if item.path == "/token"]
 
     async def record(self, request: Request) -> None:
-        seen = Seen(
-            method=request.method,
-            path=request.url.path,
-            query=request.url.query,
-            headers=tuple(
-                (name.decode("latin-1").lower(), value.decode("latin-1"))
-                for name, value in request.scope["headers"]
-            ),
-            body=await request.body(),
-        )
+        seen = await Seen.of(request)
         with self._lock:
             self._log.append(seen)
 

@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING, Final, final
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import httpx
-from loopback import serving
+from loopback import Seen, serving
 from starlette.applications import Starlette
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
@@ -67,28 +67,6 @@ if TYPE_CHECKING:
 CLIENT_ID: Final = "fiscus-test-app"
 REDIRECT_URI: Final = "http://127.0.0.1/oauth/callback"
 ACCESS_TOKEN_LIFETIME: Final = 300.0
-
-
-@final
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Seen:
-    """One request as the server received it (headers lowercased, as sent)."""
-
-    method: str
-    path: str
-    query: str
-    headers: tuple[tuple[str, str], ...]
-    body: bytes
-
-    def text(self) -> str:
-        """Return everything the server got, as one text to search."""
-        headers = "\n".join(f"{name}: {value}" for name, value in self.headers)
-        body = self.body.decode("utf-8", "replace")
-        return f"{self.method} {self.path}?{self.query}\n{headers}\n\n{body}"
-
-    def form(self) -> dict[str, str]:
-        """Return the form body as a dict."""
-        return dict(parse_qsl(self.body.decode("utf-8", "replace")))
 
 
 @final
@@ -244,16 +222,7 @@ class OAuthServer:
         )
 
     async def _record(self, request: Request) -> Seen:
-        seen = Seen(
-            method=request.method,
-            path=request.url.path,
-            query=request.url.query,
-            headers=tuple(
-                (name.decode("latin-1").lower(), value.decode("latin-1"))
-                for name, value in request.scope["headers"]
-            ),
-            body=await request.body(),
-        )
+        seen = await Seen.of(request)
         with self._lock:
             self.requests.append(seen)
         return seen
