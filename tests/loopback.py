@@ -3,7 +3,8 @@
 ``serving(app, name=...)`` starts it, waits until it listens, yields its
 port and stops it at the end (the thread must end). What it saw stays in
 the test process, so it outlives any worker process a test kills. Used by
-the test servers of several folders; imports no fiscus_dsl.
+the test servers of several folders; ``Seen`` is a request as one of them
+received it. Imports no fiscus_dsl.
 """
 
 from __future__ import annotations
