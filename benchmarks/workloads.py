@@ -28,6 +28,8 @@ from fiscus_dsl import Runner, Workflow, task, workflow
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
+    from opentelemetry.trace import Tracer
+
 # ---------------------------------------------------------------- tasks
 
 
@@ -112,8 +114,8 @@ async def fan_out_baseline(size: int) -> int:
 class _Spans:
     """Make task spans as fiscus_dsl does, on the global provider, around a body."""
 
-    def __init__(self, workflow: str) -> None:
-        self.tracer = trace.get_tracer("baseline")
+    def __init__(self, workflow: str, tracer: Tracer | None = None) -> None:
+        self.tracer = tracer or trace.get_tracer("baseline")
         self.root = self.tracer.start_span(f"workflow {workflow}")
         self.context = trace.set_span_in_context(self.root)
 
@@ -142,9 +144,12 @@ class _Spans:
         return value
 
 
-async def chain_baseline_with_spans(size: int) -> int:
-    """``chain_baseline``, each task inside a current span made as fiscus_dsl does."""
-    spans = _Spans("chain")
+async def chain_baseline_with_spans(size: int, tracer: Tracer | None = None) -> int:
+    """``chain_baseline``, each task inside a current span made as fiscus_dsl does.
+
+    The spans come from ``tracer``, or from the global provider's.
+    """
+    spans = _Spans("chain", tracer)
     previous: asyncio.Task[int] | None = None
     for index in range(size):
         body = _base_step(previous)
@@ -155,9 +160,12 @@ async def chain_baseline_with_spans(size: int) -> int:
     return value
 
 
-async def fan_out_baseline_with_spans(size: int) -> int:
-    """``fan_out_baseline``, each task inside a current span made as fiscus_dsl does."""
-    spans = _Spans("fan_out")
+async def fan_out_baseline_with_spans(size: int, tracer: Tracer | None = None) -> int:
+    """``fan_out_baseline``, each task inside a current span made as fiscus_dsl does.
+
+    The spans come from ``tracer``, or from the global provider's.
+    """
+    spans = _Spans("fan_out", tracer)
     leaves = [
         asyncio.create_task(spans.around("leaf", index, _base_leaf(index)))
         for index in range(size)
