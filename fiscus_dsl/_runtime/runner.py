@@ -92,8 +92,10 @@ def run_sync(make: Callable[[], Coroutine[Any, Any, T]]) -> T:
     context = contextvars.copy_context()
     stop = _RunStop()
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="fiscus-run") as pool:
-        running = pool.submit(context.run, lambda: asyncio.run(stop.guard(make())))
         try:
+            # Inside the try: a Ctrl-C may land while submit waits for the
+            # worker to start, when the run may already be under way there.
+            running = pool.submit(context.run, lambda: asyncio.run(stop.guard(make())))
             return running.result()
         except BaseException:  # Ctrl-C while waiting: the run unwinds, then raise
             stop.cancel()

@@ -17,14 +17,16 @@ import subprocess
 import sys
 import threading
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 import pytest
 
 from fiscus_dsl import SQLiteRunStore, TaskStatus, task, workflow
+from fiscus_dsl._runtime import runner as runner_module
 from fiscus_dsl._runtime.executor import DaemonThreads
-from fiscus_dsl._runtime.runner import _RunStop
+from fiscus_dsl._runtime.runner import _RunStop, run_sync
 
 from . import interrupt_flow
 
@@ -118,6 +120,46 @@ def test_ctrl_c_while_a_loop_waits_cancels_the_run_in_its_thread() -> None:
 
     assert started.is_set()
     assert "after" not in finished
+
+
+def test_ctrl_c_while_the_run_thread_starts_cancels_the_run(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # On a loaded machine the worker can start the run before ``submit``
+    # returns in the caller, and Ctrl-C then lands inside ``submit``.
+    outcome: list[str] = []
+
+    class InterruptedOnSubmit(ThreadPoolExecutor):
+        def submit(self, *args: Any, **kwargs: Any) -> Future[Any]:
+            super().submit(*args, **kwargs)
+            while not outcome:  # the run is under way in the worker
+                time.sleep(0.01)
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(runner_module, "ThreadPoolExecutor", InterruptedOnSubmit)
+
+    async def long_run() -> None:
+        outcome.append("started")
+        try:
+            await asyncio.sleep(10)
+        except asyncio.CancelledError:
+            outcome.append("cancelled")
+            raise
+        outcome.append("finished")  # pragma: no cover  (what the bug did)
+
+    async def inside_a_loop() -> None:
+        run_sync(long_run)
+
+    loop = asyncio.new_event_loop()
+    started = time.monotonic()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            loop.run_until_complete(inside_a_loop())
+    finally:
+        loop.close()
+
+    assert outcome == ["started", "cancelled"]
+    assert time.monotonic() - started < 5
 
 
 def test_a_run_stopped_before_its_loop_starts_never_runs() -> None:
