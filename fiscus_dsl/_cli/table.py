@@ -27,12 +27,8 @@ from fiscus_dsl._cli.output import STYLES, describe, detail_cell, duration, one_
 from fiscus_dsl._dsl.hooks import Hooks
 from fiscus_dsl._graph.jsonable import to_json_bytes
 from fiscus_dsl._graph.model import WorkflowNode
-from fiscus_dsl._runtime.runner import (
-    Runner,
-    default_runner,
-    run_sync,
-    workflow_source,
-)
+from fiscus_dsl._runtime.runner import Runner, default_runner, workflow_source
+from fiscus_dsl._runtime.sync_calls import run_sync
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Mapping

@@ -46,8 +46,8 @@ from fiscus_dsl._runtime.attempts import current_attempt
 from fiscus_dsl._runtime.end_user import CURRENT_USER, acting_for, split_user
 from fiscus_dsl._runtime.results import TaskStatus
 from fiscus_dsl._runtime.run import Run, RunSettings
-from fiscus_dsl._runtime.runner import run_sync
 from fiscus_dsl._runtime.symbols import Symbol, reveal
+from fiscus_dsl._runtime.sync_calls import run_sync
 from fiscus_dsl.errors import (
     AuthorizationError,
     ConfigurationError,

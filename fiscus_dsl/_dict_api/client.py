@@ -37,7 +37,8 @@ from fiscus_dsl._dict_api.response_fields import as_text
 from fiscus_dsl._dict_api.spec import Callback, read_callbacks, read_tasks
 from fiscus_dsl._runtime.end_user import acting_for
 from fiscus_dsl._runtime.retry import Retry
-from fiscus_dsl._runtime.runner import default_runner, run_sync
+from fiscus_dsl._runtime.runner import default_runner
+from fiscus_dsl._runtime.sync_calls import run_sync
 from fiscus_dsl.errors import TaskDefinitionError
 
 if TYPE_CHECKING:

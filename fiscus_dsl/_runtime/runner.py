@@ -18,7 +18,6 @@ import functools
 import sys
 import threading
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
@@ -39,10 +38,11 @@ from fiscus_dsl._runtime.store_url import (
     environment_store_url,
     store_opener,
 )
+from fiscus_dsl._runtime.sync_calls import run_sync
 from fiscus_dsl.errors import WorkflowFailed
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Coroutine, Iterator, Sequence
+    from collections.abc import Callable, Iterator, Sequence
     from types import CoroutineType
 
     from opentelemetry.trace import TracerProvider
@@ -74,63 +74,6 @@ def is_loop_running() -> bool:
     except RuntimeError:
         return False
     return True
-
-
-def run_sync(make: Callable[[], Coroutine[Any, Any, T]]) -> T:
-    """Run a coroutine to completion from sync code, even inside a running loop.
-
-    Inside a running loop (a notebook, an async framework), the coroutine
-    runs on a fresh loop in a worker thread, with the caller's context. A
-    ``KeyboardInterrupt`` (``Ctrl-C``) while the caller waits cancels that
-    run, as ``asyncio.run`` does on the caller's own thread, instead of
-    waiting for it to finish.
-    """
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(make())
-    context = contextvars.copy_context()
-    stop = _RunStop()
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="fiscus-run") as pool:
-        try:
-            # Inside the try: a Ctrl-C may land while submit waits for the
-            # worker to start, when the run may already be under way there.
-            running = pool.submit(context.run, lambda: asyncio.run(stop.guard(make())))
-            return running.result()
-        except BaseException:  # Ctrl-C while waiting: the run unwinds, then raise
-            stop.cancel()
-            raise
-
-
-@final
-class _RunStop:
-    """Cancel a coroutine on another thread's loop, before it starts or as it runs."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._cancel: Callable[[], object] | None = None
-        self._cancelled = False
-
-    async def guard(self, work: Coroutine[Any, Any, T]) -> T:
-        task = asyncio.current_task()
-        assert task is not None  # asyncio.run runs this as a task
-        loop = asyncio.get_running_loop()
-        with self._lock:
-            if self._cancelled:
-                work.close()
-                raise asyncio.CancelledError
-            self._cancel = functools.partial(loop.call_soon_threadsafe, task.cancel)
-        try:
-            return await work
-        finally:
-            with self._lock:  # the loop closes next: nothing to cancel any more
-                self._cancel = None
-
-    def cancel(self) -> None:
-        with self._lock:
-            self._cancelled = True
-            if self._cancel is not None:
-                self._cancel()
 
 
 # Serializes the first opening of runners' stores named by URL.

@@ -18,7 +18,8 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, final
 
 from fiscus_dsl._runtime.end_user import current_end_user
-from fiscus_dsl._runtime.runner import default_runner, run_sync
+from fiscus_dsl._runtime.runner import default_runner
+from fiscus_dsl._runtime.sync_calls import run_sync
 from fiscus_dsl._users.audit import AuditAction, AuditEvent, AuditLog, audit_log_for
 from fiscus_dsl._users.auth_params import authenticate, find_user_auth
 from fiscus_dsl._users.credentials import (

@@ -24,9 +24,9 @@ from typing import Any, Final
 import pytest
 
 from fiscus_dsl import SQLiteRunStore, TaskStatus, task, workflow
-from fiscus_dsl._runtime import runner as runner_module
+from fiscus_dsl._runtime import sync_calls
 from fiscus_dsl._runtime.executor import DaemonThreads
-from fiscus_dsl._runtime.runner import _RunStop, run_sync
+from fiscus_dsl._runtime.sync_calls import _RunStop, run_sync
 
 from . import interrupt_flow
 
@@ -43,20 +43,20 @@ def _interrupt(path: Path, how: str) -> subprocess.CompletedProcess[str]:
         "interrupt_flow.main(sys.argv[2], sys.argv[3])"
     )
     folder = str(Path(interrupt_flow.__file__).parent)
-    child = subprocess.Popen(
+    # The with block closes the pipes however the test ends.
+    with subprocess.Popen(
         [sys.executable, "-c", code, folder, str(path), how],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-    )
-    try:
-        assert child.stdout is not None
-        assert child.stdout.readline() == "hanging\n"
-        child.send_signal(signal.SIGINT)
-        out, err = child.communicate(timeout=EXIT_WITHIN)
-    finally:
-        child.kill()  # a no-op once it exited
-        child.wait()
+    ) as child:
+        try:
+            assert child.stdout is not None
+            assert child.stdout.readline() == "hanging\n"
+            child.send_signal(signal.SIGINT)
+            out, err = child.communicate(timeout=EXIT_WITHIN)
+        finally:
+            child.kill()  # a no-op once it exited
     return subprocess.CompletedProcess(child.args, child.returncode, out, err)
 
 
@@ -122,6 +122,57 @@ def test_ctrl_c_while_a_loop_waits_cancels_the_run_in_its_thread() -> None:
     assert "after" not in finished
 
 
+@pytest.mark.parametrize("inside_a_loop", [False, True], ids=["sync", "loop"])
+def test_ctrl_c_taken_by_another_thread_still_stops_the_run_at_once(
+    inside_a_loop: bool,
+) -> None:
+    # The kernel may hand a process's SIGINT to any of its threads (and one
+    # that lands just before the main thread blocks is in the same state):
+    # Python runs the handler in the main thread, which must wake for it,
+    # whether it runs the loop or waits for a run in a worker thread.
+    started, release = threading.Event(), threading.Event()
+
+    @task
+    def hang() -> int:
+        started.set()
+        release.wait(10)
+        return 1
+
+    @workflow
+    def flow() -> int:
+        return hang()
+
+    def interrupt_from_another_thread() -> None:
+        started.wait(5)
+        time.sleep(0.1)  # the main thread waits by now
+        signal.pthread_kill(threading.get_ident(), signal.SIGINT)
+
+    async def in_a_loop() -> None:
+        flow.run()
+
+    loop = asyncio.new_event_loop()
+
+    def run() -> None:
+        if inside_a_loop:
+            loop.run_until_complete(in_a_loop())
+        else:
+            flow.run()
+
+    helper = threading.Thread(target=interrupt_from_another_thread)
+    began = time.monotonic()
+    helper.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            run()
+        waited = time.monotonic() - began
+    finally:
+        loop.close()
+        release.set()
+        helper.join(5)
+
+    assert waited < 5
+
+
 def test_ctrl_c_while_the_run_thread_starts_cancels_the_run(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -136,7 +187,7 @@ def test_ctrl_c_while_the_run_thread_starts_cancels_the_run(
                 time.sleep(0.01)
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(runner_module, "ThreadPoolExecutor", InterruptedOnSubmit)
+    monkeypatch.setattr(sync_calls, "ThreadPoolExecutor", InterruptedOnSubmit)
 
     async def long_run() -> None:
         outcome.append("started")
