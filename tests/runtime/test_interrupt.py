@@ -18,8 +18,9 @@ import sys
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import pytest
 
@@ -29,6 +30,9 @@ from fiscus_dsl._runtime.executor import DaemonThreads
 from fiscus_dsl._runtime.sync_calls import _RunStop, run_sync
 
 from . import interrupt_flow
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 EXIT_WITHIN: Final = 20.0
 
@@ -85,6 +89,18 @@ def test_ctrl_c_during_a_sync_task_stops_the_run_and_exits_at_once(
 # ---------------------------------------------------------------- in process
 
 
+@contextmanager
+def a_loop_with_python_ctrl_c() -> Iterator[asyncio.AbstractEventLoop]:
+    """Give a fresh event loop, with Python's own SIGINT handler in place."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    loop = asyncio.new_event_loop()
+    try:
+        yield loop
+    finally:
+        loop.close()
+        signal.signal(signal.SIGINT, previous)
+
+
 def test_ctrl_c_while_a_loop_waits_cancels_the_run_in_its_thread() -> None:
     started = threading.Event()
     finished: list[str] = []
@@ -109,14 +125,8 @@ def test_ctrl_c_while_a_loop_waits_cancels_the_run_in_its_thread() -> None:
     async def inside_a_loop() -> None:
         flow.run()
 
-    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
-    loop = asyncio.new_event_loop()
-    try:
-        with pytest.raises(KeyboardInterrupt):
-            loop.run_until_complete(inside_a_loop())
-    finally:
-        loop.close()
-        signal.signal(signal.SIGINT, previous)
+    with a_loop_with_python_ctrl_c() as loop, pytest.raises(KeyboardInterrupt):
+        loop.run_until_complete(inside_a_loop())
 
     assert started.is_set()
     assert "after" not in finished
@@ -150,9 +160,7 @@ def test_ctrl_c_taken_by_another_thread_still_stops_the_run_at_once(
     async def in_a_loop() -> None:
         flow.run()
 
-    loop = asyncio.new_event_loop()
-
-    def run() -> None:
+    def run(loop: asyncio.AbstractEventLoop) -> None:
         if inside_a_loop:
             loop.run_until_complete(in_a_loop())
         else:
@@ -162,11 +170,10 @@ def test_ctrl_c_taken_by_another_thread_still_stops_the_run_at_once(
     began = time.monotonic()
     helper.start()
     try:
-        with pytest.raises(KeyboardInterrupt):
-            run()
+        with a_loop_with_python_ctrl_c() as loop, pytest.raises(KeyboardInterrupt):
+            run(loop)
         waited = time.monotonic() - began
     finally:
-        loop.close()
         release.set()
         helper.join(5)
 
@@ -201,13 +208,9 @@ def test_ctrl_c_while_the_run_thread_starts_cancels_the_run(
     async def inside_a_loop() -> None:
         run_sync(long_run)
 
-    loop = asyncio.new_event_loop()
     started = time.monotonic()
-    try:
-        with pytest.raises(KeyboardInterrupt):
-            loop.run_until_complete(inside_a_loop())
-    finally:
-        loop.close()
+    with a_loop_with_python_ctrl_c() as loop, pytest.raises(KeyboardInterrupt):
+        loop.run_until_complete(inside_a_loop())
 
     assert outcome == ["started", "cancelled"]
     assert time.monotonic() - started < 5
