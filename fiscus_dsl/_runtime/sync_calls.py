@@ -29,7 +29,7 @@ import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
-from typing import TYPE_CHECKING, Any, Final, TypeVar
+from typing import TYPE_CHECKING, Any, Final, TypeVar, final
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Coroutine
@@ -106,6 +106,7 @@ def _drain(reader: socket.socket) -> None:
         return
 
 
+@final
 class _RunStop:
     """Cancel a coroutine on another thread's loop, before it starts or as it runs."""
 
