@@ -170,7 +170,7 @@ class Invoker:
                     else retry.decide(slot.attempts, exc, self.uniform)
                 )
                 if delay < 0:
-                    raise  # the task boundary scrubs it (scheduler._failure)
+                    raise  # the task boundary scrubs it (outcomes.failure)
                 logs.scrub_error(exc)  # before a hook, a log line or a span sees it
                 logs.task_retried(
                     slot.scope.workflow,

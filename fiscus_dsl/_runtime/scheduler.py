@@ -15,14 +15,14 @@ from __future__ import annotations
 import asyncio
 import sys
 from collections import deque
-from typing import TYPE_CHECKING, TypeAlias, final
+from typing import TYPE_CHECKING, final
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 
 from fiscus_dsl._dsl.plan import PlanNode
 from fiscus_dsl._graph.render import describe_condition
-from fiscus_dsl._runtime import logs, telemetry
+from fiscus_dsl._runtime import telemetry
 from fiscus_dsl._runtime.dependencies import (
     inside,
     output_value,
@@ -34,6 +34,14 @@ from fiscus_dsl._runtime.fanout import map_instances, workflow_instances
 from fiscus_dsl._runtime.hooks import merge_hooks
 from fiscus_dsl._runtime.invoker import Invoker
 from fiscus_dsl._runtime.journal import RESUMED
+from fiscus_dsl._runtime.outcomes import (
+    FAILED,
+    SKIPPED,
+    SUCCEEDED,
+    Outcome,
+    fails_run,
+    failure,
+)
 from fiscus_dsl._runtime.resolve import Unavailable, decide, mapped_items, resolve
 from fiscus_dsl._runtime.results import TaskStatus
 from fiscus_dsl._runtime.slots import OUTPUT_ID, Scope, Slot
@@ -42,7 +50,6 @@ from fiscus_dsl.errors import (
     ArgumentValidationError,
     GuardError,
     ProjectionError,
-    SkipTask,
 )
 
 if TYPE_CHECKING:
@@ -59,11 +66,7 @@ if TYPE_CHECKING:
     from fiscus_dsl._runtime.journal import Journal
     from fiscus_dsl._types import Clock, Sleep
 
-SUCCEEDED = TaskStatus.SUCCEEDED
-FAILED = TaskStatus.FAILED
-SKIPPED = TaskStatus.SKIPPED
 HANDOFF_LIMIT = 64
-Outcome: TypeAlias = tuple[TaskStatus, object, BaseException | None, str | None]
 # The probe node that stands for a workflow's return value.
 _OUTPUT_NODE = PlanNode(node_id=OUTPUT_ID, kind="task", name=OUTPUT_ID, args={})
 
@@ -317,8 +320,8 @@ class Scheduler:
                             None,
                             None,
                         )
-                    except Exception as exc:  # the task boundary: see _failure
-                        outcome = _failure(slot, exc)
+                    except Exception as exc:  # the task boundary: see outcomes.failure
+                        outcome = failure(slot, exc)
                     slot.ended_at = self.clock()
                 else:  # inline, not a coroutine of its own: one frame per task
                     span, token = self._start_span(slot)
@@ -330,8 +333,8 @@ class Scheduler:
                             None,
                             None,
                         )
-                    except Exception as exc:  # the task boundary: see _failure
-                        ended = _failure(slot, exc)
+                    except Exception as exc:  # the task boundary: see outcomes.failure
+                        ended = failure(slot, exc)
                     finally:  # cancelled too: the span ends, the cancel goes on
                         self._end_span(slot, span, token, ended)
                     outcome = ended
@@ -545,7 +548,7 @@ class Scheduler:
         if (
             status is FAILED
             and not self.stopping
-            and _fails_run(slot)
+            and fails_run(slot)
             and not self.planning
         ):
             self.stopping = True
@@ -580,28 +583,3 @@ class Scheduler:
             )
             return
         self._settle(slot, SUCCEEDED, [child.value for child in children], None, None)
-
-
-def _failure(slot: Slot, error: Exception) -> Outcome:
-    """Say how a task ended that raised: skipped by a hook, or failed.
-
-    A failed task's error is scrubbed of secrets, its chain included,
-    before the result, the store, a span or a log line reads it.
-    """
-    if isinstance(error, SkipTask):
-        logs.scrub_error(error)  # the message is the reason: never a secret
-        said = str(error)
-        reason = "it raised SkipTask (from a hook or its body)"
-        return SKIPPED, None, None, f"{reason}: {said}" if said else reason
-    if isinstance(error, Unavailable):
-        return SKIPPED, None, None, "no option of its coalesce(...) succeeded"
-    logs.scrub_error(error)
-    logs.task_failed(
-        slot.scope.workflow, slot.id, attempts=max(slot.attempts, 1), error=error
-    )
-    return FAILED, None, error, None
-
-
-def _fails_run(slot: Slot) -> bool:
-    node = slot.node
-    return node.kind == "workflow" or node.policy.on_error == "fail"
