@@ -38,7 +38,6 @@ from typing import (
 
 import httpx
 
-from fiscus_dsl._connectors.auth import OriginGuard
 from fiscus_dsl._connectors.body import (
     ACCEPT_ENCODING,
     DEFAULT_MAX_REQUEST_BYTES,
@@ -64,6 +63,7 @@ from fiscus_dsl._connectors.options import (
     check_operation,
     check_transport,
 )
+from fiscus_dsl._connectors.origins import OriginGuard
 from fiscus_dsl._connectors.request import (
     IDEMPOTENT_METHODS,
     read_operation,

@@ -20,13 +20,8 @@ from weakref import WeakKeyDictionary
 
 import httpx
 
-from fiscus_dsl._connectors.auth import (
-    Origin,
-    Secret,
-    as_secret,
-    base_origin,
-    check_origin,
-)
+from fiscus_dsl._connectors.auth import Secret, as_secret
+from fiscus_dsl._connectors.origins import Origin, base_origin, check_origin
 from fiscus_dsl._connectors.scrub import (
     register_basic_credentials,
     scrub_excerpt,

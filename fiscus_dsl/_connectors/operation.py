@@ -44,8 +44,8 @@ from fiscus_dsl.errors import (
 
 if TYPE_CHECKING:
     from fiscus_dsl._connectors.aio import AiohttpTransport
-    from fiscus_dsl._connectors.auth import Credential
     from fiscus_dsl._connectors.connector import Connector
+    from fiscus_dsl._connectors.origins import Credential
     from fiscus_dsl._connectors.request import Operation, RequestParts
     from fiscus_dsl._connectors.route import DirectRoute
     from fiscus_dsl._connectors.wire import Answer, Outgoing

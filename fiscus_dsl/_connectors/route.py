@@ -33,7 +33,7 @@ from urllib.parse import urlencode
 
 import httpx
 
-from fiscus_dsl._connectors.auth import OriginBoundAuth, PerRequestAuth
+from fiscus_dsl._connectors.origins import OriginBoundAuth, PerRequestAuth
 from fiscus_dsl._connectors.scrub import scrub_url
 from fiscus_dsl._connectors.wire import (
     Outgoing,
@@ -47,8 +47,8 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
 
     from fiscus_dsl._connectors.aio import AiohttpTransport
-    from fiscus_dsl._connectors.auth import Credential
     from fiscus_dsl._connectors.http import InstrumentedTransport
+    from fiscus_dsl._connectors.origins import Credential
     from fiscus_dsl._connectors.request import RequestParts
     from fiscus_dsl._connectors.wire import Answer
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, NoReturn, final
 
-from fiscus_dsl._connectors.auth import (
+from fiscus_dsl._connectors.origins import (
     Credential,
     Origin,
     PerRequestAuth,

@@ -23,7 +23,7 @@ from fiscus_dsl import (
     Secret,
     UnsafeURLError,
 )
-from fiscus_dsl._connectors.auth import OriginGuard
+from fiscus_dsl._connectors.origins import OriginGuard
 
 from .conftest import BASE
 

@@ -37,8 +37,8 @@ from fiscus_dsl import (
     Secret,
 )
 from fiscus_dsl._connectors.aio import AiohttpTransport
-from fiscus_dsl._connectors.auth import OriginBoundAuth
 from fiscus_dsl._connectors.http import InstrumentedTransport, overriding_transport
+from fiscus_dsl._connectors.origins import OriginBoundAuth
 from fiscus_dsl._connectors.request import read_operation
 from fiscus_dsl._connectors.route import DirectRoute, _set_param, direct_route
 from fiscus_dsl._connectors.wire import Answer, Outgoing, json_body, merged_headers
