@@ -38,7 +38,7 @@ ALLOWED: Final[dict[tuple[str, str], str]] = {
         "a task file's `in`, evaluated as Python does: the condition's own "
         "error, recorded on the task's response like any a condition raises"
     ),
-    ("_connectors/request.py", "_quote_segment"): (
+    ("_connectors/values.py", "quote_segment"): (
         "caught by Operation.build, then turned into UnsafeURLError"
     ),
     ("_connectors/oauth2.py", "_token_fields"): (

@@ -18,22 +18,26 @@ from __future__ import annotations
 
 import inspect
 import json
-import math
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, Literal, final
-from urllib.parse import quote
 
 import httpx
-from pydantic import BaseModel, TypeAdapter, ValidationError
-from pydantic_core import to_jsonable_python
+from pydantic import TypeAdapter, ValidationError
 
-from fiscus_dsl._connectors.auth import Secret
 from fiscus_dsl._connectors.scrub import scrub_url
+from fiscus_dsl._connectors.values import (
+    json_size,
+    plain_text,
+    query_texts,
+    quote_segment,
+    revealed,
+)
 from fiscus_dsl.errors import ConfigurationError, ConnectorError, FiscusErrorCode
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from fiscus_dsl._dsl.signature import CallSignature
 
 METHODS: Final = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
@@ -47,11 +51,8 @@ _PLACEHOLDER: Final = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _HTTPX_CHANGES: Final = re.compile(
     r"(?:^|/)\.\.?(?:/|$)|[^A-Za-z0-9\-._~!$&'()*+,;=:@/%{}]|%(?![0-9A-Fa-f]{2})"
 )
-_DOT_SEGMENTS: Final = {".": "%2E", "..": "%2E%2E"}
 #: A header value as RFC 9110 writes it: visible ASCII, inner spaces and tabs.
 _HEADER_VALUE: Final = re.compile(r"(?:[\x21-\x7e](?:[ \t]*[\x21-\x7e])*)?")
-_EXACT_INT: Final = 10**18  # written by str() well within its digit limit
-_SCALARS: Final = frozenset({str, int, float, bool, type(None)})
 
 
 @final
@@ -262,7 +263,7 @@ class Operation:
             value = arguments.get(parameter.name)
             if parameter.location == "path":
                 try:
-                    path_values[parameter.name] = _quote_segment(value)
+                    path_values[parameter.name] = quote_segment(value)
                 except ValueError as exc:
                     problem = f"path parameter {parameter.name!r} is None or empty"
                     raise UnsendableValueError(problem, location="path") from exc
@@ -270,7 +271,7 @@ class Operation:
                 continue  # None is left out, wherever it would go
             elif parameter.location == "query":
                 params.extend(
-                    (parameter.wire_name, text) for text in _query_texts(value)
+                    (parameter.wire_name, text) for text in query_texts(value)
                 )
             elif parameter.location == "header":
                 headers[parameter.wire_name] = _header_value(parameter, value)
@@ -291,7 +292,7 @@ class Operation:
             normalized=normalized,
             params=params,
             headers=headers,
-            json=_revealed(body) if has_body else None,
+            json=revealed(body) if has_body else None,
             has_body=has_body,
             template=template,
         )
@@ -527,29 +528,8 @@ def _adapter(returns: object) -> TypeAdapter[Any] | None:
 # ---------------------------------------------------------------- values
 
 
-def _quote_segment(value: object) -> str:
-    """Quote a path value whole, so it can never add a segment or a query.
-
-    Raises:
-        ValueError: The value is ``None`` or empty, which would change the path.
-    """
-    text = "" if value is None else _plain(value)
-    if not text:
-        msg = "a path parameter must not be None or empty"
-        raise ValueError(msg)
-    return _DOT_SEGMENTS.get(text) or quote(text, safe="")
-
-
-def _plain(value: object) -> str:
-    if isinstance(value, Secret):
-        return value.reveal()
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
-
-
 def _header_value(parameter: Parameter, value: object) -> str:
-    text = _plain(value)
+    text = plain_text(value)
     if not _HEADER_VALUE.fullmatch(text):
         problem = (
             f"header {parameter.wire_name!r} (parameter {parameter.name!r}) holding a "
@@ -558,86 +538,6 @@ def _header_value(parameter: Parameter, value: object) -> str:
         )
         raise UnsendableValueError(problem, location="header")
     return text
-
-
-def _query_texts(value: object) -> list[str]:
-    if isinstance(value, list | tuple | set | frozenset):
-        return [_plain(item) for item in value if item is not None]
-    return [_plain(value)]
-
-
-def _revealed(value: object) -> object:
-    """Return JSON-ready data with secrets revealed: this is what is sent."""
-    if isinstance(value, Secret):
-        return value.reveal()
-    if isinstance(value, BaseModel):  # its JSON dump would send a Secret masked
-        return _revealed(value.model_dump(by_alias=True))
-    if isinstance(value, Mapping):
-        return {key: _revealed(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [_revealed(item) for item in value]
-    return to_jsonable_python(value)
-
-
-def json_size(value: object, limit: int) -> int:
-    """Return the bytes of ``value`` as compact JSON, counted no further than ``limit``.
-
-    Walked without recursion and without building the JSON, so a value
-    that repeats one large object many times costs only up to ``limit``.
-    The count is exact for JSON data and close for models (field names).
-
-    Examples:
-        >>> json_size({"a": [1, "é", None]}, 100) == len('{"a":[1,"é",null]}'.encode())
-        True
-    """
-    stack = [value]
-    size = 0
-    while stack and size <= limit:
-        item = stack.pop()
-        kind = type(item)
-        if kind in _SCALARS:  # the common case first: exact classes, no ABCs
-            size += _scalar_size(item)
-            continue
-        if isinstance(item, Secret):
-            item = item.reveal()
-        elif isinstance(item, BaseModel):
-            item = {name: getattr(item, name) for name in type(item).model_fields}
-        if isinstance(item, Mapping):
-            size += 2 + max(2 * len(item) - 1, 0)  # braces, colons, commas
-            for key, each in item.items():
-                size += _scalar_size(str(key))
-                if type(each) in _SCALARS:  # inline: most values are scalars
-                    size += _scalar_size(each)
-                else:
-                    stack.append(each)
-        elif isinstance(item, list | tuple | set | frozenset):
-            size += 2 + max(len(item) - 1, 0)  # brackets, commas
-            stack.extend(item)
-        else:
-            size += _scalar_size(item)
-    return size
-
-
-def _scalar_size(item: object) -> int:
-    """Return the bytes of one JSON scalar: the common cases without encoding it."""
-    if isinstance(item, str):
-        if (
-            item.isascii()
-            and item.isprintable()
-            and '"' not in item
-            and "\\" not in item
-        ):
-            return len(item) + 2  # nothing escaped: the text and its quotes
-    elif item is None or item is True:
-        return 4
-    elif item is False:
-        return 5
-    elif type(item) is int and -_EXACT_INT < item < _EXACT_INT:
-        return len(str(item))
-    elif type(item) is float and math.isfinite(item):
-        return len(repr(item))  # how json writes a float
-    text = json.dumps(to_jsonable_python(item), ensure_ascii=False)
-    return len(text.encode("utf-8", "surrogatepass"))
 
 
 def describe_validation(error: ValidationError) -> tuple[list[str], str]:

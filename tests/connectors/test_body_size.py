@@ -26,7 +26,8 @@ from fiscus_dsl import (
     Secret,
 )
 from fiscus_dsl._connectors.body import DEFAULT_MAX_REQUEST_BYTES as MAX_BODY_BYTES
-from fiscus_dsl._connectors.request import json_size, read_operation
+from fiscus_dsl._connectors.request import read_operation
+from fiscus_dsl._connectors.values import json_size
 from fiscus_dsl._dsl.signature import CallSignature
 
 BASE: Final = "https://bulk.example.test/v1"
