@@ -5,8 +5,9 @@ tests say it in pytest's words, name the file and line, and check what a
 contract cannot: that no import runs back up, not even inside a function
 body (the DSL reaches the runtime through ``run_entry.install_engine``),
 that no module imports itself back through others (no circle), that the
-contract lists the layers in the architecture's order, and that every module
-opens with a docstring and ``from __future__ import annotations``. Imports
+contract lists the layers in the architecture's order, that every module
+opens with a docstring and ``from __future__ import annotations``, and that
+none is over STYLE.md's cap of 600 lines. Imports
 under ``if TYPE_CHECKING:`` are for annotations only, so they may point
 anywhere.
 """
@@ -301,3 +302,17 @@ def test_every_module_postpones_annotations(path: Path) -> None:
     ]
 
     assert "annotations" in futures, f"{path} lacks from __future__ import annotations"
+
+
+#: STYLE.md's hard cap on a module's length (the soft one is 400).
+MAX_MODULE_LINES: Final = 600
+
+
+@pytest.mark.parametrize("path", MODULES, ids=IDS)
+def test_every_module_stays_within_the_line_cap(path: Path) -> None:
+    lines = len(path.read_text(encoding="utf-8").splitlines())
+
+    assert lines <= MAX_MODULE_LINES, (
+        f"{path.relative_to(PACKAGE_DIR)} has {lines} lines, over the cap of "
+        f"{MAX_MODULE_LINES}: split it by concept"
+    )
