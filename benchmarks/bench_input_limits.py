@@ -29,7 +29,7 @@ import yaml
 
 from fiscus_dsl import TaskDefinitionError, load_tasks_text
 from fiscus_dsl._connectors.body import DEFAULT_MAX_REQUEST_BYTES as MAX_BODY_BYTES
-from fiscus_dsl._connectors.request import json_size
+from fiscus_dsl._connectors.values import json_size
 
 if TYPE_CHECKING:
     from collections.abc import Callable

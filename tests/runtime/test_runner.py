@@ -28,7 +28,8 @@ from fiscus_dsl import (
     when,
     workflow,
 )
-from fiscus_dsl._runtime.runner import run_sync, utc_now
+from fiscus_dsl._runtime.runner import utc_now
+from fiscus_dsl._runtime.sync_calls import run_sync
 
 if TYPE_CHECKING:
     from fiscus_dsl.testing import FakeClock, FakeSleep
