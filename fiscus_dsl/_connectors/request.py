@@ -11,7 +11,8 @@ built (``check_body_size``): one over the connector's ``max_request_bytes`` is a
 ``ConnectorError`` and nothing is sent, however its data was made (a task
 file's aliases can make a small file stand for a huge body); so is a
 header value that is not visible ASCII with inner spaces (RFC 9110's
-field value), which httpx cannot encode or h11 refuses.
+field value), which httpx cannot encode or h11 refuses. How each value is
+written (quoted, as text, as JSON with secrets revealed) is ``values.py``.
 """
 
 from __future__ import annotations
