@@ -1,13 +1,24 @@
-"""PostgreSQL connection strings as stores show them: never with a password.
+"""PostgreSQL connections as every store makes them, and shows them: no password.
 
 The run store, the audit log and the credential store name their database
 in messages and reprs by the URL ``shown_conninfo`` returns, and keep the
-password apart. Imports psycopg only when called (the ``postgres`` extra).
+password apart. Each opens a first connection of its own to set up its
+tables (``opening_conninfo``: it fails with libpq's reason where a pool
+would only time out) and then a pool made by ``closed_pool``. Imports
+psycopg only when called (the ``postgres`` extra).
 """
 
 from __future__ import annotations
 
+import math
+from typing import TYPE_CHECKING, Any
+
 from fiscus_dsl.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from psycopg_pool import ConnectionPool
 
 
 def shown_conninfo(
@@ -42,3 +53,37 @@ def shown_conninfo(
     where += f"{host}:{port}" if port else host
     url = f"postgresql://{where}/{settings.get('dbname', '')}"
     return url, settings.get("password", ""), settings
+
+
+def opening_conninfo(conninfo: str, settings: Mapping[str, str], timeout: float) -> str:
+    """Return ``conninfo`` with libpq's ``connect_timeout`` from ``timeout``.
+
+    A ``connect_timeout`` the caller set stays; libpq takes whole seconds,
+    at least 1.
+    """
+    if "connect_timeout" in settings:
+        return conninfo
+    from psycopg.conninfo import make_conninfo  # the postgres extra
+
+    return make_conninfo(conninfo, connect_timeout=max(1, math.ceil(timeout)))
+
+
+def closed_pool(
+    conninfo: str, *, name: str, timeout: float, max_size: int, min_size: int = 1
+) -> ConnectionPool[Any]:
+    """Return a connection pool as the stores use it, not opened yet.
+
+    Connections are checked before they are handed out, and a caller
+    waits at most ``timeout`` seconds for one.
+    """
+    from psycopg_pool import ConnectionPool  # the postgres extra
+
+    return ConnectionPool(
+        conninfo,
+        min_size=min_size,
+        max_size=max_size,
+        open=False,
+        timeout=timeout,
+        check=ConnectionPool.check_connection,
+        name=name,
+    )

@@ -27,15 +27,13 @@ psycopg is an extra (``pip install 'fiscus_dsl[postgres]'``).
 
 from __future__ import annotations
 
-import math
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final, final
 
 try:
     import psycopg
-    from psycopg.conninfo import make_conninfo
-    from psycopg_pool import ConnectionPool
+    import psycopg_pool  # noqa: F401  # checked here, used by closed_pool
 except ModuleNotFoundError as exc:  # the postgres extra is not installed
     _msg = (
         f"PostgresRunStore needs psycopg 3 and psycopg_pool, and {exc.name!r} "
@@ -43,7 +41,7 @@ except ModuleNotFoundError as exc:  # the postgres extra is not installed
     )
     raise ModuleNotFoundError(_msg, name=exc.name) from exc
 
-from fiscus_dsl._runtime.conninfo import shown_conninfo
+from fiscus_dsl._runtime.conninfo import closed_pool, opening_conninfo, shown_conninfo
 from fiscus_dsl._runtime.postgres_schema import prepare
 from fiscus_dsl._runtime.store import (
     INTERRUPTED,
@@ -63,6 +61,8 @@ from fiscus_dsl.errors import RunStoreError
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
+
+    from psycopg_pool import ConnectionPool
 
     Connection = psycopg.Connection[tuple[Any, ...]]
 
@@ -163,22 +163,16 @@ class PostgresRunStore:
         self.timeout = timeout
         # A first connection of its own migrates: its failure says why (a
         # pool that cannot connect only says it timed out).
-        opening = (
-            conninfo
-            if "connect_timeout" in given
-            else make_conninfo(conninfo, connect_timeout=_seconds(timeout))
-        )
+        opening = opening_conninfo(conninfo, given, timeout)
         with self._postgres(_OPEN):
             with psycopg.connect(opening, autocommit=True) as connection:
                 prepare(connection, repr(self))
-            pool: ConnectionPool[Connection] = ConnectionPool(
+            pool: ConnectionPool[Connection] = closed_pool(
                 conninfo,
-                min_size=min_size,
-                max_size=max_size,
-                open=False,
-                timeout=timeout,
-                check=ConnectionPool.check_connection,
                 name=f"fiscus {self.url}",
+                timeout=timeout,
+                max_size=max_size,
+                min_size=min_size,
             )
             pool.open(wait=True, timeout=timeout)  # closes itself if it times out
         self._pool = pool
@@ -414,8 +408,3 @@ def _run_record(row: tuple[Any, ...], tasks: dict[str, TaskRecord]) -> RunRecord
         task_count=int(count),
         tasks=tasks,
     )
-
-
-def _seconds(timeout: float) -> int:
-    """Return a timeout as libpq's ``connect_timeout``: whole seconds, at least 1."""
-    return max(1, math.ceil(timeout))

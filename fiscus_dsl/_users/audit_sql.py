@@ -14,14 +14,13 @@ a password), what it was doing and the cause. Knows no HTTP.
 
 from __future__ import annotations
 
-import math
 import sqlite3
 import threading
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Final, final
 
-from fiscus_dsl._runtime.conninfo import shown_conninfo
+from fiscus_dsl._runtime.conninfo import closed_pool, opening_conninfo, shown_conninfo
 from fiscus_dsl._runtime.sqlite_store import open_shared_connection
 from fiscus_dsl.errors import RunStoreError
 
@@ -305,25 +304,12 @@ def open_postgres_table(
         ModuleNotFoundError: psycopg or psycopg_pool is not installed.
     """
     _require_psycopg()
-    # Imported here: psycopg is an extra (loaded by _require_psycopg above).
-    from psycopg.conninfo import make_conninfo
-    from psycopg_pool import ConnectionPool
-
     url, _, given = shown_conninfo(conninfo, owner="PostgresAuditLog")
-    opening = conninfo
-    if "connect_timeout" not in given:
-        opening = make_conninfo(conninfo, connect_timeout=max(1, math.ceil(timeout)))
-    pool: Pool = ConnectionPool(
-        conninfo,
-        min_size=1,
-        max_size=max_size,
-        open=False,
-        timeout=timeout,
-        check=ConnectionPool.check_connection,
-        name=f"fiscus audit {url}",
+    pool: Pool = closed_pool(
+        conninfo, name=f"fiscus audit {url}", timeout=timeout, max_size=max_size
     )
     table = PostgresAuditTable(pool, owns_pool=True)
-    table.open(opening, timeout=timeout)
+    table.open(opening_conninfo(conninfo, given, timeout), timeout=timeout)
     return table
 
 

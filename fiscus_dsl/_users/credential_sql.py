@@ -24,7 +24,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final, final
 
-from fiscus_dsl._runtime.conninfo import shown_conninfo
+from fiscus_dsl._runtime.conninfo import closed_pool, opening_conninfo, shown_conninfo
 from fiscus_dsl._runtime.sqlite_store import open_shared_connection
 from fiscus_dsl._runtime.store_url import SQLITE, without_password
 from fiscus_dsl._users.credentials import CredentialStore, MemoryCredentialStore
@@ -199,8 +199,7 @@ class PostgresCredentialStore(SealedStore):
     ) -> None:
         try:
             import psycopg
-            from psycopg.conninfo import make_conninfo
-            from psycopg_pool import ConnectionPool
+            import psycopg_pool  # noqa: F401  # checked here, used by closed_pool
         except ModuleNotFoundError as exc:
             msg = (
                 f"PostgresCredentialStore needs psycopg 3 and psycopg_pool, and "
@@ -209,27 +208,23 @@ class PostgresCredentialStore(SealedStore):
             )
             raise ConfigurationError(msg, option="url") from exc
         self._error: type[Exception] = psycopg.Error
-        self.url, self._password, _ = shown_conninfo(
+        self.url, self._password, given = shown_conninfo(
             url, owner="PostgresCredentialStore", option="url"
         )
         self._cipher = CredentialCipher(key, shown=repr(self), where=self.url)
-        connect_timeout = max(1, int(timeout + 0.999))
         with self._postgres("open the database"):
-            opening = make_conninfo(url, connect_timeout=connect_timeout)
+            opening = opening_conninfo(url, given, timeout)
             with (
                 psycopg.connect(opening, autocommit=True) as connection,
                 connection.transaction(),
             ):
                 connection.execute("SELECT pg_advisory_xact_lock(%s)", (_TABLE_LOCK,))
                 connection.execute(_POSTGRES_TABLE)
-            pool: ConnectionPool[Any] = ConnectionPool(
+            pool: ConnectionPool[Any] = closed_pool(
                 url,
-                min_size=1,
-                max_size=max_size,
-                open=False,
-                timeout=timeout,
-                check=ConnectionPool.check_connection,
                 name=f"fiscus credentials {self.url}",
+                timeout=timeout,
+                max_size=max_size,
             )
             pool.open(wait=True, timeout=timeout)  # closes itself if it times out
         self._pool = pool
