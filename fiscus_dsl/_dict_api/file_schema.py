@@ -30,7 +30,7 @@ from pydantic import (
 )
 
 from fiscus_dsl._dict_api.policies import POLICY_KEYS
-from fiscus_dsl._dict_api.spec import TASK_KEYS, child
+from fiscus_dsl._dict_api.spec import TASK_KEYS, CallbackName, child
 from fiscus_dsl.errors import TaskDefinitionError
 
 if TYPE_CHECKING:
@@ -156,17 +156,7 @@ class _Conditions(BaseModel):
     if_: _Expr = Field(alias="if")
 
 
-_Callbacks = dict[
-    Literal[
-        "fiscus_on_success",
-        "fiscus_on_error",
-        "fiscus_on_log",
-        "fiscus_on_auth",
-        "fiscus_on_stream",
-        "fiscus_pre",
-    ],
-    _Name,
-]
+_Callbacks = dict[CallbackName, _Name]
 
 
 class TaskModel(BaseModel):

@@ -27,7 +27,7 @@ import reprlib
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Final, NoReturn, final
+from typing import Final, Literal, NoReturn, TypeAlias, final, get_args
 
 from pydantic import BaseModel
 
@@ -36,14 +36,15 @@ from fiscus_dsl._runtime.symbols import Symbol
 from fiscus_dsl.errors import TaskDefinitionError
 
 #: The Fiscus callback names, and ``fiscus_pre`` (called before a task runs).
-CALLBACK_NAMES: Final = (
+CallbackName: TypeAlias = Literal[
     "fiscus_on_success",
     "fiscus_on_error",
     "fiscus_on_log",
     "fiscus_on_auth",
     "fiscus_on_stream",
     "fiscus_pre",
-)
+]
+CALLBACK_NAMES: Final[tuple[str, ...]] = get_args(CallbackName)
 TASK_KEYS: Final = frozenset(
     {
         "connector",
