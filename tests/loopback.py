@@ -1,7 +1,8 @@
 """Serve an ASGI app with uvicorn on 127.0.0.1 (a free port), in a test thread.
 
 ``serving(app, name=...)`` starts it, waits until it listens, yields its
-port and stops it at the end (the thread must end). What it saw stays in
+port and stops it at the end (the thread must end); ``free_port()`` gives a
+port nothing listens on. What it saw stays in
 the test process, so it outlives any worker process a test kills. Used by
 the test servers of several folders; ``Seen`` is a request as one of them
 received it. Imports no fiscus_dsl.
@@ -9,6 +10,7 @@ received it. Imports no fiscus_dsl.
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 from contextlib import contextmanager
@@ -25,6 +27,13 @@ if TYPE_CHECKING:
 
 STARTUP_TIMEOUT: Final = 10.0
 SHUTDOWN_TIMEOUT: Final = 10.0
+
+
+def free_port() -> int:
+    """Return a loopback port nothing listens on (until something binds it)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 @contextmanager

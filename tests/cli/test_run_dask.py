@@ -12,12 +12,12 @@ from __future__ import annotations
 import json
 import os
 import re
-import socket
 import sys
 from typing import TYPE_CHECKING, Any
 
 import dask
 import pytest
+from loopback import free_port
 
 from fiscus_dsl import task, workflow
 from fiscus_dsl._cli.cluster import workflow_file
@@ -109,14 +109,6 @@ def short_connect() -> Iterator[None]:
         yield
 
 
-def closed_port() -> int:
-    """Return a loopback port nothing listens on."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
-
-
 def output(stdout: str) -> Any:
     """Return the JSON ``report`` prints between ``Output:`` and the summary."""
     text = stdout.split("Output:\n", 1)[1].split("\nRun succeeded in ", 1)[0]
@@ -179,7 +171,7 @@ def test_an_unreachable_scheduler_fails_naming_its_address(
     cli: Cli, write: Write
 ) -> None:
     path = write("dask_nowhere.py", PIDS)
-    address = f"tcp://127.0.0.1:{closed_port()}"
+    address = f"tcp://127.0.0.1:{free_port()}"
 
     result = cli("run", f"{path}:spread", "--dask", address)
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -20,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+from loopback import free_port
 
 from dask_runs import flows
 from dask_runs.test_connectors import expected_key
@@ -78,16 +78,10 @@ def _recorded(store: SQLiteRunStore, task_id: str) -> bool:
     return task is not None and task.status == "succeeded"
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture
 def doomed(api_server: ApiServer) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """Start a scheduler and a worker process; yield the address and the scheduler."""
-    port = _free_port()
+    port = free_port()
     address = f"tcp://127.0.0.1:{port}"
     env = {**os.environ, "PYTHONPATH": str(TESTS), "FISCUS_DASK_API": api_server.url}
     quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, "env": env}

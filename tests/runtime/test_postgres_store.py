@@ -10,7 +10,6 @@ middle of a run (its connections cut, new ones refused), then comes back.
 from __future__ import annotations
 
 import re
-import socket
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -19,6 +18,7 @@ from urllib.parse import urlsplit
 
 import psycopg
 import pytest
+from loopback import free_port
 
 from fiscus_dsl import (
     ConfigurationError,
@@ -76,9 +76,7 @@ def test_a_conninfo_libpq_cannot_read_is_a_configuration_error() -> None:
 
 
 def test_a_server_that_does_not_answer_is_a_run_store_error() -> None:
-    with socket.socket() as probe:  # a loopback port nothing listens on
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     url = f"postgresql://ada:s3cret@127.0.0.1:{port}/runs"
 
     with pytest.raises(

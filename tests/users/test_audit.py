@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import gc
 import logging
-import socket
 import sqlite3
 import threading
 import warnings
@@ -22,6 +21,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import pytest
+from loopback import free_port
 
 from fiscus_dsl import (
     ConfigurationError,
@@ -637,9 +637,7 @@ def test_a_postgres_log_never_shows_its_password(
 
 
 def test_a_postgres_server_that_does_not_answer_is_a_run_store_error() -> None:
-    with socket.socket() as probe:  # a loopback port nothing listens on
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
 
     url = f"postgresql://fiscus:pw-hidden@127.0.0.1:{port}/audit"
     with pytest.raises(

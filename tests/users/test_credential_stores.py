@@ -10,7 +10,6 @@ keys, ``open_credential_store`` and ``StoredCredential`` itself.
 
 from __future__ import annotations
 
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -22,6 +21,7 @@ from typing import TYPE_CHECKING, Final, Literal
 import psycopg
 import pytest
 from cryptography.fernet import Fernet
+from loopback import free_port
 
 from fiscus_dsl import ConfigurationError, Secret
 from fiscus_dsl._runtime.sqlite_store import SQLiteRunStore
@@ -557,9 +557,7 @@ def test_a_file_sqlite_cannot_open_is_a_credential_store_error(tmp_path: Path) -
 
 
 def test_a_server_that_does_not_answer_is_a_credential_store_error() -> None:
-    with socket.socket() as probe:  # a loopback port nothing listens on
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     url = f"postgresql://ada:s3cret@127.0.0.1:{port}/users"
 
     with pytest.raises(

@@ -12,13 +12,13 @@ import base64
 import logging
 import pickle
 import re
-import socket
 import time
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, quote_plus, urlsplit
 
 import httpx
 import pytest
+from loopback import free_port
 
 from fiscus_dsl._connectors.auth import Secret
 from fiscus_dsl._users.credentials import StoredCredential
@@ -429,9 +429,7 @@ async def test_other_token_endpoint_failures_are_connector_errors(
 async def test_a_token_endpoint_that_does_not_answer_is_retryable(
     oauth_server: OAuthServer,
 ) -> None:
-    with socket.socket() as probe:  # a port nothing listens on once closed
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     flow = make_flow(oauth_server, token_url=f"http://127.0.0.1:{port}/token")
     credential = StoredCredential(
         kind="oauth2",
